@@ -1,0 +1,67 @@
+// Package metadata holds the cluster metadata model: the records of the
+// metadata log (__cluster_metadata), the immutable Image every node replays
+// them into, and the publisher that hands new images to components.
+package metadata
+
+// UUID is a Kafka UUID (topic id, directory id).
+type UUID [16]byte
+
+// Endpoint is one listener a broker advertises.
+type Endpoint struct {
+	Listener         string // listener name, e.g. "PLAINTEXT"
+	Host             string
+	Port             int32
+	SecurityProtocol string // "PLAINTEXT", "SSL", ...
+}
+
+// Broker is a registered broker.
+type Broker struct {
+	ID        int32
+	Rack      string // "" when unset
+	Endpoints []Endpoint
+	Fenced    bool
+}
+
+// Partition is one partition's replication state.
+type Partition struct {
+	ID             int32
+	Replicas       []int32
+	ISR            []int32
+	Leader         int32 // -1 when offline
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// Topic is one topic.
+type Topic struct {
+	Name       string
+	ID         UUID
+	Partitions []Partition       // index == partition id
+	Configs    map[string]string // dynamic topic config overrides
+}
+
+// Image is an immutable view of the cluster metadata at one offset of the
+// metadata log. Never modify an Image or anything reachable from it: a new
+// image is built for every change.
+type Image struct {
+	ClusterID      string
+	Offset         int64 // metadata log offset of the last record applied; -1 empty
+	ControllerID   int32
+	Brokers        map[int32]Broker
+	Topics         map[string]*Topic
+	TopicsByID     map[UUID]*Topic
+	BrokerConfigs  map[string]string // dynamic cluster-wide broker configs
+	NextProducerID int64             // first producer id not yet handed out
+}
+
+// Topic returns a topic by name.
+func (im *Image) Topic(name string) (*Topic, bool) {
+	t, ok := im.Topics[name]
+	return t, ok
+}
+
+// TopicByID returns a topic by id.
+func (im *Image) TopicByID(id UUID) (*Topic, bool) {
+	t, ok := im.TopicsByID[id]
+	return t, ok
+}
