@@ -2,6 +2,18 @@
 // broker configuration and the topic-config defaults derived from it.
 package config
 
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
 // Listener is one entry of listeners / advertised.listeners.
 type Listener struct {
 	Name string // "PLAINTEXT", "CONTROLLER", ...
@@ -31,8 +43,11 @@ type Config struct {
 	NumIOThreads                int               // num.io.threads (8), informational
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
 
-	// Entries holds every key with its value and source, for DescribeConfigs.
+	// Entries is unused; kept for the contract. Use Broker() and Topic().
 	Entries map[string]Entry
+
+	// raw holds the keys set in the file or by overrides, validated.
+	raw map[string]string
 }
 
 // Source says where a config value came from (Kafka's ConfigSource).
@@ -60,15 +75,331 @@ type Entry struct {
 	Doc       string
 }
 
-// Broker returns every broker config entry, sorted by name.
-func (c *Config) Broker() []Entry { panic("unimplemented") }
+// Load reads a server.properties file (path "" means none) and applies the
+// key=value overrides after it. Unknown keys are logged as warnings; an
+// invalid value is an error naming the key.
+func Load(path string, overrides []string, logger *slog.Logger) (*Config, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	raw := map[string]string{}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		props, err := ParseProperties(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+		for k, v := range props {
+			raw[k] = v
+		}
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			return nil, fmt.Errorf("config: override %q is not key=value", o)
+		}
+		raw[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return FromMap(raw, logger)
+}
 
-// Topic returns every topic config entry for a topic with the given
-// overrides (source DYNAMIC_TOPIC_CONFIG), the rest from the broker's
-// log.* settings (STATIC_BROKER_CONFIG) or Kafka's defaults (DEFAULT_CONFIG),
-// sorted by name.
-func (c *Config) Topic(overrides map[string]string) []Entry { panic("unimplemented") }
+// ParseProperties reads Java properties: "key=value", "key: value" or
+// "key value" lines, '#' and '!' comments, backslash line continuations.
+func ParseProperties(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	var pending string
+	for sc.Scan() {
+		line := strings.TrimLeft(sc.Text(), " \t\f")
+		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") && !strings.HasSuffix(line, "\\\\") {
+			pending += strings.TrimSuffix(line, "\\")
+			continue
+		}
+		line = pending + line
+		pending = ""
+		i := strings.IndexAny(line, "=: \t")
+		var k, v string
+		if i < 0 {
+			k = line
+		} else {
+			k = line[:i]
+			v = strings.TrimLeft(line[i+1:], " \t")
+			if line[i] == ' ' || line[i] == '\t' {
+				if v != "" && (v[0] == '=' || v[0] == ':') {
+					v = strings.TrimLeft(v[1:], " \t")
+				}
+			}
+		}
+		out[k] = strings.TrimRight(v, " \t\r")
+	}
+	if pending != "" {
+		return nil, fmt.Errorf("unterminated line continuation")
+	}
+	return out, sc.Err()
+}
 
-// ValidateTopicConfig checks topic config overrides (known key, valid
-// value) as CreateTopics/AlterConfigs must; the error names the key.
-func ValidateTopicConfig(overrides map[string]string) error { panic("unimplemented") }
+// FromMap builds a Config from raw key/values (file plus overrides).
+func FromMap(raw map[string]string, logger *slog.Logger) (*Config, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c := &Config{Entries: map[string]Entry{}, raw: map[string]string{}}
+	for k, v := range raw {
+		kd, ok := brokerKeys[k]
+		if !ok {
+			if tk, isTopic := topicKeys[k]; isTopic && tk.broker == "" {
+				kd, ok = tk.key, true
+			}
+		}
+		if !ok {
+			logger.Warn("unknown config key ignored", "key", k)
+			continue
+		}
+		if err := checkValue(kd.kind, v); err != nil {
+			return nil, fmt.Errorf("config: invalid value %q for %s: %w", v, k, err)
+		}
+		if kd.ignored {
+			logger.Debug("config key accepted but not acted on", "key", k)
+		}
+		c.raw[k] = v
+	}
+	if err := c.derive(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Get returns the value of a broker key: the set value or the default.
+// ok is false for a null default that was not set.
+func (c *Config) Get(k string) (string, bool) {
+	if v, ok := c.raw[k]; ok {
+		return v, true
+	}
+	if kd, ok := brokerKeys[k]; ok && !kd.null {
+		return kd.def, true
+	}
+	return "", false
+}
+
+// IsSet reports whether k was given in the file or an override.
+func (c *Config) IsSet(k string) bool { _, ok := c.raw[k]; return ok }
+
+func (c *Config) int64Of(k string) int64 {
+	v, _ := c.Get(k)
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+func (c *Config) boolOf(k string) bool {
+	v, _ := c.Get(k)
+	return strings.EqualFold(v, "true")
+}
+
+func checkValue(k kind, v string) error {
+	var err error
+	switch k {
+	case kBool:
+		if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			err = fmt.Errorf("not a boolean")
+		}
+	case kInt:
+		_, err = strconv.ParseInt(v, 10, 32)
+	case kShort:
+		_, err = strconv.ParseInt(v, 10, 16)
+	case kLong:
+		_, err = strconv.ParseInt(v, 10, 64)
+	case kDouble:
+		_, err = strconv.ParseFloat(v, 64)
+	}
+	if ne, ok := err.(*strconv.NumError); ok {
+		err = ne.Err
+	}
+	return err
+}
+
+// derive fills the typed fields from raw values and defaults.
+func (c *Config) derive() error {
+	id := c.int64Of("node.id")
+	if !c.IsSet("node.id") && c.IsSet("broker.id") && c.int64Of("broker.id") >= 0 {
+		id = c.int64Of("broker.id")
+	}
+	if id < 0 {
+		return fmt.Errorf("config: node.id must be >= 0, got %d", id)
+	}
+	c.NodeID = int32(id)
+	roles, _ := c.Get("process.roles")
+	c.ProcessRoles = splitList(roles)
+	for _, r := range c.ProcessRoles {
+		if r != "broker" && r != "controller" {
+			return fmt.Errorf("config: process.roles: unknown role %q", r)
+		}
+	}
+	if len(c.ProcessRoles) == 0 {
+		return fmt.Errorf("config: process.roles is empty")
+	}
+	pm, _ := c.Get("listener.security.protocol.map")
+	c.ListenerSecurityProtocolMap = map[string]string{}
+	for _, e := range splitList(pm) {
+		name, proto, ok := strings.Cut(e, ":")
+		if !ok {
+			return fmt.Errorf("config: listener.security.protocol.map: bad entry %q", e)
+		}
+		c.ListenerSecurityProtocolMap[strings.ToUpper(name)] = strings.ToUpper(proto)
+	}
+	ls, _ := c.Get("listeners")
+	var err error
+	if c.Listeners, err = parseListeners(ls); err != nil {
+		return fmt.Errorf("config: listeners: %w", err)
+	}
+	if len(c.Listeners) == 0 {
+		return fmt.Errorf("config: listeners is empty")
+	}
+	c.AdvertisedListeners = nil
+	if als, ok := c.Get("advertised.listeners"); ok && als != "" {
+		if c.AdvertisedListeners, err = parseListeners(als); err != nil {
+			return fmt.Errorf("config: advertised.listeners: %w", err)
+		}
+	}
+	cln, _ := c.Get("controller.listener.names")
+	c.ControllerListenerNames = splitList(strings.ToUpper(cln))
+	c.InterBrokerListenerName, _ = c.Get("inter.broker.listener.name")
+	c.ControllerQuorumVoters, _ = c.Get("controller.quorum.voters")
+	for _, l := range c.Listeners {
+		if _, ok := c.ListenerSecurityProtocolMap[l.Name]; !ok {
+			if l.Name != "PLAINTEXT" {
+				return fmt.Errorf("config: listeners: listener %s has no entry in listener.security.protocol.map", l.Name)
+			}
+			c.ListenerSecurityProtocolMap[l.Name] = "PLAINTEXT"
+		}
+		if p := c.ListenerSecurityProtocolMap[l.Name]; p != "PLAINTEXT" {
+			return fmt.Errorf("config: listeners: listener %s uses security protocol %s, which is not supported yet (only PLAINTEXT)", l.Name, p)
+		}
+	}
+	if len(c.BrokerListeners()) == 0 && c.HasRole("broker") {
+		return fmt.Errorf("config: listeners: no broker listener (every listener is in controller.listener.names)")
+	}
+	if dirs, ok := c.Get("log.dirs"); ok && dirs != "" {
+		c.LogDirs = splitList(dirs)
+	} else {
+		d, _ := c.Get("log.dir")
+		c.LogDirs = []string{d}
+	}
+	if md, ok := c.Get("metadata.log.dir"); ok && md != "" {
+		c.MetadataLogDir = md
+	} else {
+		c.MetadataLogDir = c.LogDirs[0]
+	}
+	c.NumPartitions = int32(c.int64Of("num.partitions"))
+	if c.NumPartitions < 1 {
+		return fmt.Errorf("config: num.partitions must be >= 1")
+	}
+	c.DefaultReplicationFactor = int16(c.int64Of("default.replication.factor"))
+	if c.DefaultReplicationFactor < 1 {
+		return fmt.Errorf("config: default.replication.factor must be >= 1")
+	}
+	c.MinInsyncReplicas = int32(c.int64Of("min.insync.replicas"))
+	if c.MinInsyncReplicas < 1 {
+		return fmt.Errorf("config: min.insync.replicas must be >= 1")
+	}
+	c.AutoCreateTopicsEnable = c.boolOf("auto.create.topics.enable")
+	c.DeleteTopicEnable = c.boolOf("delete.topic.enable")
+	c.MessageMaxBytes = int32(c.int64Of("message.max.bytes"))
+	c.SocketRequestMaxBytes = int32(c.int64Of("socket.request.max.bytes"))
+	if c.SocketRequestMaxBytes <= 0 {
+		return fmt.Errorf("config: socket.request.max.bytes must be > 0")
+	}
+	c.NumIOThreads = int(c.int64Of("num.io.threads"))
+	c.HTTPListener, _ = c.Get("http.listener")
+	if mt, _ := c.Get("log.message.timestamp.type"); mt != "CreateTime" && mt != "LogAppendTime" {
+		return fmt.Errorf("config: log.message.timestamp.type must be CreateTime or LogAppendTime, got %q", mt)
+	}
+	return nil
+}
+
+// HasRole reports whether process.roles contains role.
+func (c *Config) HasRole(role string) bool {
+	for _, r := range c.ProcessRoles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// IsControllerListener reports whether the listener name is in
+// controller.listener.names.
+func (c *Config) IsControllerListener(name string) bool {
+	for _, n := range c.ControllerListenerNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// BrokerListeners are the listeners that serve Kafka clients.
+func (c *Config) BrokerListeners() []Listener {
+	var out []Listener
+	for _, l := range c.Listeners {
+		if !c.IsControllerListener(l.Name) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseListeners parses "NAME://host:port,..." (an empty host means all
+// interfaces, as in Kafka).
+func parseListeners(s string) ([]Listener, error) {
+	var out []Listener
+	seen := map[string]bool{}
+	for _, e := range splitList(s) {
+		name, addr, ok := strings.Cut(e, "://")
+		if !ok {
+			return nil, fmt.Errorf("%q is not NAME://host:port", e)
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", e, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("%q: bad port", e)
+		}
+		name = strings.ToUpper(name)
+		if seen[name] {
+			return nil, fmt.Errorf("listener name %s used twice", name)
+		}
+		seen[name] = true
+		out = append(out, Listener{Name: name, Host: host, Port: p})
+	}
+	return out, nil
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,51 +1,507 @@
 // Package controller is the metadata controller: it validates cluster
 // changes (topics, partitions, configs, producer ids, broker registration)
-// against the current image and commits them as records to the metadata log.
+// against the current image and commits them as records to the metadata
+// log, then publishes the resulting image.
+//
+// Requests are serialized by one mutex: validation, append and publish of
+// one change complete before the next change is validated, so every change
+// is checked against the image it will apply to (Kafka's
+// QuorumController runs the same sequence on its single event thread).
 package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/config"
 	"samsa/internal/metadata"
 )
 
+// producerIDBlock is how many producer ids one ProducerIdsRecord reserves
+// (Kafka's ProducerIdManager uses blocks of 1000 too).
+const producerIDBlock = 1000
+
 // Controller validates requests against the current image and appends
 // metadata records. After a method returns, the resulting image has been
-// published (metadata.Publisher.Image reflects it) and every listener has
-// applied it (logs of new partitions exist).
-type Controller struct{}
+// published (Image reflects it) and every listener has applied it (logs of
+// new partitions exist).
+type Controller struct {
+	log    metadata.Log
+	pub    *metadata.Publisher
+	cfg    *config.Config
+	logger *slog.Logger
+
+	mu sync.Mutex
+	// nextPID..pidLimit are reserved producer ids not yet handed out.
+	// Guarded by mu.
+	nextPID, pidLimit int64
+	// rr is the round-robin start for replica placement. Guarded by mu.
+	rr int
+}
+
+// New returns a controller that commits to log and publishes to pub,
+// whose image must already hold the replayed log.
+func New(log metadata.Log, pub *metadata.Publisher, cfg *config.Config, logger *slog.Logger) *Controller {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Controller{log: log, pub: pub, cfg: cfg, logger: logger}
+}
+
+// Image returns the latest image.
+func (c *Controller) Image() *metadata.Image { return c.pub.Image() }
+
+// commitLocked checks recs against the image, appends them to the log and
+// publishes the new image.
+func (c *Controller) commitLocked(recs []metadata.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	next, err := c.pub.Image().Apply(recs)
+	if err != nil {
+		return err
+	}
+	if _, err := c.log.Append(recs); err != nil {
+		return err
+	}
+	c.pub.Publish(next)
+	return nil
+}
+
+// RegisterBroker records this broker's endpoints (called at every start;
+// the endpoints change when ports are ephemeral).
+func (c *Controller) RegisterBroker(id int32, rack string, endpoints []metadata.Endpoint) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commitLocked([]metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
+		BrokerID: id, Rack: rack, Endpoints: endpoints,
+	}}})
+}
+
+// topicSpec is a validated topic creation.
+type topicSpec struct {
+	name       string
+	assignment [][]int32 // replicas per partition
+	configs    map[string]string
+}
+
+// codeErr is a Kafka error code with a message.
+type codeErr struct {
+	code int16
+	msg  string
+}
+
+func (e *codeErr) Error() string { return e.msg }
+
+func fail(err *kerr.Error, format string, args ...any) *codeErr {
+	return &codeErr{code: err.Code, msg: fmt.Sprintf(format, args...)}
+}
+
+// ValidateTopicName checks a topic name as Kafka's Topic.validate does.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("topic name is empty")
+	case name == "." || name == "..":
+		return errors.New("topic name cannot be \".\" or \"..\"")
+	case len(name) > 249:
+		return fmt.Errorf("topic name is longer than 249 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// collides reports whether name collides with an existing topic once '.'
+// and '_' are treated alike (they map to the same metric names in Kafka).
+func collides(im *metadata.Image, name string) (string, bool) {
+	norm := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	n := norm(name)
+	for t := range im.Topics {
+		if t != name && norm(t) == n {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// liveBrokers returns the ids of unfenced brokers, sorted.
+func liveBrokers(im *metadata.Image) []int32 {
+	var ids []int32
+	for id, b := range im.Brokers {
+		if !b.Fenced {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// placeLocked assigns replicas round-robin over live brokers, leaders
+// spread by rotating the start (Kafka's StripedReplicaPlacer without racks).
+func (c *Controller) placeLocked(im *metadata.Image, partitions int32, rf int16) ([][]int32, *codeErr) {
+	ids := liveBrokers(im)
+	if int(rf) > len(ids) {
+		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(ids))
+	}
+	out := make([][]int32, partitions)
+	for p := range out {
+		start := c.rr
+		c.rr++
+		reps := make([]int32, rf)
+		for r := range reps {
+			reps[r] = ids[(start+r)%len(ids)]
+		}
+		out[p] = reps
+	}
+	return out, nil
+}
+
+// checkAssignment validates a manual replica assignment.
+func checkAssignment(im *metadata.Image, parts [][]int32) *codeErr {
+	if len(parts) == 0 {
+		return fail(kerr.InvalidReplicaAssignment, "empty replica assignment")
+	}
+	for i, reps := range parts {
+		if len(reps) == 0 {
+			return fail(kerr.InvalidReplicaAssignment, "partition %d has no replicas", i)
+		}
+		if len(reps) != len(parts[0]) {
+			return fail(kerr.InvalidReplicaAssignment, "partitions have different replica counts")
+		}
+		seen := map[int32]bool{}
+		for _, b := range reps {
+			if seen[b] {
+				return fail(kerr.InvalidReplicaAssignment, "partition %d lists broker %d twice", i, b)
+			}
+			seen[b] = true
+			if br, ok := im.Brokers[b]; !ok || br.Fenced {
+				return fail(kerr.InvalidReplicaAssignment, "broker %d in the assignment of partition %d is not registered", b, i)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Controller) specFromRequest(im *metadata.Image, t *kmsg.CreateTopicsRequestTopic, version int16) (*topicSpec, *codeErr) {
+	if err := ValidateTopicName(t.Topic); err != nil {
+		return nil, fail(kerr.InvalidTopicException, "%v", err)
+	}
+	if _, ok := im.Topics[t.Topic]; ok {
+		return nil, fail(kerr.TopicAlreadyExists, "topic %q already exists", t.Topic)
+	}
+	if other, ok := collides(im, t.Topic); ok {
+		return nil, fail(kerr.InvalidTopicException, "topic %q collides with existing topic %q", t.Topic, other)
+	}
+	spec := &topicSpec{name: t.Topic, configs: map[string]string{}}
+	for _, kv := range t.Configs {
+		if kv.Value != nil {
+			spec.configs[kv.Name] = *kv.Value
+		}
+	}
+	if err := config.ValidateTopicConfig(spec.configs); err != nil {
+		return nil, fail(kerr.InvalidConfig, "%v", err)
+	}
+	if len(t.ReplicaAssignment) > 0 {
+		if t.NumPartitions != -1 || t.ReplicationFactor != -1 {
+			return nil, fail(kerr.InvalidRequest, "both numPartitions and replicationFactor must be -1 with a replica assignment")
+		}
+		parts := make([][]int32, len(t.ReplicaAssignment))
+		for _, a := range t.ReplicaAssignment {
+			if a.Partition < 0 || int(a.Partition) >= len(parts) || parts[a.Partition] != nil {
+				return nil, fail(kerr.InvalidReplicaAssignment, "partitions of the assignment must be consecutive from 0")
+			}
+			parts[a.Partition] = slices.Clone(a.Replicas)
+		}
+		if e := checkAssignment(im, parts); e != nil {
+			return nil, e
+		}
+		spec.assignment = parts
+		return spec, nil
+	}
+	np, rf := t.NumPartitions, t.ReplicationFactor
+	if np == -1 && version >= 4 {
+		np = c.cfg.NumPartitions
+	}
+	if rf == -1 && version >= 4 {
+		rf = c.cfg.DefaultReplicationFactor
+	}
+	if np <= 0 {
+		return nil, fail(kerr.InvalidPartitions, "number of partitions must be larger than 0")
+	}
+	if rf <= 0 {
+		return nil, fail(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
+	}
+	if np > 1<<20 {
+		return nil, fail(kerr.InvalidPartitions, "too many partitions (%d)", np)
+	}
+	parts, e := c.placeLocked(im, np, rf)
+	if e != nil {
+		return nil, e
+	}
+	spec.assignment = parts
+	return spec, nil
+}
+
+func newTopicID() metadata.UUID {
+	var id metadata.UUID
+	for id == (metadata.UUID{}) {
+		_, _ = rand.Read(id[:])
+	}
+	return id
+}
+
+// topicRecords returns the records that create spec.
+func topicRecords(spec *topicSpec, id metadata.UUID) []metadata.Record {
+	recs := []metadata.Record{{Type: metadata.TypeTopic, Topic: &metadata.TopicRecord{Name: spec.name, TopicID: id}}}
+	for _, k := range sortedKeys(spec.configs) {
+		v := spec.configs[k]
+		recs = append(recs, metadata.Record{Type: metadata.TypeConfig, Config: &metadata.ConfigRecord{
+			ResourceType: metadata.ResourceTopic, ResourceName: spec.name, Name: k, Value: &v,
+		}})
+	}
+	recs = append(recs, partitionRecords(id, 0, spec.assignment)...)
+	return recs
+}
+
+func partitionRecords(id metadata.UUID, first int32, assignment [][]int32) []metadata.Record {
+	var recs []metadata.Record
+	for i, reps := range assignment {
+		recs = append(recs, metadata.Record{Type: metadata.TypePartition, Partition: &metadata.PartitionRecord{
+			TopicID: id, PartitionID: first + int32(i), Replicas: slices.Clone(reps), ISR: slices.Clone(reps),
+			Leader: reps[0],
+		}})
+	}
+	return recs
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
 
 // CreateTopics serves a CreateTopics request (validate-only, per-topic
 // configs, replica assignment, num.partitions/default.replication.factor
 // for -1), answering per topic.
 func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	panic("unimplemented")
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	resp.Version = req.Version
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	counts := map[string]int{}
+	for _, t := range req.Topics {
+		counts[t.Topic]++
+	}
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		var e *codeErr
+		var spec *topicSpec
+		if counts[t.Topic] > 1 {
+			e = fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
+		} else {
+			spec, e = c.specFromRequest(c.pub.Image(), t, req.Version)
+		}
+		if e == nil {
+			id := newTopicID()
+			if !req.ValidateOnly {
+				if err := c.commitLocked(topicRecords(spec, id)); err != nil {
+					c.logger.Error("create topic", "topic", t.Topic, "err", err)
+					e = fail(kerr.UnknownServerError, "create topic: %v", err)
+				}
+				rt.TopicID = id
+			}
+		}
+		if e != nil {
+			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
+		} else {
+			rt.NumPartitions = int32(len(spec.assignment))
+			rt.ReplicationFactor = int16(len(spec.assignment[0]))
+			for _, ce := range c.cfg.Topic(spec.configs) {
+				rc := kmsg.NewCreateTopicsResponseTopicConfig()
+				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = ce.Name, ce.Value, ce.ReadOnly, int8(ce.Source), ce.Sensitive
+				rt.Configs = append(rt.Configs, rc)
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// AutoCreateTopic creates topic with the broker defaults (auto-creation
+// from Metadata). It returns the Kafka error code: 0 on success,
+// TOPIC_ALREADY_EXISTS when it already exists.
+func (c *Controller) AutoCreateTopic(ctx context.Context, topic string) int16 {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 4
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic = topic
+	t.NumPartitions, t.ReplicationFactor = -1, -1
+	req.Topics = append(req.Topics, t)
+	resp := c.CreateTopics(ctx, req)
+	if resp.Topics[0].ErrorCode == 0 {
+		c.logger.Info("auto-created topic", "topic", topic, "partitions", c.cfg.NumPartitions)
+	}
+	return resp.Topics[0].ErrorCode
 }
 
 // DeleteTopics serves DeleteTopics by name or topic id.
 func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
-	panic("unimplemented")
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	resp.Version = req.Version
+	type ask struct {
+		name *string
+		id   metadata.UUID
+	}
+	var asks []ask
+	for i := range req.TopicNames {
+		asks = append(asks, ask{name: &req.TopicNames[i]})
+	}
+	for _, t := range req.Topics {
+		asks = append(asks, ask{name: t.Topic, id: t.TopicID})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range asks {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		rt.Topic, rt.TopicID = a.name, a.id
+		im := c.pub.Image()
+		var t *metadata.Topic
+		var e *codeErr
+		switch {
+		case !c.cfg.DeleteTopicEnable:
+			e = fail(kerr.TopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)")
+		case a.name != nil && *a.name != "":
+			if t = im.Topics[*a.name]; t == nil {
+				e = fail(kerr.UnknownTopicOrPartition, "topic %q does not exist", *a.name)
+			}
+		case a.id != metadata.UUID{}:
+			if t = im.TopicsByID[a.id]; t == nil {
+				e = fail(kerr.UnknownTopicID, "topic id does not exist")
+			}
+		default:
+			e = fail(kerr.InvalidRequest, "neither topic name nor topic id given")
+		}
+		if e == nil {
+			name := t.Name
+			rt.Topic, rt.TopicID = &name, t.ID
+			if err := c.commitLocked([]metadata.Record{{Type: metadata.TypeRemoveTopic, RemoveTopic: &metadata.RemoveTopicRecord{TopicID: t.ID}}}); err != nil {
+				c.logger.Error("delete topic", "topic", name, "err", err)
+				e = fail(kerr.UnknownServerError, "delete topic: %v", err)
+			}
+		}
+		if e != nil {
+			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }
 
 // CreatePartitions serves CreatePartitions (increase only).
 func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	panic("unimplemented")
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	resp.Version = req.Version
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	counts := map[string]int{}
+	for _, t := range req.Topics {
+		counts[t.Topic]++
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic = t.Topic
+		e := c.createPartitionsLocked(t, counts[t.Topic] > 1, req.ValidateOnly)
+		if e != nil {
+			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }
 
-// AutoCreateTopic creates topic with the broker defaults (auto-creation
-// from Metadata/Produce). It returns the Kafka error code (0 on success,
-// TOPIC_ALREADY_EXISTS is also success for callers).
-func (c *Controller) AutoCreateTopic(ctx context.Context, topic string) int16 {
-	panic("unimplemented")
+func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic, dup, validateOnly bool) *codeErr {
+	if dup {
+		return fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
+	}
+	im := c.pub.Image()
+	top := im.Topics[t.Topic]
+	if top == nil {
+		return fail(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.Topic)
+	}
+	cur := int32(len(top.Partitions))
+	if t.Count < cur {
+		return fail(kerr.InvalidPartitions, "topic %q has %d partitions; the count can only be increased", t.Topic, cur)
+	}
+	if t.Count == cur {
+		return fail(kerr.InvalidPartitions, "topic %q already has %d partitions", t.Topic, cur)
+	}
+	add := t.Count - cur
+	var assignment [][]int32
+	if t.Assignment != nil {
+		if int32(len(t.Assignment)) != add {
+			return fail(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(t.Assignment), add)
+		}
+		for _, a := range t.Assignment {
+			assignment = append(assignment, slices.Clone(a.Replicas))
+		}
+		if e := checkAssignment(im, assignment); e != nil {
+			return e
+		}
+		if len(assignment[0]) != len(top.Partitions[0].Replicas) {
+			return fail(kerr.InvalidReplicaAssignment, "new partitions must have %d replicas", len(top.Partitions[0].Replicas))
+		}
+	} else {
+		var e *codeErr
+		if assignment, e = c.placeLocked(im, add, int16(len(top.Partitions[0].Replicas))); e != nil {
+			return e
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := c.commitLocked(partitionRecords(top.ID, cur, assignment)); err != nil {
+		c.logger.Error("create partitions", "topic", t.Topic, "err", err)
+		return fail(kerr.UnknownServerError, "create partitions: %v", err)
+	}
+	return nil
 }
 
-// AllocateProducerID hands out a new unique producer id (persisted in the
-// metadata log, so ids are never reused across restarts).
+// AllocateProducerID hands out a new unique producer id, persisted in
+// blocks in the metadata log so ids are never reused across restarts.
 func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
-	panic("unimplemented")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nextPID >= c.pidLimit {
+		start := c.pub.Image().NextProducerID
+		rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
+			BrokerID: c.cfg.NodeID, NextProducerID: start + producerIDBlock,
+		}}
+		if err := c.commitLocked([]metadata.Record{rec}); err != nil {
+			return 0, fmt.Errorf("controller: reserve producer ids: %w", err)
+		}
+		c.nextPID, c.pidLimit = start, start+producerIDBlock
+	}
+	id := c.nextPID
+	c.nextPID++
+	return id, nil
 }
-
-// Image returns the latest image.
-func (c *Controller) Image() *metadata.Image { panic("unimplemented") }

@@ -1,11 +1,23 @@
 // Package replica is the broker's replica manager: it turns the partitions
 // the metadata image assigns to this broker into open logs and serves
-// appends and reads on them as leader (and, later, as follower).
+// appends and reads on them as leader (followers come with replication).
+//
+// The manager is a metadata listener: every published image is diffed
+// against the previous one (Kafka's ReplicaManager.applyDelta) to create
+// logs of new partitions, update configs and delete logs of removed
+// topics, before the controller call that caused the change returns.
 package replica
 
 import (
 	"errors"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
+	"samsa/internal/config"
+	"samsa/internal/metadata"
 	"samsa/internal/storage"
 )
 
@@ -14,31 +26,260 @@ var (
 	ErrUnknownTopicOrPartition = errors.New("replica: unknown topic or partition") // UNKNOWN_TOPIC_OR_PARTITION
 	ErrNotLeader               = errors.New("replica: not leader or follower")     // NOT_LEADER_OR_FOLLOWER
 	ErrNotEnoughReplicas       = errors.New("replica: not enough replicas")        // NOT_ENOUGH_REPLICAS
+	ErrOffline                 = errors.New("replica: partition offline")          // KAFKA_STORAGE_ERROR
 )
 
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
 // Manager owns this broker's partitions.
-type Manager struct{}
+type Manager struct {
+	nodeID int32
+	logs   *storage.Manager
+	cfg    *config.Config
+	logger *slog.Logger
+
+	mu sync.RWMutex
+	// partitions holds every partition this broker has a replica of.
+	// Guarded by mu; the *Partition values are never replaced while the
+	// partition exists, their state is.
+	partitions map[topicPartition]*Partition
+	// offline holds partitions whose log could not be opened. Guarded by mu.
+	offline map[topicPartition]bool
+	// image is the last image applied. Guarded by mu.
+	image *metadata.Image
+}
+
+// New returns a manager over logs. Subscribe its Apply to the metadata
+// publisher.
+func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.Logger) *Manager {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Manager{
+		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
+		partitions: map[topicPartition]*Partition{},
+		offline:    map[topicPartition]bool{},
+		image:      metadata.Empty(""),
+	}
+}
 
 // Partition returns the partition if this broker leads it:
 // ErrUnknownTopicOrPartition if the topic/partition does not exist,
-// ErrNotLeader if another broker leads it.
+// ErrNotLeader if another broker leads it, ErrOffline if its log failed.
 func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
-	panic("unimplemented")
+	tp := topicPartition{topic, partition}
+	m.mu.RLock()
+	p := m.partitions[tp]
+	off := m.offline[tp]
+	im := m.image
+	m.mu.RUnlock()
+	if p != nil {
+		st := p.state.Load()
+		if st.leader != m.nodeID {
+			return nil, ErrNotLeader
+		}
+		if p.log.Offline() {
+			return nil, ErrOffline
+		}
+		return p, nil
+	}
+	if off {
+		return nil, ErrOffline
+	}
+	if t, ok := im.Topics[topic]; ok && partition >= 0 && int(partition) < len(t.Partitions) {
+		return nil, ErrNotLeader
+	}
+	return nil, ErrUnknownTopicOrPartition
+}
+
+// StorageConfig maps a topic's effective configs to the storage engine's.
+func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Config {
+	i64 := func(k string) int64 {
+		n, err := strconv.ParseInt(cfg.TopicValue(overrides, k), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	clamp32 := func(n int64) int32 {
+		if n > math.MaxInt32 {
+			return math.MaxInt32
+		}
+		return int32(n)
+	}
+	return storage.Config{
+		SegmentBytes:         i64("segment.bytes"),
+		SegmentMs:            i64("segment.ms"),
+		SegmentIndexBytes:    clamp32(i64("segment.index.bytes")),
+		IndexIntervalBytes:   clamp32(i64("index.interval.bytes")),
+		MaxMessageBytes:      clamp32(i64("max.message.bytes")),
+		FlushMessages:        i64("flush.messages"),
+		FlushMs:              i64("flush.ms"),
+		MessageTimestampType: cfg.TopicValue(overrides, "message.timestamp.type"),
+		RetentionMs:          i64("retention.ms"),
+		RetentionBytes:       i64("retention.bytes"),
+		CleanupPolicy:        cfg.TopicValue(overrides, "cleanup.policy"),
+	}
+}
+
+// Apply is the metadata listener: it brings the partitions in line with
+// next.
+func (m *Manager) Apply(prev, next *metadata.Image) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[topicPartition]bool{}
+	for _, t := range next.Topics {
+		var old *metadata.Topic
+		if prev != nil {
+			old = prev.TopicsByID[t.ID]
+		}
+		cfgChanged := old == nil || !equalConfigs(old.Configs, t.Configs)
+		var scfg storage.Config
+		var minISR int
+		if cfgChanged || len(t.Partitions) != len(old.Partitions) {
+			scfg = StorageConfig(m.cfg, t.Configs)
+		}
+		mi, _ := strconv.Atoi(m.cfg.TopicValue(t.Configs, "min.insync.replicas"))
+		minISR = mi
+		for _, mp := range t.Partitions {
+			if !contains(mp.Replicas, m.nodeID) {
+				continue
+			}
+			tp := topicPartition{t.Name, mp.ID}
+			seen[tp] = true
+			p := m.partitions[tp]
+			if p == nil {
+				if m.offline[tp] {
+					continue
+				}
+				l, err := m.logs.CreateLog(t.Name, mp.ID, t.ID, scfg)
+				if err != nil {
+					m.logger.Error("open partition log; partition offline", "topic", t.Name, "partition", mp.ID, "err", err)
+					m.offline[tp] = true
+					continue
+				}
+				p = &Partition{log: l}
+				p.state.Store(&partitionState{})
+				m.partitions[tp] = p
+			} else if cfgChanged {
+				p.log.SetConfig(scfg)
+			}
+			p.update(mp, minISR, m.nodeID, m.logger)
+		}
+	}
+	for tp, p := range m.partitions {
+		if seen[tp] {
+			continue
+		}
+		delete(m.partitions, tp)
+		_ = p
+		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
+			m.logger.Error("delete partition log", "topic", tp.topic, "partition", tp.partition, "err", err)
+		}
+	}
+	for tp := range m.offline {
+		if !seen[tp] {
+			delete(m.offline, tp)
+		}
+	}
+	m.image = next
+}
+
+// RemoveStrayLogs deletes logs on disk that belong to no partition of the
+// image (topics deleted while the broker was down), as Kafka does at
+// startup. Call after the first Apply.
+func (m *Manager) RemoveStrayLogs() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.logs.Logs() {
+		tp := topicPartition{l.Topic(), l.Partition()}
+		if _, ok := m.partitions[tp]; ok || tp.topic == "__cluster_metadata" {
+			continue
+		}
+		m.logger.Info("deleting stray log", "topic", tp.topic, "partition", tp.partition)
+		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
+			m.logger.Error("delete stray log", "topic", tp.topic, "partition", tp.partition, "err", err)
+		}
+	}
+}
+
+func contains(s []int32, v int32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func equalConfigs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// partitionState is the replication state of a partition from the image.
+// Immutable; replaced as a whole.
+type partitionState struct {
+	leader      int32
+	leaderEpoch int32
+	isrSize     int
+	minISR      int
 }
 
 // Partition is one partition this broker holds.
-type Partition struct{}
+type Partition struct {
+	log   *storage.Log
+	state atomic.Pointer[partitionState]
+}
+
+func (p *Partition) update(mp metadata.Partition, minISR int, self int32, logger *slog.Logger) {
+	st := &partitionState{leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, isrSize: len(mp.ISR), minISR: minISR}
+	old := p.state.Swap(st)
+	if mp.Leader == self && (old.leader != self || old.leaderEpoch != mp.LeaderEpoch || p.log.LatestEpoch() < mp.LeaderEpoch) {
+		if p.log.LatestEpoch() < mp.LeaderEpoch {
+			if err := p.log.AssignEpochStartOffset(mp.LeaderEpoch, p.log.LogEndOffset()); err != nil {
+				logger.Error("record leader epoch", "topic", p.log.Topic(), "partition", p.log.Partition(), "err", err)
+			}
+		}
+		// A leader of a single-replica ISR owns the high watermark alone.
+		if len(mp.ISR) == 1 {
+			p.log.SetHighWatermark(p.log.LogEndOffset())
+		}
+	}
+}
 
 // Log returns the partition's log (reads, offsets, Changed, timestamps).
-func (p *Partition) Log() *storage.Log { panic("unimplemented") }
+func (p *Partition) Log() *storage.Log { return p.log }
 
 // LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 { panic("unimplemented") }
+func (p *Partition) LeaderEpoch() int32 { return p.state.Load().leaderEpoch }
 
 // Append appends records as leader with the producer's acks (0, 1, -1)
-// and advances the high watermark as replication allows (on a single node
-// right away). With acks=-1 it returns ErrNotEnoughReplicas when the ISR is
-// smaller than min.insync.replicas (nothing is appended then).
+// and advances the high watermark as replication allows (with this broker
+// the only ISR member, right away). With acks=-1 it returns
+// ErrNotEnoughReplicas when the ISR is smaller than min.insync.replicas
+// (nothing is appended then).
 func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, error) {
-	panic("unimplemented")
+	st := p.state.Load()
+	if acks == -1 && st.isrSize < st.minISR {
+		return storage.AppendInfo{}, ErrNotEnoughReplicas
+	}
+	info, err := p.log.AppendAsLeader(records, st.leaderEpoch)
+	if err != nil {
+		return info, err
+	}
+	if st.isrSize <= 1 {
+		p.log.SetHighWatermark(p.log.LogEndOffset())
+	}
+	return info, nil
 }

@@ -1,11 +1,35 @@
 // Package server is the composition root: it turns a configuration into
 // running components (storage, metadata, controller, replica manager,
 // listeners) and starts and stops them in order.
+//
+// Start order: config → format/verify log dirs → storage recovery →
+// metadata log replay → controller and replica manager (the replica
+// manager applies the replayed image, opening partition logs) → listeners
+// → broker registration with the bound addresses → HTTP. Close runs it
+// backwards, so no request is in flight when storage closes.
 package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"samsa/internal/api"
+	"samsa/internal/config"
+	"samsa/internal/controller"
+	"samsa/internal/metadata"
+	"samsa/internal/network"
+	"samsa/internal/replica"
+	"samsa/internal/storage"
 )
 
 // Options configure a node.
@@ -16,19 +40,209 @@ type Options struct {
 }
 
 // Server is a running node.
-type Server struct{}
+type Server struct {
+	cfg       *config.Config
+	logger    *slog.Logger
+	clusterID string
+
+	logs       *storage.Manager
+	metaLog    *metadata.LocalLog
+	pub        *metadata.Publisher
+	controller *controller.Controller
+	replicas   *replica.Manager
+	listeners  []*network.Server
+	kafkaAddr  string
+	http       *http.Server
+	httpDone   chan struct{}
+}
 
 // Start formats (first start) or recovers the data directories and starts
 // every component. Each bound listener is logged as
 // `msg="listener bound" listener=NAME addr=HOST:PORT`.
-func Start(ctx context.Context, opts Options) (*Server, error) { panic("unimplemented") }
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	began := time.Now()
+	cfg, err := config.Load(opts.ConfigFile, opts.Overrides, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSupportedTopology(cfg); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if s.clusterID, err = ensureFormatted(cfg); err != nil {
+		return nil, err
+	}
+	if s.logs, err = storage.OpenManager(storage.ManagerOptions{
+		Dirs: cfg.LogDirs, Logger: logger, DefaultConfig: replica.StorageConfig(cfg, nil),
+	}); err != nil {
+		return nil, fmt.Errorf("server: open logs: %w", err)
+	}
+	if s.metaLog, err = metadata.OpenLocalLog(cfg.MetadataLogDir); err != nil {
+		return nil, err
+	}
+	var recs []metadata.Record
+	if err := s.metaLog.Replay(func(_ int64, r metadata.Record) error { recs = append(recs, r); return nil }); err != nil {
+		return nil, fmt.Errorf("server: replay metadata log: %w", err)
+	}
+	im := metadata.Empty(s.clusterID)
+	im.ControllerID = cfg.NodeID
+	if im, err = im.Apply(recs); err != nil {
+		return nil, fmt.Errorf("server: replay metadata log: %w", err)
+	}
+	s.pub = metadata.NewPublisher(im)
+	s.controller = controller.New(s.metaLog, s.pub, cfg, logger)
+	s.replicas = replica.New(cfg.NodeID, s.logs, cfg, logger)
+	s.pub.Subscribe(s.replicas.Apply)
+	s.replicas.RemoveStrayLogs()
+
+	handler := api.New(api.Deps{
+		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
+		Controller: s.controller, Replicas: s.replicas, Logger: logger,
+	})
+	bound := map[string]int{}
+	for _, l := range cfg.Listeners {
+		ln, err := network.Listen(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
+			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+		}
+		s.listeners = append(s.listeners, ln)
+		addr := ln.Addr().String()
+		bound[l.Name] = ln.Addr().(*net.TCPAddr).Port
+		if s.kafkaAddr == "" && !cfg.IsControllerListener(l.Name) {
+			s.kafkaAddr = addr
+		}
+		logger.Info("listener bound", "listener", l.Name, "addr", addr)
+	}
+	if err := s.controller.RegisterBroker(cfg.NodeID, "", advertisedEndpoints(cfg, bound)); err != nil {
+		return nil, fmt.Errorf("server: register broker: %w", err)
+	}
+	s.startHTTP()
+	ok = true
+	logger.Info("samsa started", "node.id", cfg.NodeID, "cluster.id", s.clusterID,
+		"log.dirs", strings.Join(cfg.LogDirs, ","), "topics", len(s.pub.Image().Topics), "startup", time.Since(began).Round(time.Microsecond))
+	return s, nil
+}
+
+// checkSupportedTopology rejects configurations that need a multi-node
+// quorum, which this version does not have yet.
+func checkSupportedTopology(cfg *config.Config) error {
+	if !cfg.HasRole("controller") || !cfg.HasRole("broker") {
+		return fmt.Errorf("server: process.roles=%s: only combined broker,controller nodes are supported so far", strings.Join(cfg.ProcessRoles, ","))
+	}
+	for _, v := range strings.Split(cfg.ControllerQuorumVoters, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		id, _, _ := strings.Cut(v, "@")
+		if id != strconv.Itoa(int(cfg.NodeID)) {
+			return fmt.Errorf("server: controller.quorum.voters lists node %s: only a single-voter quorum (this node) is supported so far", id)
+		}
+	}
+	return nil
+}
+
+// advertisedEndpoints are the broker listeners clients are told about:
+// advertised.listeners when set, else listeners; a port of 0 becomes the
+// bound port and an empty or wildcard host this machine's name.
+func advertisedEndpoints(cfg *config.Config, bound map[string]int) []metadata.Endpoint {
+	src := cfg.AdvertisedListeners
+	if len(src) == 0 {
+		src = cfg.Listeners
+	}
+	var out []metadata.Endpoint
+	for _, l := range src {
+		if cfg.IsControllerListener(l.Name) {
+			continue
+		}
+		port := l.Port
+		if port == 0 {
+			port = bound[l.Name]
+		}
+		host := l.Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			if h, err := os.Hostname(); err == nil {
+				host = h
+			}
+		}
+		out = append(out, metadata.Endpoint{
+			Listener: l.Name, Host: host, Port: int32(port), SecurityProtocol: cfg.ListenerSecurityProtocolMap[l.Name],
+		})
+	}
+	return out
+}
+
+// startHTTP serves /metrics (and later the console). A busy port is a
+// warning, not an error: the Kafka listener matters more.
+func (s *Server) startHTTP() {
+	if s.cfg.HTTPListener == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPListener)
+	if err != nil {
+		s.logger.Warn("http listener not started", "addr", s.cfg.HTTPListener, "err", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.httpDone = make(chan struct{})
+	go func() {
+		defer close(s.httpDone)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server", "err", err)
+		}
+	}()
+	s.logger.Info("listener bound", "listener", "HTTP", "addr", ln.Addr().String())
+}
 
 // KafkaAddr is the bound address of the first broker listener.
-func (s *Server) KafkaAddr() string { panic("unimplemented") }
+func (s *Server) KafkaAddr() string { return s.kafkaAddr }
 
 // Close shuts down cleanly: stop listeners, flush, checkpoints,
 // clean-shutdown marker.
-func (s *Server) Close() error { panic("unimplemented") }
+func (s *Server) Close() error {
+	var errs []error
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.http.Shutdown(ctx))
+		cancel()
+		<-s.httpDone
+		s.http = nil
+	}
+	for _, l := range s.listeners {
+		errs = append(errs, l.Close())
+	}
+	s.listeners = nil
+	if s.logs != nil {
+		errs = append(errs, s.logs.Close())
+		s.logs = nil
+	}
+	if s.metaLog != nil {
+		errs = append(errs, s.metaLog.Close())
+		s.metaLog = nil
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		s.logger.Error("shutdown", "err", err)
+	} else {
+		s.logger.Info("samsa stopped cleanly")
+	}
+	return err
+}
 
 // Run starts a node and blocks until ctx is done, then closes it.
 func Run(ctx context.Context, opts Options) error {

@@ -1,0 +1,182 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestConfigParsePropertiesForms(t *testing.T) {
+	in := "# comment\n! also comment\n\na=1\nb : two\nc three\nd=x\\\n  y\n  e = spaced  \n"
+	got, err := ParseProperties(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "1", "b": "two", "c": "three", "d": "xy", "e": "spaced"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d keys %v, want %d", len(got), got, len(want))
+	}
+}
+
+func TestConfigDefaultsAreSingleNode(t *testing.T) {
+	c, err := Load("", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != 1 || !c.HasRole("broker") || !c.HasRole("controller") {
+		t.Fatalf("node %d roles %v", c.NodeID, c.ProcessRoles)
+	}
+	bl := c.BrokerListeners()
+	if len(bl) != 1 || bl[0].Name != "PLAINTEXT" || bl[0].Host != "127.0.0.1" || bl[0].Port != 9092 {
+		t.Fatalf("broker listeners %+v", bl)
+	}
+	if c.LogDirs[0] != "./samsa-data" || c.MetadataLogDir != "./samsa-data" {
+		t.Fatalf("log dirs %v meta %s", c.LogDirs, c.MetadataLogDir)
+	}
+	if c.NumPartitions != 1 || c.DefaultReplicationFactor != 1 || !c.AutoCreateTopicsEnable || c.MessageMaxBytes != 1048588 || c.SocketRequestMaxBytes != 104857600 {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestConfigKRaftCombinedFile(t *testing.T) {
+	file := `process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:19093
+listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:19092
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=3
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+`
+	p := filepath.Join(t.TempDir(), "server.properties")
+	if err := os.WriteFile(p, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, []string{"num.partitions=5", "log.dirs=/tmp/other"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NumPartitions != 5 || c.LogDirs[0] != "/tmp/other" {
+		t.Fatalf("overrides not applied: %d %v", c.NumPartitions, c.LogDirs)
+	}
+	if len(c.BrokerListeners()) != 1 || !c.IsControllerListener("CONTROLLER") {
+		t.Fatalf("listeners %+v", c.Listeners)
+	}
+	if c.AdvertisedListeners[0].Host != "localhost" {
+		t.Fatalf("advertised %+v", c.AdvertisedListeners)
+	}
+	if got := c.TopicValue(nil, "retention.ms"); got != "604800000" {
+		t.Fatalf("retention.ms from log.retention.hours = %s", got)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		override, wantInErr string
+	}{
+		{"num.partitions=abc", "num.partitions"},
+		{"auto.create.topics.enable=maybe", "auto.create.topics.enable"},
+		{"listeners=localhost:9092", "listeners"},
+		{"num.partitions=0", "num.partitions"},
+		{"process.roles=observer", "process.roles"},
+		{"message.max.bytes=99999999999", "message.max.bytes"},
+		{"listeners=SSL://127.0.0.1:0", "SSL"},
+	} {
+		_, err := Load("", []string{tc.override}, quiet)
+		if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
+			t.Errorf("%s: err %v, want one naming %s", tc.override, err, tc.wantInErr)
+		}
+	}
+}
+
+func TestConfigUnknownKeyWarnsOnly(t *testing.T) {
+	var buf strings.Builder
+	l := slog.New(slog.NewTextHandler(&buf, nil))
+	if _, err := Load("", []string{"no.such.key=1"}, l); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "no.such.key") {
+		t.Fatalf("no warning logged: %q", buf.String())
+	}
+}
+
+func TestConfigTopicSources(t *testing.T) {
+	c, err := Load("", []string{"log.segment.bytes=1000000", "log.roll.hours=1"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Entry{}
+	for _, e := range c.Topic(map[string]string{"cleanup.policy": "compact"}) {
+		got[e.Name] = e
+	}
+	for _, tc := range []struct {
+		name, value string
+		src         Source
+	}{
+		{"segment.bytes", "1000000", SourceStaticBroker},
+		{"segment.ms", "3600000", SourceStaticBroker},
+		{"cleanup.policy", "compact", SourceDynamicTopic},
+		{"max.message.bytes", "1048588", SourceDefault},
+	} {
+		e := got[tc.name]
+		if e.Value == nil || *e.Value != tc.value || e.Source != tc.src {
+			t.Errorf("%s = %v source %d, want %s source %d", tc.name, e.Value, e.Source, tc.value, tc.src)
+		}
+	}
+}
+
+func TestConfigValidateTopicConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg map[string]string
+		ok  bool
+	}{
+		{map[string]string{"cleanup.policy": "compact,delete"}, true},
+		{map[string]string{"cleanup.policy": "shred"}, false},
+		{map[string]string{"retention.ms": "-1"}, true},
+		{map[string]string{"retention.ms": "-2"}, false},
+		{map[string]string{"segment.bytes": "x"}, false},
+		{map[string]string{"not.a.topic.config": "1"}, false},
+		{map[string]string{"message.timestamp.type": "LogAppendTime"}, true},
+		{map[string]string{"min.cleanable.dirty.ratio": "1.5"}, false},
+	} {
+		err := ValidateTopicConfig(tc.cfg)
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: err %v, want ok=%v", tc.cfg, err, tc.ok)
+		}
+	}
+}
+
+func FuzzConfigParseProperties(f *testing.F) {
+	f.Add("a=b\nc: d\\\n e\n#x\n")
+	f.Add("\\")
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseProperties(strings.NewReader(s))
+		if err == nil {
+			_, _ = FromMap(m, quiet)
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package config
+
+import "math"
+
+// kind is a config value type; the numbers are kmsg's ConfigType (used by
+// DescribeConfigs v3+).
+type kind int8
+
+const (
+	kBool     kind = 1
+	kString   kind = 2
+	kInt      kind = 3
+	kShort    kind = 4
+	kLong     kind = 5
+	kDouble   kind = 6
+	kList     kind = 7
+	kPassword kind = 9
+)
+
+// key describes one known config key.
+type key struct {
+	kind kind
+	def  string // Kafka's default ("" with null: no default)
+	null bool   // the default is null
+	doc  string
+	// readOnly marks broker keys that can only be set in the file.
+	readOnly bool
+	// samsa marks keys that are Samsa's own (not Kafka's).
+	samsa bool
+	// ignored marks keys we accept (a Kafka file may carry them) but do
+	// not act on; they are reported as read-only.
+	ignored bool
+}
+
+const maxLong = "9223372036854775807"
+
+// brokerKeys are the server.properties keys Samsa understands.
+var brokerKeys = map[string]key{
+	"node.id":                                  {kind: kInt, def: "1", doc: "This node's id in the cluster.", readOnly: true},
+	"broker.id":                                {kind: kInt, def: "-1", doc: "Legacy name of node.id.", readOnly: true},
+	"process.roles":                            {kind: kList, def: "broker,controller", doc: "Roles of this node: broker, controller or both.", readOnly: true},
+	"listeners":                                {kind: kString, def: "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", doc: "Listeners to bind, NAME://host:port.", readOnly: true},
+	"advertised.listeners":                     {kind: kString, null: true, doc: "Listeners given to clients; defaults to listeners (with bound ports).", readOnly: true},
+	"controller.listener.names":                {kind: kList, def: "CONTROLLER", doc: "Listener names used by the controller.", readOnly: true},
+	"inter.broker.listener.name":               {kind: kString, null: true, doc: "Listener brokers use among themselves.", readOnly: true},
+	"listener.security.protocol.map":           {kind: kString, def: "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", doc: "Listener name to security protocol.", readOnly: true},
+	"controller.quorum.voters":                 {kind: kList, def: "", doc: "Controller quorum voters, id@host:port.", readOnly: true},
+	"controller.quorum.bootstrap.servers":      {kind: kList, def: "", doc: "Controller quorum bootstrap servers.", readOnly: true, ignored: true},
+	"log.dirs":                                 {kind: kString, null: true, doc: "Directories holding partition logs (comma separated).", readOnly: true},
+	"log.dir":                                  {kind: kString, def: "./samsa-data", doc: "Directory holding partition logs when log.dirs is unset.", readOnly: true},
+	"metadata.log.dir":                         {kind: kString, null: true, doc: "Directory of the metadata log; defaults to the first log dir.", readOnly: true},
+	"num.partitions":                           {kind: kInt, def: "1", doc: "Default partition count of new topics."},
+	"default.replication.factor":               {kind: kInt, def: "1", doc: "Default replication factor of new topics."},
+	"min.insync.replicas":                      {kind: kInt, def: "1", doc: "Minimum ISR size for acks=all writes."},
+	"auto.create.topics.enable":                {kind: kBool, def: "true", doc: "Create unknown topics on metadata requests.", readOnly: true},
+	"delete.topic.enable":                      {kind: kBool, def: "true", doc: "Allow DeleteTopics.", readOnly: true},
+	"message.max.bytes":                        {kind: kInt, def: "1048588", doc: "Largest record batch accepted (topic: max.message.bytes)."},
+	"socket.request.max.bytes":                 {kind: kInt, def: "104857600", doc: "Largest request frame; larger frames close the connection.", readOnly: true},
+	"socket.send.buffer.bytes":                 {kind: kInt, def: "102400", doc: "SO_SNDBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
+	"socket.receive.buffer.bytes":              {kind: kInt, def: "102400", doc: "SO_RCVBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
+	"num.network.threads":                      {kind: kInt, def: "3", doc: "Accepted for compatibility; Samsa uses goroutines per connection.", readOnly: true, ignored: true},
+	"num.io.threads":                           {kind: kInt, def: "8", doc: "Accepted for compatibility; Samsa uses goroutines per connection.", readOnly: true, ignored: true},
+	"num.recovery.threads.per.data.dir":        {kind: kInt, def: "2", doc: "Accepted for compatibility.", readOnly: true, ignored: true},
+	"offsets.topic.replication.factor":         {kind: kShort, def: "3", doc: "Replication factor of __consumer_offsets (capped by live brokers).", readOnly: true},
+	"offsets.topic.num.partitions":             {kind: kInt, def: "50", doc: "Partitions of __consumer_offsets.", readOnly: true},
+	"transaction.state.log.replication.factor": {kind: kShort, def: "3", doc: "Replication factor of __transaction_state.", readOnly: true},
+	"transaction.state.log.min.isr":            {kind: kInt, def: "2", doc: "min.insync.replicas of __transaction_state.", readOnly: true},
+	"group.initial.rebalance.delay.ms":         {kind: kInt, def: "3000", doc: "Delay of the first rebalance of a new group.", readOnly: true},
+	"log.retention.hours":                      {kind: kInt, def: "168", doc: "Retention time in hours (retention.ms)."},
+	"log.retention.minutes":                    {kind: kInt, null: true, doc: "Retention time in minutes (retention.ms)."},
+	"log.retention.ms":                         {kind: kLong, null: true, doc: "Retention time in ms (retention.ms); -1 keeps forever."},
+	"log.retention.bytes":                      {kind: kLong, def: "-1", doc: "Retention size per partition (retention.bytes)."},
+	"log.retention.check.interval.ms":          {kind: kLong, def: "300000", doc: "How often retention runs."},
+	"log.segment.bytes":                        {kind: kInt, def: "1073741824", doc: "Segment size (segment.bytes)."},
+	"log.roll.hours":                           {kind: kInt, def: "168", doc: "Segment age before roll, hours (segment.ms)."},
+	"log.roll.ms":                              {kind: kLong, null: true, doc: "Segment age before roll, ms (segment.ms)."},
+	"log.index.interval.bytes":                 {kind: kInt, def: "4096", doc: "Bytes between offset index entries (index.interval.bytes)."},
+	"log.index.size.max.bytes":                 {kind: kInt, def: "10485760", doc: "Maximum index file size (segment.index.bytes)."},
+	"log.flush.interval.messages":              {kind: kLong, def: maxLong, doc: "Messages before an fsync (flush.messages)."},
+	"log.flush.interval.ms":                    {kind: kLong, null: true, doc: "Time before an fsync (flush.ms)."},
+	"log.flush.scheduler.interval.ms":          {kind: kLong, def: maxLong, doc: "How often the flusher checks logs.", ignored: true},
+	"log.flush.offset.checkpoint.interval.ms":  {kind: kInt, def: "60000", doc: "How often checkpoints are written.", readOnly: true},
+	"log.cleanup.policy":                       {kind: kList, def: "delete", doc: "Default cleanup.policy."},
+	"log.cleaner.enable":                       {kind: kBool, def: "true", doc: "Run the log cleaner.", readOnly: true},
+	"log.cleaner.delete.retention.ms":          {kind: kLong, def: "86400000", doc: "Tombstone retention (delete.retention.ms)."},
+	"log.cleaner.min.cleanable.ratio":          {kind: kDouble, def: "0.5", doc: "min.cleanable.dirty.ratio default."},
+	"log.cleaner.min.compaction.lag.ms":        {kind: kLong, def: "0", doc: "min.compaction.lag.ms default."},
+	"log.cleaner.max.compaction.lag.ms":        {kind: kLong, def: maxLong, doc: "max.compaction.lag.ms default."},
+	"log.message.timestamp.type":               {kind: kString, def: "CreateTime", doc: "message.timestamp.type default."},
+	"log.preallocate":                          {kind: kBool, def: "false", doc: "preallocate default.", ignored: true},
+	"log.segment.delete.delay.ms":              {kind: kLong, def: "60000", doc: "file.delete.delay.ms default."},
+	"compression.type":                         {kind: kString, def: "producer", doc: "Default compression.type of topics."},
+	"unclean.leader.election.enable":           {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
+	"replica.lag.time.max.ms":                  {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
+	"http.listener":                            {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the web console and /metrics; empty disables.", readOnly: true, samsa: true},
+}
+
+// topicKey is a topic-level config with the broker key that sets its
+// default (Kafka's "synonym").
+type topicKey struct {
+	key
+	broker string // broker synonym; "" when none
+}
+
+// topicKeys are the topic-level configs (Kafka's TopicConfig).
+var topicKeys = map[string]topicKey{
+	"cleanup.policy":                  {key{kind: kList, def: "delete", doc: "delete, compact or both."}, "log.cleanup.policy"},
+	"compression.type":                {key{kind: kString, def: "producer", doc: "Final compression of the topic; only producer is honoured."}, "compression.type"},
+	"delete.retention.ms":             {key{kind: kLong, def: "86400000", doc: "Tombstone retention for compacted topics."}, "log.cleaner.delete.retention.ms"},
+	"file.delete.delay.ms":            {key{kind: kLong, def: "60000", doc: "Delay before a deleted segment's file is removed."}, "log.segment.delete.delay.ms"},
+	"flush.messages":                  {key{kind: kLong, def: maxLong, doc: "Messages appended before an fsync (1: fsync before acknowledging)."}, "log.flush.interval.messages"},
+	"flush.ms":                        {key{kind: kLong, def: maxLong, doc: "Time before an fsync."}, "log.flush.interval.ms"},
+	"index.interval.bytes":            {key{kind: kInt, def: "4096", doc: "Bytes between offset index entries."}, "log.index.interval.bytes"},
+	"max.compaction.lag.ms":           {key{kind: kLong, def: maxLong, doc: "Longest time a record stays uncompacted."}, "log.cleaner.max.compaction.lag.ms"},
+	"max.message.bytes":               {key{kind: kInt, def: "1048588", doc: "Largest record batch accepted."}, "message.max.bytes"},
+	"message.timestamp.type":          {key{kind: kString, def: "CreateTime", doc: "CreateTime or LogAppendTime."}, "log.message.timestamp.type"},
+	"min.cleanable.dirty.ratio":       {key{kind: kDouble, def: "0.5", doc: "Dirty ratio that makes a log cleanable."}, "log.cleaner.min.cleanable.ratio"},
+	"min.compaction.lag.ms":           {key{kind: kLong, def: "0", doc: "Shortest time a record stays uncompacted."}, "log.cleaner.min.compaction.lag.ms"},
+	"min.insync.replicas":             {key{kind: kInt, def: "1", doc: "Minimum ISR size for acks=all writes."}, "min.insync.replicas"},
+	"preallocate":                     {key{kind: kBool, def: "false", doc: "Preallocate segment files (not acted on)."}, "log.preallocate"},
+	"retention.bytes":                 {key{kind: kLong, def: "-1", doc: "Retention size per partition; -1 unlimited."}, "log.retention.bytes"},
+	"retention.ms":                    {key{kind: kLong, def: "604800000", doc: "Retention time; -1 forever."}, "log.retention.ms"},
+	"segment.bytes":                   {key{kind: kInt, def: "1073741824", doc: "Segment size."}, "log.segment.bytes"},
+	"segment.index.bytes":             {key{kind: kInt, def: "10485760", doc: "Maximum index file size."}, "log.index.size.max.bytes"},
+	"segment.jitter.ms":               {key{kind: kLong, def: "0", doc: "Random jitter subtracted from segment.ms."}, "log.roll.jitter.ms"},
+	"segment.ms":                      {key{kind: kLong, def: "604800000", doc: "Segment age before roll."}, "log.roll.ms"},
+	"unclean.leader.election.enable":  {key{kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."}, "unclean.leader.election.enable"},
+	"message.timestamp.before.max.ms": {key{kind: kLong, def: maxLong, doc: "How far in the past a timestamp may be."}, ""},
+	"message.timestamp.after.max.ms":  {key{kind: kLong, def: maxLong, doc: "How far in the future a timestamp may be."}, ""},
+}
+
+var _ = math.MaxInt64

@@ -1,0 +1,148 @@
+package metadata
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func topicRecs(name string, id UUID, parts int) []Record {
+	recs := []Record{{Type: TypeTopic, Topic: &TopicRecord{Name: name, TopicID: id}}}
+	for p := 0; p < parts; p++ {
+		recs = append(recs, Record{Type: TypePartition, Partition: &PartitionRecord{
+			TopicID: id, PartitionID: int32(p), Replicas: []int32{1}, ISR: []int32{1}, Leader: 1,
+		}})
+	}
+	return recs
+}
+
+func TestImageApplyIsCopyOnWrite(t *testing.T) {
+	im0 := Empty("c")
+	im1, err := im0.Apply(topicRecs("a", UUID{1}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := "compact"
+	im2, err := im1.Apply([]Record{
+		{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "cleanup.policy", Value: &v}},
+		{Type: TypePartition, Partition: &PartitionRecord{TopicID: UUID{1}, PartitionID: 2, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}},
+		{Type: TypeProducerIDs, ProducerIDs: &ProducerIDsRecord{NextProducerID: 1000}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im0.Topics) != 0 || len(im1.Topics["a"].Partitions) != 2 || len(im1.Topics["a"].Configs) != 0 {
+		t.Fatal("older images changed")
+	}
+	a := im2.Topics["a"]
+	if len(a.Partitions) != 3 || a.Configs["cleanup.policy"] != "compact" || im2.TopicsByID[UUID{1}] != a || im2.NextProducerID != 1000 {
+		t.Fatalf("image 2: %+v", a)
+	}
+	if im2.Offset != 5 {
+		t.Fatalf("offset %d, want 5", im2.Offset)
+	}
+	leader := int32(2)
+	im3, err := im2.Apply([]Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 0, Leader: &leader}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := im3.Topics["a"].Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 1 || p.PartitionEpoch != 1 {
+		t.Fatalf("partition change %+v", p)
+	}
+	if im2.Topics["a"].Partitions[0].Leader != 1 {
+		t.Fatal("image 2 changed by partition change")
+	}
+	im4, err := im3.Apply([]Record{{Type: TypeRemoveTopic, RemoveTopic: &RemoveTopicRecord{TopicID: UUID{1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im4.Topics) != 0 || len(im4.TopicsByID) != 0 || len(im3.Topics) != 1 {
+		t.Fatal("remove topic")
+	}
+}
+
+func TestImageApplyRejectsInconsistentRecords(t *testing.T) {
+	im, _ := Empty("c").Apply(topicRecs("a", UUID{1}, 1))
+	for name, recs := range map[string][]Record{
+		"duplicate topic":        topicRecs("a", UUID{2}, 0),
+		"partition gap":          {{Type: TypePartition, Partition: &PartitionRecord{TopicID: UUID{1}, PartitionID: 5}}},
+		"unknown topic id":       {{Type: TypeRemoveTopic, RemoveTopic: &RemoveTopicRecord{TopicID: UUID{9}}}},
+		"missing body":           {{Type: TypeTopic}},
+		"unknown type":           {{Type: "Nope"}},
+		"producer ids backwards": {{Type: TypeProducerIDs, ProducerIDs: &ProducerIDsRecord{NextProducerID: -1}}},
+	} {
+		if _, err := im.Apply(recs); err == nil {
+			t.Errorf("%s: applied", name)
+		}
+	}
+}
+
+func TestLocalLogReplayAndTornTail(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLocalLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, err := l.Append(topicRecs("a", UUID{1}, 2)); err != nil || off != 2 {
+		t.Fatalf("append: %d %v", off, err)
+	}
+	if off, err := l.Append(topicRecs("b", UUID{2}, 1)); err != nil || off != 4 {
+		t.Fatalf("append: %d %v", off, err)
+	}
+	l.Close()
+	// A crash mid-append leaves a partial entry behind.
+	path := filepath.Join(dir, LocalLogDir, localLogFile)
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte{0, 0, 0, 50, 1, 2, 3})
+	f.Close()
+
+	l, err = OpenLocalLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	if err := l.Replay(func(off int64, r Record) error {
+		if off != int64(len(recs)) {
+			t.Fatalf("offset %d at record %d", off, len(recs))
+		}
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 {
+		t.Fatalf("replayed %d records, want 5", len(recs))
+	}
+	im, err := Empty("c").Apply(recs)
+	if err != nil || len(im.Topics) != 2 {
+		t.Fatalf("replayed image: %v %v", im, err)
+	}
+	if off, err := l.Append(topicRecs("c", UUID{3}, 1)); err != nil || off != 6 {
+		t.Fatalf("append after torn tail: %d %v", off, err)
+	}
+	l.Close()
+}
+
+func FuzzLocalLogOpen(f *testing.F) {
+	dir := f.TempDir()
+	l, _ := OpenLocalLog(dir)
+	l.Append(topicRecs("a", UUID{1}, 2))
+	l.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, LocalLogDir, localLogFile))
+	f.Add(seed)
+	f.Add([]byte{0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, '[', ']'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := t.TempDir()
+		os.MkdirAll(filepath.Join(d, LocalLogDir), 0o755)
+		os.WriteFile(filepath.Join(d, LocalLogDir, localLogFile), b, 0o644)
+		l, err := OpenLocalLog(d)
+		if err != nil {
+			return
+		}
+		var recs []Record
+		if l.Replay(func(_ int64, r Record) error { recs = append(recs, r); return nil }) == nil {
+			_, _ = Empty("c").Apply(recs)
+		}
+		l.Close()
+	})
+}

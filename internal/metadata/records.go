@@ -1,0 +1,91 @@
+package metadata
+
+// Record is one entry of the metadata log. Exactly one of the pointer
+// fields is set; Type names it (Kafka's metadata record names, so the log
+// reads like KRaft's). Records are immutable once appended.
+type Record struct {
+	Type            RecordType             `json:"type"`
+	RegisterBroker  *RegisterBrokerRecord  `json:"registerBroker,omitempty"`
+	Topic           *TopicRecord           `json:"topic,omitempty"`
+	Partition       *PartitionRecord       `json:"partition,omitempty"`
+	PartitionChange *PartitionChangeRecord `json:"partitionChange,omitempty"`
+	Config          *ConfigRecord          `json:"config,omitempty"`
+	RemoveTopic     *RemoveTopicRecord     `json:"removeTopic,omitempty"`
+	ProducerIDs     *ProducerIDsRecord     `json:"producerIds,omitempty"`
+}
+
+// RecordType names a metadata record.
+type RecordType string
+
+// Metadata record types (named after KRaft's).
+const (
+	TypeRegisterBroker  RecordType = "RegisterBrokerRecord"
+	TypeTopic           RecordType = "TopicRecord"
+	TypePartition       RecordType = "PartitionRecord"
+	TypePartitionChange RecordType = "PartitionChangeRecord"
+	TypeConfig          RecordType = "ConfigRecord"
+	TypeRemoveTopic     RecordType = "RemoveTopicRecord"
+	TypeProducerIDs     RecordType = "ProducerIdsRecord"
+)
+
+// RegisterBrokerRecord registers (or re-registers) a broker.
+type RegisterBrokerRecord struct {
+	BrokerID  int32      `json:"brokerId"`
+	Rack      string     `json:"rack,omitempty"`
+	Endpoints []Endpoint `json:"endpoints"`
+	Fenced    bool       `json:"fenced,omitempty"`
+}
+
+// TopicRecord creates a topic.
+type TopicRecord struct {
+	Name    string `json:"name"`
+	TopicID UUID   `json:"topicId"`
+}
+
+// PartitionRecord creates a partition of a topic.
+type PartitionRecord struct {
+	TopicID        UUID    `json:"topicId"`
+	PartitionID    int32   `json:"partitionId"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leaderEpoch"`
+	PartitionEpoch int32   `json:"partitionEpoch"`
+}
+
+// PartitionChangeRecord changes a partition's leader, ISR or replicas;
+// nil fields are unchanged. Leader and partition epochs are bumped by the
+// applier as KRaft does (leader epoch on leader change).
+type PartitionChangeRecord struct {
+	TopicID     UUID    `json:"topicId"`
+	PartitionID int32   `json:"partitionId"`
+	Leader      *int32  `json:"leader,omitempty"`
+	ISR         []int32 `json:"isr,omitempty"`
+	Replicas    []int32 `json:"replicas,omitempty"`
+}
+
+// ConfigRecord sets (Value non-nil) or removes a config of a resource.
+// ResourceType is Kafka's: 2 topic, 4 broker.
+type ConfigRecord struct {
+	ResourceType int8    `json:"resourceType"`
+	ResourceName string  `json:"resourceName"`
+	Name         string  `json:"name"`
+	Value        *string `json:"value"`
+}
+
+// RemoveTopicRecord deletes a topic and its partitions.
+type RemoveTopicRecord struct {
+	TopicID UUID `json:"topicId"`
+}
+
+// ProducerIDsRecord reserves producer ids below NextProducerID.
+type ProducerIDsRecord struct {
+	BrokerID       int32 `json:"brokerId"`
+	NextProducerID int64 `json:"nextProducerId"`
+}
+
+// Config resource types (Kafka's ConfigResource.Type).
+const (
+	ResourceTopic  int8 = 2
+	ResourceBroker int8 = 4
+)
