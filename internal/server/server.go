@@ -123,10 +123,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if s.kafkaAddr == "" && !cfg.IsControllerListener(l.Name) {
 			s.kafkaAddr = addr
 		}
-		logger.Info("listener bound", "listener", l.Name, "addr", addr)
+		_ = addr
 	}
 	if err := s.controller.RegisterBroker(cfg.NodeID, "", advertisedEndpoints(cfg, bound)); err != nil {
 		return nil, fmt.Errorf("server: register broker: %w", err)
+	}
+	// Logged only after registration: a client that learns the address
+	// from this line finds the broker in Metadata.
+	for i, l := range cfg.Listeners {
+		logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
 	}
 	s.startHTTP()
 	ok = true

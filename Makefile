@@ -1,0 +1,63 @@
+# Samsa build and test entry points. `make test` is exactly what CI runs
+# (.ci/run); see docs/testing.md.
+
+GO          ?= go
+BIN         := bin/samsa
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Brief fuzzing per target in `make test`; longer in `make fuzz`.
+FUZZTIME      ?= 5s
+FUZZTIME_LONG ?= 60s
+# Kill/restart rounds of the crash test: a couple in `make test`, many in
+# `make soak`.
+CRASH_ROUNDS ?= 2
+SOAK_ROUNDS  ?= 25
+
+.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/samsa
+
+# Everything CI runs, in order of cost: install the third-party clients,
+# vet, unit tests with the race detector, brief fuzzing of every fuzz
+# target, then the real-client and crash tests against the built binary.
+test: deps vet unit fuzz-brief clients
+
+deps:
+	scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./internal/... ./cmd/...
+
+fuzz-brief:
+	scripts/fuzz-all.sh $(FUZZTIME)
+
+# The client tests run the samsa binary built here (SAMSA_BIN) and fail,
+# rather than skip, when a client is missing (SAMSA_REQUIRE_CLIENTS=1).
+clients: build
+	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_REQUIRE_CLIENTS=1 SAMSA_CRASH_ROUNDS=$(CRASH_ROUNDS) \
+		$(GO) test -count=1 -timeout 20m -v ./test/...
+
+race:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fuzz:
+	scripts/fuzz-all.sh $(FUZZTIME_LONG)
+
+bench:
+	$(GO) run ./cmd/samsabench
+
+soak: build
+	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_CRASH_ROUNDS=$(SOAK_ROUNDS) \
+		$(GO) test -count=1 -timeout 90m -v -run '^TestCrash' ./test/crash/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,452 @@
+// Command samsabench (`make bench`) runs the same produce and consume
+// workloads against an in-process Samsa node (real disk) and franz-go's
+// in-memory kfake, prints a comparison table, and measures the start-up
+// time and idle memory of a freshly built `samsa start` process.
+//
+// Both targets are driven by internal/perf with franz-go clients pinned to
+// Kafka 4.0's protocol versions (kfake closes the connection on the
+// ApiVersions v5 that franz-go sends by default), so the comparison is
+// like for like. kfake keeps everything in memory and never fsyncs, so it
+// is a ceiling for what the client and the loopback network allow, not a
+// broker to beat.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"samsa/internal/perf"
+	"samsa/internal/server"
+)
+
+// options are the command-line flags.
+type options struct {
+	records   int64
+	duration  time.Duration
+	quick     bool
+	jsonFile  string
+	dir       string
+	targets   string
+	noStartup bool
+	idleWait  time.Duration
+	progress  io.Writer // one line per finished run; nil: stderr
+}
+
+// workload is one produce configuration; its consume reads back what it
+// produced.
+type workload struct {
+	RecordSize int   `json:"record_size"`
+	Partitions int32 `json:"partitions"`
+	Acks       int   `json:"acks"`
+}
+
+func (w workload) name() string {
+	size := fmt.Sprintf("%dB", w.RecordSize)
+	if w.RecordSize%1024 == 0 {
+		size = fmt.Sprintf("%dKiB", w.RecordSize/1024)
+	}
+	acks := strconv.Itoa(w.Acks)
+	if w.Acks == -1 {
+		acks = "all"
+	}
+	return fmt.Sprintf("%s p%d acks=%s", size, w.Partitions, acks)
+}
+
+func (w workload) topic() string {
+	return strings.NewReplacer(" ", "-", "=", "").Replace("bench-" + w.name())
+}
+
+// run is one measured workload on one target.
+type run struct {
+	Target   string      `json:"target"`
+	Kind     string      `json:"kind"` // produce or consume
+	Workload workload    `json:"workload"`
+	Result   perf.Result `json:"result"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// startup is what the process measurement found.
+type startup struct {
+	StartupMillis float64 `json:"startup_ms"` // exec to the Kafka "listener bound" log line
+	ReadyMillis   float64 `json:"ready_ms"`   // exec to the "samsa started" log line
+	IdleRSSKiB    int64   `json:"idle_rss_kib"`
+	Error         string  `json:"error,omitempty"`
+}
+
+type report struct {
+	Time        time.Time `json:"time"`
+	GoVersion   string    `json:"go_version"`
+	GOOS        string    `json:"goos"`
+	GOARCH      string    `json:"goarch"`
+	NumCPU      int       `json:"num_cpu"`
+	ClientPin   string    `json:"client_max_versions"`
+	Records     int64     `json:"records_per_workload"`
+	Duration    string    `json:"max_duration_per_workload"`
+	Runs        []run     `json:"runs"`
+	SamsaStart  *startup  `json:"samsa_process,omitempty"`
+	DataDirRoot string    `json:"data_dir_root"`
+}
+
+func main() {
+	var o options
+	flag.Int64Var(&o.records, "records", 200_000, "records per produce workload")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "maximum time per produce workload")
+	flag.BoolVar(&o.quick, "quick", false, "short smoke run (20k records, 1s per workload)")
+	flag.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.dir, "dir", os.TempDir(), "where the Samsa node keeps its (temporary) data")
+	flag.StringVar(&o.targets, "targets", "samsa,kfake", "targets to run, comma separated")
+	flag.BoolVar(&o.noStartup, "no-startup", false, "skip the start-up time and idle memory measurement")
+	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long the samsa process idles before its RSS is read")
+	flag.Parse()
+	if o.quick {
+		o.records, o.duration, o.idleWait = 20_000, time.Second, 500*time.Millisecond
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "samsabench:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(ctx context.Context, o options, w io.Writer) error {
+	rep := report{
+		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+		NumCPU: runtime.NumCPU(), ClientPin: "kgo.MaxVersions(kversion.V4_0_0())",
+		Records: o.records, Duration: o.duration.String(), DataDirRoot: o.dir,
+	}
+	fmt.Fprintf(w, "samsabench: %s %s/%s, %d CPUs; up to %d records or %s per produce workload\n",
+		rep.GoVersion, rep.GOOS, rep.GOARCH, rep.NumCPU, o.records, o.duration)
+	fmt.Fprintln(w, "clients: franz-go kgo pinned to Kafka 4.0 protocol versions for both targets (kfake needs it)")
+
+	progressOut := o.progress
+	if progressOut == nil {
+		progressOut = os.Stderr
+	}
+	targets := map[string][]kgo.Opt{}
+	var order []string
+	for _, name := range strings.Split(o.targets, ",") {
+		name = strings.TrimSpace(name)
+		var addr string
+		switch name {
+		case "samsa":
+			dir, err := os.MkdirTemp(o.dir, "samsabench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			s, err := server.Start(ctx, server.Options{
+				Overrides: []string{
+					"listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+					"log.dirs=" + dir, "http.listener=",
+				},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				return fmt.Errorf("start samsa: %w", err)
+			}
+			defer s.Close()
+			addr = s.KafkaAddr()
+			fmt.Fprintf(w, "samsa: in-process node on %s, data in %s\n", addr, dir)
+		case "kfake":
+			c, err := kfake.NewCluster(kfake.NumBrokers(1))
+			if err != nil {
+				return fmt.Errorf("start kfake: %w", err)
+			}
+			defer c.Close()
+			addr = c.ListenAddrs()[0]
+			fmt.Fprintf(w, "kfake: in-memory fake on %s\n", addr)
+		case "":
+			continue
+		default:
+			return fmt.Errorf("unknown target %q: want samsa or kfake", name)
+		}
+		targets[name] = []kgo.Opt{kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V4_0_0())}
+		order = append(order, name)
+	}
+
+	var workloads []workload
+	for _, size := range []int{100, 1024} {
+		for _, parts := range []int32{1, 8} {
+			for _, acks := range []int{1, -1} {
+				workloads = append(workloads, workload{RecordSize: size, Partitions: parts, Acks: acks})
+			}
+		}
+	}
+	for _, kind := range []string{"produce", "consume"} {
+		for _, wl := range workloads {
+			for _, target := range order {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r := run{Target: target, Kind: kind, Workload: wl}
+				var err error
+				if kind == "produce" {
+					r.Result, err = perf.Produce(ctx, perf.ProduceConfig{
+						Topic: wl.topic(), Records: o.records, Duration: o.duration, RecordSize: wl.RecordSize,
+						Partitions: wl.Partitions, Acks: wl.Acks, ClientOpts: targets[target],
+					})
+				} else {
+					r.Result, err = perf.Consume(ctx, perf.ConsumeConfig{Topic: wl.topic(), ClientOpts: targets[target]})
+				}
+				if err != nil {
+					r.Error = err.Error()
+				}
+				fmt.Fprintf(progressOut, "%-8s %-7s %-22s %s\n", target, kind, wl.name(), progress(r))
+				rep.Runs = append(rep.Runs, r)
+			}
+		}
+	}
+
+	if !o.noStartup {
+		st := measureStartup(ctx, o)
+		rep.SamsaStart = &st
+	}
+	printReport(w, rep, order)
+	if o.jsonFile != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "results written to %s\n", o.jsonFile)
+	}
+	return nil
+}
+
+func progress(r run) string {
+	if r.Error != "" {
+		return "error: " + r.Error
+	}
+	return r.Result.String()
+}
+
+// printReport prints the comparison table: one row per workload, the
+// first target's numbers against the second's.
+func printReport(w io.Writer, rep report, order []string) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	base, other := order[0], ""
+	if len(order) > 1 {
+		other = order[1]
+	}
+	// Pad the workload names to one width so they read left-aligned in a
+	// right-aligned table.
+	width := len("workload")
+	for _, r := range rep.Runs {
+		width = max(width, len(r.Kind)+1+len(r.Workload.name()))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
+	header := []string{pad("workload"), base + " rec/s"}
+	if other != "" {
+		header = append(header, other+" rec/s", "ratio")
+	}
+	header = append(header, base+" MiB/s", base+" p99")
+	if other != "" {
+		header = append(header, other+" p99")
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	find := func(target, kind string, wl workload) *run {
+		for i := range rep.Runs {
+			r := &rep.Runs[i]
+			if r.Target == target && r.Kind == kind && r.Workload == wl {
+				return r
+			}
+		}
+		return nil
+	}
+	var keys []run
+	for _, r := range rep.Runs {
+		if r.Target == base {
+			keys = append(keys, r)
+		}
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].Kind > keys[j].Kind }) // produce first
+	for _, k := range keys {
+		b := find(base, k.Kind, k.Workload)
+		cells := []string{pad(k.Kind + " " + k.Workload.name()), rate(b)}
+		var ob *run
+		if other != "" {
+			ob = find(other, k.Kind, k.Workload)
+			ratio := "-"
+			if b.Error == "" && ob != nil && ob.Error == "" && ob.Result.RecordsPerSec > 0 {
+				ratio = fmt.Sprintf("%.2f", b.Result.RecordsPerSec/ob.Result.RecordsPerSec)
+			}
+			cells = append(cells, rate(ob), ratio)
+		}
+		cells = append(cells, mib(b), p99(b))
+		if other != "" {
+			cells = append(cells, p99(ob))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	_ = tw.Flush()
+	if other != "" {
+		fmt.Fprintf(w, "ratio = %s rec/s / %s rec/s. ", base, other)
+	}
+	fmt.Fprintln(w, "p99: produce latency from the Produce call to its acknowledgement, at full load (10000 records buffered per client)")
+	if st := rep.SamsaStart; st != nil {
+		if st.Error != "" {
+			fmt.Fprintf(w, "samsa process: %s\n", st.Error)
+		} else {
+			fmt.Fprintf(w, "samsa process: start-up %.1f ms (exec to Kafka listener bound), %.1f ms to \"samsa started\", idle RSS %.1f MiB\n",
+				st.StartupMillis, st.ReadyMillis, float64(st.IdleRSSKiB)/1024)
+		}
+	}
+}
+
+func rate(r *run) string {
+	if r == nil {
+		return "-"
+	}
+	if r.Error != "" {
+		return "error"
+	}
+	return fmt.Sprintf("%.0f", r.Result.RecordsPerSec)
+}
+
+func mib(r *run) string {
+	if r == nil || r.Error != "" {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.Result.MiBPerSec)
+}
+
+func p99(r *run) string {
+	if r == nil || r.Error != "" || r.Result.Latency.P99 == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fms", float64(r.Result.Latency.P99)/float64(time.Millisecond))
+}
+
+// measureStartup builds the samsa binary, starts `samsa start` on free
+// ports with an empty data directory, times exec to the Kafka listener's
+// "listener bound" log line, lets it idle and reads its VmRSS.
+func measureStartup(ctx context.Context, o options) startup {
+	st, err := measureStartupErr(ctx, o)
+	if err != nil {
+		st.Error = err.Error()
+	}
+	return st
+}
+
+func measureStartupErr(ctx context.Context, o options) (startup, error) {
+	tmp, err := os.MkdirTemp(o.dir, "samsabench-proc-")
+	if err != nil {
+		return startup{}, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "samsa")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "samsa/cmd/samsa")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return startup{}, fmt.Errorf("build samsa: %w", err)
+	}
+	cmd := exec.Command(bin, "start",
+		"-o", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+		"-o", "log.dirs="+filepath.Join(tmp, "data"),
+		"-o", "http.listener=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return startup{}, err
+	}
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return startup{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	// bound gets the time to the Kafka listener's "listener bound" line,
+	// then the time to "samsa started" (everything up), then is closed.
+	bound := make(chan time.Duration, 2)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		listening, started := false, false
+		for sc.Scan() {
+			line := sc.Text()
+			if !listening && strings.Contains(line, `msg="listener bound"`) && strings.Contains(line, "listener=PLAINTEXT") {
+				bound <- time.Since(began)
+				listening = true
+			}
+			if listening && !started && strings.Contains(line, `msg="samsa started"`) {
+				bound <- time.Since(began)
+				started = true
+			}
+		}
+		close(bound)
+	}()
+	var st startup
+	for i, field := range []*float64{&st.StartupMillis, &st.ReadyMillis} {
+		select {
+		case d, ok := <-bound:
+			if !ok {
+				return st, fmt.Errorf("samsa start exited before logging step %d of start-up", i+1)
+			}
+			*field = float64(d) / float64(time.Millisecond)
+		case <-time.After(30 * time.Second):
+			return st, errors.New("samsa start did not start within 30s")
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+	select {
+	case <-time.After(o.idleWait):
+	case <-ctx.Done():
+		return st, ctx.Err()
+	}
+	rss, err := vmRSS(cmd.Process.Pid)
+	if err != nil {
+		return st, err
+	}
+	st.IdleRSSKiB = rss
+	return st, nil
+}
+
+// vmRSS reads a process's resident set size in KiB from /proc.
+func vmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}

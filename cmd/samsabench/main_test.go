@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
+	dir := t.TempDir()
+	jsonFile := filepath.Join(dir, "bench.json")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := bench(ctx, options{
+		records: 300, duration: time.Second, dir: dir, targets: "samsa,kfake",
+		noStartup: true, jsonFile: jsonFile, progress: io.Discard,
+	}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if !strings.Contains(text, "samsa rec/s  kfake rec/s  ratio  samsa MiB/s  samsa p99  kfake p99") {
+		t.Errorf("no table header:\n%s", text)
+	}
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "produce ") || strings.HasPrefix(line, "consume ") {
+			n++
+		}
+	}
+	if n != 16 {
+		t.Errorf("%d table rows, want 16:\n%s", n, text)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 32 {
+		t.Fatalf("%d runs, want 32", len(rep.Runs))
+	}
+	for _, r := range rep.Runs {
+		// Each producer sends one uncounted warm-up record.
+		want := int64(300)
+		if r.Kind == "consume" {
+			want = 301
+		}
+		if r.Error != "" || r.Result.Records != want {
+			t.Errorf("%s %s %s: %d records, error %q", r.Target, r.Kind, r.Workload.name(), r.Result.Records, r.Error)
+		}
+	}
+}
+
+func TestBenchVmRSS(t *testing.T) {
+	rss, err := vmRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss <= 0 {
+		t.Errorf("VmRSS of the test = %d KiB", rss)
+	}
+}
+
+func TestBenchWorkloadNames(t *testing.T) {
+	for _, tc := range []struct {
+		w           workload
+		name, topic string
+	}{
+		{workload{100, 1, 1}, "100B p1 acks=1", "bench-100B-p1-acks1"},
+		{workload{1024, 8, -1}, "1KiB p8 acks=all", "bench-1KiB-p8-acksall"},
+	} {
+		if got := tc.w.name(); got != tc.name {
+			t.Errorf("name = %q, want %q", got, tc.name)
+		}
+		if got := tc.w.topic(); got != tc.topic {
+			t.Errorf("topic = %q, want %q", got, tc.topic)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package api
+
+// Metadata (key 3), versions 0-13.
+//
+// Brokers are the registered, unfenced brokers of the metadata image with
+// their endpoint on the listener the request came in on (a broker without
+// such an endpoint is left out, as Kafka does). Topics carry their ids
+// (v10+), partitions their leader, leader epoch (v7+), replicas, ISR and
+// offline replicas (v5+; replicas on brokers that are not registered or
+// are fenced).
+//
+// Requested topics: null (v1+) or an empty list (v0) means every topic; a
+// topic may be named or, v10+, given by id (unknown id: UNKNOWN_TOPIC_ID).
+// An invalid name answers INVALID_TOPIC_EXCEPTION. A missing topic is
+// auto-created when auto.create.topics.enable is set and the request
+// allows it (v4+ AllowAutoTopicCreation; v0-v3 always allow).
+//
+// Differences from Kafka: an auto-created topic is answered with its
+// partitions right away rather than LEADER_NOT_AVAILABLE, since the
+// controller has created its logs before it returns. Authorized operations
+// (v8+) are not computed (no ACLs yet): the "not requested" value
+// -2147483648 is returned.
+//
+// Versions: v1 controller id, internal flag, null = all topics; v2
+// cluster id; v3 throttle; v4 AllowAutoTopicCreation; v5 offline replicas;
+// v6 throttle after response; v7 leader epoch (KIP-320); v8 authorized
+// operations (KIP-430); v9 flexible; v10 topic ids (KIP-516); v11 drops
+// cluster authorized operations; v12 topics by id only; v13 top-level
+// error code (KIP-1102).
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/controller"
+	"samsa/internal/metadata"
+	"samsa/internal/network"
+)
+
+// internalTopics are Kafka's internal topic names (IsInternal in Metadata).
+var internalTopics = map[string]bool{"__consumer_offsets": true, "__transaction_state": true}
+
+// brokerEndpoint is one broker as seen from one listener.
+type brokerEndpoint struct {
+	id     int32
+	host   string
+	port   int32
+	rack   *string
+	fenced bool
+}
+
+// brokersOn returns the brokers with an endpoint on listener, sorted by id;
+// fenced brokers only when includeFenced.
+func brokersOn(im *metadata.Image, listener string, includeFenced bool) []brokerEndpoint {
+	out := make([]brokerEndpoint, 0, len(im.Brokers))
+	for id, b := range im.Brokers {
+		if b.Fenced && !includeFenced {
+			continue
+		}
+		for _, e := range b.Endpoints {
+			if e.Listener != listener {
+				continue
+			}
+			be := brokerEndpoint{id: id, host: e.Host, port: e.Port, fenced: b.Fenced}
+			if b.Rack != "" {
+				rack := b.Rack
+				be.rack = &rack
+			}
+			out = append(out, be)
+			break
+		}
+	}
+	slices.SortFunc(out, func(a, b brokerEndpoint) int { return int(a.id) - int(b.id) })
+	return out
+}
+
+func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	im := h.d.Controller.Image()
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	allowAuto := h.d.Config.AutoCreateTopicsEnable && (req.Version < 4 || req.AllowAutoTopicCreation)
+	if !all && allowAuto {
+		// Create the missing topics first, then answer from one image.
+		created := false
+		for _, rt := range req.Topics {
+			if rt.Topic == nil || *rt.Topic == "" {
+				continue
+			}
+			if _, ok := im.Topics[*rt.Topic]; ok || internalTopics[*rt.Topic] {
+				continue
+			}
+			if controller.ValidateTopicName(*rt.Topic) != nil {
+				continue
+			}
+			code := h.d.Controller.AutoCreateTopic(ctx, *rt.Topic)
+			if code != 0 && code != kerr.TopicAlreadyExists.Code {
+				h.logger.Warn("auto-create topic", "topic", *rt.Topic, "err", kerr.ErrorForCode(code))
+			}
+			created = true
+		}
+		if created {
+			im = h.d.Controller.Image()
+		}
+	}
+
+	for _, b := range brokersOn(im, c.Listener(), false) {
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	clusterID := h.d.ClusterID
+	resp.ClusterID = &clusterID
+	resp.ControllerID = im.ControllerID
+
+	if all {
+		names := make([]string, 0, len(im.Topics))
+		for name := range im.Topics {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(names))
+		for _, name := range names {
+			resp.Topics = append(resp.Topics, h.metadataTopic(im, im.Topics[name]))
+		}
+		return resp, nil
+	}
+
+	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
+	for _, rt := range req.Topics {
+		var t *metadata.Topic
+		var code int16
+		switch {
+		case rt.Topic != nil && *rt.Topic != "":
+			if controller.ValidateTopicName(*rt.Topic) != nil {
+				code = kerr.InvalidTopicException.Code
+			} else if t = im.Topics[*rt.Topic]; t == nil {
+				code = kerr.UnknownTopicOrPartition.Code
+			}
+		case rt.TopicID != [16]byte{}:
+			if t = im.TopicsByID[rt.TopicID]; t == nil {
+				code = kerr.UnknownTopicID.Code
+			}
+		default:
+			code = kerr.InvalidTopicException.Code
+		}
+		if t != nil {
+			resp.Topics = append(resp.Topics, h.metadataTopic(im, t))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.ErrorCode = code
+		mt.Topic = rt.Topic
+		mt.TopicID = rt.TopicID
+		mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp, nil
+}
+
+// metadataTopic describes one existing topic.
+func (h *Handler) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = internalTopics[t.Name]
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.ID
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
+		mp.OfflineReplicas = []int32{}
+		for _, r := range p.Replicas {
+			if b, ok := im.Brokers[r]; !ok || b.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

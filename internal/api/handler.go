@@ -1,0 +1,100 @@
+// Package api serves Kafka requests: one file per API key, named like
+// franz-go's kfake (00_produce.go, 01_fetch.go, ...), each opening with the
+// versions served and where Samsa differs from Kafka. errors.go is the one
+// place that maps Go errors to Kafka error codes.
+//
+// The Handler plugs into internal/network: it tells the network layer the
+// versions it serves (VersionRange, also what ApiVersions advertises) and
+// which requests may park (MayWait: long-poll fetches).
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/config"
+	"samsa/internal/controller"
+	"samsa/internal/network"
+	"samsa/internal/replica"
+)
+
+// Deps are the components the handlers use.
+type Deps struct {
+	Config     *config.Config
+	ClusterID  string
+	NodeID     int32
+	Controller *controller.Controller
+	Replicas   *replica.Manager
+	Logger     *slog.Logger // nil: slog.Default()
+}
+
+// Handler serves every API key listed in apiVersionsServed. It is safe for
+// concurrent use; it holds no state of its own beyond its dependencies.
+type Handler struct {
+	d      Deps
+	logger *slog.Logger
+}
+
+// New returns a Handler over d.
+func New(d Deps) *Handler {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Handler{d: d, logger: logger}
+}
+
+var (
+	_ network.Handler  = (*Handler)(nil)
+	_ network.Versions = (*Handler)(nil)
+	_ network.Waiter   = (*Handler)(nil)
+)
+
+// Handle serves one request (network.Handler).
+func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request) (kmsg.Response, error) {
+	switch r := req.(type) {
+	case *kmsg.ProduceRequest:
+		return h.produce(ctx, c, r)
+	case *kmsg.FetchRequest:
+		return h.fetch(ctx, c, r)
+	case *kmsg.ListOffsetsRequest:
+		return h.listOffsets(ctx, c, r)
+	case *kmsg.MetadataRequest:
+		return h.metadata(ctx, c, r)
+	case *kmsg.FindCoordinatorRequest:
+		return h.findCoordinator(ctx, c, r)
+	case *kmsg.ApiVersionsRequest:
+		return h.apiVersions(ctx, c, r)
+	case *kmsg.CreateTopicsRequest:
+		return h.createTopics(ctx, c, r)
+	case *kmsg.DeleteTopicsRequest:
+		return h.deleteTopics(ctx, c, r)
+	case *kmsg.InitProducerIDRequest:
+		return h.initProducerID(ctx, c, r)
+	case *kmsg.DescribeConfigsRequest:
+		return h.describeConfigs(ctx, c, r)
+	case *kmsg.CreatePartitionsRequest:
+		return h.createPartitions(ctx, c, r)
+	case *kmsg.DescribeClusterRequest:
+		return h.describeCluster(ctx, c, r)
+	}
+	// network only passes keys VersionRange admits, so this is a bug.
+	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))
+}
+
+// MayWait reports whether serving req may park (network.Waiter): a fetch
+// that waits for data.
+func (h *Handler) MayWait(req kmsg.Request) bool {
+	if f, ok := req.(*kmsg.FetchRequest); ok {
+		return f.MaxWaitMillis > 0 && f.MinBytes > 0
+	}
+	return false
+}
+
+// VersionRange reports the versions of key served (network.Versions).
+func (h *Handler) VersionRange(key int16) (minVersion, maxVersion int16, ok bool) {
+	return servedRange(key)
+}

@@ -1,0 +1,136 @@
+// Package cli is the `samsa` command line: `samsa start` runs a node through
+// internal/server, every other command is a Kafka client of a running
+// cluster, built on franz-go's kgo and kadm only (no broker internals), so
+// it works the same against Samsa or Apache Kafka.
+//
+// Commands follow rpk's noun/verb shape (`samsa topic create`), Kafka's
+// column names, and print either aligned text tables or, with
+// `--format json`, one JSON document (or one JSON object per record for
+// consume). docs/cli.md documents every command.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// Environment variables read for flag defaults.
+const (
+	envBrokers = "SAMSA_BROKERS"
+	// envClientMaxVersion pins the Kafka version the client speaks (for
+	// example "4.0"); franz-go's kfake needs it (see DESIGN.md §6).
+	envClientMaxVersion = "SAMSA_CLIENT_MAX_VERSION"
+)
+
+// errReported is returned by a command that already printed why it failed
+// (for example a table with a per-topic error column): Execute exits
+// non-zero without printing it again.
+var errReported = errors.New("cli: failure already reported")
+
+// globals are the persistent flags every client command shares.
+type globals struct {
+	brokers          []string // seed brokers, host:port
+	format           string   // "text" or "json"
+	clientMaxVersion string   // "" or a Kafka version such as "4.0"; hidden
+}
+
+// Execute runs the samsa command line with os.Args and returns the error
+// that made it fail (already printed to stderr).
+func Execute() error {
+	cmd := NewRootCommand()
+	err := cmd.Execute()
+	if err != nil && !errors.Is(err, errReported) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
+	}
+	return err
+}
+
+// NewRootCommand builds the whole command tree. Tests build one per run and
+// set its arguments and streams.
+func NewRootCommand() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "samsa",
+		Short:         "Samsa: a Kafka-compatible event-streaming broker",
+		Long:          "Samsa is a Kafka-compatible event-streaming broker. `samsa start` runs a node;\nthe other commands talk to a running cluster with the Kafka protocol.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	defBrokers := "127.0.0.1:9092"
+	if v := os.Getenv(envBrokers); v != "" {
+		defBrokers = v
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVarP(&g.brokers, "brokers", "X", strings.Split(defBrokers, ","), "seed brokers, comma separated host:port (env "+envBrokers+")")
+	pf.StringVar(&g.format, "format", "text", "output format: text or json")
+	pf.StringVar(&g.clientMaxVersion, "client-max-version", os.Getenv(envClientMaxVersion), "highest Kafka version the client speaks, e.g. 4.0 (env "+envClientMaxVersion+")")
+	_ = pf.MarkHidden("client-max-version")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.format != "text" && g.format != "json" {
+			return fmt.Errorf("--format %q: want text or json", g.format)
+		}
+		return nil
+	}
+
+	root.AddCommand(
+		newStartCommand(),
+		newTopicCommand(g),
+		newClusterCommand(g),
+		newPerfCommand(g),
+	)
+	return root
+}
+
+// clientOpts are the kgo options every client command starts from.
+func (g *globals) clientOpts() ([]kgo.Opt, error) {
+	var seeds []string
+	for _, b := range g.brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			seeds = append(seeds, b)
+		}
+	}
+	if len(seeds) == 0 {
+		return nil, errors.New("no brokers: set -X/--brokers or " + envBrokers)
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
+	if g.clientMaxVersion != "" {
+		v := kversion.FromString(g.clientMaxVersion)
+		if v == nil {
+			return nil, fmt.Errorf("--client-max-version %q: unknown Kafka version", g.clientMaxVersion)
+		}
+		opts = append(opts, kgo.MaxVersions(v))
+	}
+	return opts, nil
+}
+
+// client builds a kgo client with the global options plus extra.
+func (g *globals) client(extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := g.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// admin builds a kadm client; close the returned kgo client when done.
+func (g *globals) admin() (*kadm.Client, *kgo.Client, error) {
+	cl, err := g.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl, nil
+}
+
+func (g *globals) json() bool { return g.format == "json" }
+
+// out and errOut are the command's streams (settable by tests).
+func out(cmd *cobra.Command) io.Writer    { return cmd.OutOrStdout() }
+func errOut(cmd *cobra.Command) io.Writer { return cmd.ErrOrStderr() }

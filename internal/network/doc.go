@@ -1,0 +1,49 @@
+// Package network serves the Kafka wire protocol over TCP: it accepts
+// connections, splits the byte stream into request frames, decodes the
+// request header and body with franz-go's kmsg, hands each request to a
+// Handler and writes the responses back in request order.
+//
+// # Frames
+//
+// Every request and response is one size-prefixed frame. All integers are
+// big-endian.
+//
+//	request frame
+//	+-----------+---------+-------------+----------------+-----------------------+-------------+------+
+//	| size i32  | key i16 | version i16 | correlation i32| client id (i16 len,   | tags        | body |
+//	| (bytes    |         |             |                | -1 = null; not        | (flexible   |      |
+//	| after it) |         |             |                | compact, even in v2)  | versions)   |      |
+//	+-----------+---------+-------------+----------------+-----------------------+-------------+------+
+//	             \__________ request header v1 (v2 adds the tag section) ____________/
+//
+//	response frame
+//	+-----------+-----------------+--------------------------------------+------+
+//	| size i32  | correlation i32 | tags (uvarint 0) when the response   | body |
+//	|           |                 | is flexible, except ApiVersions      |      |
+//	+-----------+-----------------+--------------------------------------+------+
+//	             \____ response header v0 (v1 adds the tag section) ____/
+//
+// The size is checked against Options.MaxRequestBytes
+// (socket.request.max.bytes) before any buffer is allocated: a negative or
+// larger size closes the connection, as Kafka's NetworkReceive does.
+//
+// # Requests the connection does not pass on
+//
+//   - an API key kmsg does not know, or one the Handler does not serve:
+//     the connection is closed (Kafka cannot even parse the header then);
+//   - a version outside what the Handler serves: the connection is closed,
+//     except for ApiVersions, whose body is then left undecoded and the
+//     request handed on with its version so the Handler answers in the v0
+//     format with UNSUPPORTED_VERSION and its ranges (KIP-511);
+//   - a header or body that does not decode: the connection is closed.
+//
+// # Concurrency
+//
+// Each connection has one goroutine reading frames and one writing
+// responses. Requests are served one at a time, in order, on the reading
+// goroutine, so that pipelined produce requests append in the order they
+// were sent; a request the Handler says may wait (Waiter, e.g. a long-poll
+// fetch) is served on its own goroutine so reading continues while it is
+// parked. The writer sends responses strictly in request order whatever
+// order they complete in.
+package network

@@ -1,0 +1,172 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// MaxDecompressedSize bounds the decompressed size of one batch's records
+// so a small hostile batch cannot exhaust memory.
+const MaxDecompressedSize = 256 << 20
+
+var errTooLarge = errors.New("decompressed records exceed the limit")
+
+// xerialMagic starts snappy data in the Java client's xerial framing.
+var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+var (
+	zstdOnce    sync.Once
+	zstdDecoder *zstd.Decoder
+	zstdEncoder *zstd.Encoder
+	zstdErr     error
+)
+
+func zstdCodecs() (*zstd.Decoder, *zstd.Encoder, error) {
+	zstdOnce.Do(func() {
+		// DecodeAll and EncodeAll are safe for concurrent use.
+		zstdDecoder, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxDecompressedSize))
+		if zstdErr != nil {
+			return
+		}
+		zstdEncoder, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	})
+	return zstdDecoder, zstdEncoder, zstdErr
+}
+
+func decompress(c Compression, b []byte) ([]byte, error) {
+	switch c {
+	case CompressionNone:
+		return b, nil
+	case CompressionGzip:
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		return readAllLimited(zr)
+	case CompressionSnappy:
+		return decodeSnappy(b)
+	case CompressionLZ4:
+		return readAllLimited(lz4.NewReader(bytes.NewReader(b)))
+	case CompressionZstd:
+		d, _, err := zstdCodecs()
+		if err != nil {
+			return nil, err
+		}
+		return d.DecodeAll(b, nil)
+	}
+	return nil, fmt.Errorf("unknown compression codec %d", c)
+}
+
+func readAllLimited(r io.Reader) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, MaxDecompressedSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxDecompressedSize {
+		return nil, errTooLarge
+	}
+	return out, nil
+}
+
+func decodeSnappyBlock(dst, b []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(b)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxDecompressedSize-len(dst) {
+		return nil, errTooLarge
+	}
+	out, err := s2.Decode(nil, b)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out...), nil
+}
+
+// decodeSnappy handles both a raw snappy block and xerial framing.
+func decodeSnappy(b []byte) ([]byte, error) {
+	if !bytes.HasPrefix(b, xerialMagic) {
+		return decodeSnappyBlock(nil, b)
+	}
+	b = b[len(xerialMagic):]
+	if len(b) < 8 {
+		return nil, errors.New("short xerial header")
+	}
+	b = b[8:] // version, compatible version
+	var out []byte
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, errors.New("short xerial chunk length")
+		}
+		n := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if uint64(n) > uint64(len(b)) {
+			return nil, errors.New("xerial chunk past the end")
+		}
+		var err error
+		if out, err = decodeSnappyBlock(out, b[:n]); err != nil {
+			return nil, err
+		}
+		b = b[n:]
+	}
+	return out, nil
+}
+
+func compress(c Compression, xerial bool, b []byte) ([]byte, error) {
+	switch c {
+	case CompressionNone:
+		return b, nil
+	case CompressionGzip:
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(b); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case CompressionSnappy:
+		if !xerial {
+			return s2.EncodeSnappy(nil, b), nil
+		}
+		out := append([]byte(nil), xerialMagic...)
+		out = binary.BigEndian.AppendUint32(out, 1)
+		out = binary.BigEndian.AppendUint32(out, 1)
+		const chunk = 32 << 10
+		for len(b) > 0 {
+			n := min(chunk, len(b))
+			blk := s2.EncodeSnappy(nil, b[:n])
+			out = binary.BigEndian.AppendUint32(out, uint32(len(blk)))
+			out = append(out, blk...)
+			b = b[n:]
+		}
+		return out, nil
+	case CompressionLZ4:
+		var buf bytes.Buffer
+		zw := lz4.NewWriter(&buf)
+		if _, err := zw.Write(b); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case CompressionZstd:
+		_, e, err := zstdCodecs()
+		if err != nil {
+			return nil, err
+		}
+		return e.EncodeAll(b, nil), nil
+	}
+	return nil, fmt.Errorf("record: unknown compression codec %d", c)
+}

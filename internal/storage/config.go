@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"math"
+	"time"
+)
+
+// Kafka's topic-config defaults.
+const (
+	defaultSegmentBytes       = 1 << 30
+	defaultSegmentMs          = 7 * 24 * 60 * 60 * 1000
+	defaultSegmentIndexBytes  = 10 << 20
+	defaultIndexIntervalBytes = 4096
+	defaultMaxMessageBytes    = 1048588
+	defaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
+
+	// TimestampCreateTime and TimestampLogAppendTime are the values of
+	// message.timestamp.type.
+	TimestampCreateTime    = "CreateTime"
+	TimestampLogAppendTime = "LogAppendTime"
+)
+
+// DefaultConfig returns Kafka's defaults.
+//
+// RetentionMs, RetentionBytes and CleanupPolicy are carried but not acted
+// on yet: the engine neither deletes old segments nor compacts.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:         defaultSegmentBytes,
+		SegmentMs:            defaultSegmentMs,
+		SegmentIndexBytes:    defaultSegmentIndexBytes,
+		IndexIntervalBytes:   defaultIndexIntervalBytes,
+		MaxMessageBytes:      defaultMaxMessageBytes,
+		FlushMessages:        math.MaxInt64,
+		FlushMs:              math.MaxInt64,
+		MessageTimestampType: TimestampCreateTime,
+		RetentionMs:          defaultRetentionMs,
+		RetentionBytes:       -1,
+		CleanupPolicy:        "delete",
+	}
+}
+
+// withDefaults replaces zero (and nonsensical negative) fields of c with
+// those of d.
+func (c Config) withDefaults(d Config) Config {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = d.SegmentMs
+	}
+	if c.SegmentIndexBytes <= 0 {
+		c.SegmentIndexBytes = d.SegmentIndexBytes
+	}
+	// Kafka allows index.interval.bytes=0 (an entry per batch) but the
+	// contract says zero means default; negative is treated the same.
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = d.IndexIntervalBytes
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if c.FlushMessages <= 0 {
+		c.FlushMessages = d.FlushMessages
+	}
+	if c.FlushMs <= 0 {
+		c.FlushMs = d.FlushMs
+	}
+	if c.MessageTimestampType == "" {
+		c.MessageTimestampType = d.MessageTimestampType
+	}
+	if c.RetentionMs == 0 {
+		c.RetentionMs = d.RetentionMs
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = d.RetentionBytes
+	}
+	if c.CleanupPolicy == "" {
+		c.CleanupPolicy = d.CleanupPolicy
+	}
+	return c
+}
+
+// maxIndexEntries and maxTimeIndexEntries: segment.index.bytes bounds both
+// index files; a full index rolls the segment.
+func (c *Config) maxIndexEntries() int     { return max(1, int(c.SegmentIndexBytes)/offsetEntrySize) }
+func (c *Config) maxTimeIndexEntries() int { return max(1, int(c.SegmentIndexBytes)/timeEntrySize) }
+
+func (c *Config) segmentAge() time.Duration {
+	if c.SegmentMs > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(c.SegmentMs) * time.Millisecond
+}
+
+func (c *Config) flushAge() time.Duration {
+	if c.FlushMs > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(c.FlushMs) * time.Millisecond
+}

@@ -1,0 +1,76 @@
+// Package storage is the broker's storage engine: partition logs in
+// Apache Kafka's on-disk layout, their recovery after a crash, durability
+// with group commit, and idempotent-producer state.
+//
+// # Files
+//
+//	<log.dir>/
+//	  .kafka_cleanshutdown                written by Manager.Close, removed at open
+//	  recovery-point-offset-checkpoint    "0\n<n>\n<topic> <partition> <offset>\n"…
+//	  replication-offset-checkpoint       same format: high watermarks
+//	  log-start-offset-checkpoint         same format: log start offsets
+//	  <topic>-<partition>/
+//	    partition.metadata                "version: 0\ntopic_id: <base64url uuid>\n"
+//	    leader-epoch-checkpoint           "0\n<n>\n<epoch> <startOffset>\n"…
+//	    00000000000000000000.log          record batches, byte-for-byte
+//	    00000000000000000000.index        sparse offset index
+//	    00000000000000000000.timeindex    time index
+//	    00000000000000001234.log          next segment: base offset 1234
+//	    …
+//	    00000000000000001234.snapshot     producer state as of offset 1234
+//
+// Checkpoints and snapshots are written to "<name>.tmp", fsynced (except
+// snapshots at roll), renamed, and the directory fsynced.
+//
+// # Segment (.log)
+//
+// Magic-v2 record batches exactly as producers sent them (see package
+// record for the layout), with only baseOffset and partitionLeaderEpoch
+// rewritten (both outside the CRC), or, for LogAppendTime topics, the
+// timestamp type bit and maxTimestamp rewritten and the CRC recomputed.
+//
+// # Offset index (.index), 8-byte entries, big-endian
+//
+//	+----------------------+----------------------+
+//	| relativeOffset int32 | position int32       |
+//	+----------------------+----------------------+
+//
+// relativeOffset is the last offset of a batch minus the segment's base
+// offset; position is the batch's byte position in the .log. An entry is
+// added before a batch once more than index.interval.bytes were appended
+// since the previous one (Kafka's LogSegment.append), so a lookup finds a
+// position at or before the wanted batch and the reader walks forward
+// over batch headers. Offsets and positions strictly increase.
+//
+// # Time index (.timeindex), 12-byte entries, big-endian
+//
+//	+-----------------+----------------------+
+//	| timestamp int64 | relativeOffset int32 |
+//	+-----------------+----------------------+
+//
+// Written together with offset-index entries: the largest batch
+// maxTimestamp seen in the segment so far and that batch's last offset,
+// only when the timestamp grew. A final entry is added when the segment
+// rolls and at close, so the last entry is the segment's max timestamp.
+//
+// # Producer snapshot (<offset>.snapshot), big-endian, our own format
+//
+//	+---------------+------------+-------------+
+//	| version int16 | crc uint32 | count int32 |   crc: CRC-32C of count..end
+//	+---------------+------------+-------------+
+//	count × +-----------------+---------------+----------+
+//	        | producerId int64| epoch int16   | n int8   |   n <= 5
+//	        +-----------------+---------------+----------+
+//	        n × +---------------+--------------+-------------------+------------------+
+//	            | firstSeq int32| lastSeq int32| firstOffset int64 | lastOffset int64 |
+//	            +---------------+--------------+-------------------+------------------+
+//
+// The file holds the state after every batch below <offset>. Snapshots
+// are written at segment roll (not fsynced), by Manager.Checkpoint when
+// the state changed, and at close (fsynced); the two newest are kept. At
+// open the newest snapshot that decodes is loaded and the batch headers
+// after it are replayed; without one the whole log is replayed (headers
+// only, no decompression).
+//
+// See docs/storage.md for recovery, durability and the lock order.
+package storage

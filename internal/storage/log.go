@@ -1,0 +1,854 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"samsa/internal/record"
+)
+
+// Log is one partition's log. All methods are safe for concurrent use.
+//
+// Lock order: appendMu, then flusher.mu, then mu (see docs/storage.md).
+// mu is held only for in-memory work, never across file I/O; appendMu is
+// held across the write(2) of an append but never across an fsync.
+type Log struct {
+	topic     string
+	partition int32
+	dir       string   // "<log dir>/<topic>-<partition>"
+	m         *Manager // clock, logger, counters
+
+	cfg atomic.Pointer[Config] // normalized; replaced whole by SetConfig
+
+	// appendMu serializes appends, segment rolls, epoch-cache writes,
+	// snapshots and close.
+	appendMu sync.Mutex
+	// producers is the idempotent-producer state. Guarded by appendMu.
+	producers producerState
+
+	flusher flusher
+
+	// fsyncs counts fdatasync rounds of this log (tests, metrics).
+	fsyncs atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		topicID [16]byte
+		// segments, sorted by base offset; the last one is active.
+		// Replaced (not mutated in place) on roll so readers may keep a
+		// copy of the slice header.
+		segments []*segment
+		// logStartOffset <= hw <= leo.
+		logStartOffset int64
+		hw             int64 // high watermark, set by the replica manager
+		leo            int64 // log end offset: next offset to assign
+		// recoveryPoint: every offset below it is fsynced (with the
+		// indexes of the segments fully below it).
+		recoveryPoint int64
+		unflushed     int64     // messages appended since the last fsync began
+		lastFlush     time.Time // start of the last fsync round
+		rollPending   bool      // a segment rolled since the last fsync
+		changed       chan struct{}
+		// maxTimestamp over the log and the (shallow) offset of its batch.
+		maxTimestamp         int64
+		offsetOfMaxTimestamp int64
+		epochs               []epochEntry // leader-epoch cache, ascending
+		offline              error        // non-nil after an I/O error
+		closed               bool
+	}
+}
+
+// flusher implements group commit: while one fdatasync runs, appenders
+// that need durability wait; the next round covers all of them.
+type flusher struct {
+	mu      sync.Mutex
+	cond    sync.Cond // on mu; broadcast at the end of every round
+	running bool      // a round is in progress. Guarded by mu.
+	durable int64     // offsets below are fsynced. Guarded by mu.
+}
+
+func (l *Log) config() *Config { return l.cfg.Load() }
+
+// Topic, Partition and TopicID identify the log.
+func (l *Log) Topic() string    { return l.topic }
+func (l *Log) Partition() int32 { return l.partition }
+func (l *Log) TopicID() [16]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.topicID
+}
+
+// Dir is the partition's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// FsyncCount is the number of fdatasync rounds so far.
+func (l *Log) FsyncCount() int64 { return l.fsyncs.Load() }
+
+// SetConfig changes the log's config (segment roll, flush, max size...).
+func (l *Log) SetConfig(cfg Config) {
+	c := cfg.withDefaults(l.m.defaultCfg)
+	l.cfg.Store(&c)
+}
+
+// Config returns the log's effective config.
+func (l *Log) Config() Config { return *l.config() }
+
+// LogStartOffset, LogEndOffset and HighWatermark are the partition's
+// offsets. Invariant: LogStartOffset <= HighWatermark <= LogEndOffset.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.logStartOffset
+}
+
+func (l *Log) LogEndOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.leo
+}
+
+func (l *Log) HighWatermark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.hw
+}
+
+// RecoveryPoint is the offset below which everything is fsynced.
+func (l *Log) RecoveryPoint() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.recoveryPoint
+}
+
+// SetHighWatermark moves the high watermark (clamped to
+// [LogStartOffset, LogEndOffset]) and wakes waiters on Changed.
+func (l *Log) SetHighWatermark(hw int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hw = min(max(hw, l.mu.logStartOffset), l.mu.leo)
+	if hw != l.mu.hw {
+		l.mu.hw = hw
+		l.notifyLocked()
+	}
+}
+
+// Changed returns a channel that is closed the next time the high
+// watermark or log end offset moves (for long-poll fetches).
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.changed
+}
+
+func (l *Log) notifyLocked() {
+	close(l.mu.changed)
+	l.mu.changed = make(chan struct{})
+}
+
+// Offline reports whether an I/O error took the log offline.
+func (l *Log) Offline() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.offline != nil
+}
+
+// stateErrLocked is the error every operation returns once the log is
+// offline or closed.
+func (l *Log) stateErrLocked() error {
+	if l.mu.offline != nil {
+		return fmt.Errorf("%s: %w", l.name(), ErrStorage)
+	}
+	if l.mu.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (l *Log) name() string { return fmt.Sprintf("%s-%d", l.topic, l.partition) }
+
+// ioFailure takes the log offline after an I/O error (Kafka's
+// LogDirFailureChannel, per partition here) and returns ErrStorage. If
+// the log was closed meanwhile it returns ErrClosed.
+func (l *Log) ioFailure(op string, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	if l.mu.offline == nil {
+		l.mu.offline = err
+		l.m.logger.Error("storage I/O error; partition offline", "partition", l.name(), "op", op, "err", err)
+		l.notifyLocked()
+	}
+	return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
+}
+
+// batchRef is a validated batch of an append request.
+type batchRef struct {
+	pos int // position in the request
+	h   record.Header
+}
+
+// AppendAsLeader validates records (one or more magic-v2 batches as a
+// producer sent them: header, length, CRC-32C, max.message.bytes, magic,
+// producer id/epoch/sequence for idempotent batches), assigns offsets by
+// rewriting each batch's base offset and partition leader epoch IN PLACE
+// in records, and appends them. Nothing is stored when any batch is
+// rejected. When the flush policy requires it (flush.messages reached), it
+// returns only after the data is fsynced; concurrent appenders share one
+// fdatasync (group commit). The high watermark is NOT moved: the caller
+// does that.
+//
+// With message.timestamp.type=LogAppendTime each batch's timestamp type
+// and maxTimestamp are rewritten and its CRC recomputed, as Kafka's
+// LogValidator does.
+func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendInfo, error) {
+	cfg := l.config()
+	var stack [4]batchRef
+	refs := stack[:0]
+	pos := 0
+	var count int64
+	err := record.Split(records, func(batch []byte, h record.Header) error {
+		if len(batch) > int(cfg.MaxMessageBytes) {
+			return fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", ErrMessageTooLarge, len(batch), cfg.MaxMessageBytes)
+		}
+		if err := h.CheckProduced(); err != nil {
+			return err
+		}
+		if h.ProducerID >= 0 && h.BaseSequence < 0 && !h.Control() {
+			return fmt.Errorf("%w: idempotent batch without a sequence", ErrInvalidRecord)
+		}
+		refs = append(refs, batchRef{pos, h})
+		pos += len(batch)
+		count += int64(h.RecordCount)
+		return nil
+	})
+	switch {
+	case errors.Is(err, record.ErrUnsupportedMagic):
+		return AppendInfo{}, fmt.Errorf("%w: %v", ErrUnsupportedMagic, err)
+	case errors.Is(err, record.ErrCorrupt):
+		return AppendInfo{}, fmt.Errorf("%w: %v", ErrCorruptMessage, err)
+	case err != nil:
+		return AppendInfo{}, err
+	case len(refs) == 0:
+		return AppendInfo{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
+	}
+
+	l.appendMu.Lock()
+	info, flushTo, err := l.appendLocked(records, refs, count, leaderEpoch, cfg)
+	l.appendMu.Unlock()
+	if err != nil || flushTo < 0 {
+		return info, err
+	}
+	if err := l.flushTo(flushTo); err != nil {
+		return AppendInfo{}, err
+	}
+	return info, nil
+}
+
+// appendLocked does the part of an append that must be serialized. It
+// returns the offset the caller must wait to be durable, or -1.
+func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderEpoch int32, cfg *Config) (AppendInfo, int64, error) {
+	l.mu.Lock()
+	if err := l.stateErrLocked(); err != nil {
+		l.mu.Unlock()
+		return AppendInfo{}, -1, err
+	}
+	leo := l.mu.leo
+	active := l.mu.segments[len(l.mu.segments)-1]
+	activeSize := active.size
+	l.mu.Unlock()
+
+	// Offsets the batches will get (written into records only once every
+	// check passed).
+	next := leo
+	for i := range refs {
+		refs[i].h.BaseOffset, refs[i].h.PartitionLeaderEpoch = next, leaderEpoch
+		next = refs[i].h.NextOffset()
+	}
+	if next <= leo {
+		return AppendInfo{}, -1, fmt.Errorf("%w: offset overflow", ErrInvalidRecord)
+	}
+
+	// Producer checks, against scratch copies of the touched entries so a
+	// rejected request changes nothing (ProducerStateManager's
+	// ProducerAppendInfo).
+	var pending map[int64]*producerEntry
+	for i := range refs {
+		h := &refs[i].h
+		if h.ProducerID < 0 {
+			continue
+		}
+		e, isPending := pending[h.ProducerID]
+		if !isPending {
+			e = l.producers.entries[h.ProducerID]
+		}
+		if e != nil && !h.Control() {
+			if dup, ok := e.duplicateOf(h); ok {
+				l.mu.Lock()
+				lso := l.mu.logStartOffset
+				l.mu.Unlock()
+				return AppendInfo{FirstOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTime: -1, LogStartOffset: lso, Duplicate: true}, -1, nil
+			}
+		}
+		if err := e.check(h); err != nil {
+			return AppendInfo{}, -1, err
+		}
+		switch {
+		case e == nil:
+			e = &producerEntry{epoch: h.ProducerEpoch, batches: make([]producerBatch, 0, numBatchesToRetain)}
+		case !isPending:
+			e = e.clone()
+		}
+		e.update(h, h.BaseOffset)
+		if pending == nil {
+			pending = make(map[int64]*producerEntry, 1)
+		}
+		pending[h.ProducerID] = e
+	}
+
+	now := l.m.now()
+	logAppendTime := int64(-1)
+	if cfg.MessageTimestampType == TimestampLogAppendTime {
+		logAppendTime = now.UnixMilli()
+	}
+	for i := range refs {
+		r := &refs[i]
+		b := records[r.pos : r.pos+r.h.Size()]
+		record.SetBaseOffset(b, r.h.BaseOffset)
+		record.SetPartitionLeaderEpoch(b, leaderEpoch)
+		if logAppendTime >= 0 {
+			record.SetLogAppendTime(b, logAppendTime)
+			r.h.MaxTimestamp = logAppendTime
+		}
+	}
+
+	// Roll if the active segment cannot take the request.
+	if activeSize > 0 && (activeSize+int64(len(records)) > cfg.SegmentBytes ||
+		activeSize+int64(len(records)) > math.MaxInt32 ||
+		now.Sub(active.created) >= cfg.segmentAge() ||
+		len(active.offsets) >= cfg.maxIndexEntries() || len(active.times) >= cfg.maxTimeIndexEntries() ||
+		next-1-active.base > math.MaxInt32) {
+		var err error
+		if active, err = l.rollLocked(leo, now); err != nil {
+			return AppendInfo{}, -1, err
+		}
+		activeSize = 0
+	}
+
+	if _, err := active.log.WriteAt(records, activeSize); err != nil {
+		return AppendInfo{}, -1, l.ioFailure("append", err)
+	}
+
+	l.mu.Lock()
+	nOff, nTime := len(active.offsets), len(active.times)
+	p := activeSize
+	if active.size == 0 {
+		active.created = now
+	}
+	for i := range refs {
+		h := &refs[i].h
+		active.indexBatch(h, p, h.Size(), cfg.IndexIntervalBytes)
+		p += int64(h.Size())
+		if h.MaxTimestamp > l.mu.maxTimestamp {
+			l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+		}
+	}
+	active.size = p
+	l.mu.leo = next
+	l.mu.unflushed += count
+	flushTo := int64(-1)
+	if l.mu.unflushed >= cfg.FlushMessages {
+		flushTo = next
+	}
+	lso := l.mu.logStartOffset
+	l.notifyLocked()
+	l.mu.Unlock()
+
+	if err := active.writeIndexTails(nOff, nTime); err != nil {
+		return AppendInfo{}, -1, l.ioFailure("write index", err)
+	}
+
+	// Commit the producer state.
+	for id, e := range pending {
+		l.producers.entries[id] = e
+		l.producers.dirty = true
+	}
+	return AppendInfo{
+		FirstOffset: leo, LastOffset: next - 1, LogAppendTime: logAppendTime, LogStartOffset: lso,
+	}, flushTo, nil
+}
+
+// rollLocked closes the active segment for appends and creates a new one
+// at offset base (the log end offset); it writes a producer snapshot named
+// after base. Caller holds appendMu.
+func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
+	l.mu.Lock()
+	old := l.mu.segments[len(l.mu.segments)-1]
+	nt := len(old.times)
+	old.maybeAppendTime() // the final entry, as LogSegment.onBecomeInactiveSegment
+	l.mu.Unlock()
+	if err := old.writeIndexTails(len(old.offsets), nt); err != nil {
+		return nil, l.ioFailure("roll", err)
+	}
+	seg, err := openSegmentFiles(l.dir, base, true)
+	if err != nil {
+		return nil, l.ioFailure("roll", err)
+	}
+	seg.created = now
+	if err := l.writeSnapshotLocked(base, false); err != nil {
+		l.m.logger.Warn("write producer snapshot", "partition", l.name(), "err", err)
+	}
+	l.mu.Lock()
+	segs := make([]*segment, len(l.mu.segments), len(l.mu.segments)+1)
+	copy(segs, l.mu.segments)
+	l.mu.segments = append(segs, seg)
+	l.mu.rollPending = true
+	l.mu.Unlock()
+	return seg, nil
+}
+
+// Flush fsyncs everything appended so far.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	leo := l.mu.leo
+	l.mu.Unlock()
+	return l.flushTo(leo)
+}
+
+// flushTo returns once every offset below target is fsynced. Rounds
+// started by other callers count: this is the group commit.
+func (l *Log) flushTo(target int64) error {
+	f := &l.flusher
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.durable < target {
+		if f.running {
+			f.cond.Wait()
+			continue
+		}
+		f.running = true
+		f.mu.Unlock()
+		reached, err := l.syncRound()
+		f.mu.Lock()
+		f.running = false
+		f.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+		f.durable = max(f.durable, reached)
+		if reached < target {
+			// Cannot happen: a round covers the log end offset at its start.
+			return fmt.Errorf("%s: flush reached %d < %d: %w", l.name(), reached, target, ErrStorage)
+		}
+	}
+	return nil
+}
+
+// syncRound fdatasyncs the segments holding data past the recovery point
+// (and the indexes of those no longer active), then advances the recovery
+// point. No lock is held during the fsyncs.
+func (l *Log) syncRound() (int64, error) {
+	l.mu.Lock()
+	if l.mu.offline != nil {
+		l.mu.Unlock()
+		return 0, fmt.Errorf("%s: %w", l.name(), ErrStorage)
+	}
+	leo, rp := l.mu.leo, l.mu.recoveryPoint
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > rp }) - 1
+	segs = segs[max(i, 0):]
+	dirDirty := l.mu.rollPending
+	l.mu.unflushed, l.mu.lastFlush, l.mu.rollPending = 0, l.m.now(), false
+	l.mu.Unlock()
+
+	if leo <= rp && !dirDirty {
+		return leo, nil
+	}
+	l.fsyncs.Add(1)
+	l.m.fsyncs.Add(1)
+	for j, s := range segs {
+		if err := fdatasync(s.log); err != nil {
+			return 0, l.ioFailure("fsync", err)
+		}
+		if j < len(segs)-1 {
+			if err := errors.Join(fdatasync(s.idx), fdatasync(s.tidx)); err != nil {
+				return 0, l.ioFailure("fsync index", err)
+			}
+		}
+	}
+	if dirDirty {
+		if err := syncDir(l.dir); err != nil {
+			return 0, l.ioFailure("fsync dir", err)
+		}
+	}
+	l.mu.Lock()
+	l.mu.recoveryPoint = max(l.mu.recoveryPoint, leo)
+	l.mu.Unlock()
+	return leo, nil
+}
+
+// fdatasync is syscall.Fdatasync, falling back to fsync where the file
+// has no descriptor usable for it.
+func fdatasync(f *os.File) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// flushIfDue flushes when flush.ms elapsed with unflushed messages, or a
+// segment rolled (so the recovery point moves past it, as Kafka flushes a
+// rolled segment). Called by the Manager's background loop.
+func (l *Log) flushIfDue(now time.Time) error {
+	cfg := l.config()
+	l.mu.Lock()
+	due := l.mu.offline == nil && !l.mu.closed &&
+		(l.mu.rollPending || (l.mu.unflushed > 0 && now.Sub(l.mu.lastFlush) >= cfg.flushAge()))
+	l.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.Flush()
+}
+
+// Read returns whole batches starting with the batch containing offset,
+// up to maxBytes (but at least one whole batch if minOneMessage), and never
+// any batch whose base offset is >= maxOffset (pass the high watermark).
+// Returns ErrOffsetOutOfRange when offset < LogStartOffset or > LogEndOffset.
+// Reading at LogEndOffset returns no bytes and no error.
+func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage bool) ([]byte, error) {
+	l.mu.Lock()
+	if err := l.stateErrLocked(); err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
+	if offset < l.mu.logStartOffset || offset > l.mu.leo {
+		lso, leo := l.mu.logStartOffset, l.mu.leo
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, leo)
+	}
+	if offset == l.mu.leo || offset >= maxOffset {
+		l.mu.Unlock()
+		return nil, nil
+	}
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	i = max(i, 0)
+	type view struct {
+		s    *segment
+		pos  int64
+		size int64
+	}
+	var views [2]view
+	nv := 0
+	for ; i < len(segs) && nv < len(views); i++ {
+		v := view{s: segs[i], size: segs[i].size}
+		if nv == 0 {
+			v.pos = segs[i].lookupLocked(offset)
+		}
+		views[nv] = v
+		nv++
+	}
+	l.mu.Unlock()
+
+	for _, v := range views[:nv] {
+		b, found, err := l.readSegment(v.s, v.pos, v.size, offset, maxBytes, maxOffset, minOneMessage)
+		if err != nil || found {
+			return b, err
+		}
+	}
+	// offset lies past the batches of the first two segments: only
+	// possible with gaps (compaction); continue through the rest.
+	l.mu.Lock()
+	segs = l.mu.segments
+	l.mu.Unlock()
+	for _, s := range segs {
+		if s.base <= views[nv-1].s.base {
+			continue
+		}
+		l.mu.Lock()
+		size := s.size
+		l.mu.Unlock()
+		b, found, err := l.readSegment(s, 0, size, offset, maxBytes, maxOffset, minOneMessage)
+		if err != nil || found {
+			return b, err
+		}
+	}
+	return nil, nil
+}
+
+// readSegment reads whole batches from segment s starting with the first
+// batch at or after pos whose last offset is >= offset. found is false
+// when the segment has no such batch.
+func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, maxOffset int64, minOne bool) ([]byte, bool, error) {
+	hs := newHeaderScanner(s.log, size)
+	var first record.Header
+	for {
+		h, err := hs.header(pos)
+		if err == io.EOF {
+			hs.release()
+			return nil, false, nil
+		}
+		if err != nil {
+			hs.release()
+			return nil, false, l.readFailure(err)
+		}
+		if h.LastOffset() >= offset {
+			first = h
+			break
+		}
+		pos += int64(h.Size())
+	}
+	hs.release()
+	if first.BaseOffset >= maxOffset {
+		return nil, true, nil
+	}
+	n := min(int64(max(maxBytes, 0)), size-pos)
+	if int64(first.Size()) > n {
+		if !minOne {
+			return nil, true, nil
+		}
+		n = int64(first.Size())
+	}
+	buf := make([]byte, n)
+	if _, err := s.log.ReadAt(buf, pos); err != nil {
+		return nil, true, l.readFailure(err)
+	}
+	// Keep whole batches below maxOffset.
+	end := 0
+	for end < len(buf) {
+		_, h, _, err := record.Next(buf[end:])
+		if err != nil || h.BaseOffset >= maxOffset {
+			break
+		}
+		end += h.Size()
+	}
+	return buf[:end], true, nil
+}
+
+func (l *Log) readFailure(err error) error {
+	if errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%s: read: %w: %v", l.name(), ErrCorruptLog, err)
+	}
+	if errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return l.ioFailure("read", err)
+}
+
+// OffsetForTimestamp returns the first offset whose timestamp is >= ts,
+// using the time index, and that record's timestamp; found is false when
+// no such record exists.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	l.mu.Lock()
+	if err := l.stateErrLocked(); err != nil {
+		l.mu.Unlock()
+		return -1, -1, false, err
+	}
+	type view struct {
+		s         *segment
+		pos, size int64
+		from      int64
+	}
+	var views []view
+	for _, s := range l.mu.segments {
+		if s.maxTimestamp < ts {
+			continue
+		}
+		from := max(s.lookupTimeLocked(ts)+1, s.base, l.mu.logStartOffset)
+		views = append(views, view{s, s.lookupLocked(from), s.size, from})
+	}
+	l.mu.Unlock()
+	for _, v := range views {
+		off, t, ok, err := l.searchTimestamp(v.s, v.pos, v.size, v.from, ts)
+		if err != nil || ok {
+			return off, t, ok, err
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// searchTimestamp scans the batches of s from pos and decodes the first
+// whose maxTimestamp is >= ts to find the exact record.
+func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int64, bool, error) {
+	hs := newHeaderScanner(s.log, size)
+	defer hs.release()
+	for {
+		h, err := hs.header(pos)
+		if err == io.EOF {
+			return -1, -1, false, nil
+		}
+		if err != nil {
+			return -1, -1, false, l.readFailure(err)
+		}
+		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
+			buf := make([]byte, h.Size())
+			if _, err := s.log.ReadAt(buf, pos); err != nil {
+				return -1, -1, false, l.readFailure(err)
+			}
+			bt, err := record.DecodeBatch(buf)
+			if err != nil {
+				return -1, -1, false, l.readFailure(err)
+			}
+			for _, r := range bt.Records {
+				if r.Offset >= from && r.Timestamp >= ts {
+					return r.Offset, r.Timestamp, true, nil
+				}
+			}
+		}
+		pos += int64(h.Size())
+	}
+}
+
+// MaxTimestamp returns the offset and timestamp of the record with the
+// largest timestamp (ListOffsets -3); offset -1 if the log is empty.
+// The offset is the record's own (found by decoding its batch, as Kafka
+// 3.8+ does), or the batch's last offset if decoding fails.
+func (l *Log) MaxTimestamp() (offset, timestamp int64) {
+	l.mu.Lock()
+	ts, shallow := l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp
+	var seg *segment
+	var pos, size int64
+	if shallow >= 0 && l.mu.offline == nil && !l.mu.closed {
+		segs := l.mu.segments
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > shallow }) - 1
+		if i >= 0 {
+			seg, size = segs[i], segs[i].size
+			pos = seg.lookupLocked(shallow)
+		}
+	}
+	l.mu.Unlock()
+	if shallow < 0 {
+		return -1, -1
+	}
+	if seg != nil {
+		if off, t, ok, err := l.searchTimestamp(seg, pos, size, seg.base, ts); err == nil && ok && t == ts && off <= shallow {
+			return off, ts
+		}
+	}
+	return shallow, ts
+}
+
+// AssignEpochStartOffset records in leader-epoch-checkpoint that epoch
+// starts at offset (called when this broker becomes leader). An epoch not
+// newer than the latest is ignored; entries starting at or after offset
+// are replaced (LeaderEpochFileCache.assign).
+func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	if err := l.stateErrLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	es := l.mu.epochs
+	if n := len(es); n > 0 && epoch <= es[n-1].epoch {
+		l.mu.Unlock()
+		return nil
+	}
+	kept := make([]epochEntry, 0, len(es)+1)
+	for _, e := range es {
+		if e.startOffset < offset {
+			kept = append(kept, e)
+		}
+	}
+	kept = append(kept, epochEntry{epoch, offset})
+	l.mu.epochs = kept
+	l.mu.Unlock()
+	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
+		return l.ioFailure("write leader-epoch-checkpoint", err)
+	}
+	return nil
+}
+
+// LatestEpoch returns the latest leader epoch in the epoch cache, -1 if none.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.mu.epochs); n > 0 {
+		return l.mu.epochs[n-1].epoch
+	}
+	return -1
+}
+
+// EpochStartOffset returns the start offset of epoch in the cache.
+func (l *Log) EpochStartOffset(epoch int32) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.mu.epochs {
+		if e.epoch == epoch {
+			return e.startOffset, true
+		}
+	}
+	return -1, false
+}
+
+// close flushes the log, writes the final time-index entry and a producer
+// snapshot (all fsynced) and closes the files. Later calls return
+// ErrClosed.
+func (l *Log) close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	offline := l.mu.offline
+	l.mu.Unlock()
+	var errs []error
+	if offline == nil {
+		errs = append(errs, l.Flush())
+		l.mu.Lock()
+		active := l.mu.segments[len(l.mu.segments)-1]
+		nt := len(active.times)
+		active.maybeAppendTime()
+		leo := l.mu.leo
+		l.mu.Unlock()
+		errs = append(errs, active.writeIndexTails(len(active.offsets), nt),
+			fdatasync(active.idx), fdatasync(active.tidx))
+		if l.producers.dirty || len(l.producers.entries) > 0 {
+			errs = append(errs, l.writeSnapshotLocked(leo, true))
+		}
+	}
+	// Wait out a flush round started by the background loop.
+	l.flusher.mu.Lock()
+	for l.flusher.running {
+		l.flusher.cond.Wait()
+	}
+	l.mu.Lock()
+	l.mu.closed = true
+	segs := l.mu.segments
+	l.notifyLocked()
+	l.mu.Unlock()
+	l.flusher.mu.Unlock()
+	for _, s := range segs {
+		errs = append(errs, s.close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close %s: %w", l.name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// openLog loads (or, for an empty dir, creates) the log in dir.
+//
+// clean: the log dir was shut down cleanly and has a recovery point for
+// this log; the files are trusted (indexes are sanity-checked and the
+// active segment's tail is walked from its last index entry). Otherwise
+// every segment from the one holding recoveryPoint on is scanned batch by
+// batch (Kafka's LogLoader.recoverLog): a batch that fails validation at
+// or past the recovery point is a torn write and the log is truncated
+// there (later segments deleted); a failure below the recovery point is
+// damage to data that was fsynced, and the log is not opened
+// (ErrCorruptLog) so nothing is thrown away automatically.
+func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoint, hw, logStartOffset int64, cfg Config) (*Log, error) {
+	l := &Log{topic: tp.Topic, partition: tp.Partition, dir: dir, m: m}
+	l.cfg.Store(&cfg)
+	l.flusher.cond.L = &l.flusher.mu
+	l.producers.entries = map[int64]*producerEntry{}
+	l.mu.changed = make(chan struct{})
+	l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = noTimestamp, -1
+
+	if b, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
+		if id, err := parsePartitionMetadata(b); err == nil {
+			l.mu.topicID = id
+		} else {
+			m.logger.Warn("ignoring partition.metadata", "partition", tp, "err", err)
+		}
+	}
+
+	segs, err := l.openSegments(logStartOffset)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			for _, s := range segs {
+				s.close()
+			}
+		}
+	}()
+	if segs, err = l.recoverSegments(segs, clean, recoveryPoint); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	last := segs[len(segs)-1]
+	leo := last.next
+	for _, s := range segs {
+		s.created = now
+		if s.maxTimestamp > l.mu.maxTimestamp {
+			l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = s.maxTimestamp, s.offsetOfMaxTimestamp
+		}
+	}
+	l.mu.segments = segs
+	l.mu.leo = leo
+	l.mu.logStartOffset = min(max(logStartOffset, segs[0].base), leo)
+	// The high watermark comes from replication-offset-checkpoint, clamped
+	// (Kafka's UnifiedLog). After an unclean stop it may lag the log end
+	// offset; a single-replica leader moves it to the log end offset when
+	// it takes leadership (internal/replica).
+	l.mu.hw = min(max(hw, l.mu.logStartOffset), leo)
+	// Everything loaded is fsynced: at clean shutdown by Close, after
+	// recovery by recoverSegments.
+	l.mu.recoveryPoint = leo
+	l.flusher.durable = leo
+	l.mu.lastFlush = now
+
+	if err := l.loadEpochs(leo); err != nil {
+		return nil, err
+	}
+	if err := l.loadProducerState(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return l, nil
+}
+
+// openSegments opens every "<base>.log" in the dir (creating the first
+// one for a new log) and removes leftovers: orphan indexes, tmp files.
+func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var bases []int64
+	logs := map[int64]bool{}
+	var orphans []string
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted") ||
+			strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".swap") {
+			_ = os.Remove(filepath.Join(l.dir, name))
+			continue
+		}
+		ext := filepath.Ext(name)
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || base < 0 {
+			continue
+		}
+		switch ext {
+		case logSuffix:
+			bases = append(bases, base)
+			logs[base] = true
+		case indexSuffix, timeIndexSuffix:
+			orphans = append(orphans, name)
+		}
+	}
+	for _, name := range orphans {
+		ext := filepath.Ext(name)
+		base, _ := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if !logs[base] {
+			_ = os.Remove(filepath.Join(l.dir, name))
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if len(bases) == 0 {
+		s, err := openSegmentFiles(l.dir, max(logStartOffset, 0), true)
+		if err != nil {
+			return nil, err
+		}
+		return []*segment{s}, nil
+	}
+	segs := make([]*segment, 0, len(bases))
+	for _, b := range bases {
+		s, err := openSegmentFiles(l.dir, b, false)
+		if err != nil {
+			for _, s := range segs {
+				s.close()
+			}
+			return nil, err
+		}
+		segs = append(segs, s)
+	}
+	return segs, nil
+}
+
+// recoverSegments loads the segments' indexes and sizes, recovering those
+// that need it; it returns the segments left after a truncation.
+func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) ([]*segment, error) {
+	cfg := l.config()
+	first := len(segs)
+	if !clean {
+		first = sort.Search(len(segs), func(i int) bool { return segs[i].base > recoveryPoint }) - 1
+		first = max(first, 0)
+	}
+	for i := 0; i < len(segs); i++ {
+		s := segs[i]
+		limit := int64(math.MaxInt64)
+		if i+1 < len(segs) {
+			limit = segs[i+1].base
+		}
+		st, err := s.log.Stat()
+		if err != nil {
+			return segs, err
+		}
+		size := st.Size()
+		if i < first && size <= math.MaxInt32 && s.loadIndexes(size) {
+			s.size, s.next = size, limit
+			if i < len(segs)-1 {
+				continue
+			}
+			// The active segment after a clean shutdown: walk the tail.
+			if next, ok := s.walkTail(size); ok {
+				s.next = next
+				continue
+			}
+			l.m.logger.Warn("active segment tail invalid after clean shutdown; recovering it", "partition", l.name(), "segment", s.base)
+		} else if i < first {
+			l.m.logger.Warn("rebuilding invalid index", "partition", l.name(), "segment", s.base)
+		}
+		res, err := s.recover(cfg.IndexIntervalBytes, limit, nil)
+		if err != nil {
+			return segs, err
+		}
+		if res.torn {
+			if res.next < recoveryPoint || (i < first && i < len(segs)-1) {
+				return segs, fmt.Errorf("%w: %s segment %d: invalid batch at byte %d (offset %d) below the recovery point %d: %v",
+					ErrCorruptLog, l.name(), s.base, res.validBytes, res.next, recoveryPoint, res.reason)
+			}
+			l.m.logger.Warn("truncating torn log tail", "partition", l.name(), "segment", s.base,
+				"position", res.validBytes, "offset", res.next, "dropped_bytes", size-res.validBytes,
+				"dropped_segments", len(segs)-i-1, "reason", res.reason)
+			if err := s.log.Truncate(res.validBytes); err != nil {
+				return segs, err
+			}
+			for _, later := range segs[i+1:] {
+				later.close()
+				if err := removeSegmentFiles(l.dir, later.base); err != nil {
+					return segs[:i+1], err
+				}
+			}
+			segs = segs[:i+1]
+		}
+		s.size, s.next = res.validBytes, res.next
+		if err := s.rewriteIndexes(); err != nil {
+			return segs, err
+		}
+		if err := errors.Join(fdatasync(s.log), fdatasync(s.idx), fdatasync(s.tidx)); err != nil {
+			return segs, err
+		}
+	}
+	if err := syncDir(l.dir); err != nil {
+		return segs, err
+	}
+	return segs, nil
+}
+
+// walkTail reads batch headers from the last index entry to the end of
+// the file and returns the offset after the last batch; false if a header
+// is invalid or the last batch is cut.
+func (s *segment) walkTail(size int64) (int64, bool) {
+	pos := int64(0)
+	next := s.base
+	if n := len(s.offsets); n > 0 {
+		pos = int64(s.offsets[n-1].position)
+	}
+	hs := newHeaderScanner(s.log, size)
+	defer hs.release()
+	for {
+		h, err := hs.header(pos)
+		if err == io.EOF {
+			return next, true
+		}
+		if err != nil || h.BaseOffset < next || h.LastOffset()-s.base > math.MaxInt32 {
+			return 0, false
+		}
+		if h.MaxTimestamp > s.maxTimestamp {
+			s.maxTimestamp, s.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+		}
+		next = h.NextOffset()
+		pos += int64(h.Size())
+		s.bytesSinceIndex += int64(h.Size())
+	}
+}
+
+// loadEpochs reads leader-epoch-checkpoint, dropping epochs that start
+// past the log end offset (LeaderEpochFileCache.truncateFromEnd).
+func (l *Log) loadEpochs(leo int64) error {
+	path := filepath.Join(l.dir, leaderEpochFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	es, err := parseLeaderEpochCheckpoint(b)
+	if err != nil {
+		l.m.logger.Warn("ignoring malformed leader-epoch-checkpoint", "partition", l.name(), "err", err)
+		return nil
+	}
+	kept := es[:0]
+	for _, e := range es {
+		if e.startOffset <= leo {
+			kept = append(kept, e)
+		}
+	}
+	l.mu.epochs = kept
+	if len(kept) != len(es) {
+		return writeFileAtomic(path, encodeLeaderEpochCheckpoint(kept), true)
+	}
+	return nil
+}
+
+// loadProducerState loads the newest valid producer snapshot at or below
+// the log end offset and replays the batch headers after it.
+func (l *Log) loadProducerState() error {
+	offs, err := listSnapshots(l.dir)
+	if err != nil {
+		return err
+	}
+	from := l.mu.segments[0].base
+	for _, off := range offs {
+		path := filepath.Join(l.dir, segmentName(off, snapshotSuffix))
+		if off > l.mu.leo || off < l.mu.segments[0].base {
+			_ = os.Remove(path)
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err == nil {
+			var m map[int64]*producerEntry
+			if m, err = decodeProducerSnapshot(b); err == nil {
+				l.producers.entries = m
+				from = off
+				break
+			}
+		}
+		l.m.logger.Warn("ignoring producer snapshot", "partition", l.name(), "file", path, "err", err)
+		_ = os.Remove(path)
+	}
+	segs := l.mu.segments
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].base <= from {
+			continue
+		}
+		hs := newHeaderScanner(s.log, s.size)
+		pos := s.lookupLocked(from)
+		for {
+			h, err := hs.header(pos)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				hs.release()
+				return fmt.Errorf("%w: %s: rebuild producer state: %v", ErrCorruptLog, l.name(), err)
+			}
+			if h.BaseOffset >= from {
+				l.producers.apply(&h)
+			}
+			pos += int64(h.Size())
+		}
+		hs.release()
+	}
+	return nil
+}

@@ -1,0 +1,450 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// metadataLogDir is the KRaft metadata log's directory, owned by
+// internal/metadata; like Kafka's LogManager we never load it as a
+// partition log.
+const metadataLogDir = "__cluster_metadata-0"
+
+// Manager owns every partition log in log.dirs: recovery at open,
+// checkpoint files, background flush (flush.ms / log.flush.interval.ms)
+// and the clean-shutdown marker.
+type Manager struct {
+	dirs       []string
+	logger     *slog.Logger
+	now        func() time.Time
+	defaultCfg Config // normalized
+	flushEvery time.Duration
+	ckptEvery  time.Duration
+
+	fsyncs atomic.Int64 // fdatasync rounds over all logs
+
+	// ckptMu serializes checkpoint writers (background loop, Close, tests).
+	ckptMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		logs map[TopicPartition]*Log
+		// failed holds partitions that could not be opened (corruption,
+		// I/O errors) with the checkpoint values read for them, so the
+		// checkpoint files keep them and a restart does not mistake the
+		// damage for a torn tail.
+		failed map[TopicPartition]*failedLog
+		closed bool
+	}
+
+	stop chan struct{} // closed by Close to stop the background loop
+	done chan struct{} // closed when the background loop returned
+}
+
+type failedLog struct {
+	dir                               string
+	err                               error
+	recoveryPoint, hw, logStartOffset int64
+}
+
+// dirCheckpoints are the checkpoint files of one log dir, read at open.
+type dirCheckpoints struct {
+	clean                           bool
+	recoveryPoint, hw, logStartOffs map[TopicPartition]int64
+}
+
+// OpenManager recovers every "<topic>-<partition>" directory found in the
+// dirs (scanning past the recovery point after an unclean stop, truncating
+// a torn tail, rebuilding indexes) and returns the manager. A partition
+// that cannot be recovered is kept offline (CreateLog returns its error);
+// only an unusable log dir fails OpenManager.
+func OpenManager(opts ManagerOptions) (*Manager, error) {
+	if len(opts.Dirs) == 0 {
+		return nil, errors.New("storage: no log dirs")
+	}
+	m := &Manager{
+		dirs:       opts.Dirs,
+		logger:     opts.Logger,
+		now:        opts.Now,
+		defaultCfg: opts.DefaultConfig.withDefaults(DefaultConfig()),
+		flushEvery: opts.FlushCheckInterval,
+		ckptEvery:  opts.CheckpointInterval,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.flushEvery <= 0 {
+		m.flushEvery = time.Second
+	}
+	if m.ckptEvery <= 0 {
+		m.ckptEvery = 60 * time.Second
+	}
+	m.mu.logs = map[TopicPartition]*Log{}
+	m.mu.failed = map[TopicPartition]*failedLog{}
+	for _, dir := range m.dirs {
+		if err := m.openDir(dir); err != nil {
+			m.closeLogs()
+			return nil, err
+		}
+	}
+	go m.loop()
+	return m, nil
+}
+
+func (m *Manager) openDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("storage: log dir: %w", err)
+	}
+	ck := dirCheckpoints{}
+	_, err := os.Stat(filepath.Join(dir, cleanShutdownFile))
+	ck.clean = err == nil
+	read := func(name string) map[TopicPartition]int64 {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				m.logger.Warn("read checkpoint", "file", name, "dir", dir, "err", err)
+			}
+			return nil
+		}
+		cp, err := ParseOffsetCheckpoint(b)
+		if err != nil {
+			m.logger.Warn("ignoring malformed checkpoint", "file", name, "dir", dir, "err", err)
+			return nil
+		}
+		return cp
+	}
+	ck.recoveryPoint = read(recoveryPointFile)
+	ck.hw = read(replicationOffsetFile)
+	ck.logStartOffs = read(logStartOffsetFile)
+	if ck.recoveryPoint == nil {
+		// Without recovery points every segment is scanned.
+		ck.clean = false
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("storage: log dir: %w", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == metadataLogDir {
+			continue
+		}
+		tp, ok := parseTopicPartitionDir(e.Name())
+		if !ok {
+			continue
+		}
+		if _, dup := m.mu.logs[tp]; dup {
+			m.logger.Error("partition found in two log dirs; keeping the first", "partition", tp, "dir", dir)
+			continue
+		}
+		pdir := filepath.Join(dir, e.Name())
+		rp, hasRP := ck.recoveryPoint[tp]
+		if !hasRP {
+			rp = 0
+		}
+		start := time.Now()
+		l, err := openLog(m, pdir, tp, ck.clean && hasRP, rp, ck.hw[tp], ck.logStartOffs[tp], m.defaultCfg)
+		if err != nil {
+			m.logger.Error("cannot open partition log; partition offline", "partition", tp, "dir", pdir, "err", err)
+			m.mu.failed[tp] = &failedLog{dir: pdir, err: err, recoveryPoint: rp, hw: ck.hw[tp], logStartOffset: ck.logStartOffs[tp]}
+			continue
+		}
+		m.logger.Debug("loaded log", "partition", tp, "clean", ck.clean, "log_end_offset", l.LogEndOffset(), "took", time.Since(start))
+		m.mu.logs[tp] = l
+	}
+	if err := os.Remove(filepath.Join(dir, cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("storage: remove clean-shutdown marker: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("storage: log dir: %w", err)
+	}
+	return nil
+}
+
+// Log returns the open log of a partition.
+func (m *Manager) Log(topic string, partition int32) (*Log, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.mu.logs[TopicPartition{topic, partition}]
+	return l, ok
+}
+
+// Logs returns every open log, sorted by topic and partition.
+func (m *Manager) Logs() []*Log {
+	m.mu.Lock()
+	ls := make([]*Log, 0, len(m.mu.logs))
+	for _, l := range m.mu.logs {
+		ls = append(ls, l)
+	}
+	m.mu.Unlock()
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].topic != ls[j].topic {
+			return ls[i].topic < ls[j].topic
+		}
+		return ls[i].partition < ls[j].partition
+	})
+	return ls
+}
+
+// FsyncCount is the number of fdatasync rounds over all logs.
+func (m *Manager) FsyncCount() int64 { return m.fsyncs.Load() }
+
+// CreateLog creates the partition's log, or returns the existing one
+// (then it only updates its config). topicID is written to
+// partition.metadata. A log found on disk with a different non-zero topic
+// id belongs to a deleted topic of the same name: it is removed and a new
+// log created (Kafka treats it as stray). A partition that failed to open
+// returns its error.
+func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg Config) (*Log, error) {
+	tp := TopicPartition{topic, partition}
+	if topic == "" || partition < 0 {
+		return nil, fmt.Errorf("storage: bad partition %q %d", topic, partition)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return nil, ErrClosed
+	}
+	if f, ok := m.mu.failed[tp]; ok {
+		return nil, fmt.Errorf("storage: partition %s offline: %w", tp, f.err)
+	}
+	if l, ok := m.mu.logs[tp]; ok {
+		old := l.TopicID()
+		if old == topicID || topicID == ([16]byte{}) {
+			l.SetConfig(cfg)
+			return l, nil
+		}
+		if old != ([16]byte{}) {
+			m.logger.Warn("log on disk belongs to another topic id; replacing it", "partition", tp)
+			delete(m.mu.logs, tp)
+			if err := errors.Join(l.close(), os.RemoveAll(l.dir)); err != nil {
+				return nil, fmt.Errorf("storage: replace stray log %s: %w", tp, err)
+			}
+		} else {
+			if err := writeFileAtomic(filepath.Join(l.dir, partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
+				return nil, fmt.Errorf("storage: %s: %w", tp, err)
+			}
+			l.mu.Lock()
+			l.mu.topicID = topicID
+			l.mu.Unlock()
+			l.SetConfig(cfg)
+			return l, nil
+		}
+	}
+	dir := m.pickDirLocked()
+	pdir := filepath.Join(dir, tp.String())
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
+	}
+	if err := writeFileAtomic(filepath.Join(pdir, partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
+	}
+	l, err := openLog(m, pdir, tp, false, 0, 0, 0, cfg.withDefaults(m.defaultCfg))
+	if err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
+	}
+	m.mu.logs[tp] = l
+	return l, nil
+}
+
+// pickDirLocked chooses the log dir holding the fewest partitions (Kafka's
+// LogManager.nextLogDirs).
+func (m *Manager) pickDirLocked() string {
+	count := map[string]int{}
+	for _, l := range m.mu.logs {
+		count[filepath.Dir(l.dir)]++
+	}
+	best := m.dirs[0]
+	for _, d := range m.dirs[1:] {
+		if count[filepath.Clean(d)] < count[filepath.Clean(best)] {
+			best = d
+		}
+	}
+	return best
+}
+
+// DeleteLog closes the log and removes its directory.
+func (m *Manager) DeleteLog(topic string, partition int32) error {
+	tp := TopicPartition{topic, partition}
+	m.mu.Lock()
+	l, ok := m.mu.logs[tp]
+	f, failed := m.mu.failed[tp]
+	delete(m.mu.logs, tp)
+	delete(m.mu.failed, tp)
+	m.mu.Unlock()
+	switch {
+	case ok:
+		err := l.close()
+		if rerr := os.RemoveAll(l.dir); rerr != nil {
+			return fmt.Errorf("storage: delete %s: %w", tp, rerr)
+		}
+		if err != nil {
+			m.logger.Warn("close deleted log", "partition", tp, "err", err)
+		}
+		return nil
+	case failed:
+		return os.RemoveAll(f.dir)
+	}
+	return fmt.Errorf("%w: %s", ErrLogNotFound, tp)
+}
+
+// Checkpoint writes recovery-point, replication-offset (high watermark),
+// log-start-offset checkpoints and producer-state snapshots. The files are
+// written atomically (tmp file, fsync, rename, fsync dir).
+func (m *Manager) Checkpoint() error {
+	m.ckptMu.Lock()
+	defer m.ckptMu.Unlock()
+	logs := m.Logs()
+	var errs []error
+	for _, l := range logs {
+		l.appendMu.Lock()
+		l.mu.Lock()
+		leo, ok := l.mu.leo, l.mu.offline == nil && !l.mu.closed
+		l.mu.Unlock()
+		if ok && l.producers.dirty {
+			if err := l.writeSnapshotLocked(leo, false); err != nil {
+				errs = append(errs, fmt.Errorf("%s: snapshot: %w", l.name(), err))
+			}
+		}
+		l.appendMu.Unlock()
+	}
+	return errors.Join(append(errs, m.writeCheckpoints(logs))...)
+}
+
+func (m *Manager) writeCheckpoints(logs []*Log) error {
+	type cps struct{ rp, hw, lso map[TopicPartition]int64 }
+	byDir := map[string]*cps{}
+	get := func(dir string) *cps {
+		c := byDir[dir]
+		if c == nil {
+			c = &cps{map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}}
+			byDir[dir] = c
+		}
+		return c
+	}
+	for _, d := range m.dirs {
+		get(filepath.Clean(d))
+	}
+	for _, l := range logs {
+		c := get(filepath.Dir(l.dir))
+		tp := TopicPartition{l.topic, l.partition}
+		l.mu.Lock()
+		c.rp[tp], c.hw[tp], c.lso[tp] = l.mu.recoveryPoint, l.mu.hw, l.mu.logStartOffset
+		l.mu.Unlock()
+	}
+	m.mu.Lock()
+	for tp, f := range m.mu.failed {
+		c := get(filepath.Dir(f.dir))
+		c.rp[tp], c.hw[tp], c.lso[tp] = f.recoveryPoint, f.hw, f.logStartOffset
+	}
+	m.mu.Unlock()
+	var errs []error
+	for dir, c := range byDir {
+		for name, cp := range map[string]map[TopicPartition]int64{recoveryPointFile: c.rp, replicationOffsetFile: c.hw, logStartOffsetFile: c.lso} {
+			if err := writeFileAtomic(filepath.Join(dir, name), EncodeOffsetCheckpoint(cp), true); err != nil {
+				errs = append(errs, fmt.Errorf("storage: write %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close flushes every log, writes checkpoints and the clean-shutdown
+// marker, and closes all files. The marker is written only if every log
+// closed cleanly, and not in a dir holding a partition that failed to
+// open.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.mu.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.mu.closed = true
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	logs := m.Logs()
+	var errs []error
+	clean := true
+	for _, l := range logs {
+		if err := l.close(); err != nil {
+			errs = append(errs, err)
+			clean = false
+		}
+		if l.Offline() {
+			clean = false
+		}
+	}
+	m.ckptMu.Lock()
+	if err := m.writeCheckpoints(logs); err != nil {
+		errs = append(errs, err)
+		clean = false
+	}
+	m.ckptMu.Unlock()
+	// A dir holding a partition that failed to open gets no marker: the
+	// next start must scan that partition again rather than trust it.
+	m.mu.Lock()
+	failedDirs := map[string]bool{}
+	for _, f := range m.mu.failed {
+		failedDirs[filepath.Dir(f.dir)] = true
+	}
+	m.mu.Unlock()
+	if clean {
+		for _, d := range m.dirs {
+			if failedDirs[filepath.Clean(d)] {
+				continue
+			}
+			if err := writeFileAtomic(filepath.Join(d, cleanShutdownFile), nil, true); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeLogs closes the logs opened so far (OpenManager failure path).
+func (m *Manager) closeLogs() {
+	for _, l := range m.Logs() {
+		_ = l.close()
+	}
+}
+
+// loop is the background flusher and checkpointer; Close stops it.
+func (m *Manager) loop() {
+	defer close(m.done)
+	flushT := time.NewTicker(m.flushEvery)
+	defer flushT.Stop()
+	ckptT := time.NewTicker(m.ckptEvery)
+	defer ckptT.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-flushT.C:
+			now := m.now()
+			for _, l := range m.Logs() {
+				if err := l.flushIfDue(now); err != nil && !errors.Is(err, ErrClosed) {
+					m.logger.Debug("background flush", "partition", l.name(), "err", err)
+				}
+			}
+		case <-ckptT.C:
+			if err := m.Checkpoint(); err != nil {
+				m.logger.Error("write checkpoints", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"samsa/internal/record"
+)
+
+// numBatchesToRetain is how many of a producer's latest batches are kept
+// for duplicate detection (Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN,
+// matching max.in.flight.requests.per.connection <= 5).
+const numBatchesToRetain = 5
+
+// producerBatch is the metadata of one appended idempotent batch.
+type producerBatch struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+}
+
+// producerEntry is the state of one producer id (Kafka's
+// ProducerStateEntry): its epoch and its latest batches, oldest first.
+type producerEntry struct {
+	epoch   int16
+	batches []producerBatch // at most numBatchesToRetain
+}
+
+func (e *producerEntry) clone() *producerEntry {
+	c := &producerEntry{epoch: e.epoch, batches: make([]producerBatch, len(e.batches), numBatchesToRetain)}
+	copy(c.batches, e.batches)
+	return c
+}
+
+// duplicateOf returns the retained batch that h retries, if any.
+func (e *producerEntry) duplicateOf(h *record.Header) (producerBatch, bool) {
+	if e.epoch != h.ProducerEpoch {
+		return producerBatch{}, false
+	}
+	last := h.LastSequence()
+	for _, b := range e.batches {
+		if b.firstSeq == h.BaseSequence && b.lastSeq == last {
+			return b, true
+		}
+	}
+	return producerBatch{}, false
+}
+
+// check applies Kafka's ProducerAppendInfo.checkProducerEpoch and
+// checkSequence to a non-duplicate batch. e may be nil (unknown producer).
+func (e *producerEntry) check(h *record.Header) error {
+	if e == nil {
+		// Unknown producer: accept any sequence. Kafka >= 2.5 accepts too
+		// unless it can prove data loss (UNKNOWN_PRODUCER_ID only after
+		// truncation of a log that still knows the producer); without
+		// retention there is no such case here.
+		return nil
+	}
+	if h.ProducerEpoch < e.epoch {
+		return fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
+	}
+	if h.Control() {
+		return nil
+	}
+	if h.ProducerEpoch != e.epoch {
+		if h.BaseSequence != 0 {
+			return fmt.Errorf("%w: producer %d new epoch %d starts at sequence %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		return nil
+	}
+	if len(e.batches) == 0 {
+		if h.BaseSequence != 0 {
+			return fmt.Errorf("%w: producer %d expected sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence)
+		}
+		return nil
+	}
+	lastSeq := e.batches[len(e.batches)-1].lastSeq
+	if !inSequence(lastSeq, h.BaseSequence) {
+		return fmt.Errorf("%w: producer %d expected sequence %d, got %d", ErrOutOfOrderSequence, h.ProducerID, record.IncrementSequence(lastSeq, 1), h.BaseSequence)
+	}
+	return nil
+}
+
+func inSequence(lastSeq, nextSeq int32) bool {
+	return nextSeq == lastSeq+1 || (nextSeq == 0 && lastSeq == math.MaxInt32)
+}
+
+// update records an appended batch at firstOffset.
+func (e *producerEntry) update(h *record.Header, firstOffset int64) {
+	if h.ProducerEpoch != e.epoch {
+		e.epoch = h.ProducerEpoch
+		e.batches = e.batches[:0]
+	}
+	if h.Control() {
+		return
+	}
+	if len(e.batches) == numBatchesToRetain {
+		copy(e.batches, e.batches[1:])
+		e.batches = e.batches[:numBatchesToRetain-1]
+	}
+	e.batches = append(e.batches, producerBatch{
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		firstOffset: firstOffset, lastOffset: firstOffset + int64(h.LastOffsetDelta),
+	})
+}
+
+// producerState maps producer ids to entries. Guarded by Log.appendMu.
+type producerState struct {
+	entries map[int64]*producerEntry
+	dirty   bool // changed since the last snapshot
+}
+
+// apply updates the state with a batch read back from the log (recovery).
+func (ps *producerState) apply(h *record.Header) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e := ps.entries[h.ProducerID]
+	if e == nil {
+		e = &producerEntry{epoch: h.ProducerEpoch, batches: make([]producerBatch, 0, numBatchesToRetain)}
+		ps.entries[h.ProducerID] = e
+	}
+	e.update(h, h.BaseOffset)
+	ps.dirty = true
+}
+
+// Snapshot file format (see doc.go):
+//
+//	version int16 (1) | crc uint32 (CRC-32C of the rest) | count int32 |
+//	count × (producerId int64, epoch int16, n int8,
+//	         n × (firstSeq int32, lastSeq int32, firstOffset int64, lastOffset int64))
+const snapshotVersion = 1
+
+var errBadSnapshot = errors.New("storage: bad producer snapshot")
+
+func (ps *producerState) encode() []byte {
+	ids := make([]int64, 0, len(ps.entries))
+	for id := range ps.entries {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	b := make([]byte, 10, 10+len(ids)*(11+24*numBatchesToRetain))
+	binary.BigEndian.PutUint16(b, snapshotVersion)
+	binary.BigEndian.PutUint32(b[6:], uint32(len(ids)))
+	for _, id := range ids {
+		e := ps.entries[id]
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = append(b, byte(len(e.batches)))
+		for _, bt := range e.batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(bt.firstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(bt.lastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(bt.firstOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(bt.lastOffset))
+		}
+	}
+	binary.BigEndian.PutUint32(b[2:], crc32.Checksum(b[6:], castagnoli))
+	return b
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func decodeProducerSnapshot(b []byte) (map[int64]*producerEntry, error) {
+	if len(b) < 10 || binary.BigEndian.Uint16(b) != snapshotVersion {
+		return nil, errBadSnapshot
+	}
+	if crc32.Checksum(b[6:], castagnoli) != binary.BigEndian.Uint32(b[2:]) {
+		return nil, fmt.Errorf("%w: crc mismatch", errBadSnapshot)
+	}
+	n := int(binary.BigEndian.Uint32(b[6:]))
+	b = b[10:]
+	if n < 0 || n > len(b)/11 {
+		return nil, fmt.Errorf("%w: %d entries", errBadSnapshot, n)
+	}
+	m := make(map[int64]*producerEntry, n)
+	for range n {
+		if len(b) < 11 {
+			return nil, errBadSnapshot
+		}
+		id := int64(binary.BigEndian.Uint64(b))
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(b[8:]))}
+		nb := int(b[10])
+		b = b[11:]
+		if nb > numBatchesToRetain || len(b) < nb*24 {
+			return nil, errBadSnapshot
+		}
+		e.batches = make([]producerBatch, nb, numBatchesToRetain)
+		for i := range nb {
+			e.batches[i] = producerBatch{
+				firstSeq:    int32(binary.BigEndian.Uint32(b)),
+				lastSeq:     int32(binary.BigEndian.Uint32(b[4:])),
+				firstOffset: int64(binary.BigEndian.Uint64(b[8:])),
+				lastOffset:  int64(binary.BigEndian.Uint64(b[16:])),
+			}
+			b = b[24:]
+		}
+		m[id] = e
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", errBadSnapshot)
+	}
+	return m, nil
+}
+
+// listSnapshots returns the offsets of "<offset>.snapshot" files in dir,
+// newest first.
+func listSnapshots(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var offs []int64
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, snapshotSuffix) {
+			continue
+		}
+		off, err := strconv.ParseInt(strings.TrimSuffix(name, snapshotSuffix), 10, 64)
+		if err != nil || off < 0 {
+			continue
+		}
+		offs = append(offs, off)
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] > offs[j] })
+	return offs, nil
+}
+
+// writeSnapshotLocked writes the producer state as "<offset>.snapshot"
+// (tmp + rename; fsynced only if sync) and keeps the two newest snapshots.
+// Caller holds appendMu, and offset is the log end offset.
+func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
+	if err := writeFileAtomic(filepath.Join(l.dir, segmentName(offset, snapshotSuffix)), l.producers.encode(), sync); err != nil {
+		return err
+	}
+	l.producers.dirty = false
+	offs, err := listSnapshots(l.dir)
+	if err != nil {
+		return err
+	}
+	for i, off := range offs {
+		if i >= 2 || off > offset {
+			_ = os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# fuzz-all.sh runs every Go fuzz target in the module for a short time.
+#
+#   scripts/fuzz-all.sh [FUZZTIME] [PACKAGE_PATTERN...]
+#
+# FUZZTIME defaults to $FUZZTIME or 5s. Targets are found by scanning
+# *_test.go files for `func FuzzXxx(`, so a new target is picked up without
+# editing this script. Each target runs alone (go test allows one -fuzz
+# target per invocation): go test -run='^$' -fuzz='^FuzzXxx$' -fuzztime=T PKG.
+# A failing target leaves its crasher in PKG/testdata/fuzz/FuzzXxx/ (commit
+# it: it becomes a regression test) and the script exits non-zero after
+# running the remaining targets.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+fuzztime=${1:-${FUZZTIME:-5s}}
+shift || true
+patterns=("$@")
+if ((${#patterns[@]} == 0)); then
+	patterns=(./...)
+fi
+
+# Package directories of the selected packages (relative to the module root).
+root=$(pwd)
+mapfile -t dirs < <(go list -f '{{.Dir}}' "${patterns[@]}")
+
+failed=()
+count=0
+for dir in "${dirs[@]}"; do
+	rel=./${dir#"$root"/}
+	[[ $dir == "$root" ]] && rel=.
+	shopt -s nullglob
+	files=("$dir"/*_test.go)
+	shopt -u nullglob
+	((${#files[@]} == 0)) && continue
+	mapfile -t targets < <(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(' "${files[@]}" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(/\1/' | sort -u)
+	for target in "${targets[@]}"; do
+		((count += 1))
+		echo "fuzz: $rel $target ($fuzztime)"
+		if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$rel"; then
+			failed+=("$rel $target")
+		fi
+	done
+done
+
+echo "fuzz: ran $count targets, ${#failed[@]} failed"
+if ((${#failed[@]} > 0)); then
+	printf 'fuzz: FAILED %s\n' "${failed[@]}"
+	exit 1
+fi

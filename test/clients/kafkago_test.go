@@ -1,0 +1,128 @@
+package clients
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	kafka "github.com/segmentio/kafka-go"
+)
+
+// TestKafkaGoRoundTrip creates a topic with kafka-go's Conn, writes with a
+// Writer (acks=all, each codec) and reads back with a Reader on an explicit
+// partition (no group).
+func TestKafkaGoRoundTrip(t *testing.T) {
+	b := startBroker(t)
+	codecs := []struct {
+		name  string
+		codec kafka.Compression
+	}{
+		{"none", 0},
+		{"gzip", kafka.Gzip},
+		{"snappy", kafka.Snappy},
+		{"lz4", kafka.Lz4},
+		{"zstd", kafka.Zstd},
+	}
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			topic := topicName(t)
+			kafkaGoCreateTopic(ctx, t, b.Addr, topic)
+
+			// A Transport of its own: kafka-go's DefaultTransport caches
+			// metadata across Writers and would not know the new topic.
+			tr := &kafka.Transport{ClientID: "samsa-kafka-go-test"}
+			defer tr.CloseIdleConnections()
+			w := &kafka.Writer{
+				Addr:                   kafka.TCP(b.Addr),
+				Transport:              tr,
+				Topic:                  topic,
+				RequiredAcks:           kafka.RequireAll,
+				Compression:            c.codec,
+				BatchTimeout:           10 * time.Millisecond,
+				AllowAutoTopicCreation: false,
+			}
+			const n = 100
+			var msgs []kafka.Message
+			for i := range n {
+				msgs = append(msgs, kafka.Message{
+					Key:     []byte(fmt.Sprintf("key-%d", i)),
+					Value:   []byte(fmt.Sprintf("value-%d", i)),
+					Headers: []kafka.Header{{Key: "h", Value: []byte(strconv.Itoa(i))}},
+				})
+			}
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				t.Fatalf("WriteMessages: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Errorf("Writer.Close: %v", err)
+			}
+
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers:   []string{b.Addr},
+				Topic:     topic,
+				Partition: 0,
+				MinBytes:  1,
+				MaxBytes:  10 << 20,
+				MaxWait:   200 * time.Millisecond,
+			})
+			defer r.Close()
+			if err := r.SetOffset(kafka.FirstOffset); err != nil {
+				t.Fatalf("SetOffset: %v", err)
+			}
+			for i := range n {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					t.Fatalf("ReadMessage %d: %v", i, err)
+				}
+				if m.Offset != int64(i) || string(m.Key) != fmt.Sprintf("key-%d", i) || string(m.Value) != fmt.Sprintf("value-%d", i) {
+					t.Fatalf("message %d: offset %d key %q value %q", i, m.Offset, m.Key, m.Value)
+				}
+				if len(m.Headers) != 1 || m.Headers[0].Key != "h" || string(m.Headers[0].Value) != strconv.Itoa(i) {
+					t.Errorf("message %d: headers %v", i, m.Headers)
+				}
+			}
+			if c.codec != 0 {
+				for _, rec := range consumeAll(t, b.Addr, topic) {
+					if got := compressionName(rec.Attrs.CompressionType()); got != c.name {
+						t.Fatalf("offset %d stored with %s, want %s", rec.Offset, got, c.name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// kafkaGoCreateTopic creates a one-partition topic the kafka-go way: find
+// the controller through a Conn, then CreateTopics on a Conn to it.
+func kafkaGoCreateTopic(ctx context.Context, t *testing.T, addr, topic string) {
+	t.Helper()
+	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("kafka.Dial: %v", err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		t.Fatalf("Conn.Controller: %v", err)
+	}
+	cconn, err := kafka.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		t.Fatalf("dial controller %s:%d: %v", ctrl.Host, ctrl.Port, err)
+	}
+	defer cconn.Close()
+	if err := cconn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("Conn.CreateTopics: %v", err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		t.Fatalf("Conn.ReadPartitions: %v", err)
+	}
+	if len(parts) != 1 || parts[0].Topic != topic || parts[0].ID != 0 {
+		t.Fatalf("Conn.ReadPartitions: %+v, want one partition of %s", parts, topic)
+	}
+}

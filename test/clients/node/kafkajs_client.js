@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// kafkajs programs run by the Go tests in test/clients against a Samsa broker.
+//
+//   node kafkajs_client.js produce BOOTSTRAP TOPIC COUNT PARTITIONS
+//     admin.createTopics (PARTITIONS partitions), admin.fetchTopicMetadata,
+//     producer.send of COUNT keyed records (key-I = value-I) with acks=-1, the
+//     first half uncompressed and the second half gzip (the codec kafkajs
+//     ships), then admin.fetchTopicOffsets. Prints one JSON object per step
+//     on stdout for the Go test to check.
+//
+//   node kafkajs_client.js consume BOOTSTRAP TOPIC COUNT GROUP
+//     a kafkajs consumer in group GROUP reading from the beginning until
+//     COUNT records arrived; prints one JSON object per record. kafkajs has
+//     no consumer without a group, so this needs the group coordinator.
+'use strict';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+async function produce(kafka, topic, count, partitions) {
+  const admin = kafka.admin();
+  await admin.connect();
+  const created = await admin.createTopics({
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  out({ step: 'createTopics', created });
+  const md = await admin.fetchTopicMetadata({ topics: [topic] });
+  out({
+    step: 'fetchTopicMetadata',
+    topics: md.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ partition: p.partitionId, leader: p.leader })),
+    })),
+  });
+
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const half = Math.floor(count / 2);
+  const batch = (from, to) => {
+    const messages = [];
+    for (let i = from; i < to; i++) {
+      messages.push({ key: `key-${i}`, value: `value-${i}` });
+    }
+    return messages;
+  };
+  const r1 = await producer.send({ topic, acks: -1, messages: batch(0, half) });
+  const r2 = await producer.send({
+    topic, acks: -1, compression: CompressionTypes.GZIP, messages: batch(half, count),
+  });
+  out({ step: 'send', results: r1.concat(r2) });
+  await producer.disconnect();
+
+  const offsets = await admin.fetchTopicOffsets(topic);
+  out({ step: 'fetchTopicOffsets', offsets });
+  await admin.disconnect();
+}
+
+async function consume(kafka, topic, count, group) {
+  const consumer = kafka.consumer({ groupId: group });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let got = 0;
+  await new Promise((resolve, reject) => {
+    consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out({
+          partition, offset: message.offset,
+          key: message.key && message.key.toString(), value: message.value && message.value.toString(),
+        });
+        got++;
+        if (got >= count) resolve();
+      },
+    }).catch(reject);
+  });
+  await consumer.disconnect();
+}
+
+async function main() {
+  const [mode, bootstrap, topic, countArg, extra] = process.argv.slice(2);
+  if (!mode || !bootstrap || !topic || !countArg) {
+    process.stderr.write('usage: kafkajs_client.js produce|consume BOOTSTRAP TOPIC COUNT [PARTITIONS|GROUP]\n');
+    process.exit(2);
+  }
+  const kafka = new Kafka({
+    clientId: 'samsa-kafkajs-test',
+    brokers: [bootstrap],
+    logLevel: logLevel.WARN,
+    retry: { retries: 5 },
+  });
+  const count = parseInt(countArg, 10);
+  if (mode === 'produce') {
+    await produce(kafka, topic, count, parseInt(extra || '1', 10));
+  } else if (mode === 'consume') {
+    await consume(kafka, topic, count, extra || 'samsa-kafkajs-test');
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+main().then(() => process.exit(0), (err) => {
+  process.stderr.write(`kafkajs: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
