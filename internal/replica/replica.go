@@ -137,13 +137,10 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			old = prev.TopicsByID[t.ID]
 		}
 		cfgChanged := old == nil || !equalConfigs(old.Configs, t.Configs)
-		var scfg storage.Config
-		var minISR int
-		if cfgChanged || len(t.Partitions) != len(old.Partitions) {
-			scfg = StorageConfig(m.cfg, t.Configs)
-		}
-		mi, _ := strconv.Atoi(m.cfg.TopicValue(t.Configs, "min.insync.replicas"))
-		minISR = mi
+		// Computed for every topic: a partition newly assigned to this
+		// broker needs its topic's config even when the config is unchanged.
+		scfg := StorageConfig(m.cfg, t.Configs)
+		minISR, _ := strconv.Atoi(m.cfg.TopicValue(t.Configs, "min.insync.replicas"))
 		for _, mp := range t.Partitions {
 			if !contains(mp.Replicas, m.nodeID) {
 				continue
