@@ -237,15 +237,10 @@ func newTopicDeleteCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rs []topicResult
-			for _, name := range names {
+			rs := topicResults(names, func(name string) (string, bool, error) {
 				r, ok := resp[name]
-				if !ok {
-					rs = append(rs, topicResult{Topic: name, Error: "missing from the broker's response"})
-					continue
-				}
-				rs = append(rs, topicResult{Topic: name, Error: kafkaError(r.Err, r.ErrMessage)})
-			}
+				return r.ErrMessage, ok, r.Err
+			})
 			return printTopicResults(out(cmd), g, rs, false)
 		},
 	}
@@ -281,19 +276,29 @@ below the current count fails with INVALID_PARTITIONS.`,
 			if err != nil {
 				return err
 			}
-			var rs []topicResult
-			for _, name := range names {
+			rs := topicResults(names, func(name string) (string, bool, error) {
 				r, ok := resp[name]
-				if !ok {
-					rs = append(rs, topicResult{Topic: name, Error: "missing from the broker's response"})
-					continue
-				}
-				rs = append(rs, topicResult{Topic: name, Error: kafkaError(r.Err, r.ErrMessage)})
-			}
+				return r.ErrMessage, ok, r.Err
+			})
 			return printTopicResults(out(cmd), g, rs, false)
 		},
 	}
 	cmd.Flags().IntVarP(&add, "num", "n", 0, "number of partitions to add to each topic")
 	cmd.Flags().IntVar(&total, "total", 0, "final partition count of each topic")
 	return cmd
+}
+
+// topicResults turns per-topic admin answers into results in the order of
+// names; lookup returns a topic's error message, whether it was answered, and its error.
+func topicResults(names []string, lookup func(name string) (string, bool, error)) []topicResult {
+	rs := make([]topicResult, 0, len(names))
+	for _, name := range names {
+		msg, ok, err := lookup(name)
+		if !ok {
+			rs = append(rs, topicResult{Topic: name, Error: "missing from the broker's response"})
+			continue
+		}
+		rs = append(rs, topicResult{Topic: name, Error: kafkaError(err, msg)})
+	}
+	return rs
 }

@@ -167,12 +167,11 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			p.update(mp, minISR, m.nodeID, m.logger)
 		}
 	}
-	for tp, p := range m.partitions {
+	for tp := range m.partitions {
 		if seen[tp] {
 			continue
 		}
 		delete(m.partitions, tp)
-		_ = p
 		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
 			m.logger.Error("delete partition log", "topic", tp.topic, "partition", tp.partition, "err", err)
 		}

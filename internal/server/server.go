@@ -118,12 +118,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
 		}
 		s.listeners = append(s.listeners, ln)
-		addr := ln.Addr().String()
 		bound[l.Name] = ln.Addr().(*net.TCPAddr).Port
 		if s.kafkaAddr == "" && !cfg.IsControllerListener(l.Name) {
-			s.kafkaAddr = addr
+			s.kafkaAddr = ln.Addr().String()
 		}
-		_ = addr
 	}
 	if err := s.controller.RegisterBroker(cfg.NodeID, "", advertisedEndpoints(cfg, bound)); err != nil {
 		return nil, fmt.Errorf("server: register broker: %w", err)
