@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -44,12 +46,15 @@ import (
 type options struct {
 	records   int64
 	duration  time.Duration
+	reps      int // runs of each workload per target; 0 means 1
 	quick     bool
 	jsonFile  string
 	dir       string
 	targets   string
 	noStartup bool
 	idleWait  time.Duration
+	only      string    // run only workloads whose "kind name" contains this
+	cpuProf   string    // write a CPU profile of the workload runs here
 	progress  io.Writer // one line per finished run; nil: stderr
 }
 
@@ -81,6 +86,7 @@ func (w workload) topic() string {
 type run struct {
 	Target   string      `json:"target"`
 	Kind     string      `json:"kind"` // produce or consume
+	Rep      int         `json:"rep"`  // 0-based repetition
 	Workload workload    `json:"workload"`
 	Result   perf.Result `json:"result"`
 	Error    string      `json:"error,omitempty"`
@@ -102,6 +108,7 @@ type report struct {
 	NumCPU      int       `json:"num_cpu"`
 	ClientPin   string    `json:"client_max_versions"`
 	Records     int64     `json:"records_per_workload"`
+	Reps        int       `json:"reps"`
 	Duration    string    `json:"max_duration_per_workload"`
 	Runs        []run     `json:"runs"`
 	SamsaStart  *startup  `json:"samsa_process,omitempty"`
@@ -112,15 +119,18 @@ func main() {
 	var o options
 	flag.Int64Var(&o.records, "records", 200_000, "records per produce workload")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "maximum time per produce workload")
+	flag.IntVar(&o.reps, "reps", 3, "runs of each workload per target; the table shows the median")
 	flag.BoolVar(&o.quick, "quick", false, "short smoke run (20k records, 1s per workload)")
 	flag.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "where the Samsa node keeps its (temporary) data")
 	flag.StringVar(&o.targets, "targets", "samsa,kfake", "targets to run, comma separated")
 	flag.BoolVar(&o.noStartup, "no-startup", false, "skip the start-up time and idle memory measurement")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long the samsa process idles before its RSS is read")
+	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
+	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs (both targets, one process) to this file")
 	flag.Parse()
 	if o.quick {
-		o.records, o.duration, o.idleWait = 20_000, time.Second, 500*time.Millisecond
+		o.records, o.duration, o.idleWait, o.reps = 20_000, time.Second, 500*time.Millisecond, 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -134,10 +144,10 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	rep := report{
 		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
 		NumCPU: runtime.NumCPU(), ClientPin: "kgo.MaxVersions(kversion.V4_0_0())",
-		Records: o.records, Duration: o.duration.String(), DataDirRoot: o.dir,
+		Records: o.records, Reps: max(o.reps, 1), Duration: o.duration.String(), DataDirRoot: o.dir,
 	}
-	fmt.Fprintf(w, "samsabench: %s %s/%s, %d CPUs; up to %d records or %s per produce workload\n",
-		rep.GoVersion, rep.GOOS, rep.GOARCH, rep.NumCPU, o.records, o.duration)
+	fmt.Fprintf(w, "samsabench: %s %s/%s, %d CPUs; up to %d records or %s per produce workload, %d runs each\n",
+		rep.GoVersion, rep.GOOS, rep.GOARCH, rep.NumCPU, o.records, o.duration, rep.Reps)
 	fmt.Fprintln(w, "clients: franz-go kgo pinned to Kafka 4.0 protocol versions for both targets (kfake needs it)")
 
 	progressOut := o.progress
@@ -194,29 +204,58 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 	}
-	for _, kind := range []string{"produce", "consume"} {
-		for _, wl := range workloads {
-			for _, target := range order {
-				if ctx.Err() != nil {
-					return ctx.Err()
+	if o.cpuProf != "" {
+		f, err := os.Create(o.cpuProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	// Each workload runs reps times per target, alternating which target
+	// goes first, so drift (page cache, GC, CPU frequency) falls on both.
+	// Every produce run appends to the workload's topic; every consume run
+	// then reads the whole topic from the start. The topic is deleted
+	// after its workload so kfake's heap (and Samsa's page cache) does not
+	// carry it into the next one.
+	for _, wl := range workloads {
+		if !strings.Contains(wl.name(), o.only) {
+			continue
+		}
+		for _, kind := range []string{"produce", "consume"} {
+			for i := range rep.Reps {
+				for _, target := range repOrder(order, i) {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					r := run{Target: target, Kind: kind, Rep: i, Workload: wl}
+					var err error
+					if kind == "produce" {
+						r.Result, err = perf.Produce(ctx, perf.ProduceConfig{
+							Topic: wl.topic(), Records: o.records, Duration: o.duration, RecordSize: wl.RecordSize,
+							Partitions: wl.Partitions, Acks: wl.Acks, ClientOpts: targets[target],
+						})
+					} else {
+						r.Result, err = perf.Consume(ctx, perf.ConsumeConfig{Topic: wl.topic(), ClientOpts: targets[target]})
+					}
+					if err != nil {
+						r.Error = err.Error()
+					}
+					fmt.Fprintf(progressOut, "%-8s %-7s %-22s run %d: %s\n", target, kind, wl.name(), i+1, progress(r))
+					rep.Runs = append(rep.Runs, r)
 				}
-				r := run{Target: target, Kind: kind, Workload: wl}
-				var err error
-				if kind == "produce" {
-					r.Result, err = perf.Produce(ctx, perf.ProduceConfig{
-						Topic: wl.topic(), Records: o.records, Duration: o.duration, RecordSize: wl.RecordSize,
-						Partitions: wl.Partitions, Acks: wl.Acks, ClientOpts: targets[target],
-					})
-				} else {
-					r.Result, err = perf.Consume(ctx, perf.ConsumeConfig{Topic: wl.topic(), ClientOpts: targets[target]})
-				}
-				if err != nil {
-					r.Error = err.Error()
-				}
-				fmt.Fprintf(progressOut, "%-8s %-7s %-22s %s\n", target, kind, wl.name(), progress(r))
-				rep.Runs = append(rep.Runs, r)
 			}
 		}
+		for _, target := range order {
+			if err := deleteTopic(ctx, targets[target], wl.topic()); err != nil {
+				return fmt.Errorf("%s: delete %s: %w", target, wl.topic(), err)
+			}
+		}
+		runtime.GC()
 	}
 
 	if !o.noStartup {
@@ -235,6 +274,55 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		fmt.Fprintf(w, "results written to %s\n", o.jsonFile)
 	}
 	return nil
+}
+
+// deleteTopic deletes a workload's topic.
+func deleteTopic(ctx context.Context, opts []kgo.Opt, topic string) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resps, err := kadm.NewClient(cl).DeleteTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	return resps.Error()
+}
+
+// repOrder is the target order of repetition i: as given on even runs,
+// reversed on odd ones.
+func repOrder(order []string, i int) []string {
+	if i%2 == 0 {
+		return order
+	}
+	rev := make([]string, len(order))
+	for j, t := range order {
+		rev[len(order)-1-j] = t
+	}
+	return rev
+}
+
+// median returns the run with the median records/s among target's runs
+// of kind and wl (the lower middle one for an even count). Any failed run
+// makes the median the failed run, so errors are never hidden.
+func median(runs []run, target, kind string, wl workload) *run {
+	var ms []*run
+	for i := range runs {
+		r := &runs[i]
+		if r.Target != target || r.Kind != kind || r.Workload != wl {
+			continue
+		}
+		if r.Error != "" {
+			return r
+		}
+		ms = append(ms, r)
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Result.RecordsPerSec < ms[j].Result.RecordsPerSec })
+	return ms[(len(ms)-1)/2]
 }
 
 func progress(r run) string {
@@ -269,18 +357,10 @@ func printReport(w io.Writer, rep report, order []string) {
 		header = append(header, other+" p99")
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
-	find := func(target, kind string, wl workload) *run {
-		for i := range rep.Runs {
-			r := &rep.Runs[i]
-			if r.Target == target && r.Kind == kind && r.Workload == wl {
-				return r
-			}
-		}
-		return nil
-	}
+	find := func(target, kind string, wl workload) *run { return median(rep.Runs, target, kind, wl) }
 	var keys []run
 	for _, r := range rep.Runs {
-		if r.Target == base {
+		if r.Target == base && r.Rep == 0 {
 			keys = append(keys, r)
 		}
 	}
@@ -305,7 +385,7 @@ func printReport(w io.Writer, rep report, order []string) {
 	}
 	_ = tw.Flush()
 	if other != "" {
-		fmt.Fprintf(w, "ratio = %s rec/s / %s rec/s. ", base, other)
+		fmt.Fprintf(w, "rec/s: median of %d runs. ratio = %s rec/s / %s rec/s. ", rep.Reps, base, other)
 	}
 	fmt.Fprintln(w, "p99: produce latency from the Produce call to its acknowledgement, at full load (10000 records buffered per client)")
 	if st := rep.SamsaStart; st != nil {

@@ -50,6 +50,7 @@ import (
 	"samsa/internal/metadata"
 	"samsa/internal/network"
 	"samsa/internal/replica"
+	"samsa/internal/storage"
 )
 
 // noRecords is the empty record set. RecordBatches must never be nil: kmsg
@@ -203,6 +204,7 @@ func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int
 		data, err := l.Read(fp.req.FetchOffset, limit, hw, total == 0)
 		if err != nil {
 			sp.ErrorCode = h.errorCode(err, "fetch", "topic", l.Topic(), "partition", l.Partition(), "offset", fp.req.FetchOffset)
+			releaseRecords(sp)
 			sp.RecordBatches = noRecords
 			hasErr = true
 			continue
@@ -210,9 +212,34 @@ func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int
 		if data == nil {
 			data = noRecords
 		}
+		releaseRecords(sp)
 		sp.RecordBatches = data
 		total += len(data)
 		remaining = max(remaining-int32(len(data)), 0)
 	}
 	return total, hasErr
+}
+
+// releaseRecords hands a partition's record buffer back to the storage
+// pool (a long poll re-reads into a fresh one).
+func releaseRecords(sp *kmsg.FetchResponseTopicPartition) {
+	if len(sp.RecordBatches) > 0 {
+		storage.ReleaseBuffer(sp.RecordBatches)
+	}
+	sp.RecordBatches = noRecords
+}
+
+// Release is called by internal/network once resp is written (or
+// dropped): the record buffers of a fetch response go back to the
+// storage pool. Nothing may use resp afterwards.
+func (h *Handler) Release(resp kmsg.Response) {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return
+	}
+	for i := range f.Topics {
+		for j := range f.Topics[i].Partitions {
+			releaseRecords(&f.Topics[i].Partitions[j])
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"samsa/internal/api"
 )
@@ -630,4 +632,60 @@ func messageSet(body []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(4+len(body)))
 	b = binary.BigEndian.AppendUint32(b, crc)
 	return append(b, body...)
+}
+
+// TestAPILargeFetchesEveryVersion reads megabytes back through fetch
+// responses large enough to be written as vectors (internal/network
+// splice.go), with clients pinned to a non-flexible Fetch (v10, Kafka
+// 2.1) and to the newest flexible one, and checks every record.
+func TestAPILargeFetchesEveryVersion(t *testing.T) {
+	n := startNode(t)
+	n.createTopic("large", 2, nil)
+	ctx := ctxT(t)
+	const total = 3000
+	value := func(i int) []byte {
+		v := make([]byte, 1000+i%50)
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		return v
+	}
+	prod := n.client(kgo.DefaultProduceTopic("large"))
+	var rs []*kgo.Record
+	for i := range total {
+		rs = append(rs, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: value(i)})
+	}
+	if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pin := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"fetch v10", []kgo.Opt{kgo.MaxVersions(kversion.V2_1_0())}},
+		{"newest fetch", nil},
+	} {
+		t.Run(pin.name, func(t *testing.T) {
+			opts := append([]kgo.Opt{
+				kgo.ConsumeTopics("large"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchMaxPartitionBytes(256 << 10),
+			}, pin.opts...)
+			cons := n.client(opts...)
+			seen := 0
+			for seen < total {
+				fs := cons.PollFetches(ctx)
+				if err := ctx.Err(); err != nil {
+					t.Fatalf("consumed %d of %d: %v", seen, total, err)
+				}
+				fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", topic, p, err) })
+				fs.EachRecord(func(r *kgo.Record) {
+					i, err := strconv.Atoi(string(r.Key))
+					if err != nil || !bytes.Equal(r.Value, value(i)) {
+						t.Fatalf("record %q at %d-%d has a wrong value", r.Key, r.Partition, r.Offset)
+					}
+					seen++
+				})
+			}
+		})
+	}
 }

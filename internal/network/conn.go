@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -174,9 +175,32 @@ func (c *Conn) call(req kmsg.Request) (resp kmsg.Response, err error) {
 	return c.srv.handler.Handle(c.ctx, c, req)
 }
 
+// write encodes resp (nil: nothing) into bw, or for a large fetch sends
+// what bw holds and then the frame as a vector straight to the socket.
+// *buf is the reusable encode buffer.
+func (c *Conn) write(bw *bufio.Writer, sp *splicer, buf *[]byte, correlationID int32, resp kmsg.Response) error {
+	if vec := sp.frame(correlationID, resp); vec != nil {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		_, err := vec.WriteTo(c.nc)
+		return err
+	}
+	if resp == nil {
+		return nil
+	}
+	*buf = AppendResponse((*buf)[:0], correlationID, resp)
+	_, err := bw.Write(*buf)
+	if cap(*buf) > keepEncodeBuffer {
+		*buf = nil
+	}
+	return err
+}
+
 func (c *Conn) writeLoop() {
 	logger := c.srv.logger
 	bw := bufio.NewWriterSize(c.nc, writeBufferBytes)
+	sp := newSplicer(rand.Uint64())
 	var buf []byte
 	broken := false
 	fail := func(err error) {
@@ -201,24 +225,20 @@ func (c *Conn) writeLoop() {
 			}
 			resp, err = p.wait.resp, p.wait.err
 		}
-		if broken {
-			continue
-		}
-		if err != nil {
-			logger.Info("closing connection", "remote", c.remote, "api", kmsg.NameForKey(p.key), "err", err)
-			fail(err)
-			continue
-		}
-		if resp != nil {
-			buf = AppendResponse(buf[:0], p.correlationID, resp)
-			if _, werr := bw.Write(buf); werr != nil {
+		if !broken {
+			if err != nil {
+				logger.Info("closing connection", "remote", c.remote, "api", kmsg.NameForKey(p.key), "err", err)
+				fail(err)
+			} else if werr := c.write(bw, sp, &buf, p.correlationID, resp); werr != nil {
 				logger.Debug("connection write", "remote", c.remote, "err", werr)
 				fail(werr)
-				continue
 			}
-			if cap(buf) > keepEncodeBuffer {
-				buf = nil
-			}
+		}
+		if resp != nil && c.srv.releaser != nil {
+			c.srv.releaser.Release(resp)
+		}
+		if broken {
+			continue
 		}
 		if len(c.queue) == 0 && bw.Buffered() > 0 {
 			if ferr := bw.Flush(); ferr != nil {

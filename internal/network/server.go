@@ -27,6 +27,13 @@ type Waiter interface {
 	MayWait(req kmsg.Request) bool
 }
 
+// Releaser is optionally implemented by a Handler whose responses hold
+// pooled memory: Release(resp) is called once resp has been written to
+// the connection or dropped, and nothing touches resp after.
+type Releaser interface {
+	Release(resp kmsg.Response)
+}
+
 // Options configure a listener.
 type Options struct {
 	Listener        string       // listener name, e.g. "PLAINTEXT"; Conn.Listener() returns it
@@ -43,6 +50,7 @@ type Server struct {
 	handler  Handler
 	versions Versions // nil when the handler does not restrict versions
 	waiter   Waiter   // nil when no request waits
+	releaser Releaser // nil when responses hold no pooled memory
 	opts     Options
 	logger   *slog.Logger
 
@@ -56,6 +64,8 @@ type Server struct {
 		conns map[*Conn]struct{}
 		// closed is set by Close; no connection is added after. Guarded by mu.
 		closed bool
+		// serving is set once Serve started the accept loop.
+		serving bool
 	}
 	// wg counts the accept loop and every connection's serve goroutine.
 	wg sync.WaitGroup
@@ -64,6 +74,19 @@ type Server struct {
 // Listen binds the TCP address addr (port 0 picks a free port) and starts
 // serving connections with h.
 func Listen(addr string, h Handler, opts Options) (*Server, error) {
+	s, err := Bind(addr, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.Serve()
+	return s, nil
+}
+
+// Bind binds addr like Listen but does not accept connections until
+// Serve: clients that connect meanwhile wait in the kernel's backlog.
+// The composition root binds first so it can publish the bound address
+// (port 0) before the first request is served.
+func Bind(addr string, h Handler, opts Options) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("network: listen %s: %w", addr, err)
@@ -78,11 +101,22 @@ func Listen(addr string, h Handler, opts Options) (*Server, error) {
 	s.logger = s.logger.With("listener", opts.Listener)
 	s.versions, _ = h.(Versions)
 	s.waiter, _ = h.(Waiter)
+	s.releaser, _ = h.(Releaser)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.conns = map[*Conn]struct{}{}
+	return s, nil
+}
+
+// Serve starts accepting connections. It is called once; Close stops it.
+func (s *Server) Serve() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed || s.mu.serving {
+		return
+	}
+	s.mu.serving = true
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s, nil
 }
 
 // Addr is the bound address.

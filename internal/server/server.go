@@ -111,7 +111,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	})
 	bound := map[string]int{}
 	for _, l := range cfg.Listeners {
-		ln, err := network.Listen(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
+		ln, err := network.Bind(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
 			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger,
 		})
 		if err != nil {
@@ -126,9 +126,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.controller.RegisterBroker(cfg.NodeID, "", advertisedEndpoints(cfg, bound)); err != nil {
 		return nil, fmt.Errorf("server: register broker: %w", err)
 	}
-	// Logged only after registration: a client that learns the address
-	// from this line finds the broker in Metadata.
+	// Served and logged only after registration: the first request (or a
+	// client that learns the address from this line) finds the broker in
+	// Metadata.
 	for i, l := range cfg.Listeners {
+		s.listeners[i].Serve()
 		logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
 	}
 	s.startHTTP()

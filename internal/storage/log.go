@@ -537,7 +537,8 @@ func (l *Log) flushIfDue(now time.Time) error {
 // up to maxBytes (but at least one whole batch if minOneMessage), and never
 // any batch whose base offset is >= maxOffset (pass the high watermark).
 // Returns ErrOffsetOutOfRange when offset < LogStartOffset or > LogEndOffset.
-// Reading at LogEndOffset returns no bytes and no error.
+// Reading at LogEndOffset returns no bytes and no error. The caller may
+// hand the returned buffer back with ReleaseBuffer when done with it.
 func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage bool) ([]byte, error) {
 	l.mu.Lock()
 	if err := l.stateErrLocked(); err != nil {
@@ -632,8 +633,9 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 		}
 		n = int64(first.Size())
 	}
-	buf := make([]byte, n)
+	buf := getBuffer(int(n))
 	if _, err := s.log.ReadAt(buf, pos); err != nil {
+		ReleaseBuffer(buf)
 		return nil, true, l.readFailure(err)
 	}
 	// Keep whole batches below maxOffset.
@@ -644,6 +646,10 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 			break
 		}
 		end += h.Size()
+	}
+	if end == 0 {
+		ReleaseBuffer(buf)
+		return nil, true, nil
 	}
 	return buf[:end], true, nil
 }
