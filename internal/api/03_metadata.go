@@ -96,6 +96,15 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			if controller.ValidateTopicName(*rt.Topic) != nil {
 				continue
 			}
+			if *rt.Topic == offsetsTopic {
+				// Created with the group coordinator's settings, as
+				// Kafka's AutoTopicCreationManager does.
+				if err := h.createOffsetsTopic(ctx); err != nil {
+					h.logger.Warn("auto-create topic", "topic", offsetsTopic, "err", err)
+				}
+				created = true
+				continue
+			}
 			code := h.d.Controller.AutoCreateTopic(ctx, *rt.Topic)
 			if code != 0 && code != kerr.TopicAlreadyExists.Code {
 				h.logger.Warn("auto-create topic", "topic", *rt.Topic, "err", kerr.ErrorForCode(code))

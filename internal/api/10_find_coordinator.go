@@ -2,18 +2,22 @@ package api
 
 // FindCoordinator (key 10), versions 0-6.
 //
-// There is no group or transaction coordinator yet, so every key answers
-// COORDINATOR_NOT_AVAILABLE (retriable: clients back off and ask again).
-// v4+ batches keys (KIP-699): each key is answered on its own.
+// Group keys (type 0): the coordinator of a group is the leader of its
+// partition of __consumer_offsets (internal/group.PartitionFor: Java's
+// String.hashCode of the group id, modulo the topic's partitions). The
+// first request creates __consumer_offsets, as Kafka does, with
+// offsets.topic.num.partitions partitions, cleanup.policy=compact and
+// segment.bytes from offsets.topic.segment.bytes. The answer is the
+// leader's endpoint on the listener the request came in on. An empty
+// group id answers INVALID_REQUEST.
 //
-// The API is advertised anyway: librdkafka 2.0.2 keeps compression off
-// unless FindCoordinator is listed, and clients that never use groups
-// still look for it.
+// Transaction keys (type 1) and share-group keys (type 2, v6) answer
+// COORDINATOR_NOT_AVAILABLE (retriable): there is no transaction
+// coordinator yet.
 //
-// Differences from Kafka: Kafka answers a coordinator once the internal
-// topic exists; we answer COORDINATOR_NOT_AVAILABLE until groups and
-// transactions are implemented. Share-group coordinator keys (v6, type 2)
-// are answered the same way.
+// Differences from Kafka: offsets.topic.replication.factor is capped by
+// the live brokers instead of failing until enough are up, so a single
+// node has groups without configuration.
 //
 // Versions: v1 coordinator type, error message, throttle; v2 throttle
 // after response; v3 flexible; v4 batched keys (KIP-699); v5 no change
@@ -21,33 +25,91 @@ package api
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/group"
 	"samsa/internal/network"
 )
 
-// coordinatorMessage explains the COORDINATOR_NOT_AVAILABLE answers.
-const coordinatorMessage = "samsa: group and transaction coordinators are not implemented yet"
+// offsetsTopic is the internal topic of the group coordinator.
+const offsetsTopic = "__consumer_offsets"
 
-func (h *Handler) findCoordinator(_ context.Context, _ *network.Conn, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
+// coordinatorTypeGroup is FindCoordinator's key type of consumer groups.
+const coordinatorTypeGroup = 0
+
+// coordinator is one FindCoordinator answer.
+type coordinator struct {
+	nodeID int32
+	host   string
+	port   int32
+	code   int16
+	msg    string
+}
+
+func (h *Handler) findCoordinator(ctx context.Context, c *network.Conn, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	msg := coordinatorMessage
 	if req.Version < 4 {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		resp.ErrorMessage = &msg
-		resp.NodeID, resp.Port = -1, -1
+		a := h.coordinatorFor(ctx, c, req.CoordinatorType, req.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode = a.nodeID, a.host, a.port, a.code
+		if a.code != 0 {
+			resp.ErrorMessage = &a.msg
+		}
 		return resp, nil
 	}
 	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, 0, len(req.CoordinatorKeys))
 	for _, key := range req.CoordinatorKeys {
+		a := h.coordinatorFor(ctx, c, req.CoordinatorType, key)
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key = key
-		rc.NodeID, rc.Port = -1, -1
-		rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		rc.ErrorMessage = &msg
+		rc.NodeID, rc.Host, rc.Port, rc.ErrorCode = a.nodeID, a.host, a.port, a.code
+		if a.code != 0 {
+			rc.ErrorMessage = &a.msg
+		}
 		resp.Coordinators = append(resp.Coordinators, rc)
 	}
 	return resp, nil
+}
+
+// coordinatorFor finds the coordinator of one key.
+func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType int8, key string) coordinator {
+	none := coordinator{nodeID: -1, port: -1, code: kerr.CoordinatorNotAvailable.Code}
+	if keyType != coordinatorTypeGroup {
+		none.msg = "samsa: only group coordinators exist (no transactions yet)"
+		return none
+	}
+	if key == "" {
+		none.code, none.msg = kerr.InvalidRequest.Code, "empty group id"
+		return none
+	}
+	if err := h.createOffsetsTopic(ctx); err != nil {
+		h.logger.Warn("find coordinator", "err", err)
+		none.msg = err.Error()
+		return none
+	}
+	im := h.d.Controller.Image()
+	t := im.Topics[offsetsTopic]
+	if t == nil || len(t.Partitions) == 0 {
+		none.msg = offsetsTopic + " has no partitions"
+		return none
+	}
+	p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
+	for _, b := range brokersOn(im, c.Listener(), false) {
+		if b.id == p.Leader {
+			return coordinator{nodeID: b.id, host: b.host, port: b.port}
+		}
+	}
+	none.msg = "the coordinator has no endpoint on this listener"
+	return none
+}
+
+// createOffsetsTopic creates __consumer_offsets unless it exists.
+func (h *Handler) createOffsetsTopic(ctx context.Context) error {
+	cfg := h.d.Config
+	return h.d.Controller.CreateInternalTopic(ctx, offsetsTopic, cfg.OffsetsTopicNumPartitions, cfg.OffsetsTopicReplicationFactor, map[string]string{
+		"cleanup.policy": "compact",
+		"segment.bytes":  strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -416,15 +417,35 @@ func TestAPICoordinatorAndProducerIDs(t *testing.T) {
 	c := n.raw()
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.Version = 4
-	fc.CoordinatorKeys = []string{"g1", "g2"}
+	fc.CoordinatorKeys = []string{"g1", "g2", ""}
 	fresp := c.do(fc).(*kmsg.FindCoordinatorResponse)
-	if len(fresp.Coordinators) != 2 || fresp.Coordinators[1].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	if len(fresp.Coordinators) != 3 {
 		t.Fatalf("find coordinator v4: %+v", fresp)
+	}
+	for _, rc := range fresp.Coordinators[:2] {
+		if rc.ErrorCode != 0 || rc.NodeID != 1 || net.JoinHostPort(rc.Host, strconv.Itoa(int(rc.Port))) != n.addr {
+			t.Errorf("find coordinator v4 %q: %+v (node at %s)", rc.Key, rc, n.addr)
+		}
+	}
+	if code := fresp.Coordinators[2].ErrorCode; code != kerr.InvalidRequest.Code {
+		t.Errorf("empty group id: %v", kerr.ErrorForCode(code))
+	}
+	// The first lookup created __consumer_offsets (internal, 50 partitions).
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("__consumer_offsets")}}
+	mresp := c.do(md).(*kmsg.MetadataResponse)
+	if mt := mresp.Topics[0]; mt.ErrorCode != 0 || !mt.IsInternal || len(mt.Partitions) != 50 {
+		t.Errorf("__consumer_offsets: error %v, internal %v, %d partitions", kerr.ErrorForCode(mt.ErrorCode), mt.IsInternal, len(mt.Partitions))
 	}
 	fc.Version = 2
 	fc.CoordinatorKey = "g"
-	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 || r.NodeID != 1 {
 		t.Fatalf("find coordinator v2: %+v", r)
+	}
+	fc.CoordinatorType = 1 // transactions: no coordinator yet
+	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("find transaction coordinator: %+v", r)
 	}
 
 	ip := kmsg.NewPtrInitProducerIDRequest()

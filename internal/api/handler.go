@@ -5,7 +5,8 @@
 //
 // The Handler plugs into internal/network: it tells the network layer the
 // versions it serves (VersionRange, also what ApiVersions advertises) and
-// which requests may park (MayWait: long-poll fetches).
+// which requests may park (MayWait: long-poll fetches, JoinGroup and
+// SyncGroup).
 package api
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"samsa/internal/config"
 	"samsa/internal/controller"
+	"samsa/internal/group"
 	"samsa/internal/network"
 	"samsa/internal/replica"
 )
@@ -28,6 +30,7 @@ type Deps struct {
 	NodeID     int32
 	Controller *controller.Controller
 	Replicas   *replica.Manager
+	Groups     *group.Coordinator
 	Logger     *slog.Logger // nil: slog.Default()
 }
 
@@ -80,16 +83,40 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.createPartitions(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:
 		return h.describeCluster(ctx, c, r)
+	case *kmsg.OffsetCommitRequest:
+		return h.offsetCommit(ctx, c, r)
+	case *kmsg.OffsetFetchRequest:
+		return h.offsetFetch(ctx, c, r)
+	case *kmsg.JoinGroupRequest:
+		return h.joinGroup(ctx, c, r)
+	case *kmsg.HeartbeatRequest:
+		return h.heartbeat(ctx, c, r)
+	case *kmsg.LeaveGroupRequest:
+		return h.leaveGroup(ctx, c, r)
+	case *kmsg.SyncGroupRequest:
+		return h.syncGroup(ctx, c, r)
+	case *kmsg.DescribeGroupsRequest:
+		return h.describeGroups(ctx, c, r)
+	case *kmsg.ListGroupsRequest:
+		return h.listGroups(ctx, c, r)
+	case *kmsg.DeleteGroupsRequest:
+		return h.deleteGroups(ctx, c, r)
+	case *kmsg.OffsetDeleteRequest:
+		return h.offsetDelete(ctx, c, r)
 	}
 	// network only passes keys VersionRange admits, so this is a bug.
 	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))
 }
 
 // MayWait reports whether serving req may park (network.Waiter): a fetch
-// that waits for data.
+// that waits for data, a JoinGroup waiting for the rebalance, a SyncGroup
+// waiting for the leader's assignment.
 func (h *Handler) MayWait(req kmsg.Request) bool {
-	if f, ok := req.(*kmsg.FetchRequest); ok {
-		return f.MaxWaitMillis > 0 && f.MinBytes > 0
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		return r.MaxWaitMillis > 0 && r.MinBytes > 0
+	case *kmsg.JoinGroupRequest, *kmsg.SyncGroupRequest:
+		return true
 	}
 	return false
 }

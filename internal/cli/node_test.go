@@ -31,6 +31,7 @@ func startNode(t *testing.T) (addr, clientMaxVersion string) {
 		Overrides: []string{
 			"listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
 			"log.dirs=" + t.TempDir(), "http.listener=",
+			"group.initial.rebalance.delay.ms=0",
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -83,6 +83,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newStartCommand(),
 		newTopicCommand(g),
+		newGroupCommand(g),
 		newClusterCommand(g),
 		newPerfCommand(g),
 	)

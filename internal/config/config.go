@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Listener is one entry of listeners / advertised.listeners.
@@ -42,6 +43,16 @@ type Config struct {
 	SocketRequestMaxBytes       int32             // socket.request.max.bytes (104857600)
 	NumIOThreads                int               // num.io.threads (8), informational
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
+
+	// Group coordinator (Kafka's names).
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3, capped by live brokers)
+	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions (50)
+	OffsetsTopicSegmentBytes      int32         // offsets.topic.segment.bytes (104857600)
+	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms (3000)
+	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms (6000)
+	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms (1800000)
+	GroupMaxSize                  int           // group.max.size (2147483647)
+	OffsetMetadataMaxBytes        int           // offset.metadata.max.bytes (4096)
 
 	// Entries is unused; kept for the contract. Use Broker() and Topic().
 	Entries map[string]Entry
@@ -318,6 +329,9 @@ func (c *Config) derive() error {
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
 	c.HTTPListener, _ = c.Get("http.listener")
+	if err := c.deriveGroup(); err != nil {
+		return err
+	}
 	if mt, _ := c.Get("log.message.timestamp.type"); mt != "CreateTime" && mt != "LogAppendTime" {
 		return fmt.Errorf("config: log.message.timestamp.type must be CreateTime or LogAppendTime, got %q", mt)
 	}
@@ -402,4 +416,34 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// deriveGroup fills the group coordinator settings.
+func (c *Config) deriveGroup() error {
+	c.OffsetsTopicReplicationFactor = int16(c.int64Of("offsets.topic.replication.factor"))
+	c.OffsetsTopicNumPartitions = int32(c.int64Of("offsets.topic.num.partitions"))
+	c.OffsetsTopicSegmentBytes = int32(c.int64Of("offsets.topic.segment.bytes"))
+	ms := func(k string) time.Duration { return time.Duration(c.int64Of(k)) * time.Millisecond }
+	c.GroupInitialRebalanceDelay = ms("group.initial.rebalance.delay.ms")
+	c.GroupMinSessionTimeout = ms("group.min.session.timeout.ms")
+	c.GroupMaxSessionTimeout = ms("group.max.session.timeout.ms")
+	c.GroupMaxSize = int(c.int64Of("group.max.size"))
+	c.OffsetMetadataMaxBytes = int(c.int64Of("offset.metadata.max.bytes"))
+	switch {
+	case c.OffsetsTopicReplicationFactor < 1:
+		return fmt.Errorf("config: offsets.topic.replication.factor must be >= 1")
+	case c.OffsetsTopicNumPartitions < 1:
+		return fmt.Errorf("config: offsets.topic.num.partitions must be >= 1")
+	case c.OffsetsTopicSegmentBytes < 1:
+		return fmt.Errorf("config: offsets.topic.segment.bytes must be >= 1")
+	case c.GroupInitialRebalanceDelay < 0:
+		return fmt.Errorf("config: group.initial.rebalance.delay.ms must be >= 0")
+	case c.GroupMinSessionTimeout < 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:
+		return fmt.Errorf("config: group.min.session.timeout.ms must be >= 0 and <= group.max.session.timeout.ms")
+	case c.GroupMaxSize < 1:
+		return fmt.Errorf("config: group.max.size must be >= 1")
+	case c.OffsetMetadataMaxBytes < 0:
+		return fmt.Errorf("config: offset.metadata.max.bytes must be >= 0")
+	}
+	return nil
 }

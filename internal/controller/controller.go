@@ -505,3 +505,34 @@ func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
 	c.nextPID++
 	return id, nil
 }
+
+// CreateInternalTopic creates an internal topic (__consumer_offsets) if it
+// does not exist yet, with partitions partitions, the replication factor
+// rf capped by the live brokers (Kafka instead refuses until enough brokers
+// are up; a single node could then never have groups), and configs. It
+// returns nil when the topic exists afterwards, also when it did before.
+func (c *Controller) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	im := c.pub.Image()
+	if _, ok := im.Topics[name]; ok {
+		return nil
+	}
+	rf = min(rf, int16(len(liveBrokers(im))))
+	if rf <= 0 {
+		return fmt.Errorf("controller: create %s: no live broker", name)
+	}
+	parts, e := c.placeLocked(im, partitions, rf)
+	if e != nil {
+		return fmt.Errorf("controller: create %s: %s", name, e.msg)
+	}
+	spec := &topicSpec{name: name, configs: configs, assignment: parts}
+	if err := config.ValidateTopicConfig(spec.configs); err != nil {
+		return fmt.Errorf("controller: create %s: %w", name, err)
+	}
+	if err := c.commitLocked(topicRecords(spec, newTopicID())); err != nil {
+		return fmt.Errorf("controller: create %s: %w", name, err)
+	}
+	c.logger.Info("created internal topic", "topic", name, "partitions", partitions, "replication.factor", rf)
+	return nil
+}

@@ -26,6 +26,7 @@ import (
 	"samsa/internal/api"
 	"samsa/internal/config"
 	"samsa/internal/controller"
+	"samsa/internal/group"
 	"samsa/internal/metadata"
 	"samsa/internal/network"
 	"samsa/internal/replica"
@@ -50,6 +51,7 @@ type Server struct {
 	pub        *metadata.Publisher
 	controller *controller.Controller
 	replicas   *replica.Manager
+	groups     *group.Coordinator
 	listeners  []*network.Server
 	kafkaAddr  string
 	http       *http.Server
@@ -104,10 +106,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.replicas = replica.New(cfg.NodeID, s.logs, cfg, logger)
 	s.pub.Subscribe(s.replicas.Apply)
 	s.replicas.RemoveStrayLogs()
+	s.groups = newGroupCoordinator(s)
+	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
+	s.pub.Subscribe(loader.apply)
 
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
-		Controller: s.controller, Replicas: s.replicas, Logger: logger,
+		Controller: s.controller, Replicas: s.replicas, Groups: s.groups, Logger: logger,
 	})
 	bound := map[string]int{}
 	for _, l := range cfg.Listeners {
@@ -232,6 +237,10 @@ func (s *Server) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.listeners = nil
+	if s.groups != nil {
+		s.groups.Close()
+		s.groups = nil
+	}
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
 		s.logs = nil

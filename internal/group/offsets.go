@@ -1,0 +1,472 @@
+package group
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/record"
+)
+
+// Committed offsets: OffsetCommit (key 8, v0-v9), OffsetFetch (key 9,
+// v0-v9) and OffsetDelete (key 47, v0), as Kafka's OffsetMetadataManager
+// serves them for classic groups. v10 of OffsetCommit/OffsetFetch name
+// topics by id and are not served.
+
+// OffsetCommit serves OffsetCommit v0-v9. The offsets of one request are
+// written as one batch and acknowledged only once it is committed; on a
+// failed write nothing is kept and every partition answers the mapped error.
+// v0 is treated as a commit without generation (a "simple" commit).
+func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	resp.Version = req.Version
+	codes := make([][]*kerr.Error, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]*kerr.Error, len(t.Partitions))
+	}
+	c.offsetCommit(ctx, req, codes)
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			if codes[i][j] != nil {
+				rp.ErrorCode = codes[i][j].Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// offsetCommit fills codes (per topic, per partition; nil is success).
+func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, codes [][]*kerr.Error) {
+	setAll := func(code *kerr.Error) {
+		for i := range codes {
+			for j := range codes[i] {
+				if codes[i][j] == nil {
+					codes[i][j] = code
+				}
+			}
+		}
+	}
+	gen, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
+	if req.Version == 0 {
+		gen, memberID = -1, ""
+	}
+	if req.Version < 7 {
+		instanceID = nil
+	}
+	ps, code := c.partitionOf(req.Group)
+	if code != nil {
+		setAll(code)
+		return
+	}
+	if err := ps.lockWrite(ctx); err != nil {
+		setAll(c.appendErrorCode(err))
+		return
+	}
+	ps.mu.Lock()
+	if code := ps.stateErrorLocked(); code != nil {
+		ps.unlockWrite()
+		ps.mu.Unlock()
+		setAll(code)
+		return
+	}
+	now := time.Now()
+	g := ps.groups[req.Group]
+	created := false
+	if g == nil {
+		if gen >= 0 {
+			ps.unlockWrite()
+			ps.mu.Unlock()
+			setAll(kerr.IllegalGeneration)
+			return
+		}
+		// A group only using Kafka to store offsets: created Empty.
+		g = newGroup(ps, req.Group, now)
+		ps.groups[req.Group] = g
+		created = true
+	} else if code := g.validateCommitLocked(memberID, instanceID, gen); code != nil {
+		ps.unlockWrite()
+		ps.unlock()
+		setAll(code)
+		return
+	}
+	if m := g.members[memberID]; m != nil {
+		g.touchLocked(m, now)
+	}
+
+	type pendingCommit struct {
+		tp topicPartition
+		v  offsetValue
+		i  int
+		j  int
+	}
+	var pend []pendingCommit
+	var recs []record.Record
+	exists := c.cfg.TopicPartitionExists
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			var md string
+			if p.Metadata != nil {
+				md = *p.Metadata
+			}
+			switch {
+			case len(md) > c.cfg.OffsetMetadataMaxBytes:
+				codes[i][j] = kerr.OffsetMetadataTooLarge
+				continue
+			case exists != nil && !exists(t.Topic, p.Partition):
+				codes[i][j] = kerr.UnknownTopicOrPartition
+				continue
+			}
+			v := offsetValue{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTimestamp: now.UnixMilli()}
+			if req.Version >= 6 {
+				v.leaderEpoch = p.LeaderEpoch
+			}
+			tp := topicPartition{t.Topic, p.Partition}
+			pend = append(pend, pendingCommit{tp, v, i, j})
+			recs = append(recs, offsetRecord(req.Group, tp, v))
+		}
+	}
+	if len(pend) == 0 {
+		if created {
+			delete(ps.groups, g.id)
+			g.state = stateDead
+		}
+		ps.unlockWrite()
+		ps.unlock()
+		return
+	}
+	ps.mu.Unlock()
+	err := ps.appendRecords(ctx, recs)
+	ps.mu.Lock()
+	if err == nil && (ps.state != partLoaded || !g.alive()) {
+		err = errNotCoordinator
+	}
+	if err != nil {
+		code := c.appendErrorCode(err)
+		for _, pc := range pend {
+			codes[pc.i][pc.j] = code
+		}
+		if created && g.alive() && len(g.offsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
+			delete(ps.groups, g.id)
+			g.state = stateDead
+		}
+	} else {
+		for _, pc := range pend {
+			g.offsets[pc.tp] = pc.v
+		}
+	}
+	ps.unlockWrite()
+	ps.unlock()
+}
+
+// validateCommitLocked applies Kafka's rules for who may commit
+// (ClassicGroup.validateOffsetCommit): without generation only while the
+// group is Empty; otherwise a current member of the current generation,
+// and not while the group waits for the leader's assignment.
+func (g *group) validateCommitLocked(memberID string, instanceID *string, gen int32) *kerr.Error {
+	if gen < 0 && g.state == stateEmpty {
+		return nil
+	}
+	if gen >= 0 || memberID != "" || instanceID != nil {
+		if code := g.validateMemberLocked(memberID, instanceID); code != nil {
+			return code
+		}
+		if gen != g.generation {
+			return kerr.IllegalGeneration
+		}
+	} else if g.state != stateEmpty {
+		return kerr.UnknownMemberID
+	}
+	if g.state == stateCompletingRebalance {
+		return kerr.RebalanceInProgress
+	}
+	return nil
+}
+
+// OffsetFetch serves OffsetFetch v0-v9 (v8+: several groups). A partition
+// never committed answers offset -1 and no error; null topics (v2+) mean
+// every committed offset of the group. RequireStable (v7+) always succeeds:
+// there are no transactional offsets here.
+func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	resp.Version = req.Version
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			var topics []requestedTopic
+			if rg.Topics != nil {
+				topics = make([]requestedTopic, 0, len(rg.Topics))
+				for _, t := range rg.Topics {
+					topics = append(topics, requestedTopic{t.Topic, t.Partitions})
+				}
+			}
+			out, code := c.fetchOffsets(rg.Group, topics)
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group = rg.Group
+			if code != nil {
+				g.ErrorCode = code.Code
+			}
+			for _, t := range out {
+				rt := kmsg.NewOffsetFetchResponseGroupTopic()
+				rt.Topic = t.topic
+				for _, p := range t.partitions {
+					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					rp.Partition = p.partition
+					rp.Offset = p.v.offset
+					rp.LeaderEpoch = p.v.leaderEpoch
+					md := p.v.metadata
+					rp.Metadata = &md
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				g.Topics = append(g.Topics, rt)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	}
+	topics := make([]requestedTopic, 0, len(req.Topics))
+	for _, t := range req.Topics {
+		topics = append(topics, requestedTopic{t.Topic, t.Partitions})
+	}
+	if req.Topics == nil && req.Version >= 2 {
+		topics = nil
+	}
+	out, code := c.fetchOffsets(req.Group, topics)
+	if code != nil {
+		if req.Version >= 2 {
+			resp.ErrorCode = code.Code
+		}
+		// v0-v1 have no top-level error: every partition carries it.
+		out = out[:0]
+		for _, t := range topics {
+			ft := fetchedTopic{topic: t.topic}
+			for _, p := range t.partitions {
+				ft.partitions = append(ft.partitions, fetchedPartition{p, offsetValue{offset: -1, leaderEpoch: -1}, code})
+			}
+			out = append(out, ft)
+		}
+	}
+	for _, t := range out {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.topic
+		for _, p := range t.partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition = p.partition
+			rp.Offset = p.v.offset
+			rp.LeaderEpoch = p.v.leaderEpoch
+			md := p.v.metadata
+			rp.Metadata = &md
+			if p.code != nil {
+				rp.ErrorCode = p.code.Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+type requestedTopic struct {
+	topic      string
+	partitions []int32
+}
+
+type fetchedPartition struct {
+	partition int32
+	v         offsetValue
+	code      *kerr.Error
+}
+
+type fetchedTopic struct {
+	topic      string
+	partitions []fetchedPartition
+}
+
+// fetchOffsets returns the committed offsets of topics (nil: all of the
+// group's, sorted), or the group-level error.
+func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic) ([]fetchedTopic, *kerr.Error) {
+	ps, code := c.lookup(groupID)
+	if code != nil {
+		return nil, code
+	}
+	defer ps.mu.Unlock()
+	var offs map[topicPartition]offsetValue
+	if g := ps.groups[groupID]; g != nil {
+		offs = g.offsets
+	}
+	none := offsetValue{offset: -1, leaderEpoch: -1}
+	if topics != nil {
+		out := make([]fetchedTopic, 0, len(topics))
+		for _, t := range topics {
+			ft := fetchedTopic{topic: t.topic, partitions: make([]fetchedPartition, 0, len(t.partitions))}
+			for _, p := range t.partitions {
+				v, ok := offs[topicPartition{t.topic, p}]
+				if !ok {
+					v = none
+				}
+				ft.partitions = append(ft.partitions, fetchedPartition{partition: p, v: v})
+			}
+			out = append(out, ft)
+		}
+		return out, nil
+	}
+	tps := make([]topicPartition, 0, len(offs))
+	for tp := range offs {
+		tps = append(tps, tp)
+	}
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].topic != tps[j].topic {
+			return tps[i].topic < tps[j].topic
+		}
+		return tps[i].partition < tps[j].partition
+	})
+	var out []fetchedTopic
+	for _, tp := range tps {
+		if len(out) == 0 || out[len(out)-1].topic != tp.topic {
+			out = append(out, fetchedTopic{topic: tp.topic})
+		}
+		last := &out[len(out)-1]
+		last.partitions = append(last.partitions, fetchedPartition{partition: tp.partition, v: offs[tp]})
+	}
+	return out, nil
+}
+
+// OffsetDelete serves OffsetDelete v0: it deletes committed offsets of an
+// Empty group, or of a "consumer" group for topics no member subscribes to
+// (GROUP_SUBSCRIBED_TO_TOPIC otherwise; NON_EMPTY_GROUP for other protocol
+// types). Tombstones are written before the answer.
+func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	resp.Version = req.Version
+	codes := make([][]*kerr.Error, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]*kerr.Error, len(t.Partitions))
+	}
+	if code := c.offsetDelete(ctx, req, codes); code != nil {
+		resp.ErrorCode = code.Code
+		return resp
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition = p.Partition
+			if codes[i][j] != nil {
+				rp.ErrorCode = codes[i][j].Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, codes [][]*kerr.Error) *kerr.Error {
+	ps, code := c.partitionOf(req.Group)
+	if code != nil {
+		return code
+	}
+	if err := ps.lockWrite(ctx); err != nil {
+		return c.appendErrorCode(err)
+	}
+	ps.mu.Lock()
+	if code := ps.stateErrorLocked(); code != nil {
+		ps.unlockWrite()
+		ps.mu.Unlock()
+		return code
+	}
+	g := ps.groups[req.Group]
+	if g == nil {
+		ps.unlockWrite()
+		ps.mu.Unlock()
+		return kerr.GroupIDNotFound
+	}
+	var subscribed map[string]bool // nil: every topic counts as subscribed
+	if g.state != stateEmpty {
+		if g.protocolType != "consumer" {
+			ps.unlockWrite()
+			ps.mu.Unlock()
+			return kerr.NonEmptyGroup
+		}
+		subscribed = g.subscribedTopicsLocked()
+	}
+	now := time.Now()
+	type del struct {
+		tp topicPartition
+		i  int
+		j  int
+	}
+	var dels []del
+	var recs []record.Record
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if g.state != stateEmpty && (subscribed == nil || subscribed[t.Topic]) {
+				codes[i][j] = kerr.GroupSubscribedToTopic
+				continue
+			}
+			tp := topicPartition{t.Topic, p.Partition}
+			if _, ok := g.offsets[tp]; !ok {
+				continue
+			}
+			dels = append(dels, del{tp, i, j})
+			recs = append(recs, offsetTombstone(req.Group, tp, now))
+		}
+	}
+	if len(recs) == 0 {
+		ps.unlockWrite()
+		ps.mu.Unlock()
+		return nil
+	}
+	ps.mu.Unlock()
+	err := ps.appendRecords(ctx, recs)
+	ps.mu.Lock()
+	if err == nil && (ps.state != partLoaded || !g.alive()) {
+		err = errNotCoordinator
+	}
+	if err != nil {
+		code := c.appendErrorCode(err)
+		for _, d := range dels {
+			codes[d.i][d.j] = code
+		}
+	} else {
+		for _, d := range dels {
+			delete(g.offsets, d.tp)
+		}
+	}
+	ps.unlockWrite()
+	ps.unlock()
+	return nil
+}
+
+// subscribedTopicsLocked returns the topics the members of a "consumer"
+// group subscribe to, read from the version-0 prefix every consumer
+// protocol subscription shares; nil when one does not parse (then every
+// topic counts as subscribed, as in ClassicGroup.isSubscribedToTopic).
+func (g *group) subscribedTopicsLocked() map[string]bool {
+	topics := make(map[string]bool)
+	for _, m := range g.members {
+		md := m.metadataFor(g.protocol)
+		if md == nil {
+			return nil
+		}
+		r := kbin.Reader{Src: md}
+		r.Int16()
+		n := r.ArrayLen()
+		for i := int32(0); i < n && r.Ok(); i++ {
+			topics[r.String()] = true
+		}
+		if !r.Ok() {
+			return nil
+		}
+	}
+	return topics
+}

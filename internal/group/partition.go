@@ -1,0 +1,256 @@
+package group
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/internal/record"
+)
+
+// partState is the life cycle of a coordinated partition.
+type partState int8
+
+const (
+	partLoading  partState = iota // replaying: requests answer COORDINATOR_LOAD_IN_PROGRESS
+	partLoaded                    // serving
+	partFailed                    // the replay failed: COORDINATOR_NOT_AVAILABLE
+	partUnloaded                  // no longer ours: NOT_COORDINATOR
+)
+
+// loadReadBytes is how much one Read of the replay asks for.
+const loadReadBytes = 1 << 20
+
+// partition is one __consumer_offsets partition coordinated here and the
+// groups that map to it.
+type partition struct {
+	c    *Coordinator
+	id   int32
+	part Partition
+
+	// ctx is cancelled when the partition is unloaded or the coordinator
+	// closes; background appends and the replay use it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// writeSem (capacity 1) serializes appends: whoever holds it snapshots
+	// state under mu, appends without mu, then applies under mu, so memory
+	// changes in log order. Lock order: writeSem before mu.
+	writeSem chan struct{}
+
+	mu sync.Mutex
+	// state is guarded by mu.
+	state partState
+	// groups by id. Guarded by mu.
+	groups map[string]*group
+	// dirty are groups whose metadata must be written after mu is
+	// released (see unlock). Guarded by mu.
+	dirty map[string]struct{}
+}
+
+func newPartition(c *Coordinator, id int32, part Partition) *partition {
+	ps := &partition{
+		c:        c,
+		id:       id,
+		part:     part,
+		writeSem: make(chan struct{}, 1),
+		groups:   make(map[string]*group),
+		dirty:    make(map[string]struct{}),
+	}
+	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
+	return ps
+}
+
+func (ps *partition) stateErrorLocked() *kerr.Error {
+	switch ps.state {
+	case partLoaded:
+		return nil
+	case partLoading:
+		return kerr.CoordinatorLoadInProgress
+	case partFailed:
+		return kerr.CoordinatorNotAvailable
+	default:
+		return kerr.NotCoordinator
+	}
+}
+
+// lockWrite takes the write semaphore, giving up when ctx or the partition
+// is done.
+func (ps *partition) lockWrite(ctx context.Context) error {
+	select {
+	case ps.writeSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ps.ctx.Done():
+		return errNotCoordinator
+	}
+}
+
+func (ps *partition) unlockWrite() { <-ps.writeSem }
+
+// appendRecords appends recs as one batch. The caller holds writeSem. ctx
+// is the request's; the append also stops when the partition is unloaded.
+func (ps *partition) appendRecords(ctx context.Context, recs []record.Record) error {
+	batch, err := record.Build(record.BuildOptions{}, recs)
+	if err != nil {
+		return fmt.Errorf("group: build batch: %w", err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ps.ctx, cancel)
+	defer stop()
+	if _, err := ps.part.Append(actx, batch); err != nil {
+		if ps.ctx.Err() != nil {
+			return errNotCoordinator
+		}
+		return err
+	}
+	return nil
+}
+
+// markDirtyLocked schedules a write of g's metadata once mu is released.
+func (ps *partition) markDirtyLocked(g *group) { ps.dirty[g.id] = struct{}{} }
+
+// unlock releases mu, then writes the metadata of the groups marked dirty
+// meanwhile (each record is built from the group's state at write time,
+// under writeSem, so the last record is always the newest state).
+func (ps *partition) unlock() {
+	if len(ps.dirty) == 0 {
+		ps.mu.Unlock()
+		return
+	}
+	ids := make([]string, 0, len(ps.dirty))
+	for id := range ps.dirty {
+		ids = append(ids, id)
+	}
+	clear(ps.dirty)
+	ps.mu.Unlock()
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := ps.persistGroup(id); err != nil {
+			ps.c.log.Warn("group: cannot store group metadata", "group", id, "err", err)
+		}
+	}
+}
+
+// persistGroup writes group id's current metadata (a tombstone is never
+// written here: deletion has its own path).
+func (ps *partition) persistGroup(id string) error {
+	if err := ps.lockWrite(ps.ctx); err != nil {
+		return err
+	}
+	defer ps.unlockWrite()
+	ps.mu.Lock()
+	g := ps.groups[id]
+	if ps.state != partLoaded || g == nil {
+		ps.mu.Unlock()
+		return nil
+	}
+	rec := g.metadataRecordLocked(nil)
+	ps.mu.Unlock()
+	return ps.appendRecords(ps.ctx, []record.Record{rec})
+}
+
+// afterFunc runs fn under mu after d, unless the partition is no longer
+// served or the coordinator closed by then.
+func (ps *partition) afterFunc(d time.Duration, fn func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if !ps.c.enter() {
+			return
+		}
+		defer ps.c.wg.Done()
+		ps.mu.Lock()
+		if ps.state != partLoaded {
+			ps.mu.Unlock()
+			return
+		}
+		fn()
+		ps.unlock()
+	})
+}
+
+// goBackground runs fn on a goroutine the coordinator waits for at Close.
+func (ps *partition) goBackground(fn func()) {
+	if !ps.c.enter() {
+		return
+	}
+	go func() {
+		defer ps.c.wg.Done()
+		fn()
+	}()
+}
+
+// shutdown stops serving the partition: timers stop and parked requests
+// answer code.
+func (ps *partition) shutdown(code *kerr.Error) {
+	ps.cancel()
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.state = partUnloaded
+	for _, g := range ps.groups {
+		g.stopLocked(code)
+	}
+	ps.groups = make(map[string]*group)
+	clear(ps.dirty)
+}
+
+// load replays the partition from its log start offset to its high
+// watermark and starts serving.
+func (ps *partition) load() {
+	start := time.Now()
+	rs := newReplay()
+	err := ps.replay(rs)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.state != partLoading {
+		return // unloaded meanwhile
+	}
+	if err != nil {
+		ps.state = partFailed
+		ps.c.log.Error("group: loading __consumer_offsets failed", "partition", ps.id, "err", err)
+		return
+	}
+	rs.restore(ps, time.Now())
+	ps.state = partLoaded
+	ps.c.log.Info("group: loaded __consumer_offsets partition", "partition", ps.id,
+		"groups", len(ps.groups), "took", time.Since(start))
+}
+
+// replay feeds every record below the high watermark to rs.
+func (ps *partition) replay(rs *replay) error {
+	off := ps.part.LogStartOffset()
+	hw := ps.part.HighWatermark()
+	for off < hw {
+		if err := ps.ctx.Err(); err != nil {
+			return err
+		}
+		buf, err := ps.part.Read(off, loadReadBytes)
+		if err != nil {
+			return fmt.Errorf("read at %d: %w", off, err)
+		}
+		if len(buf) == 0 {
+			break
+		}
+		for len(buf) > 0 {
+			batch, h, rest, err := record.Next(buf)
+			if err != nil {
+				return fmt.Errorf("batch at %d: %w", off, err)
+			}
+			if h.NextOffset() <= off {
+				return fmt.Errorf("batch at %d does not advance (next %d)", off, h.NextOffset())
+			}
+			if err := rs.batch(batch); err != nil {
+				ps.c.log.Error("group: skipping undecodable batch of __consumer_offsets",
+					"partition", ps.id, "offset", h.BaseOffset, "err", err)
+			}
+			off = h.NextOffset()
+			buf = rest
+		}
+	}
+	return nil
+}
