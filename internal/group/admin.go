@@ -185,14 +185,7 @@ func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []str
 			}
 		}
 	}
-	if err := ps.lockWrite(ctx); err != nil {
-		setAll(c.appendErrorCode(err))
-		return
-	}
-	ps.mu.Lock()
-	if code := ps.stateErrorLocked(); code != nil {
-		ps.unlockWrite()
-		ps.mu.Unlock()
+	if code := ps.beginWrite(ctx); code != nil {
 		setAll(code)
 		return
 	}

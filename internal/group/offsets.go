@@ -68,14 +68,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		setAll(code)
 		return
 	}
-	if err := ps.lockWrite(ctx); err != nil {
-		setAll(c.appendErrorCode(err))
-		return
-	}
-	ps.mu.Lock()
-	if code := ps.stateErrorLocked(); code != nil {
-		ps.unlockWrite()
-		ps.mu.Unlock()
+	if code := ps.beginWrite(ctx); code != nil {
 		setAll(code)
 		return
 	}
@@ -375,13 +368,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	if code != nil {
 		return code
 	}
-	if err := ps.lockWrite(ctx); err != nil {
-		return c.appendErrorCode(err)
-	}
-	ps.mu.Lock()
-	if code := ps.stateErrorLocked(); code != nil {
-		ps.unlockWrite()
-		ps.mu.Unlock()
+	if code := ps.beginWrite(ctx); code != nil {
 		return code
 	}
 	g := ps.groups[req.Group]

@@ -93,6 +93,23 @@ func (ps *partition) lockWrite(ctx context.Context) error {
 
 func (ps *partition) unlockWrite() { <-ps.writeSem }
 
+// beginWrite takes writeSem and then mu for a request that writes to the
+// partition. On success the caller holds both; on failure it holds
+// neither, and the code says why (the request or the partition ended, or
+// the partition is not loaded).
+func (ps *partition) beginWrite(ctx context.Context) *kerr.Error {
+	if err := ps.lockWrite(ctx); err != nil {
+		return ps.c.appendErrorCode(err)
+	}
+	ps.mu.Lock()
+	if code := ps.stateErrorLocked(); code != nil {
+		ps.unlockWrite()
+		ps.mu.Unlock()
+		return code
+	}
+	return nil
+}
+
 // appendRecords appends recs as one batch. The caller holds writeSem. ctx
 // is the request's; the append also stops when the partition is unloaded.
 func (ps *partition) appendRecords(ctx context.Context, recs []record.Record) error {

@@ -37,7 +37,6 @@ type splicer struct {
 	saved   [][]byte
 	markers [][markerLen]byte
 	head    []byte
-	bufs    net.Buffers
 }
 
 func newSplicer(id uint64) *splicer {
@@ -90,18 +89,20 @@ func (s *splicer) frame(correlationID int32, resp kmsg.Response) net.Buffers {
 		*f = s.saved[i]
 	}
 
+	// Walk the encoding marker by marker: the piece before each marker's
+	// length prefix, the real length prefix (in lens, so appending to it
+	// never moves the encoding), the real field; then the rest.
 	flexible := resp.IsFlexible()
-	s.bufs = s.bufs[:0]
-	enc := s.head
-	start := 0  // start of the encoding not yet placed in a buffer
-	total := 0  // frame size after splicing, without the size field
 	prefix := 4 // length prefix of a marker
 	if flexible {
 		prefix = 1 // uvarint(16+1)
 	}
-	// Lengths are rewritten into a tail of s.head, past the encoding, so
-	// the buffers do not move it.
-	for i := range fields {
+	enc := s.head
+	lens := make([]byte, 0, len(fields)*binary.MaxVarintLen64)
+	out := make(net.Buffers, 0, 3*len(fields)+1)
+	start := 0 // start of the encoding not yet placed in out
+	total := 0 // frame size after splicing, with the size field
+	for i, f := range s.saved {
 		at := bytes.Index(enc[start:], s.markers[i][:])
 		if at < 0 {
 			return nil
@@ -111,29 +112,18 @@ func (s *splicer) frame(correlationID int32, resp kmsg.Response) net.Buffers {
 		if p < start || !markerPrefix(enc[p:at], flexible) {
 			return nil
 		}
-		s.bufs = append(s.bufs, enc[start:p])
-		total += p - start
-		start = at + markerLen
-	}
-	s.bufs = append(s.bufs, enc[start:])
-	total += len(enc) - start
-
-	// Interleave the real length prefixes and fields. The prefixes live
-	// in a second buffer so appending to it cannot move enc.
-	lens := make([]byte, 0, len(fields)*binary.MaxVarintLen64)
-	out := make(net.Buffers, 0, 3*len(fields)+1)
-	for i, f := range s.saved {
-		out = append(out, s.bufs[i])
 		n := len(lens)
 		if flexible {
 			lens = binary.AppendUvarint(lens, uint64(len(f))+1)
 		} else {
 			lens = binary.BigEndian.AppendUint32(lens, uint32(len(f)))
 		}
-		out = append(out, lens[n:len(lens):len(lens)], f)
-		total += len(lens) - n + len(f)
+		out = append(out, enc[start:p], lens[n:len(lens):len(lens)], f)
+		total += p - start + len(lens) - n + len(f)
+		start = at + markerLen
 	}
-	out = append(out, s.bufs[len(fields)])
+	out = append(out, enc[start:])
+	total += len(enc) - start
 	// The frame's size field counts everything after it.
 	binary.BigEndian.PutUint32(enc[0:4], uint32(total-4))
 	return out
