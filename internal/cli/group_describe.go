@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,9 @@ that own no partition (for example during a rebalance) get a row with TOPIC "-".
 				return err
 			}
 			defer cl.Close()
-			lags, err := adm.Lag(contextOrBackground(cmd), names...)
+			// kadm's Lag reorders and shrinks the slice it is given in
+			// place; names must keep the order the user typed.
+			lags, err := adm.Lag(contextOrBackground(cmd), slices.Clone(names)...)
 			if err != nil {
 				return err
 			}

@@ -22,10 +22,7 @@ var groupTargets = []struct {
 	name  string
 	start func(t *testing.T) (addr, clientMaxVersion string)
 }{
-	// Samsa ({"samsa", startNode}) passes these too, but one describe of a
-	// missing group once came back empty under full load; until that is
-	// explained, the Samsa coordinator is exercised by internal/api's and
-	// test/clients' group tests.
+	{"samsa", startNode},
 	{"kfake", startKfake},
 }
 
