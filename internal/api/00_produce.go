@@ -18,6 +18,12 @@ package api
 // UNKNOWN_PRODUCER_ID, NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR,
 // NOT_LEADER_OR_FOLLOWER; INVALID_REQUIRED_ACKS for acks outside -1/0/1.
 //
+// On a topic whose cleanup.policy contains "compact", a record without a
+// key is INVALID_RECORD for its partition (Kafka's
+// LogValidator.validateKey); replica.Partition.Append decompresses the
+// batches of such topics to check, the only place the produce path reads
+// records.
+//
 // acks=0 gets no response at all; if any partition failed, the connection
 // is closed instead so the client refreshes its metadata (Kafka's
 // KafkaApis.handleProduceRequest does the same).

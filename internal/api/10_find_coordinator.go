@@ -6,8 +6,10 @@ package api
 // partition of __consumer_offsets (internal/group.PartitionFor: Java's
 // String.hashCode of the group id, modulo the topic's partitions). The
 // first request creates __consumer_offsets, as Kafka does, with
-// offsets.topic.num.partitions partitions, cleanup.policy=compact and
-// segment.bytes from offsets.topic.segment.bytes. The answer is the
+// offsets.topic.num.partitions partitions and Kafka's topic configs for
+// it (GroupCoordinator.groupMetadataTopicConfigs): cleanup.policy=compact,
+// segment.bytes from offsets.topic.segment.bytes (default 104857600) and
+// compression.type=producer. The answer is the
 // leader's endpoint on the listener the request came in on. An empty
 // group id answers INVALID_REQUEST.
 //
@@ -109,7 +111,8 @@ func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType i
 func (h *Handler) createOffsetsTopic(ctx context.Context) error {
 	cfg := h.d.Config
 	return h.d.Controller.CreateInternalTopic(ctx, offsetsTopic, cfg.OffsetsTopicNumPartitions, cfg.OffsetsTopicReplicationFactor, map[string]string{
-		"cleanup.policy": "compact",
-		"segment.bytes":  strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
+		"cleanup.policy":   "compact",
+		"segment.bytes":    strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
+		"compression.type": "producer",
 	})
 }

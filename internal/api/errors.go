@@ -20,6 +20,7 @@ var errorCodes = []struct {
 	{replica.ErrNotLeader, kerr.NotLeaderForPartition},
 	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{replica.ErrOffline, kerr.KafkaStorageError},
+	{replica.ErrPolicyViolation, kerr.PolicyViolation},
 
 	{storage.ErrCorruptMessage, kerr.CorruptMessage},
 	{storage.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // groupNode starts a node whose new groups rebalance at once.
@@ -193,5 +195,76 @@ func TestAPIGroupDescribeListDelete(t *testing.T) {
 	}
 	if o, ok := offs.Lookup("gone", 0); ok && o.At >= 0 {
 		t.Errorf("offsets of a deleted group: %+v", o)
+	}
+}
+
+// TestAPIGroupOffsetsExpire: a commit made with OffsetCommit v2's
+// retention time expires once that time has passed (the sweep runs every
+// offsets.retention.check.interval.ms), and stays gone after a restart;
+// a commit without one is kept (offsets.retention.minutes is 7 days).
+func TestAPIGroupOffsetsExpire(t *testing.T) {
+	dir := "log.dirs=" + t.TempDir()
+	n := groupNode(t, dir, "offsets.retention.check.interval.ms=50")
+	n.createTopic("exp", 1, nil)
+	produceN(t, n, "exp", 0, 10)
+	ctx := ctxT(t)
+	offs := kadm.Offsets{}
+	offs.AddOffset("exp", 0, 4, -1)
+	if resp, err := n.admin().CommitOffsets(ctx, "g-keep", offs); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(2)
+	req.Group, req.Generation, req.RetentionTimeMillis = "g-exp", -1, 300
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "exp"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 7
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c := n.raw()
+	for tries := 0; ; tries++ {
+		// The group's __consumer_offsets partition may still be loading
+		// (COORDINATOR_LOAD_IN_PROGRESS, 14).
+		code := c.do(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+		if code == 0 {
+			break
+		}
+		if code != 14 || tries == 100 {
+			t.Fatalf("OffsetCommit v2: error %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	committed := func(n *node, group string) int64 {
+		t.Helper()
+		got, err := n.admin().FetchOffsets(ctx, group)
+		if err != nil || got.Error() != nil {
+			t.Fatalf("fetch offsets of %s: %v %v", group, err, got.Error())
+		}
+		if o, ok := got.Lookup("exp", 0); ok {
+			return o.At
+		}
+		return -1
+	}
+	if at := committed(n, "g-exp"); at != 7 {
+		t.Fatalf("g-exp committed %d right after the commit, want 7", at)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for committed(n, "g-exp") != -1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the offset committed with a 300 ms retention time never expired")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.s.Close()
+
+	n2 := groupNode(t, dir)
+	if at := committed(n2, "g-exp"); at != -1 {
+		t.Errorf("expired offset back after restart: %d", at)
+	}
+	if at := committed(n2, "g-keep"); at != 4 {
+		t.Errorf("g-keep committed %d after restart, want 4", at)
 	}
 }

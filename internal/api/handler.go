@@ -75,10 +75,16 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.createTopics(ctx, c, r)
 	case *kmsg.DeleteTopicsRequest:
 		return h.deleteTopics(ctx, c, r)
+	case *kmsg.DeleteRecordsRequest:
+		return h.deleteRecords(ctx, c, r)
 	case *kmsg.InitProducerIDRequest:
 		return h.initProducerID(ctx, c, r)
 	case *kmsg.DescribeConfigsRequest:
 		return h.describeConfigs(ctx, c, r)
+	case *kmsg.AlterConfigsRequest:
+		return h.alterConfigs(ctx, c, r)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return h.incrementalAlterConfigs(ctx, c, r)
 	case *kmsg.CreatePartitionsRequest:
 		return h.createPartitions(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:

@@ -32,6 +32,7 @@ func TestAPIErrorCodeMapping(t *testing.T) {
 		{replica.ErrNotLeader, kerr.NotLeaderForPartition},
 		{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 		{replica.ErrOffline, kerr.KafkaStorageError},
+		{fmt.Errorf("delete records: %w", replica.ErrPolicyViolation), kerr.PolicyViolation},
 		{fmt.Errorf("x: %w", kerr.FencedLeaderEpoch), kerr.FencedLeaderEpoch},
 		{errors.New("something else"), kerr.UnknownServerError},
 	} {

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func newClusterCommand(g *globals) *cobra.Command {
@@ -39,20 +41,17 @@ func newClusterInfoCommand(g *globals) *cobra.Command {
   samsa cluster info -X broker1:9092 --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			md, err := adm.BrokerMetadata(contextOrBackground(cmd))
-			if err != nil {
-				return err
-			}
-			ci := clusterInfo{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []brokerInfo{}}
-			for _, b := range md.Brokers {
-				ci.Brokers = append(ci.Brokers, brokerInfo{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
-			}
-			return printClusterInfo(out(cmd), g, ci)
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				md, err := adm.BrokerMetadata(ctx)
+				if err != nil {
+					return err
+				}
+				ci := clusterInfo{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []brokerInfo{}}
+				for _, b := range md.Brokers {
+					ci.Brokers = append(ci.Brokers, brokerInfo{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+				}
+				return printClusterInfo(out(cmd), g, ci)
+			})
 		},
 	}
 }

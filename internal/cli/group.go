@@ -8,6 +8,7 @@ package cli
 // DescribeGroups with an error and is shown with it.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,38 +83,35 @@ CompletingRebalance, Dead, ...).`,
   samsa group list --state empty,stable --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			filter := canonicalStates(states)
-			listed, err := adm.ListGroups(contextOrBackground(cmd), filter...)
-			// ListGroups goes to every broker: show what the others
-			// answered and name the brokers that failed.
-			var se *kadm.ShardErrors
-			if errors.As(err, &se) && !se.AllFailed {
-				for _, e := range se.Errs {
-					fmt.Fprintf(errOut(cmd), "error: broker %d: %v\n", e.Broker.NodeID, e.Err)
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				filter := canonicalStates(states)
+				listed, err := adm.ListGroups(ctx, filter...)
+				// ListGroups goes to every broker: show what the others
+				// answered and name the brokers that failed.
+				var se *kadm.ShardErrors
+				if errors.As(err, &se) && !se.AllFailed {
+					for _, e := range se.Errs {
+						fmt.Fprintf(errOut(cmd), "error: broker %d: %v\n", e.Broker.NodeID, e.Err)
+					}
+				} else if err != nil {
+					return err
 				}
-			} else if err != nil {
-				return err
-			}
-			var es []groupListEntry
-			for _, l := range listed.Sorted() {
-				// Brokers before Kafka 2.6 ignore the filter.
-				if len(filter) > 0 && l.State != "" && !containsFold(filter, l.State) {
-					continue
+				var es []groupListEntry
+				for _, l := range listed.Sorted() {
+					// Brokers before Kafka 2.6 ignore the filter.
+					if len(filter) > 0 && l.State != "" && !containsFold(filter, l.State) {
+						continue
+					}
+					es = append(es, groupListEntry{Group: l.Group, Coordinator: l.Coordinator, State: l.State, ProtocolType: l.ProtocolType})
 				}
-				es = append(es, groupListEntry{Group: l.Group, Coordinator: l.Coordinator, State: l.State, ProtocolType: l.ProtocolType})
-			}
-			if err := printGroupList(out(cmd), g, es); err != nil {
-				return err
-			}
-			if se != nil {
-				return errReported
-			}
-			return nil
+				if err := printGroupList(out(cmd), g, es); err != nil {
+					return err
+				}
+				if se != nil {
+					return errReported
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringSliceVarP(&states, "state", "s", nil, "only groups in these states, comma separated")
@@ -170,29 +168,26 @@ Each group succeeds or fails on its own; the exit status is 1 if any failed.`,
   samsa group delete a b c --format json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			resp, err := adm.DeleteGroups(contextOrBackground(cmd), names...)
-			failed, err := groupShardErrors(err)
-			if err != nil {
-				return err
-			}
-			rs := make([]groupResult, 0, len(names))
-			for _, name := range names {
-				r := groupResult{Group: name}
-				if d, ok := resp[name]; ok {
-					r.Error = kafkaError(d.Err, d.ErrMessage)
-				} else if e, ok := failed[name]; ok {
-					r.Error = e
-				} else {
-					r.Error = "missing from the broker's response"
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				resp, err := adm.DeleteGroups(ctx, names...)
+				failed, err := groupShardErrors(err)
+				if err != nil {
+					return err
 				}
-				rs = append(rs, r)
-			}
-			return printGroupResults(out(cmd), g, rs)
+				rs := make([]groupResult, 0, len(names))
+				for _, name := range names {
+					r := groupResult{Group: name}
+					if d, ok := resp[name]; ok {
+						r.Error = kafkaError(d.Err, d.ErrMessage)
+					} else if e, ok := failed[name]; ok {
+						r.Error = e
+					} else {
+						r.Error = "missing from the broker's response"
+					}
+					rs = append(rs, r)
+				}
+				return printGroupResults(out(cmd), g, rs)
+			})
 		},
 	}
 }
@@ -235,12 +230,7 @@ func printGroupResults(w io.Writer, g *globals, rs []groupResult) error {
 		}
 		t.flush()
 	}
-	for _, r := range rs {
-		if r.Error != "" {
-			return errReported
-		}
-	}
-	return nil
+	return reportFailures(rs, func(r groupResult) string { return r.Error })
 }
 
 // sortedKeys returns m's keys in order.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -68,35 +69,27 @@ that own no partition (for example during a rebalance) get a row with TOPIC "-".
   samsa group describe my-app other-app --format json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			// kadm's Lag reorders and shrinks the slice it is given in
-			// place; names must keep the order the user typed.
-			lags, err := adm.Lag(contextOrBackground(cmd), slices.Clone(names)...)
-			if err != nil {
-				return err
-			}
-			ds := make([]groupDescription, 0, len(names))
-			for _, name := range names {
-				l, ok := lags[name]
-				if !ok {
-					ds = append(ds, groupDescription{Group: name, Coordinator: -1, Members: []groupMember{}, Partitions: []groupPartitionLag{}, Error: "missing from the broker's response"})
-					continue
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				// kadm's Lag reorders and shrinks the slice it is given in
+				// place; names must keep the order the user typed.
+				lags, err := adm.Lag(ctx, slices.Clone(names)...)
+				if err != nil {
+					return err
 				}
-				ds = append(ds, describeGroupLag(l))
-			}
-			if err := printGroupDescriptions(out(cmd), g, ds); err != nil {
-				return err
-			}
-			for _, d := range ds {
-				if d.Error != "" {
-					return errReported
+				ds := make([]groupDescription, 0, len(names))
+				for _, name := range names {
+					l, ok := lags[name]
+					if !ok {
+						ds = append(ds, groupDescription{Group: name, Coordinator: -1, Members: []groupMember{}, Partitions: []groupPartitionLag{}, Error: "missing from the broker's response"})
+						continue
+					}
+					ds = append(ds, describeGroupLag(l))
 				}
-			}
-			return nil
+				if err := printGroupDescriptions(out(cmd), g, ds); err != nil {
+					return err
+				}
+				return reportFailures(ds, func(d groupDescription) string { return d.Error })
+			})
 		},
 	}
 }
@@ -150,19 +143,13 @@ func describeGroupLag(l kadm.DescribedGroupLag) groupDescription {
 // printGroupDescriptions renders descriptions as a header block plus the
 // partition table per group (text), or a JSON array.
 func printGroupDescriptions(w io.Writer, g *globals, ds []groupDescription) error {
-	if g.json() {
-		return writeJSON(w, ds)
-	}
-	for i, d := range ds {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
+	return printEach(w, g, ds, func(d groupDescription) {
 		t := newTable(w)
 		t.row("GROUP", d.Group)
 		if d.Error != "" {
 			t.row("ERROR", d.Error)
 			t.flush()
-			continue
+			return
 		}
 		t.row("COORDINATOR", d.Coordinator)
 		t.row("STATE", d.State)
@@ -184,7 +171,7 @@ func printGroupDescriptions(w io.Writer, g *globals, ds []groupDescription) erro
 			}
 		}
 		if len(d.Partitions) == 0 && len(idle) == 0 {
-			continue
+			return
 		}
 		sort.Slice(idle, func(i, j int) bool { return idle[i].MemberID < idle[j].MemberID })
 
@@ -205,8 +192,7 @@ func printGroupDescriptions(w io.Writer, g *globals, ds []groupDescription) erro
 			t.row("-", "-", "-", "-", "-", m.MemberID, dash(m.ClientID), dash(m.Host))
 		}
 		t.flush()
-	}
-	return nil
+	})
 }
 
 // optOffsetCell renders an optional offset, "-" when absent.

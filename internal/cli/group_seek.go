@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -58,76 +59,72 @@ Stop the group's consumers first. --dry-run shows the plan and commits nothing.`
 			if err != nil {
 				return fmt.Errorf("--to %q: want start, end, N, -N or @timestamp-ms", to)
 			}
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx := contextOrBackground(cmd)
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
 
-			prior, err := adm.FetchOffsets(ctx, group)
-			if err != nil {
-				return fmt.Errorf("fetch the committed offsets of %s: %w", group, err)
-			}
-			var plan []consumePartition
-			if len(topics) > 0 {
-				if plan, err = planConsume(ctx, adm, topics, nil, spec); err != nil {
-					return err
+				prior, err := adm.FetchOffsets(ctx, group)
+				if err != nil {
+					return fmt.Errorf("fetch the committed offsets of %s: %w", group, err)
 				}
-			} else {
-				committed := make(map[string][]int32)
-				prior.Each(func(o kadm.OffsetResponse) {
-					if o.Err == nil && o.At >= 0 {
-						committed[o.Topic] = append(committed[o.Topic], o.Partition)
-					}
-				})
-				if len(committed) == 0 {
-					return fmt.Errorf("group %s has no committed offsets: name the topics with --topics", group)
-				}
-				for _, t := range sortedKeys(committed) {
-					tp, err := planConsume(ctx, adm, []string{t}, committed[t], spec)
-					if err != nil {
+				var plan []consumePartition
+				if len(topics) > 0 {
+					if plan, err = planConsume(ctx, adm, topics, nil, spec); err != nil {
 						return err
 					}
-					plan = append(plan, tp...)
+				} else {
+					committed := make(map[string][]int32)
+					prior.Each(func(o kadm.OffsetResponse) {
+						if o.Err == nil && o.At >= 0 {
+							committed[o.Topic] = append(committed[o.Topic], o.Partition)
+						}
+					})
+					if len(committed) == 0 {
+						return fmt.Errorf("group %s has no committed offsets: name the topics with --topics", group)
+					}
+					for _, t := range sortedKeys(committed) {
+						tp, err := planConsume(ctx, adm, []string{t}, committed[t], spec)
+						if err != nil {
+							return err
+						}
+						plan = append(plan, tp...)
+					}
 				}
-			}
 
-			offsets := make(kadm.Offsets)
-			for _, p := range plan {
-				offsets.Add(kadm.Offset{Topic: p.topic, Partition: p.partition, At: p.start, LeaderEpoch: -1})
-			}
-			var committed kadm.OffsetResponses
-			if !dryRun {
-				if committed, err = adm.CommitOffsets(ctx, group, offsets); err != nil {
-					return fmt.Errorf("commit offsets for %s: %w", group, err)
+				offsets := make(kadm.Offsets)
+				for _, p := range plan {
+					offsets.Add(kadm.Offset{Topic: p.topic, Partition: p.partition, At: p.start, LeaderEpoch: -1})
 				}
-			}
+				var committed kadm.OffsetResponses
+				if !dryRun {
+					if committed, err = adm.CommitOffsets(ctx, group, offsets); err != nil {
+						return fmt.Errorf("commit offsets for %s: %w", group, err)
+					}
+				}
 
-			rs := make([]seekResult, 0, len(plan))
-			for _, p := range plan {
-				r := seekResult{Topic: p.topic, Partition: p.partition}
-				if o, ok := prior.Lookup(p.topic, p.partition); ok && o.Err == nil && o.At >= 0 {
-					at := o.At
-					r.PriorOffset = &at
+				rs := make([]seekResult, 0, len(plan))
+				for _, p := range plan {
+					r := seekResult{Topic: p.topic, Partition: p.partition}
+					if o, ok := prior.Lookup(p.topic, p.partition); ok && o.Err == nil && o.At >= 0 {
+						at := o.At
+						r.PriorOffset = &at
+					}
+					at := p.start
+					switch c, ok := committed.Lookup(p.topic, p.partition); {
+					case dryRun:
+						r.CurrentOffset = &at
+					case !ok:
+						r.Error = "missing from the broker's response"
+					case c.Err != nil:
+						r.Error = kafkaError(c.Err, "")
+					default:
+						r.CurrentOffset = &at
+					}
+					rs = append(rs, r)
 				}
-				at := p.start
-				switch c, ok := committed.Lookup(p.topic, p.partition); {
-				case dryRun:
-					r.CurrentOffset = &at
-				case !ok:
-					r.Error = "missing from the broker's response"
-				case c.Err != nil:
-					r.Error = kafkaError(c.Err, "")
-				default:
-					r.CurrentOffset = &at
+				if dryRun {
+					fmt.Fprintln(errOut(cmd), "dry run: nothing was committed")
 				}
-				rs = append(rs, r)
-			}
-			if dryRun {
-				fmt.Fprintln(errOut(cmd), "dry run: nothing was committed")
-			}
-			return printSeekResults(out(cmd), errOut(cmd), g, rs)
+				return printSeekResults(out(cmd), errOut(cmd), g, rs)
+			})
 		},
 	}
 	f := cmd.Flags()

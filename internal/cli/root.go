@@ -10,6 +10,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,43 @@ func (g *globals) admin() (*kadm.Client, *kgo.Client, error) {
 		return nil, nil, err
 	}
 	return kadm.NewClient(cl), cl, nil
+}
+
+// runAdmin runs fn with an admin client of the cluster and the command's
+// context, and closes the client afterwards.
+func (g *globals) runAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm *kadm.Client) error) error {
+	adm, cl, err := g.admin()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(contextOrBackground(cmd), adm)
+}
+
+// reportFailures returns errReported when any result has an error text,
+// so the process exits non-zero after the table said why.
+func reportFailures[T any](rs []T, errText func(T) string) error {
+	for _, r := range rs {
+		if errText(r) != "" {
+			return errReported
+		}
+	}
+	return nil
+}
+
+// printEach renders items as one JSON array, or as text blocks (written
+// by text) separated by blank lines.
+func printEach[T any](w io.Writer, g *globals, items []T, text func(T)) error {
+	if g.json() {
+		return writeJSON(w, items)
+	}
+	for i, it := range items {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		text(it)
+	}
+	return nil
 }
 
 func (g *globals) json() bool { return g.format == "json" }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,8 @@ func newTopicCommand(g *globals) *cobra.Command {
 		newTopicAddPartitionsCommand(g),
 		newTopicProduceCommand(g),
 		newTopicConsumeCommand(g),
+		newTopicAlterConfigCommand(g),
+		newTopicTrimPrefixCommand(g),
 	)
 	return cmd
 }
@@ -65,12 +68,7 @@ func printTopicResults(w io.Writer, g *globals, rs []topicResult, withCounts boo
 		}
 		t.flush()
 	}
-	for _, r := range rs {
-		if r.Error != "" {
-			return errReported
-		}
-	}
-	return nil
+	return reportFailures(rs, func(r topicResult) string { return r.Error })
 }
 
 // parseKeyValues turns repeated key=value flags into a map.
@@ -107,33 +105,29 @@ default.replication.factor. -c sets a topic config (Kafka names), repeatable.
 			if err != nil {
 				return err
 			}
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx := contextOrBackground(cmd)
-			create := adm.CreateTopics
-			if validateOnly {
-				create = adm.ValidateCreateTopics
-			}
-			resp, err := create(ctx, partitions, replicas, cfg, names...)
-			if err != nil {
-				return err
-			}
-			var rs []topicResult
-			for _, name := range names {
-				r, ok := resp[name]
-				if !ok {
-					rs = append(rs, topicResult{Topic: name, Error: "missing from the broker's response"})
-					continue
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				create := adm.CreateTopics
+				if validateOnly {
+					create = adm.ValidateCreateTopics
 				}
-				rs = append(rs, topicResult{
-					Topic: name, Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor,
-					Error: kafkaError(r.Err, r.ErrMessage),
-				})
-			}
-			return printTopicResults(out(cmd), g, rs, true)
+				resp, err := create(ctx, partitions, replicas, cfg, names...)
+				if err != nil {
+					return err
+				}
+				var rs []topicResult
+				for _, name := range names {
+					r, ok := resp[name]
+					if !ok {
+						rs = append(rs, topicResult{Topic: name, Error: "missing from the broker's response"})
+						continue
+					}
+					rs = append(rs, topicResult{
+						Topic: name, Partitions: r.NumPartitions, ReplicationFactor: r.ReplicationFactor,
+						Error: kafkaError(r.Err, r.ErrMessage),
+					})
+				}
+				return printTopicResults(out(cmd), g, rs, true)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -163,30 +157,26 @@ func newTopicListCommand(g *globals) *cobra.Command {
   samsa topic list -i --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx := contextOrBackground(cmd)
-			list := adm.ListTopics
-			if internal {
-				list = adm.ListTopicsWithInternal
-			}
-			tds, err := list(ctx)
-			if err != nil {
-				return err
-			}
-			var es []topicListEntry
-			for _, name := range tds.Names() {
-				td := tds[name]
-				e := topicListEntry{Name: name, Partitions: len(td.Partitions), Internal: td.IsInternal, Error: kafkaError(td.Err, "")}
-				if p, ok := td.Partitions[0]; ok {
-					e.Replicas = len(p.Replicas)
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				list := adm.ListTopics
+				if internal {
+					list = adm.ListTopicsWithInternal
 				}
-				es = append(es, e)
-			}
-			return printTopicList(out(cmd), g, es)
+				tds, err := list(ctx)
+				if err != nil {
+					return err
+				}
+				var es []topicListEntry
+				for _, name := range tds.Names() {
+					td := tds[name]
+					e := topicListEntry{Name: name, Partitions: len(td.Partitions), Internal: td.IsInternal, Error: kafkaError(td.Err, "")}
+					if p, ok := td.Partitions[0]; ok {
+						e.Replicas = len(p.Replicas)
+					}
+					es = append(es, e)
+				}
+				return printTopicList(out(cmd), g, es)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&internal, "internal", "i", false, "include internal topics (__consumer_offsets, ...)")
@@ -228,20 +218,17 @@ func newTopicDeleteCommand(g *globals) *cobra.Command {
 		Example: `  samsa topic delete orders events`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			resp, err := adm.DeleteTopics(contextOrBackground(cmd), names...)
-			if err != nil {
-				return err
-			}
-			rs := topicResults(names, func(name string) (string, bool, error) {
-				r, ok := resp[name]
-				return r.ErrMessage, ok, r.Err
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				resp, err := adm.DeleteTopics(ctx, names...)
+				if err != nil {
+					return err
+				}
+				rs := topicResults(names, func(name string) (string, bool, error) {
+					r, ok := resp[name]
+					return r.ErrMessage, ok, r.Err
+				})
+				return printTopicResults(out(cmd), g, rs, false)
 			})
-			return printTopicResults(out(cmd), g, rs, false)
 		},
 	}
 }
@@ -261,26 +248,23 @@ below the current count fails with INVALID_PARTITIONS.`,
 			if (add > 0) == (total > 0) {
 				return errors.New("give exactly one of -n/--num (partitions to add) or --total (final count), positive")
 			}
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx := contextOrBackground(cmd)
-			var resp kadm.CreatePartitionsResponses
-			if add > 0 {
-				resp, err = adm.CreatePartitions(ctx, add, names...)
-			} else {
-				resp, err = adm.UpdatePartitions(ctx, total, names...)
-			}
-			if err != nil {
-				return err
-			}
-			rs := topicResults(names, func(name string) (string, bool, error) {
-				r, ok := resp[name]
-				return r.ErrMessage, ok, r.Err
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				var resp kadm.CreatePartitionsResponses
+				var err error
+				if add > 0 {
+					resp, err = adm.CreatePartitions(ctx, add, names...)
+				} else {
+					resp, err = adm.UpdatePartitions(ctx, total, names...)
+				}
+				if err != nil {
+					return err
+				}
+				rs := topicResults(names, func(name string) (string, bool, error) {
+					r, ok := resp[name]
+					return r.ErrMessage, ok, r.Err
+				})
+				return printTopicResults(out(cmd), g, rs, false)
 			})
-			return printTopicResults(out(cmd), g, rs, false)
 		},
 	}
 	cmd.Flags().IntVarP(&add, "num", "n", 0, "number of partitions to add to each topic")

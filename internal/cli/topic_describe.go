@@ -52,24 +52,16 @@ func newTopicDescribeCommand(g *globals) *cobra.Command {
   samsa topic describe orders events --format json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			adm, cl, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ds, err := describeTopics(contextOrBackground(cmd), adm, names)
-			if err != nil {
-				return err
-			}
-			if err := printTopicDescriptions(out(cmd), g, ds); err != nil {
-				return err
-			}
-			for _, d := range ds {
-				if d.Error != "" {
-					return errReported
+			return g.runAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
+				ds, err := describeTopics(ctx, adm, names)
+				if err != nil {
+					return err
 				}
-			}
-			return nil
+				if err := printTopicDescriptions(out(cmd), g, ds); err != nil {
+					return err
+				}
+				return reportFailures(ds, func(d topicDescription) string { return d.Error })
+			})
 		},
 	}
 }
@@ -147,20 +139,14 @@ func nonNil(ns []int32) []int32 {
 // printTopicDescriptions renders descriptions as rpk-style sections (text)
 // or a JSON array.
 func printTopicDescriptions(w io.Writer, g *globals, ds []topicDescription) error {
-	if g.json() {
-		return writeJSON(w, ds)
-	}
-	for i, d := range ds {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
+	return printEach(w, g, ds, func(d topicDescription) {
 		section(w, "SUMMARY")
 		t := newTable(w)
 		t.row("NAME", d.Name)
 		if d.Error != "" {
 			t.row("ERROR", d.Error)
 			t.flush()
-			continue
+			return
 		}
 		if d.Internal {
 			t.row("INTERNAL", "true")
@@ -207,8 +193,7 @@ func printTopicDescriptions(w io.Writer, g *globals, ds []topicDescription) erro
 			t.row(cells...)
 		}
 		t.flush()
-	}
-	return nil
+	})
 }
 
 func offsetCell(o int64) string {

@@ -48,6 +48,8 @@ type Config struct {
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3, capped by live brokers)
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions (50)
 	OffsetsTopicSegmentBytes      int32         // offsets.topic.segment.bytes (104857600)
+	OffsetsRetention              time.Duration // offsets.retention.minutes (10080)
+	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms (600000)
 	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms (3000)
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms (6000)
 	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms (1800000)
@@ -370,6 +372,10 @@ func (c *Config) BrokerListeners() []Listener {
 	return out
 }
 
+// SplitList splits a comma-separated list value (cleanup.policy,
+// process.roles, ...) into its trimmed, non-empty items.
+func SplitList(s string) []string { return splitList(s) }
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -423,12 +429,14 @@ func (c *Config) deriveGroup() error {
 	c.OffsetsTopicReplicationFactor = int16(c.int64Of("offsets.topic.replication.factor"))
 	c.OffsetsTopicNumPartitions = int32(c.int64Of("offsets.topic.num.partitions"))
 	c.OffsetsTopicSegmentBytes = int32(c.int64Of("offsets.topic.segment.bytes"))
+	c.OffsetsRetention = time.Duration(c.int64Of("offsets.retention.minutes")) * time.Minute
 	ms := func(k string) time.Duration { return time.Duration(c.int64Of(k)) * time.Millisecond }
 	c.GroupInitialRebalanceDelay = ms("group.initial.rebalance.delay.ms")
 	c.GroupMinSessionTimeout = ms("group.min.session.timeout.ms")
 	c.GroupMaxSessionTimeout = ms("group.max.session.timeout.ms")
 	c.GroupMaxSize = int(c.int64Of("group.max.size"))
 	c.OffsetMetadataMaxBytes = int(c.int64Of("offset.metadata.max.bytes"))
+	c.OffsetsRetentionCheckInterval = ms("offsets.retention.check.interval.ms")
 	switch {
 	case c.OffsetsTopicReplicationFactor < 1:
 		return fmt.Errorf("config: offsets.topic.replication.factor must be >= 1")
@@ -444,6 +452,10 @@ func (c *Config) deriveGroup() error {
 		return fmt.Errorf("config: group.max.size must be >= 1")
 	case c.OffsetMetadataMaxBytes < 0:
 		return fmt.Errorf("config: offset.metadata.max.bytes must be >= 0")
+	case c.OffsetsRetention < time.Minute:
+		return fmt.Errorf("config: offsets.retention.minutes must be >= 1")
+	case c.OffsetsRetentionCheckInterval < time.Millisecond:
+		return fmt.Errorf("config: offsets.retention.check.interval.ms must be >= 1")
 	}
 	return nil
 }

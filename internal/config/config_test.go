@@ -149,6 +149,31 @@ func TestConfigTopicSources(t *testing.T) {
 	}
 }
 
+// TestConfigRetentionPrecedence: the retention.ms default comes from the
+// most precise log.retention.* key set, as in Kafka (ms, then minutes,
+// then hours); a negative value means forever (-1).
+func TestConfigRetentionPrecedence(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want string
+	}{
+		{nil, "604800000"},
+		{[]string{"log.retention.hours=1"}, "3600000"},
+		{[]string{"log.retention.hours=1", "log.retention.minutes=2"}, "120000"},
+		{[]string{"log.retention.hours=1", "log.retention.minutes=2", "log.retention.ms=5"}, "5"},
+		{[]string{"log.retention.minutes=2", "log.retention.ms=-1"}, "-1"},
+		{[]string{"log.retention.hours=-1"}, "-1"},
+	} {
+		c, err := Load("", tc.keys, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.TopicValue(nil, "retention.ms"); got != tc.want {
+			t.Errorf("%v: retention.ms %s, want %s", tc.keys, got, tc.want)
+		}
+	}
+}
+
 func TestConfigValidateTopicConfig(t *testing.T) {
 	for _, tc := range []struct {
 		cfg map[string]string

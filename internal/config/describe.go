@@ -94,6 +94,11 @@ func (c *Config) Topic(overrides map[string]string) []Entry {
 // IsTopicConfig reports whether name is a topic-level config key.
 func IsTopicConfig(name string) bool { _, ok := topicKeys[name]; return ok }
 
+// IsListConfig reports whether the topic config name holds a
+// comma-separated list (IncrementalAlterConfigs APPEND and SUBTRACT apply
+// only to those).
+func IsListConfig(name string) bool { return topicKeys[name].kind == kList }
+
 // ValidateTopicConfig checks topic config overrides (known key, valid
 // value) as CreateTopics/AlterConfigs must; the error names the key.
 func ValidateTopicConfig(overrides map[string]string) error {

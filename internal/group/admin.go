@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -178,18 +177,13 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 
 // deleteGroups deletes the groups ids[idx...] of one partition.
 func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []string, idx []int, codes []*kerr.Error) {
-	setAll := func(code *kerr.Error) {
-		for _, i := range idx {
-			if codes[i] == nil {
-				codes[i] = code
-			}
-		}
-	}
 	if code := ps.beginWrite(ctx); code != nil {
-		setAll(code)
+		for _, i := range idx {
+			codes[i] = code
+		}
 		return
 	}
-	now := time.Now()
+	now := c.now()
 	var recs []record.Record
 	var doomed []int
 	seen := make(map[string]bool)
@@ -209,17 +203,7 @@ func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []str
 			continue
 		}
 		seen[id] = true
-		tps := make([]topicPartition, 0, len(g.offsets))
-		for tp := range g.offsets {
-			tps = append(tps, tp)
-		}
-		sort.Slice(tps, func(a, b int) bool {
-			if tps[a].topic != tps[b].topic {
-				return tps[a].topic < tps[b].topic
-			}
-			return tps[a].partition < tps[b].partition
-		})
-		for _, tp := range tps {
+		for _, tp := range sortedTopicPartitions(g.offsets) {
 			recs = append(recs, offsetTombstone(id, tp, now))
 		}
 		recs = append(recs, groupTombstone(id, now))
@@ -243,8 +227,7 @@ func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []str
 	} else {
 		for _, i := range doomed {
 			if g := ps.groups[ids[i]]; g != nil {
-				g.stopLocked(kerr.UnknownMemberID)
-				delete(ps.groups, ids[i])
+				ps.removeGroupLocked(g)
 			}
 		}
 	}

@@ -110,11 +110,17 @@ func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	case ch == nil:
 		return resp
 	}
+	return awaitParked(ctx, ch, func() *kmsg.JoinGroupResponse { return fail(kerr.CoordinatorNotAvailable) })
+}
+
+// awaitParked waits for the answer of a parked JoinGroup or SyncGroup, or
+// returns gone() when ctx ends first.
+func awaitParked[R any](ctx context.Context, ch <-chan R, gone func() R) R {
 	select {
 	case r := <-ch:
 		return r
 	case <-ctx.Done():
-		return fail(kerr.CoordinatorNotAvailable)
+		return gone()
 	}
 }
 
@@ -132,7 +138,7 @@ func (ps *partition) joinLocked(ci clientInfo, req *kmsg.JoinGroupRequest, sessi
 		if req.ProtocolType == "" || len(req.Protocols) == 0 {
 			return nil, nil, kerr.InconsistentGroupProtocol
 		}
-		g = newGroup(ps, req.Group, now)
+		g = newGroup(ps, req.Group, ps.c.now())
 		ps.groups[req.Group] = g
 	}
 
@@ -278,13 +284,7 @@ func (g *group) replaceStaticLocked(old, nm *member, version int16, now time.Tim
 	case stateStable:
 		if g.selectProtocolLocked() == g.protocol {
 			g.ps.markDirtyLocked(g)
-			r := kmsg.NewPtrJoinGroupResponse()
-			r.Generation = g.generation
-			pt, p := g.protocolType, g.protocol
-			r.ProtocolType = &pt
-			r.Protocol = &p
-			r.LeaderID = g.leader
-			r.MemberID = nm.id
+			r := g.joinGenerationLocked(nm.id)
 			if version >= 9 && g.leader == nm.id {
 				r = g.joinResponseLocked(nm)
 				r.SkipAssignment = true
@@ -336,12 +336,7 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	case ch == nil:
 		return resp
 	}
-	select {
-	case r := <-ch:
-		return r
-	case <-ctx.Done():
-		return syncErrorResponse(kerr.CoordinatorNotAvailable)
-	}
+	return awaitParked(ctx, ch, func() *kmsg.SyncGroupResponse { return syncErrorResponse(kerr.CoordinatorNotAvailable) })
 }
 
 func (ps *partition) syncLocked(req *kmsg.SyncGroupRequest) (chan *kmsg.SyncGroupResponse, *kmsg.SyncGroupResponse, *kerr.Error) {

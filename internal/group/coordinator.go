@@ -15,8 +15,9 @@ import (
 
 // Config are the broker settings the coordinator uses (Kafka names in
 // comments). Zero values of NumPartitions, MinSessionTimeout,
-// MaxSessionTimeout and OffsetMetadataMaxBytes are replaced by Kafka's
-// defaults; a zero InitialRebalanceDelay means no delay.
+// MaxSessionTimeout, OffsetMetadataMaxBytes, OffsetsRetention and
+// OffsetsRetentionCheckInterval are replaced by Kafka's defaults; a zero
+// InitialRebalanceDelay means no delay.
 type Config struct {
 	NumPartitions          int32         // offsets.topic.num.partitions (50)
 	InitialRebalanceDelay  time.Duration // group.initial.rebalance.delay.ms (3000 ms); applies when an Empty group gets its first member
@@ -24,10 +25,23 @@ type Config struct {
 	MaxSessionTimeout      time.Duration // group.max.session.timeout.ms (1800000 ms)
 	MaxSize                int           // group.max.size (0 = unlimited; Kafka default is Integer.MAX_VALUE)
 	OffsetMetadataMaxBytes int           // offset.metadata.max.bytes (4096): larger metadata -> OFFSET_METADATA_TOO_LARGE
+	// OffsetsRetention is offsets.retention.minutes (10080 = 7 days): how
+	// long a committed offset is kept once it is eligible for expiry (see
+	// expire.go).
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms
+	// (600000): how often each loaded partition sweeps its expired offsets.
+	OffsetsRetentionCheckInterval time.Duration
 	// TopicPartitionExists reports whether a topic-partition exists (for OffsetCommit:
 	// UNKNOWN_TOPIC_OR_PARTITION otherwise). nil: everything exists.
 	TopicPartitionExists func(topic string, partition int32) bool
 	Logger               *slog.Logger // nil: slog.Default()
+	// Now is the wall clock of every timestamp the coordinator stores
+	// (commit timestamps, a group's current state timestamp, record
+	// timestamps) and of offset expiry. nil: time.Now. Session, rebalance
+	// and sweep timers run on real time whatever Now says, so a test that
+	// moves Now only moves expiry.
+	Now func() time.Time
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -38,6 +52,9 @@ func DefaultConfig() Config {
 		MinSessionTimeout:      6 * time.Second,
 		MaxSessionTimeout:      30 * time.Minute,
 		OffsetMetadataMaxBytes: 4096,
+
+		OffsetsRetention:              7 * 24 * time.Hour,
+		OffsetsRetentionCheckInterval: 10 * time.Minute,
 	}
 }
 
@@ -101,6 +118,15 @@ func New(cfg Config) *Coordinator {
 	}
 	if cfg.InitialRebalanceDelay < 0 {
 		cfg.InitialRebalanceDelay = 0
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = d.OffsetsRetention
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = d.OffsetsRetentionCheckInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger}
 	if c.log == nil {
@@ -194,16 +220,17 @@ func (c *Coordinator) Close() {
 // Owns reports whether group's partition is loaded here (for
 // FindCoordinator), or being loaded.
 func (c *Coordinator) Owns(group string) (loaded bool, loading bool) {
-	c.mu.Lock()
-	ps := c.mu.partitions[PartitionFor(group, c.cfg.NumPartitions)]
-	c.mu.Unlock()
-	if ps == nil {
+	ps, code := c.partitionOf(group)
+	if code != nil {
 		return false, false
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.state == partLoaded, ps.state == partLoading
 }
+
+// now is the coordinator's wall clock (Config.Now).
+func (c *Coordinator) now() time.Time { return c.cfg.Now() }
 
 // enter registers a unit of background work; false once closed. The caller
 // calls c.wg.Done when finished.
@@ -220,11 +247,9 @@ func (c *Coordinator) enter() bool {
 // lookup returns the partition of group, or the error a request for the
 // group answers. On success ps.mu is held.
 func (c *Coordinator) lookup(group string) (*partition, *kerr.Error) {
-	c.mu.Lock()
-	ps := c.mu.partitions[PartitionFor(group, c.cfg.NumPartitions)]
-	c.mu.Unlock()
-	if ps == nil {
-		return nil, kerr.NotCoordinator
+	ps, code := c.partitionOf(group)
+	if code != nil {
+		return nil, code
 	}
 	ps.mu.Lock()
 	if err := ps.stateErrorLocked(); err != nil {

@@ -23,7 +23,7 @@
 //	  +---------------+--------------+--------------+-----------------+
 //	  | version int16 | group string | topic string | partition int32 |
 //	  +---------------+--------------+--------------+-----------------+
-//	  value (we write version 3):
+//	  value (we write version 3, or 1 for a commit with an explicit expiry):
 //	  +---------------+--------------+-------------------+-----------------+------------------------+
 //	  | version int16 | offset int64 | leaderEpoch int32 | metadata string | commitTimestamp int64  |
 //	  +---------------+--------------+-------------------+-----------------+------------------------+
@@ -55,7 +55,43 @@
 // OffsetCommit holds all its offsets, a DeleteGroups the tombstones of the
 // groups and their offsets. Group metadata is written when a rebalance
 // completes (the leader's SyncGroup, before it is answered), when a group
-// becomes Empty, and when a static member replaces its old member id.
+// becomes Empty, and when a static member replaces its old member id. An
+// offset expiry sweep writes one batch of tombstones per partition.
+//
+// # Replay
+//
+// Load reads from the log start offset to the high watermark and keeps the
+// last record of each key. The topic is compacted, so the replay expects
+// offset gaps between and inside batches, empty batches, tombstones whose
+// key has no earlier record (its value was cleaned away), and any value
+// version (0-4 of both schemas) in any order; a record that does not decode
+// is logged and skipped, the rest of the partition still loads. A flexible
+// value announcing more tagged fields than it has bytes is rejected before
+// kmsg reads it (kmsg would loop once per announced field).
+//
+// # Offset expiry (KIP-211)
+//
+// Every offsets.retention.check.interval.ms (Config.OffsetsRetentionCheckInterval,
+// default 10 min) each loaded partition sweeps its groups, as Kafka's
+// GroupMetadataManager.cleanupGroupMetadata does; Coordinator.ExpireOffsetsNow
+// runs the sweep at once. With retention = offsets.retention.minutes
+// (Config.OffsetsRetention, default 7 days):
+//
+//   - an Empty group with a protocol type: all its offsets expire retention
+//     after the group became Empty (the current state timestamp of its
+//     metadata; the commit timestamp when a version-0/1 value has none);
+//   - a Stable "consumer" group: offsets of topics no member subscribes to
+//     expire retention after their commit; subscribed topics never do;
+//   - a group without protocol type (standalone commits, never a member):
+//     each offset expires retention after its commit;
+//   - other groups (rebalancing, Stable with another protocol type): none.
+//
+// An offset committed with a retention time (OffsetCommit v2-v4) expires at
+// its explicit expire timestamp instead. Expired offsets get tombstones,
+// written before they leave memory; an Empty group left without offsets
+// dies and its metadata gets a tombstone in the same batch, so neither comes
+// back at the next load. Timestamps come from Config.Now (tests move it);
+// timers run on real time.
 //
 // # Concurrency
 //
@@ -77,11 +113,15 @@
 //     is logged, not rolled back (Kafka reverts the member id).
 //   - The leader's assignment is written by a background goroutine; the
 //     leader's SyncGroup parks like the followers' until it is applied.
+//   - An Empty group handing out KIP-394 member ids does not die at a sweep
+//     (Kafka would remove it and make the joining member start over). A
+//     member that joins while its Empty group's tombstone is being written
+//     keeps the group: its metadata is written again after the tombstone.
+//   - A failed tombstone write keeps the offsets; the next sweep retries.
 //
 // # Not implemented
 //
-// Offset retention and expiry (offsets.retention.minutes), removal of Empty
-// groups without offsets, transactional offset commits (TxnOffsetCommit,
-// RequireStable always succeeds), KIP-848 consumer groups
-// (ConsumerGroupHeartbeat) and topic ids in OffsetCommit/OffsetFetch v10.
+// Transactional offset commits (TxnOffsetCommit, RequireStable always
+// succeeds), KIP-848 consumer groups (ConsumerGroupHeartbeat) and topic ids
+// in OffsetCommit/OffsetFetch v10.
 package group

@@ -11,7 +11,9 @@ import (
 
 // fuzzSeeds are valid keys and values of every kind we write or read.
 func fuzzSeeds() [][2][]byte {
-	g := newGroup(nil, "g", time.Now())
+	c := New(Config{NumPartitions: 1})
+	defer c.Close()
+	g := newGroup(newPartition(c, 0, nil), "g", time.Now())
 	g.protocolType, g.protocol, g.generation, g.leader = "consumer", "range", 3, "m1"
 	iid := "i1"
 	g.members["m1"] = &member{id: "m1", instanceID: &iid, protocols: []protocol{{"range", subscription("t")}},
@@ -21,7 +23,7 @@ func fuzzSeeds() [][2][]byte {
 	v1 := kmsg.OffsetCommitValue{Version: 1, Offset: 3, ExpireTimestamp: 10}
 	v4 := kmsg.OffsetCommitValue{Version: 4, Offset: 3, TopicID: [16]byte{1}}
 	k0 := kmsg.OffsetCommitKey{Version: 0, Group: "g", Topic: "t"}
-	return [][2][]byte{
+	seeds := [][2][]byte{
 		{md.Key, md.Value},
 		{md.Key, nil},
 		{off.Key, off.Value},
@@ -29,7 +31,30 @@ func fuzzSeeds() [][2][]byte {
 		{k0.AppendTo(nil), v1.AppendTo(nil)},
 		{off.Key, v4.AppendTo(nil)},
 		{[]byte{0, 3, 0, 0}, []byte{0}},
+		// Flexible values announcing 2^32-1 tagged fields.
+		{md.Key, overlongTags(true)},
+		{off.Key, overlongTags(false)},
 	}
+	// Every value version of both schemas.
+	for _, v := range oldValueVersions() {
+		seeds = append(seeds, [2][]byte{v.key, v.value})
+	}
+	return seeds
+}
+
+// overlongTags is a valid version-4 value (of a group when group) whose
+// last tagged field section announces 2^32-1 fields.
+func overlongTags(group bool) []byte {
+	var b []byte
+	if group {
+		v := kmsg.NewGroupMetadataValue()
+		v.Version = 4
+		b = v.AppendTo(nil)
+	} else {
+		v := kmsg.OffsetCommitValue{Version: 4}
+		b = v.AppendTo(nil)
+	}
+	return append(b[:len(b)-1], 0xff, 0xff, 0xff, 0xff, 0x0f)
 }
 
 // FuzzGroupReplayRecord feeds arbitrary keys and values to the replay and
@@ -72,7 +97,7 @@ func fuzzRestore(rs *replay) {
 	c := New(cfg)
 	ps := newPartition(c, 0, nil)
 	ps.mu.Lock()
-	rs.restore(ps, time.Now())
+	rs.restore(ps)
 	ps.state = partLoaded
 	ps.mu.Unlock()
 	ps.shutdown(nil)

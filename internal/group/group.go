@@ -96,9 +96,12 @@ func (m *member) matches(ps []kmsg.JoinGroupRequestProtocol) bool {
 
 // group is one classic group. Every field is guarded by ps.mu.
 type group struct {
-	ps             *partition
-	id             string
-	state          groupState
+	ps    *partition
+	id    string
+	state groupState
+	// stateTimestamp is when the group entered state, on the wall clock
+	// (Config.Now); zero when unknown (restored from a value before
+	// version 2). An Empty group's offsets expire from it.
 	stateTimestamp time.Time
 	protocolType   string // set by the first member; kept while Empty
 	protocol       string // chosen protocol of the generation; "" while Empty
@@ -138,12 +141,13 @@ type group struct {
 	offsets map[topicPartition]offsetValue
 }
 
-func newGroup(ps *partition, id string, now time.Time) *group {
+// newGroup returns an Empty group that became Empty at wall.
+func newGroup(ps *partition, id string, wall time.Time) *group {
 	return &group{
 		ps:             ps,
 		id:             id,
 		state:          stateEmpty,
-		stateTimestamp: now,
+		stateTimestamp: wall,
 		members:        make(map[string]*member),
 		static:         make(map[string]string),
 		pending:        make(map[string]*time.Timer),
@@ -156,7 +160,7 @@ func (g *group) alive() bool { return g.ps.groups[g.id] == g && g.state != state
 
 func (g *group) setStateLocked(s groupState) {
 	g.state = s
-	g.stateTimestamp = time.Now()
+	g.stateTimestamp = g.ps.c.now()
 }
 
 // sortedMembersLocked returns the members in join order.
@@ -248,6 +252,20 @@ func (g *group) checkSessionLocked(m *member) {
 // removeMemberLocked drops m; its parked requests answer code. The caller
 // then calls afterRemovalLocked (unless it completes the join itself).
 func (g *group) removeMemberLocked(m *member, code *kerr.Error) {
+	g.releaseMemberLocked(m, code)
+	delete(g.members, m.id)
+	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+		delete(g.static, *m.instanceID)
+	}
+	delete(g.pendingSync, m.id)
+	if g.leader == m.id {
+		g.leader = g.firstMemberLocked()
+	}
+}
+
+// releaseMemberLocked stops m's session timer and answers its parked
+// JoinGroup and SyncGroup with code.
+func (g *group) releaseMemberLocked(m *member, code *kerr.Error) {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
@@ -259,22 +277,18 @@ func (g *group) removeMemberLocked(m *member, code *kerr.Error) {
 		m.syncCh <- syncErrorResponse(code)
 		m.syncCh = nil
 	}
-	delete(g.members, m.id)
-	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
-		delete(g.static, *m.instanceID)
-	}
-	delete(g.pendingSync, m.id)
-	if g.leader == m.id {
-		g.leader = g.firstMemberLocked()
-	}
 }
 
 // afterRemovalLocked moves the group on after members left
-// (GroupCoordinator.removeMemberAndUpdateGroup).
+// (GroupCoordinator.removeMemberAndUpdateGroup): a rebalance starts and, as
+// Kafka's maybeCompleteJoinElseSchedule does, completes at once when every
+// remaining member is already waiting in JoinGroup — so a group whose last
+// member left is Empty right away.
 func (g *group) afterRemovalLocked() {
 	switch g.state {
 	case stateStable, stateCompletingRebalance:
 		g.prepareRebalanceLocked()
+		g.tryCompleteJoinLocked()
 	case statePreparingRebalance:
 		g.tryCompleteJoinLocked()
 	}
@@ -354,12 +368,16 @@ func (g *group) scheduleJoinLocked(d time.Duration) {
 	})
 }
 
-func (g *group) stopJoinTimerLocked() {
-	if g.joinTimer != nil {
-		g.joinTimer.Stop()
-		g.joinTimer = nil
+func (g *group) stopJoinTimerLocked() { stopTimer(&g.joinTimer, &g.joinToken) }
+
+// stopTimer stops *t if set, clears it, and bumps its token so that a
+// callback already running sees it was replaced.
+func stopTimer(t **time.Timer, token *uint64) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
 	}
-	g.joinToken++
+	*token++
 }
 
 func (g *group) onJoinTimerLocked() {
@@ -431,13 +449,7 @@ func (g *group) completeJoinLocked() {
 // joinResponseLocked is m's JoinGroup answer for the current generation;
 // the leader also gets every member's metadata for the chosen protocol.
 func (g *group) joinResponseLocked(m *member) *kmsg.JoinGroupResponse {
-	resp := kmsg.NewPtrJoinGroupResponse()
-	resp.Generation = g.generation
-	pt, p := g.protocolType, g.protocol
-	resp.ProtocolType = &pt
-	resp.Protocol = &p
-	resp.LeaderID = g.leader
-	resp.MemberID = m.id
+	resp := g.joinGenerationLocked(m.id)
 	if m.id == g.leader {
 		for _, o := range g.sortedMembersLocked() {
 			jm := kmsg.NewJoinGroupResponseMember()
@@ -447,6 +459,19 @@ func (g *group) joinResponseLocked(m *member) *kmsg.JoinGroupResponse {
 			resp.Members = append(resp.Members, jm)
 		}
 	}
+	return resp
+}
+
+// joinGenerationLocked is a JoinGroup answer for memberID naming the current
+// generation, without the member list.
+func (g *group) joinGenerationLocked(memberID string) *kmsg.JoinGroupResponse {
+	resp := kmsg.NewPtrJoinGroupResponse()
+	resp.Generation = g.generation
+	pt, p := g.protocolType, g.protocol
+	resp.ProtocolType = &pt
+	resp.Protocol = &p
+	resp.LeaderID = g.leader
+	resp.MemberID = memberID
 	return resp
 }
 
@@ -579,11 +604,7 @@ func (g *group) scheduleSyncTimerLocked(d time.Duration) {
 }
 
 func (g *group) stopSyncTimerLocked() {
-	if g.syncTimer != nil {
-		g.syncTimer.Stop()
-		g.syncTimer = nil
-	}
-	g.syncToken++
+	stopTimer(&g.syncTimer, &g.syncToken)
 	g.pendingSync = nil
 }
 
@@ -626,7 +647,9 @@ func (g *group) metadataRecordLocked(assignments map[string][]byte) record.Recor
 	val.Version = groupValueVersion
 	val.ProtocolType = g.protocolType
 	val.Generation = g.generation
-	val.CurrentStateTimestamp = g.stateTimestamp.UnixMilli()
+	if !g.stateTimestamp.IsZero() {
+		val.CurrentStateTimestamp = g.stateTimestamp.UnixMilli()
+	}
 	if len(g.members) > 0 {
 		p, l := g.protocol, g.leader
 		val.Protocol = &p
@@ -653,7 +676,7 @@ func (g *group) metadataRecordLocked(assignments map[string][]byte) record.Recor
 		}
 		val.Members = append(val.Members, mm)
 	}
-	return record.Record{Timestamp: time.Now().UnixMilli(), Key: groupKey(g.id), Value: val.AppendTo(nil)}
+	return record.Record{Timestamp: g.ps.c.now().UnixMilli(), Key: groupKey(g.id), Value: val.AppendTo(nil)}
 }
 
 // stopLocked stops the group's timers and answers its parked requests
@@ -665,17 +688,7 @@ func (g *group) stopLocked(code *kerr.Error) {
 		g.removePendingLocked(id)
 	}
 	for _, m := range g.members {
-		if m.timer != nil {
-			m.timer.Stop()
-		}
-		if m.joinCh != nil {
-			m.joinCh <- g.joinErrorResponse(m.id, code)
-			m.joinCh = nil
-		}
-		if m.syncCh != nil {
-			m.syncCh <- syncErrorResponse(code)
-			m.syncCh = nil
-		}
+		g.releaseMemberLocked(m, code)
 	}
 	g.state = stateDead
 }

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/record"
 	"samsa/internal/storage"
 )
 
@@ -25,9 +27,17 @@ type logPartition struct {
 	mu sync.Mutex
 	// failWith, when set, fails every append (and is kept).
 	failWith error
+	// beforeAppend, when set, runs (without mu) before each append.
+	beforeAppend func()
 }
 
 func (p *logPartition) Append(_ context.Context, batch []byte) (int64, error) {
+	p.mu.Lock()
+	hook := p.beforeAppend
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.failWith != nil {
@@ -39,6 +49,12 @@ func (p *logPartition) Append(_ context.Context, batch []byte) (int64, error) {
 	}
 	p.log.SetHighWatermark(p.log.LogEndOffset())
 	return info.FirstOffset, nil
+}
+
+func (p *logPartition) setBeforeAppend(fn func()) {
+	p.mu.Lock()
+	p.beforeAppend = fn
+	p.mu.Unlock()
 }
 
 func (p *logPartition) setFail(err error) {
@@ -131,6 +147,94 @@ func (b *testBroker) restart() {
 	b.start()
 }
 
+// fakeClock is a Config.Now that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.UnixMilli(time.Now().UnixMilli())}
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+// logBatches returns every batch of the partition below its high
+// watermark, decoded, in log order (keys and values copied).
+func logBatches(t *testing.T, p Partition) []record.Batch {
+	t.Helper()
+	var out []record.Batch
+	off := p.LogStartOffset()
+	for off < p.HighWatermark() {
+		buf, err := p.Read(off, 1<<20)
+		if err != nil || len(buf) == 0 {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		for len(buf) > 0 {
+			batch, h, rest, err := record.Next(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := record.DecodeBatch(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range dec.Records {
+				r := &dec.Records[i]
+				r.Key, r.Value = bytes.Clone(r.Key), bytes.Clone(r.Value)
+			}
+			out = append(out, dec)
+			off, buf = h.NextOffset(), rest
+		}
+	}
+	return out
+}
+
+// logRecords returns every record of the partition below its high
+// watermark, in log order.
+func logRecords(t *testing.T, p Partition) []record.Record {
+	t.Helper()
+	var out []record.Record
+	for _, b := range logBatches(t, p) {
+		out = append(out, b.Records...)
+	}
+	return out
+}
+
+// lastRecordOf returns the value of the last record with key, and whether
+// there is one (a tombstone has a nil value).
+func lastRecordOf(recs []record.Record, key []byte) (value []byte, found bool) {
+	for _, r := range recs {
+		if bytes.Equal(r.Key, key) {
+			value, found = r.Value, true
+		}
+	}
+	return value, found
+}
+
+// appendRaw appends records to the partition as one batch, as another
+// broker (or an older Kafka) may have written them.
+func appendRaw(t *testing.T, p Partition, recs ...record.Record) {
+	t.Helper()
+	b, err := record.Build(record.BuildOptions{}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Append(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitLoaded(t *testing.T, c *Coordinator, group string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -180,6 +284,8 @@ type client struct {
 	session  time.Duration
 	version  int16
 	topics   []string
+	// protocolType is the group's protocol type; "" means "consumer".
+	protocolType string
 
 	memberID   string
 	generation int32
@@ -201,6 +307,9 @@ func (cl *client) joinAndSync(ctx context.Context) error {
 		jr := joinReq(cl.group, cl.memberID, cl.version, cl.session)
 		jr.InstanceID = cl.instance
 		jr.Protocols[0].Metadata = subscription(cl.topics...)
+		if cl.protocolType != "" {
+			jr.ProtocolType = cl.protocolType
+		}
 		resp := cl.c.JoinGroup(WithClient(ctx, cl.clientID, "127.0.0.1"), jr)
 		switch err := errOf(resp.ErrorCode); {
 		case errors.Is(err, kerr.MemberIDRequired):

@@ -2,7 +2,6 @@ package group
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -20,24 +19,21 @@ import (
 // OffsetCommit serves OffsetCommit v0-v9. The offsets of one request are
 // written as one batch and acknowledged only once it is committed; on a
 // failed write nothing is kept and every partition answers the mapped error.
-// v0 is treated as a commit without generation (a "simple" commit).
+// v0 is treated as a commit without generation (a "simple" commit). A v1
+// partition's commit timestamp, when given, is stored as the commit
+// timestamp; a v2-v4 retention time gives the offsets an explicit expire
+// timestamp (now + retention), as Kafka did before removing them.
 func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.Version = req.Version
-	codes := make([][]*kerr.Error, len(req.Topics))
-	for i, t := range req.Topics {
-		codes[i] = make([]*kerr.Error, len(t.Partitions))
-	}
+	codes := newCodeGrid(req.Topics, func(t kmsg.OffsetCommitRequestTopic) int { return len(t.Partitions) })
 	c.offsetCommit(ctx, req, codes)
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		for j, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			if codes[i][j] != nil {
-				rp.ErrorCode = codes[i][j].Code
-			}
+			rp.Partition, rp.ErrorCode = p.Partition, codes.code(i, j)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -45,17 +41,40 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	return resp
 }
 
-// offsetCommit fills codes (per topic, per partition; nil is success).
-func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, codes [][]*kerr.Error) {
-	setAll := func(code *kerr.Error) {
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == nil {
-					codes[i][j] = code
-				}
+// codeGrid is the answer of a request over topics and partitions: one code
+// per partition of each topic, nil for success.
+type codeGrid [][]*kerr.Error
+
+func newCodeGrid[T any](topics []T, partitions func(T) int) codeGrid {
+	g := make(codeGrid, len(topics))
+	for i, t := range topics {
+		g[i] = make([]*kerr.Error, partitions(t))
+	}
+	return g
+}
+
+// setUnset gives code to every partition that has none yet.
+func (g codeGrid) setUnset(code *kerr.Error) {
+	for i := range g {
+		for j := range g[i] {
+			if g[i][j] == nil {
+				g[i][j] = code
 			}
 		}
 	}
+}
+
+// code is the error code of partition j of topic i.
+func (g codeGrid) code(i, j int) int16 {
+	if g[i][j] == nil {
+		return 0
+	}
+	return g[i][j].Code
+}
+
+// offsetCommit fills codes.
+func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, codes codeGrid) {
+	setAll := codes.setUnset
 	gen, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
 	if req.Version == 0 {
 		gen, memberID = -1, ""
@@ -72,7 +91,11 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		setAll(code)
 		return
 	}
-	now := time.Now()
+	now := c.now()
+	expireTimestamp := int64(noExpireTimestamp)
+	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
+		expireTimestamp = now.UnixMilli() + req.RetentionTimeMillis
+	}
 	g := ps.groups[req.Group]
 	created := false
 	if g == nil {
@@ -93,7 +116,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		return
 	}
 	if m := g.members[memberID]; m != nil {
-		g.touchLocked(m, now)
+		g.touchLocked(m, time.Now())
 	}
 
 	type pendingCommit struct {
@@ -119,9 +142,13 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 				codes[i][j] = kerr.UnknownTopicOrPartition
 				continue
 			}
-			v := offsetValue{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTimestamp: now.UnixMilli()}
+			v := offsetValue{offset: p.Offset, leaderEpoch: -1, metadata: md,
+				commitTimestamp: now.UnixMilli(), expireTimestamp: expireTimestamp}
 			if req.Version >= 6 {
 				v.leaderEpoch = p.LeaderEpoch
+			}
+			if req.Version == 1 && p.Timestamp != -1 {
+				v.commitTimestamp = p.Timestamp
 			}
 			tp := topicPartition{t.Topic, p.Partition}
 			pend = append(pend, pendingCommit{tp, v, i, j})
@@ -311,18 +338,8 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic) ([]f
 		}
 		return out, nil
 	}
-	tps := make([]topicPartition, 0, len(offs))
-	for tp := range offs {
-		tps = append(tps, tp)
-	}
-	sort.Slice(tps, func(i, j int) bool {
-		if tps[i].topic != tps[j].topic {
-			return tps[i].topic < tps[j].topic
-		}
-		return tps[i].partition < tps[j].partition
-	})
 	var out []fetchedTopic
-	for _, tp := range tps {
+	for _, tp := range sortedTopicPartitions(offs) {
 		if len(out) == 0 || out[len(out)-1].topic != tp.topic {
 			out = append(out, fetchedTopic{topic: tp.topic})
 		}
@@ -339,10 +356,7 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic) ([]f
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	resp.Version = req.Version
-	codes := make([][]*kerr.Error, len(req.Topics))
-	for i, t := range req.Topics {
-		codes[i] = make([]*kerr.Error, len(t.Partitions))
-	}
+	codes := newCodeGrid(req.Topics, func(t kmsg.OffsetDeleteRequestTopic) int { return len(t.Partitions) })
 	if code := c.offsetDelete(ctx, req, codes); code != nil {
 		resp.ErrorCode = code.Code
 		return resp
@@ -352,10 +366,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		rt.Topic = t.Topic
 		for j, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			rp.Partition = p.Partition
-			if codes[i][j] != nil {
-				rp.ErrorCode = codes[i][j].Code
-			}
+			rp.Partition, rp.ErrorCode = p.Partition, codes.code(i, j)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -363,7 +374,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	return resp
 }
 
-func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, codes [][]*kerr.Error) *kerr.Error {
+func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, codes codeGrid) *kerr.Error {
 	ps, code := c.partitionOf(req.Group)
 	if code != nil {
 		return code
@@ -386,7 +397,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		}
 		subscribed = g.subscribedTopicsLocked()
 	}
-	now := time.Now()
+	now := c.now()
 	type del struct {
 		tp topicPartition
 		i  int

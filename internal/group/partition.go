@@ -173,6 +173,13 @@ func (ps *partition) persistGroup(id string) error {
 	return ps.appendRecords(ps.ctx, []record.Record{rec})
 }
 
+// removeGroupLocked stops g and drops it from the partition (after its
+// tombstone is written).
+func (ps *partition) removeGroupLocked(g *group) {
+	g.stopLocked(kerr.UnknownMemberID)
+	delete(ps.groups, g.id)
+}
+
 // afterFunc runs fn under mu after d, unless the partition is no longer
 // served or the coordinator closed by then.
 func (ps *partition) afterFunc(d time.Duration, fn func()) *time.Timer {
@@ -232,10 +239,11 @@ func (ps *partition) load() {
 		ps.c.log.Error("group: loading __consumer_offsets failed", "partition", ps.id, "err", err)
 		return
 	}
-	rs.restore(ps, time.Now())
+	rs.restore(ps)
 	ps.state = partLoaded
 	ps.c.log.Info("group: loaded __consumer_offsets partition", "partition", ps.id,
 		"groups", len(ps.groups), "took", time.Since(start))
+	ps.goBackground(ps.expireLoop)
 }
 
 // replay feeds every record below the high watermark to rs.

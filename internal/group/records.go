@@ -2,11 +2,14 @@ package group
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/record"
@@ -15,12 +18,15 @@ import (
 // Versions of the __consumer_offsets records we write (see doc.go). Kafka
 // 4.x writes the same ones for classic groups.
 const (
-	offsetKeyVersion      = 1
-	offsetValueVersion    = 3
-	groupKeyVersion       = 2
-	groupValueVersion     = 3
-	maxOffsetValueVersion = 4
-	maxGroupValueVersion  = 4
+	offsetKeyVersion   = 1
+	offsetValueVersion = 3
+	// offsetValueVersionWithExpiry is written for a commit with an
+	// explicit expire timestamp.
+	offsetValueVersionWithExpiry = 1
+	groupKeyVersion              = 2
+	groupValueVersion            = 3
+	maxOffsetValueVersion        = 4
+	maxGroupValueVersion         = 4
 )
 
 // errBadRecord: a __consumer_offsets record whose key or value does not
@@ -39,6 +45,36 @@ type offsetValue struct {
 	leaderEpoch     int32 // -1: unknown
 	metadata        string
 	commitTimestamp int64 // ms
+	// expireTimestamp (ms) is the explicit expiry an OffsetCommit v2-v4
+	// asked for with its retention time; noExpireTimestamp when none (the
+	// group's retention rule applies).
+	expireTimestamp int64
+}
+
+// noExpireTimestamp: an offset without an explicit expiry (Kafka's
+// OffsetCommitRequest.DEFAULT_TIMESTAMP).
+const noExpireTimestamp = -1
+
+// expiredAt reports whether v has expired at now (ms), retention after
+// base (ms), or at its explicit expiry if it has one
+// (OffsetExpirationConditionImpl.isOffsetExpired).
+func (v offsetValue) expiredAt(now, base int64, retention time.Duration) bool {
+	if v.expireTimestamp != noExpireTimestamp {
+		return now >= v.expireTimestamp
+	}
+	return now-base >= retention.Milliseconds()
+}
+
+// sortedTopicPartitions returns the keys of offs by topic, then partition.
+func sortedTopicPartitions(offs map[topicPartition]offsetValue) []topicPartition {
+	tps := make([]topicPartition, 0, len(offs))
+	for tp := range offs {
+		tps = append(tps, tp)
+	}
+	slices.SortFunc(tps, func(a, b topicPartition) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	return tps
 }
 
 func offsetKey(group string, tp topicPartition) []byte {
@@ -46,6 +82,9 @@ func offsetKey(group string, tp topicPartition) []byte {
 	return k.AppendTo(nil)
 }
 
+// offsetRecord is v's record: value version 3, or version 1 (the only one
+// with an expire timestamp, and no leader epoch) when v has an explicit
+// expiry, as Kafka writes them (CoordinatorRecordHelpers.newOffsetCommitRecord).
 func offsetRecord(group string, tp topicPartition, v offsetValue) record.Record {
 	val := kmsg.OffsetCommitValue{
 		Version:         offsetValueVersion,
@@ -53,6 +92,10 @@ func offsetRecord(group string, tp topicPartition, v offsetValue) record.Record 
 		LeaderEpoch:     v.leaderEpoch,
 		Metadata:        v.metadata,
 		CommitTimestamp: v.commitTimestamp,
+	}
+	if v.expireTimestamp != noExpireTimestamp {
+		val.Version = offsetValueVersionWithExpiry
+		val.ExpireTimestamp = v.expireTimestamp
 	}
 	return record.Record{Timestamp: v.commitTimestamp, Key: offsetKey(group, tp), Value: val.AppendTo(nil)}
 }
@@ -127,13 +170,20 @@ func (rs *replay) record(key, value []byte) error {
 			}
 			return nil
 		}
+		if err := checkValue(value, maxOffsetValueVersion, false); err != nil {
+			return fmt.Errorf("%w: offset value: %v", errBadRecord, err)
+		}
 		var val kmsg.OffsetCommitValue
-		if err := val.ReadFrom(value); err != nil || val.Version < 0 || val.Version > maxOffsetValueVersion {
+		if err := val.ReadFrom(value); err != nil {
 			return fmt.Errorf("%w: offset value (version %d): %v", errBadRecord, val.Version, err)
 		}
-		ov := offsetValue{offset: val.Offset, leaderEpoch: -1, metadata: val.Metadata, commitTimestamp: val.CommitTimestamp}
+		ov := offsetValue{offset: val.Offset, leaderEpoch: -1, metadata: val.Metadata,
+			commitTimestamp: val.CommitTimestamp, expireTimestamp: noExpireTimestamp}
 		if val.Version >= 3 {
 			ov.leaderEpoch = val.LeaderEpoch
+		}
+		if val.Version == offsetValueVersionWithExpiry {
+			ov.expireTimestamp = val.ExpireTimestamp
 		}
 		m := rs.offsets[k.Group]
 		if m == nil {
@@ -150,10 +200,13 @@ func (rs *replay) record(key, value []byte) error {
 			delete(rs.groups, k.Group)
 			return nil
 		}
+		if err := checkValue(value, maxGroupValueVersion, true); err != nil {
+			return fmt.Errorf("%w: group value: %v", errBadRecord, err)
+		}
 		var val kmsg.GroupMetadataValue
 		// The value's byte fields alias their input: copy it, the read
 		// buffer may be reused.
-		if err := val.ReadFrom(bytes.Clone(value)); err != nil || val.Version < 0 || val.Version > maxGroupValueVersion {
+		if err := val.ReadFrom(bytes.Clone(value)); err != nil {
 			return fmt.Errorf("%w: group value (version %d): %v", errBadRecord, val.Version, err)
 		}
 		rs.groups[k.Group] = &val
@@ -161,14 +214,87 @@ func (rs *replay) record(key, value []byte) error {
 	return nil
 }
 
+// flexibleValueVersion is the first value version (of both schemas) with
+// tagged fields.
+const flexibleValueVersion = 4
+
+// checkValue rejects a value whose version is unknown, and a flexible one
+// announcing more tagged fields than it has bytes left. kmsg reads a tagged
+// field section by looping once per announced field even past the end of
+// its input, so one corrupt count (up to 2^32) would stall the replay for
+// minutes; this walk bounds each count before kmsg sees the value. For a
+// group value (groupValue) it walks the members the same way.
+func checkValue(value []byte, maxVersion int16, groupValue bool) error {
+	r := kbin.Reader{Src: value}
+	v := r.Int16()
+	switch {
+	case !r.Ok():
+		return errors.New("no version")
+	case v < 0 || v > maxVersion:
+		return fmt.Errorf("unknown version %d", v)
+	case v < flexibleValueVersion:
+		return nil
+	}
+	tagsFit := func() bool {
+		n := r.Uvarint()
+		if !r.Ok() || int64(n) > int64(len(r.Src)) {
+			return false
+		}
+		for ; n > 0 && r.Ok(); n-- {
+			r.Uvarint()
+			r.Span(int(r.Uvarint()))
+		}
+		return r.Ok()
+	}
+	if !groupValue {
+		r.Int64()         // offset
+		r.Int32()         // leader epoch
+		r.CompactString() // metadata
+		r.Int64()         // commit timestamp
+	} else {
+		r.CompactString()         // protocol type
+		r.Int32()                 // generation
+		r.CompactNullableString() // protocol
+		r.CompactNullableString() // leader
+		r.Int64()                 // current state timestamp
+		n := r.CompactArrayLen()
+		for i := int32(0); i < n && r.Ok(); i++ {
+			r.CompactString()         // member id
+			r.CompactNullableString() // group instance id
+			r.CompactString()         // client id
+			r.CompactString()         // client host
+			r.Int32()                 // rebalance timeout
+			r.Int32()                 // session timeout
+			r.CompactBytes()          // subscription
+			r.CompactBytes()          // assignment
+			if !tagsFit() {
+				return errors.New("member tagged fields overrun the value")
+			}
+		}
+	}
+	if !r.Ok() || !tagsFit() {
+		return errors.New("tagged fields overrun the value")
+	}
+	return nil
+}
+
 // restore turns the replayed state into the partition's groups. Groups
 // with members come back Stable with their assignments, each member due to
 // expire after its session timeout unless it heartbeats, so consumers keep
-// their partitions across a coordinator move, as in Kafka. The caller holds
-// ps.mu.
-func (rs *replay) restore(ps *partition, now time.Time) {
+// their partitions across a coordinator move, as in Kafka. A group keeps
+// its stored current state timestamp (the time an Empty group became
+// Empty, which its offsets expire from); values before version 2 have none,
+// and then the offsets expire from their commit timestamps, as in
+// ClassicGroup.fromRecord. The caller holds ps.mu.
+func (rs *replay) restore(ps *partition) {
+	wall := ps.c.now()
+	now := time.Now() // sessions run on real time
 	for id, md := range rs.groups {
-		g := newGroup(ps, id, now)
+		g := newGroup(ps, id, wall)
+		g.stateTimestamp = time.Time{}
+		if md.Version >= 2 && md.CurrentStateTimestamp >= 0 {
+			g.stateTimestamp = time.UnixMilli(md.CurrentStateTimestamp)
+		}
 		g.protocolType = md.ProtocolType
 		g.generation = md.Generation
 		if md.Protocol != nil {
@@ -215,7 +341,7 @@ func (rs *replay) restore(ps *partition, now time.Time) {
 	for id, offs := range rs.offsets {
 		g := ps.groups[id]
 		if g == nil {
-			g = newGroup(ps, id, now)
+			g = newGroup(ps, id, wall)
 			ps.groups[id] = g
 		}
 		g.offsets = offs

@@ -10,23 +10,27 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"samsa/internal/config"
 	"samsa/internal/metadata"
+	"samsa/internal/record"
 	"samsa/internal/storage"
 )
 
 // Errors (internal/api maps them to Kafka codes).
 var (
-	ErrUnknownTopicOrPartition = errors.New("replica: unknown topic or partition") // UNKNOWN_TOPIC_OR_PARTITION
-	ErrNotLeader               = errors.New("replica: not leader or follower")     // NOT_LEADER_OR_FOLLOWER
-	ErrNotEnoughReplicas       = errors.New("replica: not enough replicas")        // NOT_ENOUGH_REPLICAS
-	ErrOffline                 = errors.New("replica: partition offline")          // KAFKA_STORAGE_ERROR
+	ErrUnknownTopicOrPartition = errors.New("replica: unknown topic or partition")         // UNKNOWN_TOPIC_OR_PARTITION
+	ErrNotLeader               = errors.New("replica: not leader or follower")             // NOT_LEADER_OR_FOLLOWER
+	ErrNotEnoughReplicas       = errors.New("replica: not enough replicas")                // NOT_ENOUGH_REPLICAS
+	ErrOffline                 = errors.New("replica: partition offline")                  // KAFKA_STORAGE_ERROR
+	ErrPolicyViolation         = errors.New("replica: not allowed by the topic's configs") // POLICY_VIOLATION
 )
 
 type topicPartition struct {
@@ -110,19 +114,34 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 		}
 		return int32(n)
 	}
-	return storage.Config{
-		SegmentBytes:         i64("segment.bytes"),
-		SegmentMs:            i64("segment.ms"),
-		SegmentIndexBytes:    clamp32(i64("segment.index.bytes")),
-		IndexIntervalBytes:   clamp32(i64("index.interval.bytes")),
-		MaxMessageBytes:      clamp32(i64("max.message.bytes")),
-		FlushMessages:        i64("flush.messages"),
-		FlushMs:              i64("flush.ms"),
-		MessageTimestampType: cfg.TopicValue(overrides, "message.timestamp.type"),
-		RetentionMs:          i64("retention.ms"),
-		RetentionBytes:       i64("retention.bytes"),
-		CleanupPolicy:        cfg.TopicValue(overrides, "cleanup.policy"),
+	ratio, err := strconv.ParseFloat(cfg.TopicValue(overrides, "min.cleanable.dirty.ratio"), 64)
+	if err != nil {
+		ratio = 0.5
 	}
+	return storage.Config{
+		SegmentBytes:           i64("segment.bytes"),
+		SegmentMs:              i64("segment.ms"),
+		SegmentIndexBytes:      clamp32(i64("segment.index.bytes")),
+		IndexIntervalBytes:     clamp32(i64("index.interval.bytes")),
+		MaxMessageBytes:        clamp32(i64("max.message.bytes")),
+		FlushMessages:          i64("flush.messages"),
+		FlushMs:                i64("flush.ms"),
+		MessageTimestampType:   cfg.TopicValue(overrides, "message.timestamp.type"),
+		RetentionMs:            i64("retention.ms"),
+		RetentionBytes:         i64("retention.bytes"),
+		CleanupPolicy:          cfg.TopicValue(overrides, "cleanup.policy"),
+		DeleteRetentionMs:      i64("delete.retention.ms"),
+		MinCleanableDirtyRatio: ratio,
+		MinCompactionLagMs:     i64("min.compaction.lag.ms"),
+		MaxCompactionLagMs:     i64("max.compaction.lag.ms"),
+		FileDeleteDelayMs:      i64("file.delete.delay.ms"),
+	}
+}
+
+// HasCleanupPolicy reports whether the cleanup.policy list value holds
+// policy ("delete" or "compact").
+func HasCleanupPolicy(value, policy string) bool {
+	return slices.Contains(config.SplitList(value), policy)
 }
 
 // Apply is the metadata listener: it brings the partitions in line with
@@ -270,6 +289,11 @@ func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, erro
 	if acks == -1 && st.isrSize < st.minISR {
 		return storage.AppendInfo{}, ErrNotEnoughReplicas
 	}
+	if HasCleanupPolicy(p.log.Config().CleanupPolicy, "compact") {
+		if err := checkKeys(records); err != nil {
+			return storage.AppendInfo{}, err
+		}
+	}
 	info, err := p.log.AppendAsLeader(records, st.leaderEpoch)
 	if err != nil {
 		return info, err
@@ -278,4 +302,61 @@ func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, erro
 		p.log.SetHighWatermark(p.log.LogEndOffset())
 	}
 	return info, nil
+}
+
+// DeleteRecords advances the log start offset to offset (-1: the high
+// watermark) as leader and returns the new log start offset (the low
+// watermark). Records below it are no longer readable; whole segments
+// below it are deleted by the storage engine. A topic whose
+// cleanup.policy lacks "delete" answers ErrPolicyViolation, as Kafka's
+// ReplicaManager.deleteRecordsOnLocalLog does; an offset above the high
+// watermark or below -1 storage.ErrOffsetOutOfRange.
+//
+// With followers (replication) Kafka also waits until every replica's
+// low watermark reached the offset (DelayedDeleteRecords); a single-ISR
+// leader is done once its own log moved.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	if pol := p.log.Config().CleanupPolicy; !HasCleanupPolicy(pol, "delete") {
+		return -1, fmt.Errorf("%w: records of %s-%d cannot be deleted: cleanup.policy=%s", ErrPolicyViolation, p.log.Topic(), p.log.Partition(), pol)
+	}
+	if offset < -1 {
+		return -1, fmt.Errorf("%w: offset %d is negative", storage.ErrOffsetOutOfRange, offset)
+	}
+	return p.log.DeleteRecordsBefore(offset)
+}
+
+// errNoKey stops checkKeys' walk at the first record without a key.
+var errNoKey = errors.New("replica: record without key")
+
+// checkKeys rejects records for a compacted topic that carry no key
+// (null; an empty key is accepted), as Kafka's LogValidator.validateKey
+// does: compaction keeps the latest record per key, so a keyless record
+// could never be cleaned. It decompresses the batches, which the produce
+// path otherwise never does; only compacted topics pay for it. Control
+// batches are skipped, and bytes that do not decode are left to the
+// storage engine, which rejects them with its own error.
+func checkKeys(records []byte) error {
+	for len(records) > 0 {
+		b, h, rest, err := record.Next(records)
+		if err != nil {
+			return nil
+		}
+		records = rest
+		if h.Control() {
+			continue
+		}
+		err = record.ForEachRecord(b, func(_ *record.Header, r *record.Record) error {
+			if r.Key == nil {
+				return errNoKey
+			}
+			return nil
+		})
+		if errors.Is(err, errNoKey) {
+			return fmt.Errorf("%w: a compacted topic cannot accept a record without a key", storage.ErrInvalidRecord)
+		}
+		if err != nil {
+			return nil
+		}
+	}
+	return nil
 }

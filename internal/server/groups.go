@@ -32,12 +32,14 @@ type groupLoader struct {
 func newGroupCoordinator(s *Server) *group.Coordinator {
 	cfg := s.cfg
 	return group.New(group.Config{
-		NumPartitions:          cfg.OffsetsTopicNumPartitions,
-		InitialRebalanceDelay:  cfg.GroupInitialRebalanceDelay,
-		MinSessionTimeout:      cfg.GroupMinSessionTimeout,
-		MaxSessionTimeout:      cfg.GroupMaxSessionTimeout,
-		MaxSize:                cfg.GroupMaxSize,
-		OffsetMetadataMaxBytes: cfg.OffsetMetadataMaxBytes,
+		NumPartitions:                 cfg.OffsetsTopicNumPartitions,
+		InitialRebalanceDelay:         cfg.GroupInitialRebalanceDelay,
+		MinSessionTimeout:             cfg.GroupMinSessionTimeout,
+		MaxSessionTimeout:             cfg.GroupMaxSessionTimeout,
+		MaxSize:                       cfg.GroupMaxSize,
+		OffsetMetadataMaxBytes:        cfg.OffsetMetadataMaxBytes,
+		OffsetsRetention:              cfg.OffsetsRetention,
+		OffsetsRetentionCheckInterval: cfg.OffsetsRetentionCheckInterval,
 		TopicPartitionExists: func(topic string, partition int32) bool {
 			t := s.pub.Image().Topics[topic]
 			return t != nil && partition >= 0 && int(partition) < len(t.Partitions)

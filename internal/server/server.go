@@ -84,9 +84,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.clusterID, err = ensureFormatted(cfg); err != nil {
 		return nil, err
 	}
-	if s.logs, err = storage.OpenManager(storage.ManagerOptions{
-		Dirs: cfg.LogDirs, Logger: logger, DefaultConfig: replica.StorageConfig(cfg, nil),
-	}); err != nil {
+	if s.logs, err = storage.OpenManager(managerOptions(cfg, logger)); err != nil {
 		return nil, fmt.Errorf("server: open logs: %w", err)
 	}
 	if s.metaLog, err = metadata.OpenLocalLog(cfg.MetadataLogDir); err != nil {
@@ -143,6 +141,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	logger.Info("samsa started", "node.id", cfg.NodeID, "cluster.id", s.clusterID,
 		"log.dirs", strings.Join(cfg.LogDirs, ","), "topics", len(s.pub.Image().Topics), "startup", time.Since(began).Round(time.Microsecond))
 	return s, nil
+}
+
+// managerOptions maps the broker's log.* settings to the storage engine's
+// options.
+func managerOptions(cfg *config.Config, logger *slog.Logger) storage.ManagerOptions {
+	ms := func(k string) time.Duration {
+		v, _ := cfg.Get(k)
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return time.Duration(n) * time.Millisecond
+	}
+	enable, _ := cfg.Get("log.cleaner.enable")
+	return storage.ManagerOptions{
+		Dirs: cfg.LogDirs, Logger: logger, DefaultConfig: replica.StorageConfig(cfg, nil),
+		CheckpointInterval:     ms("log.flush.offset.checkpoint.interval.ms"),
+		RetentionCheckInterval: ms("log.retention.check.interval.ms"),
+		CleanerDisabled:        !strings.EqualFold(enable, "true"),
+		CleanerBackoff:         ms("log.cleaner.backoff.ms"),
+	}
 }
 
 // checkSupportedTopology rejects configurations that need a multi-node

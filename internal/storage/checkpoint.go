@@ -18,6 +18,7 @@ const (
 	recoveryPointFile     = "recovery-point-offset-checkpoint"
 	replicationOffsetFile = "replication-offset-checkpoint"
 	logStartOffsetFile    = "log-start-offset-checkpoint"
+	cleanerOffsetFile     = "cleaner-offset-checkpoint"
 	leaderEpochFile       = "leader-epoch-checkpoint"
 	partitionMetadataFile = "partition.metadata"
 	cleanShutdownFile     = ".kafka_cleanshutdown"

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"math"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,14 @@ const (
 	defaultIndexIntervalBytes = 4096
 	defaultMaxMessageBytes    = 1048588
 	defaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
+	defaultDeleteRetentionMs  = 24 * 60 * 60 * 1000
+	defaultFileDeleteDelayMs  = 60000
+	defaultMinCleanableRatio  = 0.5
+
+	// CleanupPolicyDelete and CleanupPolicyCompact are the values of the
+	// cleanup.policy list.
+	CleanupPolicyDelete  = "delete"
+	CleanupPolicyCompact = "compact"
 
 	// TimestampCreateTime and TimestampLogAppendTime are the values of
 	// message.timestamp.type.
@@ -21,9 +30,6 @@ const (
 )
 
 // DefaultConfig returns Kafka's defaults.
-//
-// RetentionMs, RetentionBytes and CleanupPolicy are carried but not acted
-// on yet: the engine neither deletes old segments nor compacts.
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:         defaultSegmentBytes,
@@ -36,7 +42,13 @@ func DefaultConfig() Config {
 		MessageTimestampType: TimestampCreateTime,
 		RetentionMs:          defaultRetentionMs,
 		RetentionBytes:       -1,
-		CleanupPolicy:        "delete",
+		CleanupPolicy:        CleanupPolicyDelete,
+
+		DeleteRetentionMs:      defaultDeleteRetentionMs,
+		MinCleanableDirtyRatio: defaultMinCleanableRatio,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
+		FileDeleteDelayMs:      defaultFileDeleteDelayMs,
 	}
 }
 
@@ -78,7 +90,44 @@ func (c Config) withDefaults(d Config) Config {
 	if c.CleanupPolicy == "" {
 		c.CleanupPolicy = d.CleanupPolicy
 	}
+	// The compaction fields keep zero (Kafka allows it); only nonsense is
+	// replaced.
+	if c.DeleteRetentionMs < 0 {
+		c.DeleteRetentionMs = 0
+	}
+	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 || c.MinCleanableDirtyRatio != c.MinCleanableDirtyRatio {
+		c.MinCleanableDirtyRatio = defaultMinCleanableRatio
+	}
+	if c.MinCompactionLagMs < 0 {
+		c.MinCompactionLagMs = 0
+	}
+	if c.MaxCompactionLagMs <= 0 {
+		c.MaxCompactionLagMs = math.MaxInt64
+	}
+	if c.FileDeleteDelayMs < 0 {
+		c.FileDeleteDelayMs = 0
+	}
 	return c
+}
+
+// hasPolicy reports whether cleanup.policy (a comma-separated list)
+// contains p.
+func (c *Config) hasPolicy(p string) bool {
+	for _, v := range strings.Split(c.CleanupPolicy, ",") {
+		if strings.TrimSpace(v) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// msDuration converts a Kafka millisecond setting to a Duration,
+// saturating.
+func msDuration(ms int64) time.Duration {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // maxIndexEntries and maxTimeIndexEntries: segment.index.bytes bounds both

@@ -41,7 +41,17 @@ type Config struct {
 	MessageTimestampType string // message.timestamp.type: "CreateTime" (default) or "LogAppendTime"
 	RetentionMs          int64  // retention.ms, default 7 days (-1: forever)
 	RetentionBytes       int64  // retention.bytes, default -1
-	CleanupPolicy        string // cleanup.policy: "delete" (default), "compact"
+	CleanupPolicy        string // cleanup.policy: "delete" (default), "compact", "compact,delete"
+
+	// Compaction and segment deletion. Unlike the fields above, zero is a
+	// value Kafka allows for these and is honoured as given (callers build
+	// a Config from DefaultConfig or from internal/replica.StorageConfig,
+	// which resolves every key); only MaxCompactionLagMs <= 0 means default.
+	DeleteRetentionMs      int64   // delete.retention.ms, default 1 day: how long a tombstone outlives its cleaning
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio, default 0.5
+	MinCompactionLagMs     int64   // min.compaction.lag.ms, default 0
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms, default math.MaxInt64
+	FileDeleteDelayMs      int64   // file.delete.delay.ms, default 60000: a deleted segment's files linger as *.deleted
 }
 
 // ManagerOptions configure OpenManager.
@@ -60,6 +70,16 @@ type ManagerOptions struct {
 	// CheckpointInterval is how often checkpoint files are written
 	// (log.flush.offset.checkpoint.interval.ms). 0: 60s.
 	CheckpointInterval time.Duration
+	// RetentionCheckInterval is how often retention (retention.ms,
+	// retention.bytes) deletes old segments
+	// (log.retention.check.interval.ms). 0: 5 minutes.
+	RetentionCheckInterval time.Duration
+	// CleanerDisabled stops the log cleaner: compacted topics are then
+	// never compacted (log.cleaner.enable=false).
+	CleanerDisabled bool
+	// CleanerBackoff is how long the cleaner sleeps when no log is
+	// cleanable (log.cleaner.backoff.ms). 0: 15s.
+	CleanerBackoff time.Duration
 }
 
 // AppendInfo describes a successful append.
@@ -70,3 +90,4 @@ type AppendInfo struct {
 	LogStartOffset int64
 	Duplicate      bool // the batch was a retry of one of the producer's last 5 batches: not appended again
 }
+

@@ -1,6 +1,7 @@
 // Package storage is the broker's storage engine: partition logs in
 // Apache Kafka's on-disk layout, their recovery after a crash, durability
-// with group commit, and idempotent-producer state.
+// with group commit, idempotent-producer state, retention, DeleteRecords
+// and log compaction.
 //
 // # Files
 //
@@ -9,6 +10,7 @@
 //	  recovery-point-offset-checkpoint    "0\n<n>\n<topic> <partition> <offset>\n"…
 //	  replication-offset-checkpoint       same format: high watermarks
 //	  log-start-offset-checkpoint         same format: log start offsets
+//	  cleaner-offset-checkpoint           same format: end of each compacted log's clean section
 //	  <topic>-<partition>/
 //	    partition.metadata                "version: 0\ntopic_id: <base64url uuid>\n"
 //	    leader-epoch-checkpoint           "0\n<n>\n<epoch> <startOffset>\n"…
@@ -18,6 +20,9 @@
 //	    00000000000000001234.log          next segment: base offset 1234
 //	    …
 //	    00000000000000001234.snapshot     producer state as of offset 1234
+//	    00000000000000000000.log.deleted  (and .index/.timeindex) a deleted segment awaiting file.delete.delay.ms
+//	    00000000000000000000.log.cleaned  the cleaner writing a compacted segment
+//	    00000000000000000000.log.swap     a compacted segment being swapped in
 //
 // Checkpoints and snapshots are written to "<name>.tmp", fsynced (except
 // snapshots at roll), renamed, and the directory fsynced.
@@ -28,6 +33,11 @@
 // record for the layout), with only baseOffset and partitionLeaderEpoch
 // rewritten (both outside the CRC), or, for LogAppendTime topics, the
 // timestamp type bit and maxTimestamp rewritten and the CRC recomputed.
+// In compacted logs the cleaner rewrites batches: same base offset, last
+// offset delta, producer fields, codec and timestamps, fewer records (so
+// offsets have gaps), possibly the delete-horizon bit with baseTimestamp
+// holding the horizon, or an empty header-only batch kept for a
+// producer's sequence numbers.
 //
 // # Offset index (.index), 8-byte entries, big-endian
 //

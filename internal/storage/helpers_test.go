@@ -34,6 +34,7 @@ func (m *Manager) abandon() {
 	m.mu.Unlock()
 	close(m.stop)
 	<-m.done
+	<-m.cleanerDone
 	for _, l := range m.Logs() {
 		l.mu.Lock()
 		l.mu.closed = true

@@ -37,6 +37,14 @@ type Log struct {
 
 	flusher flusher
 
+	// clean is the log cleaner's state. Guarded by Manager.cleanMu.
+	clean cleanerState
+	// cleaning is held by the cleaner while it works on this log;
+	// cleanAbort asks it to stop (the log is being deleted). DeleteLog
+	// sets cleanAbort and then waits on cleaning.
+	cleaning   sync.Mutex
+	cleanAbort atomic.Bool
+
 	// fsyncs counts fdatasync rounds of this log (tests, metrics).
 	fsyncs atomic.Int64
 
@@ -62,8 +70,11 @@ type Log struct {
 		maxTimestamp         int64
 		offsetOfMaxTimestamp int64
 		epochs               []epochEntry // leader-epoch cache, ascending
-		offline              error        // non-nil after an I/O error
-		closed               bool
+		// cleanerOffset is the cleaner checkpoint: offsets below it were
+		// compacted (the "clean" section); -1 when never cleaned.
+		cleanerOffset int64
+		offline       error // non-nil after an I/O error
+		closed        bool
 	}
 }
 
@@ -459,9 +470,9 @@ func (l *Log) flushTo(target int64) error {
 // point. No lock is held during the fsyncs.
 func (l *Log) syncRound() (int64, error) {
 	l.mu.Lock()
-	if l.mu.offline != nil {
+	if err := l.stateErrLocked(); err != nil {
 		l.mu.Unlock()
-		return 0, fmt.Errorf("%s: %w", l.name(), ErrStorage)
+		return 0, err
 	}
 	leo, rp := l.mu.leo, l.mu.recoveryPoint
 	segs := l.mu.segments
@@ -469,11 +480,19 @@ func (l *Log) syncRound() (int64, error) {
 	segs = segs[max(i, 0):]
 	dirDirty := l.mu.rollPending
 	l.mu.unflushed, l.mu.lastFlush, l.mu.rollPending = 0, l.m.now(), false
-	l.mu.Unlock()
-
 	if leo <= rp && !dirDirty {
+		l.mu.Unlock()
 		return leo, nil
 	}
+	for _, s := range segs {
+		s.acquire()
+	}
+	l.mu.Unlock()
+	defer func() {
+		for _, s := range segs {
+			s.release()
+		}
+	}()
 	l.fsyncs.Add(1)
 	l.m.fsyncs.Add(1)
 	for j, s := range segs {
@@ -537,7 +556,8 @@ func (l *Log) flushIfDue(now time.Time) error {
 // up to maxBytes (but at least one whole batch if minOneMessage), and never
 // any batch whose base offset is >= maxOffset (pass the high watermark).
 // Returns ErrOffsetOutOfRange when offset < LogStartOffset or > LogEndOffset.
-// Reading at LogEndOffset returns no bytes and no error. The caller may
+// Reading at LogEndOffset returns no bytes and no error. In a compacted
+// log, an offset the cleaner removed reads from the next batch after it. The caller may
 // hand the returned buffer back with ReleaseBuffer when done with it.
 func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage bool) ([]byte, error) {
 	l.mu.Lock()
@@ -569,35 +589,55 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 		if nv == 0 {
 			v.pos = segs[i].lookupLocked(offset)
 		}
+		// A reference keeps the files open should retention or the
+		// cleaner drop the segment while we read it.
+		v.s.acquire()
 		views[nv] = v
 		nv++
 	}
 	l.mu.Unlock()
 
-	for _, v := range views[:nv] {
-		b, found, err := l.readSegment(v.s, v.pos, v.size, offset, maxBytes, maxOffset, minOneMessage)
-		if err != nil || found {
-			return b, err
+	var (
+		b     []byte
+		found bool
+		err   error
+	)
+	for j := range views[:nv] {
+		if !found && err == nil {
+			v := &views[j]
+			b, found, err = l.readSegment(v.s, v.pos, v.size, offset, maxBytes, maxOffset, minOneMessage)
 		}
+		views[j].s.release()
+	}
+	if err != nil || found {
+		return b, err
 	}
 	// offset lies past the batches of the first two segments: only
 	// possible with gaps (compaction); continue through the rest.
-	l.mu.Lock()
-	segs = l.mu.segments
-	l.mu.Unlock()
-	for _, s := range segs {
-		if s.base <= views[nv-1].s.base {
-			continue
-		}
+	lastBase := views[nv-1].s.base
+	for {
 		l.mu.Lock()
+		if err := l.stateErrLocked(); err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+		segs = l.mu.segments
+		k := sort.Search(len(segs), func(i int) bool { return segs[i].base > lastBase })
+		if k == len(segs) {
+			l.mu.Unlock()
+			return nil, nil
+		}
+		s := segs[k]
 		size := s.size
+		s.acquire()
 		l.mu.Unlock()
 		b, found, err := l.readSegment(s, 0, size, offset, maxBytes, maxOffset, minOneMessage)
+		s.release()
 		if err != nil || found {
 			return b, err
 		}
+		lastBase = s.base
 	}
-	return nil, nil
 }
 
 // readSegment reads whole batches from segment s starting with the first
@@ -683,10 +723,19 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		if s.maxTimestamp < ts {
 			continue
 		}
+		if s.next <= l.mu.logStartOffset {
+			continue // wholly below the log start offset
+		}
 		from := max(s.lookupTimeLocked(ts)+1, s.base, l.mu.logStartOffset)
+		s.acquire()
 		views = append(views, view{s, s.lookupLocked(from), s.size, from})
 	}
 	l.mu.Unlock()
+	defer func() {
+		for _, v := range views {
+			v.s.release()
+		}
+	}()
 	for _, v := range views {
 		off, t, ok, err := l.searchTimestamp(v.s, v.pos, v.size, v.from, ts)
 		if err != nil || ok {
@@ -743,6 +792,7 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64) {
 		if i >= 0 {
 			seg, size = segs[i], segs[i].size
 			pos = seg.lookupLocked(shallow)
+			seg.acquire()
 		}
 	}
 	l.mu.Unlock()
@@ -750,11 +800,24 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64) {
 		return -1, -1
 	}
 	if seg != nil {
-		if off, t, ok, err := l.searchTimestamp(seg, pos, size, seg.base, ts); err == nil && ok && t == ts && off <= shallow {
+		off, t, ok, err := l.searchTimestamp(seg, pos, size, seg.base, ts)
+		seg.release()
+		if err == nil && ok && t == ts && off <= shallow {
 			return off, ts
 		}
 	}
 	return shallow, ts
+}
+
+// recomputeMaxTimestampLocked derives the log's max timestamp from its
+// segments after segments were deleted or rewritten. Caller holds mu.
+func (l *Log) recomputeMaxTimestampLocked() {
+	l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = noTimestamp, -1
+	for _, s := range l.mu.segments {
+		if s.maxTimestamp > l.mu.maxTimestamp {
+			l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = s.maxTimestamp, s.offsetOfMaxTimestamp
+		}
+	}
 }
 
 // AssignEpochStartOffset records in leader-epoch-checkpoint that epoch
@@ -851,7 +914,7 @@ func (l *Log) close() error {
 	l.mu.Unlock()
 	l.flusher.mu.Unlock()
 	for _, s := range segs {
-		errs = append(errs, s.close())
+		errs = append(errs, s.release())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close %s: %w", l.name(), err)

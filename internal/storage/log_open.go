@@ -30,6 +30,7 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 	l.producers.entries = map[int64]*producerEntry{}
 	l.mu.changed = make(chan struct{})
 	l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = noTimestamp, -1
+	l.mu.cleanerOffset = -1
 
 	if b, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
 		if id, err := parsePartitionMetadata(b); err == nil {
@@ -88,8 +89,17 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 }
 
 // openSegments opens every "<base>.log" in the dir (creating the first
-// one for a new log) and removes leftovers: orphan indexes, tmp files.
+// one for a new log) after finishing or rolling back an interrupted
+// cleaner swap, and removes leftovers: orphan indexes, tmp files, segments
+// awaiting their delayed deletion (*.deleted).
 func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
+	rebuild, err := recoverSwapFiles(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	for base := range rebuild {
+		l.m.logger.Warn("completed an interrupted cleaner swap", "partition", l.name(), "segment", base)
+	}
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, err
@@ -141,6 +151,7 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 			}
 			return nil, err
 		}
+		s.rebuild = rebuild[b]
 		segs = append(segs, s)
 	}
 	return segs, nil
@@ -166,7 +177,7 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 			return segs, err
 		}
 		size := st.Size()
-		if i < first && size <= math.MaxInt32 && s.loadIndexes(size) {
+		if i < first && !s.rebuild && size <= math.MaxInt32 && s.loadIndexes(size) {
 			s.size, s.next = size, limit
 			if i < len(segs)-1 {
 				continue
@@ -177,7 +188,7 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 				continue
 			}
 			l.m.logger.Warn("active segment tail invalid after clean shutdown; recovering it", "partition", l.name(), "segment", s.base)
-		} else if i < first {
+		} else if i < first && !s.rebuild {
 			l.m.logger.Warn("rebuilding invalid index", "partition", l.name(), "segment", s.base)
 		}
 		res, err := s.recover(cfg.IndexIntervalBytes, limit, nil)

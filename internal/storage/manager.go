@@ -18,15 +18,28 @@ import (
 const metadataLogDir = "__cluster_metadata-0"
 
 // Manager owns every partition log in log.dirs: recovery at open,
-// checkpoint files, background flush (flush.ms / log.flush.interval.ms)
-// and the clean-shutdown marker.
+// checkpoint files, background flush (flush.ms / log.flush.interval.ms),
+// retention, the log cleaner and the clean-shutdown marker.
 type Manager struct {
-	dirs       []string
-	logger     *slog.Logger
-	now        func() time.Time
-	defaultCfg Config // normalized
-	flushEvery time.Duration
-	ckptEvery  time.Duration
+	dirs            []string
+	logger          *slog.Logger
+	now             func() time.Time
+	defaultCfg      Config // normalized
+	flushEvery      time.Duration
+	ckptEvery       time.Duration
+	retentionEvery  time.Duration
+	cleanerBackoff  time.Duration
+	cleanerDisabled bool
+
+	// delMu guards pending, the *.deleted files awaiting
+	// file.delete.delay.ms.
+	delMu   sync.Mutex
+	pending []pendingDelete
+
+	// cleanMu serializes cleaning (the cleaner goroutine and CleanNow):
+	// one log is cleaned at a time. It guards the cleaner fields of every
+	// Log (Log.clean). Taken before any Log lock, never under ckptMu.
+	cleanMu sync.Mutex
 
 	fsyncs atomic.Int64 // fdatasync rounds over all logs
 
@@ -44,20 +57,23 @@ type Manager struct {
 		closed bool
 	}
 
-	stop chan struct{} // closed by Close to stop the background loop
-	done chan struct{} // closed when the background loop returned
+	stop        chan struct{} // closed by Close to stop the background goroutines
+	done        chan struct{} // closed when the background loop returned
+	cleanerDone chan struct{} // closed when the cleaner goroutine returned
 }
 
 type failedLog struct {
 	dir                               string
 	err                               error
 	recoveryPoint, hw, logStartOffset int64
+	cleanerOffset                     int64 // -1: none
 }
 
 // dirCheckpoints are the checkpoint files of one log dir, read at open.
 type dirCheckpoints struct {
 	clean                           bool
 	recoveryPoint, hw, logStartOffs map[TopicPartition]int64
+	cleaner                         map[TopicPartition]int64
 }
 
 // OpenManager recovers every "<topic>-<partition>" directory found in the
@@ -69,15 +85,25 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if len(opts.Dirs) == 0 {
 		return nil, errors.New("storage: no log dirs")
 	}
+	defaults := opts.DefaultConfig
+	if defaults == (Config{}) {
+		// Nothing given: Kafka's defaults throughout (the compaction
+		// fields would otherwise keep their zeros).
+		defaults = DefaultConfig()
+	}
 	m := &Manager{
-		dirs:       opts.Dirs,
-		logger:     opts.Logger,
-		now:        opts.Now,
-		defaultCfg: opts.DefaultConfig.withDefaults(DefaultConfig()),
-		flushEvery: opts.FlushCheckInterval,
-		ckptEvery:  opts.CheckpointInterval,
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		dirs:            opts.Dirs,
+		logger:          opts.Logger,
+		now:             opts.Now,
+		defaultCfg:      defaults.withDefaults(DefaultConfig()),
+		flushEvery:      opts.FlushCheckInterval,
+		ckptEvery:       opts.CheckpointInterval,
+		retentionEvery:  opts.RetentionCheckInterval,
+		cleanerBackoff:  opts.CleanerBackoff,
+		cleanerDisabled: opts.CleanerDisabled,
+		stop:            make(chan struct{}),
+		done:            make(chan struct{}),
+		cleanerDone:     make(chan struct{}),
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
@@ -91,6 +117,12 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if m.ckptEvery <= 0 {
 		m.ckptEvery = 60 * time.Second
 	}
+	if m.retentionEvery <= 0 {
+		m.retentionEvery = 5 * time.Minute
+	}
+	if m.cleanerBackoff <= 0 {
+		m.cleanerBackoff = 15 * time.Second
+	}
 	m.mu.logs = map[TopicPartition]*Log{}
 	m.mu.failed = map[TopicPartition]*failedLog{}
 	for _, dir := range m.dirs {
@@ -100,6 +132,11 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		}
 	}
 	go m.loop()
+	if m.cleanerDisabled {
+		close(m.cleanerDone)
+	} else {
+		go m.cleanerLoop()
+	}
 	return m, nil
 }
 
@@ -128,6 +165,7 @@ func (m *Manager) openDir(dir string) error {
 	ck.recoveryPoint = read(recoveryPointFile)
 	ck.hw = read(replicationOffsetFile)
 	ck.logStartOffs = read(logStartOffsetFile)
+	ck.cleaner = read(cleanerOffsetFile)
 	if ck.recoveryPoint == nil {
 		// Without recovery points every segment is scanned.
 		ck.clean = false
@@ -157,8 +195,15 @@ func (m *Manager) openDir(dir string) error {
 		l, err := openLog(m, pdir, tp, ck.clean && hasRP, rp, ck.hw[tp], ck.logStartOffs[tp], m.defaultCfg)
 		if err != nil {
 			m.logger.Error("cannot open partition log; partition offline", "partition", tp, "dir", pdir, "err", err)
-			m.mu.failed[tp] = &failedLog{dir: pdir, err: err, recoveryPoint: rp, hw: ck.hw[tp], logStartOffset: ck.logStartOffs[tp]}
+			co, ok := ck.cleaner[tp]
+			if !ok {
+				co = -1
+			}
+			m.mu.failed[tp] = &failedLog{dir: pdir, err: err, recoveryPoint: rp, hw: ck.hw[tp], logStartOffset: ck.logStartOffs[tp], cleanerOffset: co}
 			continue
+		}
+		if co, ok := ck.cleaner[tp]; ok && co >= 0 {
+			l.mu.cleanerOffset = co
 		}
 		m.logger.Debug("loaded log", "partition", tp, "clean", ck.clean, "log_end_offset", l.LogEndOffset(), "took", time.Since(start))
 		m.mu.logs[tp] = l
@@ -227,6 +272,10 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 		}
 		if old != ([16]byte{}) {
 			m.logger.Warn("log on disk belongs to another topic id; replacing it", "partition", tp)
+			// Not waiting for a cleaning here: it may need Manager.mu,
+			// which we hold. It stops at its next batch, finds the log
+			// closed and writes nothing more.
+			l.abortCleaning(false)
 			delete(m.mu.logs, tp)
 			if err := errors.Join(l.close(), os.RemoveAll(l.dir)); err != nil {
 				return nil, fmt.Errorf("storage: replace stray log %s: %w", tp, err)
@@ -288,6 +337,7 @@ func (m *Manager) DeleteLog(topic string, partition int32) error {
 	m.mu.Unlock()
 	switch {
 	case ok:
+		l.abortCleaning(true)
 		err := l.close()
 		if rerr := os.RemoveAll(l.dir); rerr != nil {
 			return fmt.Errorf("storage: delete %s: %w", tp, rerr)
@@ -325,13 +375,36 @@ func (m *Manager) Checkpoint() error {
 	return errors.Join(append(errs, m.writeCheckpoints(logs))...)
 }
 
+// Checkpoint files, as a set for writeCheckpointFiles.
+const (
+	ckptRecoveryPoint = 1 << iota
+	ckptHighWatermark
+	ckptLogStart
+	ckptCleaner
+	ckptAll = ckptRecoveryPoint | ckptHighWatermark | ckptLogStart | ckptCleaner
+)
+
 func (m *Manager) writeCheckpoints(logs []*Log) error {
-	type cps struct{ rp, hw, lso map[TopicPartition]int64 }
+	return m.writeCheckpointsLocked(logs, "", ckptAll)
+}
+
+// writeCheckpointFiles writes the checkpoint files in which of one log
+// dir (DeleteRecords, the cleaner).
+func (m *Manager) writeCheckpointFiles(dir string, which int) error {
+	m.ckptMu.Lock()
+	defer m.ckptMu.Unlock()
+	return m.writeCheckpointsLocked(m.Logs(), filepath.Clean(dir), which)
+}
+
+// writeCheckpointsLocked writes the checkpoint files in which for the
+// log dir onlyDir ("" for all). Caller holds ckptMu.
+func (m *Manager) writeCheckpointsLocked(logs []*Log, onlyDir string, which int) error {
+	type cps struct{ rp, hw, lso, cleaner map[TopicPartition]int64 }
 	byDir := map[string]*cps{}
 	get := func(dir string) *cps {
 		c := byDir[dir]
 		if c == nil {
-			c = &cps{map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}}
+			c = &cps{map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}}
 			byDir[dir] = c
 		}
 		return c
@@ -344,19 +417,40 @@ func (m *Manager) writeCheckpoints(logs []*Log) error {
 		tp := TopicPartition{l.topic, l.partition}
 		l.mu.Lock()
 		c.rp[tp], c.hw[tp], c.lso[tp] = l.mu.recoveryPoint, l.mu.hw, l.mu.logStartOffset
+		if l.mu.cleanerOffset >= 0 {
+			c.cleaner[tp] = l.mu.cleanerOffset
+		}
 		l.mu.Unlock()
 	}
 	m.mu.Lock()
 	for tp, f := range m.mu.failed {
 		c := get(filepath.Dir(f.dir))
 		c.rp[tp], c.hw[tp], c.lso[tp] = f.recoveryPoint, f.hw, f.logStartOffset
+		if f.cleanerOffset >= 0 {
+			c.cleaner[tp] = f.cleanerOffset
+		}
 	}
 	m.mu.Unlock()
 	var errs []error
 	for dir, c := range byDir {
-		for name, cp := range map[string]map[TopicPartition]int64{recoveryPointFile: c.rp, replicationOffsetFile: c.hw, logStartOffsetFile: c.lso} {
-			if err := writeFileAtomic(filepath.Join(dir, name), EncodeOffsetCheckpoint(cp), true); err != nil {
-				errs = append(errs, fmt.Errorf("storage: write %s: %w", name, err))
+		if onlyDir != "" && dir != onlyDir {
+			continue
+		}
+		for _, f := range []struct {
+			bit  int
+			name string
+			cp   map[TopicPartition]int64
+		}{
+			{ckptRecoveryPoint, recoveryPointFile, c.rp},
+			{ckptHighWatermark, replicationOffsetFile, c.hw},
+			{ckptLogStart, logStartOffsetFile, c.lso},
+			{ckptCleaner, cleanerOffsetFile, c.cleaner},
+		} {
+			if which&f.bit == 0 {
+				continue
+			}
+			if err := writeFileAtomic(filepath.Join(dir, f.name), EncodeOffsetCheckpoint(f.cp), true); err != nil {
+				errs = append(errs, fmt.Errorf("storage: write %s: %w", f.name, err))
 			}
 		}
 	}
@@ -377,6 +471,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	<-m.done
+	<-m.cleanerDone
 	logs := m.Logs()
 	var errs []error
 	clean := true
@@ -395,6 +490,9 @@ func (m *Manager) Close() error {
 		clean = false
 	}
 	m.ckptMu.Unlock()
+	// Every reader is gone: the segments awaiting file.delete.delay.ms
+	// can go now (an open would remove them anyway).
+	m.purgeDeleted(time.Time{}, true)
 	// A dir holding a partition that failed to open gets no marker: the
 	// next start must scan that partition again rather than trust it.
 	m.mu.Lock()
@@ -423,17 +521,24 @@ func (m *Manager) closeLogs() {
 	}
 }
 
-// loop is the background flusher and checkpointer; Close stops it.
+// loop is the background flusher, checkpointer, retention and delayed
+// file deleter; Close stops it.
 func (m *Manager) loop() {
 	defer close(m.done)
 	flushT := time.NewTicker(m.flushEvery)
 	defer flushT.Stop()
 	ckptT := time.NewTicker(m.ckptEvery)
 	defer ckptT.Stop()
+	retT := time.NewTicker(m.retentionEvery)
+	defer retT.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
+		case <-retT.C:
+			if n := m.RunRetention(); n > 0 {
+				m.logger.Info("retention deleted segments", "segments", n)
+			}
 		case <-flushT.C:
 			now := m.now()
 			for _, l := range m.Logs() {
@@ -441,6 +546,7 @@ func (m *Manager) loop() {
 					m.logger.Debug("background flush", "partition", l.name(), "err", err)
 				}
 			}
+			m.purgeDeleted(now, false)
 		case <-ckptT.C:
 			if err := m.Checkpoint(); err != nil {
 				m.logger.Error("write checkpoints", "err", err)

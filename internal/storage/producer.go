@@ -59,8 +59,10 @@ func (e *producerEntry) check(h *record.Header) error {
 	if e == nil {
 		// Unknown producer: accept any sequence. Kafka >= 2.5 accepts too
 		// unless it can prove data loss (UNKNOWN_PRODUCER_ID only after
-		// truncation of a log that still knows the producer); without
-		// retention there is no such case here.
+		// truncation of a log that still knows the producer). Retention
+		// and DeleteRecords keep producer state here (segments go, the
+		// entries stay until restart replays the remaining log), so there
+		// is no such case.
 		return nil
 	}
 	if h.ProducerEpoch < e.epoch {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samsa/internal/record"
@@ -48,12 +49,23 @@ type timeEntry struct {
 }
 
 // segment is one "<base>.log" file with its two indexes. Files are opened
-// at load or roll and closed only by Log.close.
+// at load, roll or cleaner swap and closed when the last reference goes.
 type segment struct {
 	base int64 // offset of the first batch (file name); immutable
 	log  *os.File
 	idx  *os.File
 	tidx *os.File
+
+	// refs counts the holders of the open files: 1 for Log.mu.segments
+	// while the segment is listed there, plus 1 per reader (Read, the
+	// flusher, the cleaner) that picked it under Log.mu. The files are
+	// closed when it drops to 0, so a segment deleted by retention or
+	// replaced by the cleaner stays readable for whoever holds it: its
+	// files are renamed or unlinked, the descriptors stay valid.
+	refs atomic.Int32
+	// rebuild: the indexes must be rebuilt at open (an interrupted cleaner
+	// swap was completed). Only used while loading.
+	rebuild bool
 
 	// size is the number of bytes of whole batches in log; bytes below it
 	// never change. Guarded by Log.mu (written with appendMu held too).
@@ -83,6 +95,7 @@ func openSegmentFiles(dir string, base int64, create bool) (*segment, error) {
 		flags |= os.O_CREATE | os.O_TRUNC
 	}
 	s := &segment{base: base, next: base, maxTimestamp: noTimestamp, offsetOfMaxTimestamp: -1}
+	s.refs.Store(1)
 	var err error
 	if s.log, err = os.OpenFile(filepath.Join(dir, segmentName(base, logSuffix)), flags, 0o644); err != nil {
 		return nil, err
@@ -97,6 +110,18 @@ func openSegmentFiles(dir string, base int64, create bool) (*segment, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// acquire takes a reference; the caller holds Log.mu and found s in
+// Log.mu.segments (so the count is not 0).
+func (s *segment) acquire() { s.refs.Add(1) }
+
+// release drops a reference and closes the files with the last one.
+func (s *segment) release() error {
+	if s.refs.Add(-1) == 0 {
+		return s.close()
+	}
+	return nil
 }
 
 func (s *segment) close() error {

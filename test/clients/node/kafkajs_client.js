@@ -12,10 +12,17 @@
 //     a kafkajs consumer in group GROUP reading from the beginning until
 //     COUNT records arrived; prints one JSON object per record. kafkajs has
 //     no consumer without a group, so this needs the group coordinator.
+//
+//   node kafkajs_client.js admin BOOTSTRAP TOPIC COUNT
+//     admin.createTopics (one partition), producer.send of COUNT keyed
+//     records, admin.alterConfigs (retention.ms=3600000, validateOnly
+//     first, then for real), admin.describeConfigs, admin.deleteTopicRecords
+//     below offset COUNT/2 and admin.fetchTopicOffsets; one JSON object per
+//     step.
 'use strict';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
-const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
+const { Kafka, CompressionTypes, ConfigResourceTypes, logLevel } = require('kafkajs');
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -80,10 +87,53 @@ async function consume(kafka, topic, count, group) {
   await consumer.disconnect();
 }
 
+async function adminSteps(kafka, topic, count) {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const messages = [];
+  for (let i = 0; i < count; i++) {
+    messages.push({ key: `key-${i}`, value: `value-${i}`, partition: 0 });
+  }
+  await producer.send({ topic, acks: -1, messages });
+  await producer.disconnect();
+
+  const resource = {
+    type: ConfigResourceTypes.TOPIC,
+    name: topic,
+    configEntries: [{ name: 'retention.ms', value: '3600000' }],
+  };
+  const describe = async (step) => {
+    const d = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }],
+      includeSynonyms: false,
+    });
+    const e = d.resources[0].configEntries[0];
+    out({ step, name: e.configName, value: e.configValue, isDefault: e.isDefault });
+  };
+  const validated = await admin.alterConfigs({ validateOnly: true, resources: [resource] });
+  out({ step: 'alterConfigsValidateOnly', errorCode: validated.resources[0].errorCode });
+  await describe('describeAfterValidateOnly');
+  const altered = await admin.alterConfigs({ validateOnly: false, resources: [resource] });
+  out({ step: 'alterConfigs', errorCode: altered.resources[0].errorCode });
+  await describe('describeAfterAlter');
+
+  const trimTo = Math.floor(count / 2);
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(trimTo) }] });
+  const offsets = await admin.fetchTopicOffsets(topic);
+  out({ step: 'deleteTopicRecords', offsets });
+  await admin.disconnect();
+}
+
 async function main() {
   const [mode, bootstrap, topic, countArg, extra] = process.argv.slice(2);
   if (!mode || !bootstrap || !topic || !countArg) {
-    process.stderr.write('usage: kafkajs_client.js produce|consume BOOTSTRAP TOPIC COUNT [PARTITIONS|GROUP]\n');
+    process.stderr.write('usage: kafkajs_client.js produce|consume|admin BOOTSTRAP TOPIC COUNT [PARTITIONS|GROUP]\n');
     process.exit(2);
   }
   const kafka = new Kafka({
@@ -97,6 +147,8 @@ async function main() {
     await produce(kafka, topic, count, parseInt(extra || '1', 10));
   } else if (mode === 'consume') {
     await consume(kafka, topic, count, extra || 'samsa-kafkajs-test');
+  } else if (mode === 'admin') {
+    await adminSteps(kafka, topic, count);
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
