@@ -28,13 +28,19 @@ package api
 // is closed instead so the client refreshes its metadata (Kafka's
 // KafkaApis.handleProduceRequest does the same).
 //
+// Transactions (KIP-98): a transactional batch in a request with a
+// transactional id is first checked against the transaction coordinator
+// (KIP-890 part 1 verification; on one node a direct call to
+// internal/txn.Coordinator.VerifyPartition): a partition not added to the
+// producer's ongoing transaction answers INVALID_TXN_STATE, a stale epoch
+// INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer now
+// (NOT_COORDINATOR, loading, CONCURRENT_TRANSACTIONS) NOT_ENOUGH_REPLICAS,
+// which every client retries, as Kafka's ReplicaManager maps them. The
+// append then opens the transaction in the partition's log.
+//
 // Differences from Kafka: topics are never auto-created by Produce (modern
-// Kafka only does it through Metadata). Transactions are not implemented
-// yet: a request with a transactional id answers every partition
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the code Kafka uses when a client
-// may not use transactions, which clients treat as fatal rather than
-// retrying forever. The request timeout is not enforced (there is no
-// replication wait yet).
+// Kafka only does it through Metadata). The request timeout is not
+// enforced (there is no replication wait yet).
 //
 // Versions: v1 throttle; v2 log append time (magic 1); v3 transactional
 // id, record batch v2 (KIP-98); v5 log start offset; v7 ZStandard
@@ -53,6 +59,8 @@ import (
 	"samsa/internal/controller"
 	"samsa/internal/metadata"
 	"samsa/internal/network"
+	"samsa/internal/record"
+	"samsa/internal/txn"
 )
 
 // errAcksZeroFailed closes the connection after a failed acks=0 produce.
@@ -76,8 +84,6 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 		var topicCode int16
 		topic := rt.Topic
 		switch {
-		case req.TransactionID != nil:
-			topicCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 			topicCode = kerr.InvalidRequiredAcks.Code
 		case req.Version >= 13:
@@ -101,7 +107,10 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 				failed = true
 				continue
 			}
-			err := h.appendPartition(topic, rp, req.Acks, &sp)
+			err := h.verifyTxn(req.TransactionID, topic, rp)
+			if err == nil {
+				err = h.appendPartition(topic, rp, req.Acks, &sp)
+			}
 			if err != nil {
 				sp.ErrorCode = h.errorCode(err, "produce", "topic", topic, "partition", rp.Partition)
 				if req.Version >= 8 {
@@ -120,6 +129,33 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// verifyTxn checks a transactional batch against the coordinator's state
+// of its transaction (see the header). A non-transactional batch, or a
+// request without transactional id, passes.
+func (h *Handler) verifyTxn(id *string, topic string, rp *kmsg.ProduceRequestTopicPartition) error {
+	if id == nil {
+		return nil
+	}
+	hdr, err := record.ParseHeader(rp.Records)
+	if err != nil || !hdr.Transactional() || hdr.Control() {
+		return nil // not ours to judge: storage validates the bytes
+	}
+	if h.d.Txns == nil {
+		return kerr.NotEnoughReplicas
+	}
+	code := h.d.Txns.VerifyPartition(*id, hdr.ProducerID, hdr.ProducerEpoch, txn.TopicPartition{Topic: topic, Partition: rp.Partition})
+	switch code {
+	case nil:
+		return nil
+	case kerr.InvalidProducerEpoch, kerr.InvalidTxnState:
+		return code
+	case kerr.InvalidProducerIDMapping:
+		return kerr.InvalidTxnState
+	default:
+		return kerr.NotEnoughReplicas
+	}
 }
 
 // appendPartition appends one partition's records and fills in the

@@ -2,9 +2,13 @@ package api
 
 // Fetch (key 1), versions 4-18.
 //
-// Reads whole record batches below the high watermark (for both isolation
-// levels: without transactions the last stable offset equals the high
-// watermark). Limits follow KIP-74: partitions are read in request order,
+// Reads whole record batches below the high watermark; read_committed
+// consumers (isolation level 1, KIP-98) only below the last stable offset
+// (storage.Log.LastStableOffset: the first offset of the oldest open
+// transaction, or the high watermark), and get the aborted transactions
+// overlapping the returned batches (storage.Log.AbortedTransactions), so
+// they can drop those records; LastStableOffset is answered for both
+// levels. Limits follow KIP-74: partitions are read in request order,
 // each up to its PartitionMaxBytes and what remains of MaxBytes, but the
 // first partition that has data returns at least one whole batch even if
 // it is larger than both limits, so a consumer can always make progress.
@@ -49,6 +53,7 @@ import (
 
 	"samsa/internal/metadata"
 	"samsa/internal/network"
+	"samsa/internal/record"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
 )
@@ -190,18 +195,23 @@ func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int
 		}
 		l := fp.p.Log()
 		hw := l.HighWatermark()
+		lso := min(l.LastStableOffset(), hw)
 		sp.ErrorCode = 0
 		sp.HighWatermark = hw
-		sp.LastStableOffset = hw
+		sp.LastStableOffset = lso
 		sp.LogStartOffset = l.LogStartOffset()
+		upper := hw
 		if req.IsolationLevel == 1 {
+			upper = lso
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		} else {
+			sp.AbortedTransactions = nil
 		}
 		limit := min(fp.req.PartitionMaxBytes, remaining)
 		if limit < 0 {
 			limit = 0
 		}
-		data, err := l.Read(fp.req.FetchOffset, limit, hw, total == 0)
+		data, err := l.Read(fp.req.FetchOffset, limit, upper, total == 0)
 		if err != nil {
 			sp.ErrorCode = h.errorCode(err, "fetch", "topic", l.Topic(), "partition", l.Partition(), "offset", fp.req.FetchOffset)
 			releaseRecords(sp)
@@ -212,12 +222,34 @@ func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int
 		if data == nil {
 			data = noRecords
 		}
+		if req.IsolationLevel == 1 && len(data) > 0 {
+			for _, a := range l.AbortedTransactions(fp.req.FetchOffset, endOffset(data)) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
+		}
 		releaseRecords(sp)
 		sp.RecordBatches = data
 		total += len(data)
 		remaining = max(remaining-int32(len(data)), 0)
 	}
 	return total, hasErr
+}
+
+// endOffset returns the offset after the last whole batch of data (the
+// exclusive end of a fetched range).
+func endOffset(data []byte) int64 {
+	end := int64(-1)
+	for len(data) > 0 {
+		_, h, rest, err := record.Next(data)
+		if err != nil {
+			break
+		}
+		end = h.NextOffset()
+		data = rest
+	}
+	return end
 }
 
 // releaseRecords hands a partition's record buffer back to the storage

@@ -2,8 +2,9 @@ package api
 
 // ListOffsets (key 2), versions 0-11.
 //
-// Timestamps: -1 latest (the high watermark, which is also the last stable
-// offset for read_committed since there are no transactions yet), -2
+// Timestamps: -1 latest (the high watermark; for read_committed, isolation
+// level 1 of v2+, the last stable offset, which also bounds the other
+// lookups as Kafka's UnifiedLog.fetchOffsetByTimestamp does), -2
 // earliest (log start offset), -3 the record with the largest timestamp
 // (KIP-734), -4 earliest local (KIP-405; every segment is local, so the
 // log start offset), -5 latest tiered (KIP-1005) and -6 earliest pending
@@ -89,6 +90,9 @@ func (h *Handler) listPartitionOffset(req *kmsg.ListOffsetsRequest, topic string
 	}
 	l := p.Log()
 	hw := l.HighWatermark()
+	if req.Version >= 2 && req.IsolationLevel == 1 {
+		hw = min(l.LastStableOffset(), hw)
+	}
 	offset, ts := int64(listNotFoundOffset), int64(-1)
 	switch rp.Timestamp {
 	case listLatest:

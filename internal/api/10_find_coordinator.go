@@ -13,13 +13,20 @@ package api
 // leader's endpoint on the listener the request came in on. An empty
 // group id answers INVALID_REQUEST.
 //
-// Transaction keys (type 1) and share-group keys (type 2, v6) answer
-// COORDINATOR_NOT_AVAILABLE (retriable): there is no transaction
-// coordinator yet.
+// Transaction keys (type 1) work the same way over __transaction_state
+// (internal/txn.PartitionFor, the same hash), created on first use with
+// transaction.state.log.num.partitions partitions and Kafka's configs
+// (TransactionLog: cleanup.policy=compact, segment.bytes from
+// transaction.state.log.segment.bytes, compression.type=uncompressed,
+// min.insync.replicas from transaction.state.log.min.isr). Share-group
+// keys (type 2, v6) answer COORDINATOR_NOT_AVAILABLE (retriable): there
+// is no share coordinator.
 //
-// Differences from Kafka: offsets.topic.replication.factor is capped by
-// the live brokers instead of failing until enough are up, so a single
-// node has groups without configuration.
+// Differences from Kafka: offsets.topic.replication.factor and
+// transaction.state.log.replication.factor are capped by the live brokers
+// instead of failing until enough are up, and min.insync.replicas of
+// __transaction_state by that replication factor, so a single node has
+// groups and transactions without configuration.
 //
 // Versions: v1 coordinator type, error message, throttle; v2 throttle
 // after response; v3 flexible; v4 batched keys (KIP-699); v5 no change
@@ -34,6 +41,7 @@ import (
 
 	"samsa/internal/group"
 	"samsa/internal/network"
+	"samsa/internal/txn"
 )
 
 // offsetsTopic is the internal topic of the group coordinator.
@@ -78,26 +86,31 @@ func (h *Handler) findCoordinator(ctx context.Context, c *network.Conn, req *kms
 // coordinatorFor finds the coordinator of one key.
 func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType int8, key string) coordinator {
 	none := coordinator{nodeID: -1, port: -1, code: kerr.CoordinatorNotAvailable.Code}
-	if keyType != coordinatorTypeGroup {
-		none.msg = "samsa: only group coordinators exist (no transactions yet)"
+	topic, create, partitionFor := offsetsTopic, h.createOffsetsTopic, group.PartitionFor
+	switch keyType {
+	case coordinatorTypeGroup:
+	case coordinatorTypeTxn:
+		topic, create, partitionFor = transactionStateTopic, h.createTransactionStateTopic, txn.PartitionFor
+	default:
+		none.msg = "samsa: only group and transaction coordinators exist"
 		return none
 	}
 	if key == "" {
-		none.code, none.msg = kerr.InvalidRequest.Code, "empty group id"
+		none.code, none.msg = kerr.InvalidRequest.Code, "empty coordinator key"
 		return none
 	}
-	if err := h.createOffsetsTopic(ctx); err != nil {
+	if err := create(ctx); err != nil {
 		h.logger.Warn("find coordinator", "err", err)
 		none.msg = err.Error()
 		return none
 	}
 	im := h.d.Controller.Image()
-	t := im.Topics[offsetsTopic]
+	t := im.Topics[topic]
 	if t == nil || len(t.Partitions) == 0 {
-		none.msg = offsetsTopic + " has no partitions"
+		none.msg = topic + " has no partitions"
 		return none
 	}
-	p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
+	p := t.Partitions[partitionFor(key, int32(len(t.Partitions)))]
 	for _, b := range brokersOn(im, c.Listener(), false) {
 		if b.id == p.Leader {
 			return coordinator{nodeID: b.id, host: b.host, port: b.port}
@@ -114,5 +127,17 @@ func (h *Handler) createOffsetsTopic(ctx context.Context) error {
 		"cleanup.policy":   "compact",
 		"segment.bytes":    strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
 		"compression.type": "producer",
+	})
+}
+
+// createTransactionStateTopic creates __transaction_state unless it
+// exists, with Kafka's configs for it (TransactionLog.transactionTopicConfigs).
+func (h *Handler) createTransactionStateTopic(ctx context.Context) error {
+	cfg := h.d.Config
+	return h.d.Controller.CreateInternalTopic(ctx, transactionStateTopic, cfg.TransactionStateLogNumPartitions, cfg.TransactionStateLogReplicationFactor, map[string]string{
+		"cleanup.policy":      "compact",
+		"segment.bytes":       strconv.Itoa(int(cfg.TransactionStateLogSegmentBytes)),
+		"compression.type":    "uncompressed",
+		"min.insync.replicas": strconv.Itoa(int(cfg.TransactionStateLogMinISR)),
 	})
 }

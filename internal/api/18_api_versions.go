@@ -35,7 +35,9 @@ import (
 // compression unless Produce v0 is advertised (magic 0/1 message sets are
 // answered UNSUPPORTED_FOR_MESSAGE_FORMAT); Fetch starts at v4 because
 // older versions need the legacy message format, which we never serve.
-// Each maximum is the newest version kmsg v1.15.0 knows.
+// Each maximum is the newest version kmsg v1.15.0 knows, except where a
+// newer version needs transaction version 2 (KIP-890 part 2) or a
+// feature not implemented (ListTransactions v2 patterns).
 var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 0, MinVersion: 0, MaxVersion: 13}, // Produce
 	{ApiKey: 1, MinVersion: 4, MaxVersion: 18}, // Fetch
@@ -55,6 +57,11 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 20, MinVersion: 0, MaxVersion: 6}, // DeleteTopics
 	{ApiKey: 21, MinVersion: 0, MaxVersion: 2}, // DeleteRecords
 	{ApiKey: 22, MinVersion: 0, MaxVersion: 5}, // InitProducerID
+	{ApiKey: 24, MinVersion: 0, MaxVersion: 4}, // AddPartitionsToTxn
+	{ApiKey: 25, MinVersion: 0, MaxVersion: 4}, // AddOffsetsToTxn
+	{ApiKey: 26, MinVersion: 0, MaxVersion: 4}, // EndTxn
+	{ApiKey: 27, MinVersion: 0, MaxVersion: 1}, // WriteTxnMarkers
+	{ApiKey: 28, MinVersion: 0, MaxVersion: 4}, // TxnOffsetCommit (v5+ need KIP-890 part 2)
 	{ApiKey: 32, MinVersion: 0, MaxVersion: 4}, // DescribeConfigs
 	{ApiKey: 33, MinVersion: 0, MaxVersion: 2}, // AlterConfigs
 	{ApiKey: 37, MinVersion: 0, MaxVersion: 3}, // CreatePartitions
@@ -62,6 +69,9 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 44, MinVersion: 0, MaxVersion: 1}, // IncrementalAlterConfigs
 	{ApiKey: 47, MinVersion: 0, MaxVersion: 0}, // OffsetDelete
 	{ApiKey: 60, MinVersion: 0, MaxVersion: 2}, // DescribeCluster
+	{ApiKey: 61, MinVersion: 0, MaxVersion: 0}, // DescribeProducers
+	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
+	{ApiKey: 66, MinVersion: 0, MaxVersion: 1}, // ListTransactions
 }
 
 // servedByKey indexes apiVersionsServed by key.

@@ -10,11 +10,16 @@ package api
 // non-transactional producers, and a fresh id has no sequence history, so
 // it is always safe.
 //
-// Differences from Kafka: transactions are not implemented yet. A
-// transactional id answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which
-// clients treat as fatal (a retriable code such as
-// COORDINATOR_NOT_AVAILABLE would make them retry forever). The
-// transaction timeout is therefore not validated.
+// Transactional producers are served by the transaction coordinator
+// (internal/txn.Coordinator.InitProducerID, Kafka's handleInitProducerId):
+// the first call for an id allocates a producer id, each call bumps the
+// epoch (fencing older producers of the same id), an ongoing transaction
+// is aborted first (CONCURRENT_TRANSACTIONS: the client retries), and a
+// transaction.timeout.ms above transaction.max.timeout.ms (or <= 0)
+// answers INVALID_TRANSACTION_TIMEOUT. An empty transactional id is
+// INVALID_REQUEST. A request for an id this node does not coordinate
+// answers NOT_COORDINATOR; the client looks up the coordinator again.
+// PRODUCER_FENCED (v4+, KIP-588) is INVALID_PRODUCER_EPOCH before v4.
 //
 // Versions: v1 throttle after response; v2 flexible; v3 producer id and
 // epoch for epoch bumps (KIP-360); v4 PRODUCER_FENCED (KIP-588); v5
@@ -33,11 +38,20 @@ func (h *Handler) initProducerID(ctx context.Context, _ *network.Conn, req *kmsg
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		if *req.TransactionalID == "" {
-			resp.ErrorCode = kerr.InvalidRequest.Code
-		} else {
-			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		if h.d.Txns == nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp, nil
 		}
+		expPID, expEpoch := int64(-1), int16(-1)
+		if req.Version >= 3 {
+			expPID, expEpoch = req.ProducerID, req.ProducerEpoch
+		}
+		pid, epoch, code := h.d.Txns.InitProducerID(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, expPID, expEpoch)
+		if code != nil {
+			resp.ErrorCode = txnCode(code, req.Version, 4)
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		return resp, nil
 	}
 	id, err := h.d.Controller.AllocateProducerID(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"samsa/internal/api"
+	"samsa/internal/record"
 )
 
 func TestAPIProduceConsumeRoundTrip(t *testing.T) {
@@ -443,9 +444,13 @@ func TestAPICoordinatorAndProducerIDs(t *testing.T) {
 	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 || r.NodeID != 1 {
 		t.Fatalf("find coordinator v2: %+v", r)
 	}
-	fc.CoordinatorType = 1 // transactions: no coordinator yet
-	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	fc.CoordinatorType = 1 // transactions: __transaction_state is created
+	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 || r.NodeID != 1 {
 		t.Fatalf("find transaction coordinator: %+v", r)
+	}
+	fc.CoordinatorType = 2 // share groups: none
+	if r := c.do(fc).(*kmsg.FindCoordinatorResponse); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("find share coordinator: %+v", r)
 	}
 
 	ip := kmsg.NewPtrInitProducerIDRequest()
@@ -456,8 +461,20 @@ func TestAPICoordinatorAndProducerIDs(t *testing.T) {
 		t.Fatalf("producer ids %+v %+v", a, b)
 	}
 	ip.TransactionalID = kmsg.StringPtr("txn")
-	if r := c.do(ip).(*kmsg.InitProducerIDResponse); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
-		t.Fatalf("transactional init: %v", kerr.ErrorForCode(r.ErrorCode))
+	ip.TransactionTimeoutMillis = 60000
+	var r *kmsg.InitProducerIDResponse
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r = c.do(ip).(*kmsg.InitProducerIDResponse)
+		if r.ErrorCode != kerr.CoordinatorLoadInProgress.Code || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.ErrorCode != 0 || r.ProducerID < 0 || r.ProducerEpoch != 0 {
+		t.Fatalf("transactional init: %+v (%v)", r, kerr.ErrorForCode(r.ErrorCode))
+	}
+	ip.TransactionTimeoutMillis = 900001 // over transaction.max.timeout.ms
+	if r := c.do(ip).(*kmsg.InitProducerIDResponse); r.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("transactional init with a too long timeout: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 
 	dc := kmsg.NewPtrDescribeClusterRequest()
@@ -594,11 +611,16 @@ func TestAPIBadInput(t *testing.T) {
 				t.Fatalf("got %v", kerr.ErrorForCode(code))
 			}
 		}},
-		{"transactional produce is refused", func(c *rawConn) {
-			req := produceReq(9, "bad", 0, batch(t, 1, "x", now))
+		{"transactional batch outside a transaction is refused", func(c *rawConn) {
+			recs := []record.Record{{Timestamp: now, Value: []byte("x")}}
+			b, err := record.Build(record.BuildOptions{Idempotent: true, ProducerID: 4242, Transactional: true}, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := produceReq(9, "bad", 0, b)
 			req.TransactionID = kmsg.StringPtr("txn")
-			if code := partitionCode(c, req); code != kerr.TransactionalIDAuthorizationFailed.Code {
-				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			if code := partitionCode(c, req); code == 0 {
+				t.Fatal("appended")
 			}
 		}},
 		{"truncated produce body closes", func(c *rawConn) {

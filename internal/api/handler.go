@@ -21,6 +21,7 @@ import (
 	"samsa/internal/group"
 	"samsa/internal/network"
 	"samsa/internal/replica"
+	"samsa/internal/txn"
 )
 
 // Deps are the components the handlers use.
@@ -31,7 +32,8 @@ type Deps struct {
 	Controller *controller.Controller
 	Replicas   *replica.Manager
 	Groups     *group.Coordinator
-	Logger     *slog.Logger // nil: slog.Default()
+	Txns       *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
+	Logger     *slog.Logger     // nil: slog.Default()
 }
 
 // Handler serves every API key listed in apiVersionsServed. It is safe for
@@ -109,6 +111,22 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.deleteGroups(ctx, c, r)
 	case *kmsg.OffsetDeleteRequest:
 		return h.offsetDelete(ctx, c, r)
+	case *kmsg.TxnOffsetCommitRequest:
+		return h.txnOffsetCommit(ctx, c, r)
+	case *kmsg.AddPartitionsToTxnRequest:
+		return h.addPartitionsToTxn(ctx, c, r)
+	case *kmsg.AddOffsetsToTxnRequest:
+		return h.addOffsetsToTxn(ctx, c, r)
+	case *kmsg.EndTxnRequest:
+		return h.endTxn(ctx, c, r)
+	case *kmsg.WriteTxnMarkersRequest:
+		return h.writeTxnMarkers(ctx, c, r)
+	case *kmsg.DescribeProducersRequest:
+		return h.describeProducers(ctx, c, r)
+	case *kmsg.DescribeTransactionsRequest:
+		return h.describeTransactions(ctx, c, r)
+	case *kmsg.ListTransactionsRequest:
+		return h.listTransactions(ctx, c, r)
 	}
 	// network only passes keys VersionRange admits, so this is a bug.
 	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))

@@ -28,6 +28,8 @@ type node struct {
 	t    *testing.T
 	s    *server.Server
 	addr string
+	// sentinels counts consumeValues calls (txn_test.go).
+	sentinels int
 }
 
 func startNode(t *testing.T, extra ...string) *node {

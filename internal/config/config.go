@@ -56,6 +56,16 @@ type Config struct {
 	GroupMaxSize                  int           // group.max.size (2147483647)
 	OffsetMetadataMaxBytes        int           // offset.metadata.max.bytes (4096)
 
+	// Transaction coordinator (Kafka's names).
+	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor (3, capped by live brokers)
+	TransactionStateLogNumPartitions     int32         // transaction.state.log.num.partitions (50)
+	TransactionStateLogSegmentBytes      int32         // transaction.state.log.segment.bytes (104857600)
+	TransactionStateLogMinISR            int32         // transaction.state.log.min.isr (2, capped by the replication factor)
+	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms (900000)
+	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms (604800000)
+	TransactionAbortTimedOutInterval     time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms (10000)
+	TransactionRemoveExpiredInterval     time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms (3600000)
+
 	// Entries is unused; kept for the contract. Use Broker() and Topic().
 	Entries map[string]Entry
 
@@ -334,6 +344,9 @@ func (c *Config) derive() error {
 	if err := c.deriveGroup(); err != nil {
 		return err
 	}
+	if err := c.deriveTxn(); err != nil {
+		return err
+	}
 	if mt, _ := c.Get("log.message.timestamp.type"); mt != "CreateTime" && mt != "LogAppendTime" {
 		return fmt.Errorf("config: log.message.timestamp.type must be CreateTime or LogAppendTime, got %q", mt)
 	}
@@ -456,6 +469,38 @@ func (c *Config) deriveGroup() error {
 		return fmt.Errorf("config: offsets.retention.minutes must be >= 1")
 	case c.OffsetsRetentionCheckInterval < time.Millisecond:
 		return fmt.Errorf("config: offsets.retention.check.interval.ms must be >= 1")
+	}
+	return nil
+}
+
+// deriveTxn fills the transaction coordinator settings.
+func (c *Config) deriveTxn() error {
+	ms := func(k string) time.Duration { return time.Duration(c.int64Of(k)) * time.Millisecond }
+	c.TransactionStateLogReplicationFactor = int16(c.int64Of("transaction.state.log.replication.factor"))
+	c.TransactionStateLogNumPartitions = int32(c.int64Of("transaction.state.log.num.partitions"))
+	c.TransactionStateLogSegmentBytes = int32(c.int64Of("transaction.state.log.segment.bytes"))
+	c.TransactionStateLogMinISR = int32(c.int64Of("transaction.state.log.min.isr"))
+	c.TransactionMaxTimeout = ms("transaction.max.timeout.ms")
+	c.TransactionalIDExpiration = ms("transactional.id.expiration.ms")
+	c.TransactionAbortTimedOutInterval = ms("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+	c.TransactionRemoveExpiredInterval = ms("transaction.remove.expired.transaction.cleanup.interval.ms")
+	switch {
+	case c.TransactionStateLogReplicationFactor < 1:
+		return fmt.Errorf("config: transaction.state.log.replication.factor must be >= 1")
+	case c.TransactionStateLogNumPartitions < 1:
+		return fmt.Errorf("config: transaction.state.log.num.partitions must be >= 1")
+	case c.TransactionStateLogSegmentBytes < 1:
+		return fmt.Errorf("config: transaction.state.log.segment.bytes must be >= 1")
+	case c.TransactionStateLogMinISR < 1:
+		return fmt.Errorf("config: transaction.state.log.min.isr must be >= 1")
+	case c.TransactionMaxTimeout < time.Millisecond:
+		return fmt.Errorf("config: transaction.max.timeout.ms must be >= 1")
+	case c.TransactionalIDExpiration < time.Millisecond:
+		return fmt.Errorf("config: transactional.id.expiration.ms must be >= 1")
+	case c.TransactionAbortTimedOutInterval < time.Millisecond:
+		return fmt.Errorf("config: transaction.abort.timed.out.transaction.cleanup.interval.ms must be >= 1")
+	case c.TransactionRemoveExpiredInterval < time.Millisecond:
+		return fmt.Errorf("config: transaction.remove.expired.transaction.cleanup.interval.ms must be >= 1")
 	}
 	return nil
 }

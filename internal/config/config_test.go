@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -94,6 +95,26 @@ log.retention.check.interval.ms=300000
 	}
 }
 
+func TestConfigTransactionDefaults(t *testing.T) {
+	c, err := Load("", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TransactionStateLogNumPartitions != 50 || c.TransactionStateLogReplicationFactor != 3 ||
+		c.TransactionStateLogSegmentBytes != 104857600 || c.TransactionStateLogMinISR != 2 ||
+		c.TransactionMaxTimeout != 15*time.Minute || c.TransactionalIDExpiration != 7*24*time.Hour ||
+		c.TransactionAbortTimedOutInterval != 10*time.Second || c.TransactionRemoveExpiredInterval != time.Hour {
+		t.Fatalf("transaction defaults %+v", c)
+	}
+	c, err = Load("", []string{"transaction.max.timeout.ms=60000", "transaction.state.log.num.partitions=3"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TransactionMaxTimeout != time.Minute || c.TransactionStateLogNumPartitions != 3 {
+		t.Fatalf("overrides: %v %d", c.TransactionMaxTimeout, c.TransactionStateLogNumPartitions)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		override, wantInErr string
@@ -105,6 +126,9 @@ func TestConfigErrors(t *testing.T) {
 		{"process.roles=observer", "process.roles"},
 		{"message.max.bytes=99999999999", "message.max.bytes"},
 		{"listeners=SSL://127.0.0.1:0", "SSL"},
+		{"transaction.max.timeout.ms=0", "transaction.max.timeout.ms"},
+		{"transaction.state.log.num.partitions=0", "transaction.state.log.num.partitions"},
+		{"transaction.state.log.min.isr=0", "transaction.state.log.min.isr"},
 	} {
 		_, err := Load("", []string{tc.override}, quiet)
 		if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {

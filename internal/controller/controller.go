@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -509,7 +511,8 @@ func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
 // CreateInternalTopic creates an internal topic (__consumer_offsets) if it
 // does not exist yet, with partitions partitions, the replication factor
 // rf capped by the live brokers (Kafka instead refuses until enough brokers
-// are up; a single node could then never have groups), and configs. It
+// are up; a single node could then never have groups), and configs
+// (min.insync.replicas capped by that replication factor). It
 // returns nil when the topic exists afterwards, also when it did before.
 func (c *Controller) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
 	c.mu.Lock()
@@ -521,6 +524,15 @@ func (c *Controller) CreateInternalTopic(ctx context.Context, name string, parti
 	rf = min(rf, int16(len(liveBrokers(im))))
 	if rf <= 0 {
 		return fmt.Errorf("controller: create %s: no live broker", name)
+	}
+	// min.insync.replicas above the (capped) replication factor would
+	// make every acks=all write fail: cap it too (__transaction_state
+	// asks for transaction.state.log.min.isr, 2 by default).
+	if v, ok := configs["min.insync.replicas"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > int(rf) {
+			configs = maps.Clone(configs)
+			configs["min.insync.replicas"] = strconv.Itoa(int(rf))
+		}
 	}
 	parts, e := c.placeLocked(im, partitions, rf)
 	if e != nil {

@@ -195,3 +195,24 @@ func TestControllerDeleteTopics(t *testing.T) {
 		t.Fatalf("topics left: %v", c.Image().Topics)
 	}
 }
+
+// TestControllerInternalTopicCapsMinISR: an internal topic's replication
+// factor is capped by the live brokers, and its min.insync.replicas by that
+// factor (__transaction_state asks for 3 and 2 by default).
+func TestControllerInternalTopicCapsMinISR(t *testing.T) {
+	c, _ := newTestController(t, 1)
+	if err := c.CreateInternalTopic(context.Background(), "__transaction_state", 3, 3,
+		map[string]string{"min.insync.replicas": "2", "cleanup.policy": "compact"}); err != nil {
+		t.Fatal(err)
+	}
+	tp := c.Image().Topics["__transaction_state"]
+	if tp == nil || len(tp.Partitions) != 3 || len(tp.Partitions[0].Replicas) != 1 {
+		t.Fatalf("topic %+v", tp)
+	}
+	if got := tp.Configs["min.insync.replicas"]; got != "1" {
+		t.Fatalf("min.insync.replicas %q, want 1", got)
+	}
+	if got := tp.Configs["cleanup.policy"]; got != "compact" {
+		t.Fatalf("cleanup.policy %q", got)
+	}
+}

@@ -145,7 +145,8 @@ func (c *Coordinator) describeGroup(id string, dg *kmsg.DescribeGroupsResponseGr
 }
 
 // DeleteGroups serves DeleteGroups v0-v3: an Empty group is deleted with
-// tombstones for its metadata and every committed offset, written (one
+// tombstones for its metadata and every committed or pending
+// (transactional) offset, written (one
 // batch per __consumer_offsets partition) before the answer. A group with
 // members answers NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
 func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
@@ -204,6 +205,11 @@ func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []str
 		}
 		seen[id] = true
 		for _, tp := range sortedTopicPartitions(g.offsets) {
+			recs = append(recs, offsetTombstone(id, tp, now))
+		}
+		// Offsets of open transactions get tombstones too, so that the
+		// replay drops them (OffsetMetadataManager.deleteAllOffsets).
+		for _, tp := range sortedTopicPartitions(g.txnOnlyTopicPartitionsLocked()) {
 			recs = append(recs, offsetTombstone(id, tp, now))
 		}
 		recs = append(recs, groupTombstone(id, now))

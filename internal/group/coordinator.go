@@ -70,8 +70,14 @@ func DefaultConfig() Config {
 // kerr.MessageTooLarge / RecordListTooLarge become INVALID_COMMIT_OFFSET_SIZE;
 // anything else is UNKNOWN_SERVER_ERROR (and logged).
 type Partition interface {
-	// Append appends one record batch (built with samsa/internal/record.Build, uncompressed,
-	// producer id -1) and returns once it is committed (acks=all), with its base offset.
+	// Append appends one record batch (built with samsa/internal/record.Build, uncompressed)
+	// and returns once it is committed (acks=all), with its base offset. The batch has
+	// producer id -1, or, for TxnOffsetCommit, is transactional with the client's producer
+	// id and epoch: Kafka appends those with AppendOrigin.COORDINATOR (epoch checked,
+	// sequence not; storage.Log.AppendAsCoordinator). The coordinator numbers the
+	// sequences of each producer's batches itself, so a client-style sequence check
+	// accepts them too. A fenced epoch is storage.ErrInvalidProducerEpoch (or
+	// kerr.InvalidProducerEpoch): TxnOffsetCommit answers INVALID_PRODUCER_EPOCH.
 	Append(ctx context.Context, batch []byte) (baseOffset int64, err error)
 	// Read returns whole batches starting at the batch holding offset, at most maxBytes but at
 	// least one batch, only below the high watermark; nil at the end.

@@ -1,7 +1,8 @@
 // Package group is the broker's classic consumer-group coordinator: the
 // JoinGroup / SyncGroup / Heartbeat / LeaveGroup rebalance protocol every
 // existing Kafka client speaks, committed offsets (OffsetCommit /
-// OffsetFetch / OffsetDelete) and the group admin APIs (ListGroups,
+// OffsetFetch / OffsetDelete), transactional offsets (TxnOffsetCommit) and
+// the group admin APIs (ListGroups,
 // DescribeGroups, DeleteGroups). It follows Apache Kafka 4.x's classic group
 // (ClassicGroup and GroupMetadataManager in the group-coordinator module).
 //
@@ -52,7 +53,8 @@
 // bytes are int32-length prefixed; all integers are big-endian.
 //
 // One request writes one uncompressed record batch (producer id -1): an
-// OffsetCommit holds all its offsets, a DeleteGroups the tombstones of the
+// OffsetCommit holds all its offsets (a TxnOffsetCommit too, in a
+// transactional batch with the producer's id and epoch, see below), a DeleteGroups the tombstones of the
 // groups and their offsets. Group metadata is written when a rebalance
 // completes (the leader's SyncGroup, before it is answered), when a group
 // becomes Empty, and when a static member replaces its old member id. An
@@ -68,6 +70,27 @@
 // is logged and skipped, the rest of the partition still loads. A flexible
 // value announcing more tagged fields than it has bytes is rejected before
 // kmsg reads it (kmsg would loop once per announced field).
+//
+// # Transactional offsets (KIP-98, KIP-447)
+//
+// TxnOffsetCommit writes ordinary offset records, but in a transactional
+// batch (transactional attribute bit, the client's producer id and epoch;
+// the coordinator numbers each producer's batch sequences as the log's
+// producer state expects, where Kafka writes 0 and skips the check). They
+// stay pending per producer id, invisible to OffsetFetch (UNSTABLE_OFFSET_COMMIT
+// with RequireStable), until the transaction marker, a control batch of the
+// same producer:
+//
+//	control record key: version int16 (0) | type int16 (0 abort, 1 commit)
+//
+// Commit makes each pending offset committed unless the committed one was
+// written later in the log (a plain commit after the transactional one
+// wins: offsets remember their record's log offset); abort drops them. A
+// tombstone of a partition deletes its pending offsets too. Live, the
+// transaction coordinator reports each marker it wrote with CompleteTxn;
+// on load the replay applies the markers it reads, and a transaction still
+// open at the end of the log stays pending. The replay does not need the
+// transactional records to be there: compaction may have removed them.
 //
 // # Offset expiry (KIP-211)
 //
@@ -118,10 +141,16 @@
 //     member that joins while its Empty group's tombstone is being written
 //     keeps the group: its metadata is written again after the tombstone.
 //   - A failed tombstone write keeps the offsets; the next sweep retries.
+//   - TxnOffsetCommit is not verified with the transaction coordinator
+//     (KIP-890 part 1): an offset of a producer that never called
+//     AddOffsetsToTxn stays pending until a marker of that producer comes
+//     or the partition moves. CompleteTxn waits for a TxnOffsetCommit being
+//     appended; if that append lands after the marker in the log (a client
+//     that committed after ending its transaction), memory commits it
+//     while a replay keeps it pending.
 //
 // # Not implemented
 //
-// Transactional offset commits (TxnOffsetCommit, RequireStable always
-// succeeds), KIP-848 consumer groups (ConsumerGroupHeartbeat) and topic ids
-// in OffsetCommit/OffsetFetch v10.
+// TxnOffsetCommit v5+ (KIP-890 part 2), KIP-848 consumer groups
+// (ConsumerGroupHeartbeat) and topic ids in OffsetCommit/OffsetFetch v10.
 package group

@@ -157,10 +157,11 @@ func (ps *partition) applyExpiryLocked(plan []expiring) int {
 }
 
 // canDieLocked reports whether g may be removed once it has no offsets:
-// it is Empty and is handing out no KIP-394 member ids (a deviation from
+// it is Empty, has no offsets of an open transaction, and is handing out
+// no KIP-394 member ids (a deviation from
 // Kafka, which would remove it and make that member join again).
 func (g *group) canDieLocked() bool {
-	return g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0
+	return g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.txnOffsets) == 0
 }
 
 // expiredOffsetsLocked returns g's offsets expired at now (ms), sorted,
@@ -190,7 +191,9 @@ func (g *group) expiredOffsetsLocked(now int64, retention time.Duration) (expire
 	all = true
 	for _, tp := range sortedTopicPartitions(g.offsets) {
 		v := g.offsets[tp]
-		if subscribed[tp.topic] || !v.expiredAt(now, base(v), retention) {
+		// An offset with a pending transactional one does not expire
+		// yet (OffsetMetadataManager.cleanupExpiredOffsets).
+		if subscribed[tp.topic] || !v.expiredAt(now, base(v), retention) || g.hasTxnOffsetLocked(tp) {
 			all = false
 			continue
 		}

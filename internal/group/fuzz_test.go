@@ -60,21 +60,50 @@ func overlongTags(group bool) []byte {
 // FuzzGroupReplayRecord feeds arbitrary keys and values to the replay and
 // restores the result into a partition: nothing may panic.
 func FuzzGroupReplayRecord(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s[0], s[1], s[1] == nil)
+	for i, s := range fuzzSeeds() {
+		f.Add(s[0], s[1], s[1] == nil, int64(i), int64(-1), false)
+		f.Add(s[0], s[1], s[1] == nil, int64(i), int64(7), i%2 == 0)
 	}
-	f.Fuzz(func(t *testing.T, key, value []byte, tombstone bool) {
+	f.Fuzz(func(t *testing.T, key, value []byte, tombstone bool, offset, producerID int64, commit bool) {
 		if tombstone {
 			value = nil
 		}
 		rs := newReplay()
-		_ = rs.record(key, value)
+		_ = rs.record(offset, producerID, key, value)
+		if producerID >= 0 {
+			// The transaction may end (or stay open) before the restore.
+			if offset%3 != 0 {
+				rs.endTxn(producerID, commit)
+			}
+		}
 		fuzzRestore(rs)
 	})
 }
 
+// txnFuzzSeeds are batches of a transactional offset commit and the
+// markers that may end it, as a log holds them.
+func txnFuzzSeeds(f *testing.F) [][]byte {
+	off := offsetRecord("g", topicPartition{"t", 1}, offsetValue{offset: 5, leaderEpoch: 2, metadata: "x", commitTimestamp: 9})
+	txn, err := record.Build(record.BuildOptions{Idempotent: true, Transactional: true, ProducerID: 7, ProducerEpoch: 1}, []record.Record{off})
+	if err != nil {
+		f.Fatal(err)
+	}
+	out := [][]byte{txn}
+	for _, typ := range []byte{controlAbort, controlCommit, 2, 0xff} {
+		b, err := record.Build(record.BuildOptions{Idempotent: true, Transactional: true, Control: true,
+			ProducerID: 7, ProducerEpoch: 1, BaseSequence: -1, BaseOffset: 1},
+			[]record.Record{{Key: []byte{0, 0, 0, typ}, Value: []byte{0, 0, 0, 0, 0, 0}}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 // FuzzGroupReplayBatch feeds arbitrary bytes as a record batch.
 func FuzzGroupReplayBatch(f *testing.F) {
+	defer record.LimitDecompression(1 << 20)()
 	var recs []record.Record
 	for _, s := range fuzzSeeds() {
 		recs = append(recs, record.Record{Key: s[0], Value: s[1]})
@@ -84,9 +113,34 @@ func FuzzGroupReplayBatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	for _, s := range txnFuzzSeeds(f) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs := newReplay()
 		_ = rs.batch(b)
+		fuzzRestore(rs)
+	})
+}
+
+// FuzzGroupReplayTxn replays a transactional offset commit followed by
+// arbitrary bytes as the next batch (a marker, or anything): the control
+// record key decoding and the end of the transaction must not panic.
+func FuzzGroupReplayTxn(f *testing.F) {
+	defer record.LimitDecompression(1 << 20)()
+	seeds := txnFuzzSeeds(f)
+	for _, s := range seeds[1:] {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs := newReplay()
+		if err := rs.batch(seeds[0]); err != nil {
+			t.Fatal(err)
+		}
+		_ = rs.batch(b)
+		if h, err := record.Validate(b); err == nil {
+			rs.producerBatch(&h)
+		}
 		fuzzRestore(rs)
 	})
 }

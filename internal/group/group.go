@@ -139,6 +139,11 @@ type group struct {
 	storingGen int32
 
 	offsets map[topicPartition]offsetValue
+	// txnOffsets are the offsets TxnOffsetCommit wrote whose transaction
+	// has not ended, by producer id (Kafka's pendingTransactionalOffsets):
+	// invisible to OffsetFetch until the commit marker (see txn.go).
+	// Indexed by partition.txnGroups. nil when empty.
+	txnOffsets map[int64]map[topicPartition]offsetValue
 }
 
 // newGroup returns an Empty group that became Empty at wall.

@@ -165,7 +165,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		return
 	}
 	ps.mu.Unlock()
-	err := ps.appendRecords(ctx, recs)
+	base, err := ps.appendBatch(ctx, record.BuildOptions{}, recs)
 	ps.mu.Lock()
 	if err == nil && (ps.state != partLoaded || !g.alive()) {
 		err = errNotCoordinator
@@ -175,12 +175,13 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		for _, pc := range pend {
 			codes[pc.i][pc.j] = code
 		}
-		if created && g.alive() && len(g.offsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
+		if created && g.alive() && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
 			delete(ps.groups, g.id)
 			g.state = stateDead
 		}
 	} else {
-		for _, pc := range pend {
+		for k, pc := range pend {
+			pc.v.recordOffset = base + int64(k)
 			g.offsets[pc.tp] = pc.v
 		}
 	}
@@ -214,8 +215,10 @@ func (g *group) validateCommitLocked(memberID string, instanceID *string, gen in
 
 // OffsetFetch serves OffsetFetch v0-v9 (v8+: several groups). A partition
 // never committed answers offset -1 and no error; null topics (v2+) mean
-// every committed offset of the group. RequireStable (v7+) always succeeds:
-// there are no transactional offsets here.
+// every committed offset of the group. Offsets of open transactions are
+// not visible; with RequireStable (v7+) a partition that has one answers
+// UNSTABLE_OFFSET_COMMIT (offset -1) so that the client retries, as
+// OffsetMetadataManager.fetchOffsets does.
 func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	resp.Version = req.Version
@@ -228,7 +231,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 					topics = append(topics, requestedTopic{t.Topic, t.Partitions})
 				}
 			}
-			out, code := c.fetchOffsets(rg.Group, topics)
+			out, code := c.fetchOffsets(rg.Group, topics, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
 			if code != nil {
@@ -244,6 +247,9 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 					rp.LeaderEpoch = p.v.leaderEpoch
 					md := p.v.metadata
 					rp.Metadata = &md
+					if p.code != nil {
+						rp.ErrorCode = p.code.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				g.Topics = append(g.Topics, rt)
@@ -259,7 +265,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	if req.Topics == nil && req.Version >= 2 {
 		topics = nil
 	}
-	out, code := c.fetchOffsets(req.Group, topics)
+	out, code := c.fetchOffsets(req.Group, topics, req.Version >= 7 && req.RequireStable)
 	if code != nil {
 		if req.Version >= 2 {
 			resp.ErrorCode = code.Code
@@ -311,28 +317,37 @@ type fetchedTopic struct {
 }
 
 // fetchOffsets returns the committed offsets of topics (nil: all of the
-// group's, sorted), or the group-level error.
-func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic) ([]fetchedTopic, *kerr.Error) {
+// group's committed offsets, sorted), or the group-level error. With
+// requireStable a partition with an offset of an open transaction answers
+// UNSTABLE_OFFSET_COMMIT.
+func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic, requireStable bool) ([]fetchedTopic, *kerr.Error) {
 	ps, code := c.lookup(groupID)
 	if code != nil {
 		return nil, code
 	}
 	defer ps.mu.Unlock()
+	g := ps.groups[groupID]
 	var offs map[topicPartition]offsetValue
-	if g := ps.groups[groupID]; g != nil {
+	if g != nil {
 		offs = g.offsets
 	}
 	none := offsetValue{offset: -1, leaderEpoch: -1}
+	fetched := func(tp topicPartition) fetchedPartition {
+		if requireStable && g != nil && g.hasTxnOffsetLocked(tp) {
+			return fetchedPartition{partition: tp.partition, v: none, code: kerr.UnstableOffsetCommit}
+		}
+		v, ok := offs[tp]
+		if !ok {
+			v = none
+		}
+		return fetchedPartition{partition: tp.partition, v: v}
+	}
 	if topics != nil {
 		out := make([]fetchedTopic, 0, len(topics))
 		for _, t := range topics {
 			ft := fetchedTopic{topic: t.topic, partitions: make([]fetchedPartition, 0, len(t.partitions))}
 			for _, p := range t.partitions {
-				v, ok := offs[topicPartition{t.topic, p}]
-				if !ok {
-					v = none
-				}
-				ft.partitions = append(ft.partitions, fetchedPartition{partition: p, v: v})
+				ft.partitions = append(ft.partitions, fetched(topicPartition{t.topic, p}))
 			}
 			out = append(out, ft)
 		}
@@ -344,7 +359,7 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []requestedTopic) ([]f
 			out = append(out, fetchedTopic{topic: tp.topic})
 		}
 		last := &out[len(out)-1]
-		last.partitions = append(last.partitions, fetchedPartition{partition: tp.partition, v: offs[tp]})
+		last.partitions = append(last.partitions, fetched(tp))
 	}
 	return out, nil
 }
@@ -412,7 +427,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 				continue
 			}
 			tp := topicPartition{t.Topic, p.Partition}
-			if _, ok := g.offsets[tp]; !ok {
+			if _, ok := g.offsets[tp]; !ok && !g.hasTxnOffsetLocked(tp) {
 				continue
 			}
 			dels = append(dels, del{tp, i, j})
@@ -438,6 +453,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	} else {
 		for _, d := range dels {
 			delete(g.offsets, d.tp)
+			ps.dropTxnOffsetsLocked(g, d.tp)
 		}
 	}
 	ps.unlockWrite()

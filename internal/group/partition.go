@@ -50,6 +50,16 @@ type partition struct {
 	// dirty are groups whose metadata must be written after mu is
 	// released (see unlock). Guarded by mu.
 	dirty map[string]struct{}
+
+	// txnGroups indexes group.txnOffsets: producer id -> ids of the groups
+	// holding offsets of its open transaction. Guarded by mu.
+	txnGroups map[int64]map[string]struct{}
+	// producers are the epoch and next sequence of every producer that
+	// wrote a batch here (see txnSequenceLocked). Guarded by mu.
+	producers map[int64]producerSeq
+	// loadingTxns are transaction ends (CompleteTxn) reported while the
+	// partition was loading, applied once it is. Guarded by mu.
+	loadingTxns []txnEnd
 }
 
 func newPartition(c *Coordinator, id int32, part Partition) *partition {
@@ -60,6 +70,9 @@ func newPartition(c *Coordinator, id int32, part Partition) *partition {
 		writeSem: make(chan struct{}, 1),
 		groups:   make(map[string]*group),
 		dirty:    make(map[string]struct{}),
+
+		txnGroups: make(map[int64]map[string]struct{}),
+		producers: make(map[int64]producerSeq),
 	}
 	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
 	return ps
@@ -113,21 +126,30 @@ func (ps *partition) beginWrite(ctx context.Context) *kerr.Error {
 // appendRecords appends recs as one batch. The caller holds writeSem. ctx
 // is the request's; the append also stops when the partition is unloaded.
 func (ps *partition) appendRecords(ctx context.Context, recs []record.Record) error {
-	batch, err := record.Build(record.BuildOptions{}, recs)
+	_, err := ps.appendBatch(ctx, record.BuildOptions{}, recs)
+	return err
+}
+
+// appendBatch appends recs as one batch built with opts and returns its
+// base offset: record i of recs is at base offset + i. The caller holds
+// writeSem.
+func (ps *partition) appendBatch(ctx context.Context, opts record.BuildOptions, recs []record.Record) (int64, error) {
+	batch, err := record.Build(opts, recs)
 	if err != nil {
-		return fmt.Errorf("group: build batch: %w", err)
+		return 0, fmt.Errorf("group: build batch: %w", err)
 	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ps.ctx, cancel)
 	defer stop()
-	if _, err := ps.part.Append(actx, batch); err != nil {
+	base, err := ps.part.Append(actx, batch)
+	if err != nil {
 		if ps.ctx.Err() != nil {
-			return errNotCoordinator
+			return 0, errNotCoordinator
 		}
-		return err
+		return 0, err
 	}
-	return nil
+	return base, nil
 }
 
 // markDirtyLocked schedules a write of g's metadata once mu is released.
@@ -177,6 +199,7 @@ func (ps *partition) persistGroup(id string) error {
 // tombstone is written).
 func (ps *partition) removeGroupLocked(g *group) {
 	g.stopLocked(kerr.UnknownMemberID)
+	ps.dropGroupTxnOffsetsLocked(g)
 	delete(ps.groups, g.id)
 }
 
@@ -221,6 +244,8 @@ func (ps *partition) shutdown(code *kerr.Error) {
 	}
 	ps.groups = make(map[string]*group)
 	clear(ps.dirty)
+	clear(ps.txnGroups)
+	ps.loadingTxns = nil
 }
 
 // load replays the partition from its log start offset to its high
@@ -241,6 +266,10 @@ func (ps *partition) load() {
 	}
 	rs.restore(ps)
 	ps.state = partLoaded
+	for _, e := range ps.loadingTxns {
+		ps.endTxnLocked(e)
+	}
+	ps.loadingTxns = nil
 	ps.c.log.Info("group: loaded __consumer_offsets partition", "partition", ps.id,
 		"groups", len(ps.groups), "took", time.Since(start))
 	ps.goBackground(ps.expireLoop)
@@ -269,6 +298,7 @@ func (ps *partition) replay(rs *replay) error {
 			if h.NextOffset() <= off {
 				return fmt.Errorf("batch at %d does not advance (next %d)", off, h.NextOffset())
 			}
+			rs.producerBatch(&h)
 			if err := rs.batch(batch); err != nil {
 				ps.c.log.Error("group: skipping undecodable batch of __consumer_offsets",
 					"partition", ps.id, "offset", h.BaseOffset, "err", err)

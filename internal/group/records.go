@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -49,6 +50,11 @@ type offsetValue struct {
 	// asked for with its retention time; noExpireTimestamp when none (the
 	// group's retention rule applies).
 	expireTimestamp int64
+	// recordOffset is the log offset of the record that wrote the value
+	// (Kafka's OffsetAndMetadata.recordOffset): when a transaction
+	// commits, its offset replaces the committed one only if it was
+	// written after it (see partition.endTxnLocked).
+	recordOffset int64
 }
 
 // noExpireTimestamp: an offset without an explicit expiry (Kafka's
@@ -114,43 +120,120 @@ func groupTombstone(group string, now time.Time) record.Record {
 }
 
 // replay accumulates the state of a __consumer_offsets partition while it
-// is read: the last record of each key wins, tombstones delete.
+// is read: the last record of each key wins, tombstones delete. Offsets in
+// transactional batches stay pending per producer until that producer's
+// transaction marker (a control batch) commits or aborts them, as
+// OffsetMetadataManager.replay and replayEndTransactionMarker do.
 type replay struct {
 	groups  map[string]*kmsg.GroupMetadataValue
 	offsets map[string]map[topicPartition]offsetValue
+	// txn are the offsets of open transactions: producer id -> group ->
+	// offsets.
+	txn map[int64]map[string]map[topicPartition]offsetValue
+	// producers are the epoch and next sequence of every producer id seen.
+	producers map[int64]producerSeq
 }
 
 func newReplay() *replay {
 	return &replay{
-		groups:  make(map[string]*kmsg.GroupMetadataValue),
-		offsets: make(map[string]map[topicPartition]offsetValue),
+		groups:    make(map[string]*kmsg.GroupMetadataValue),
+		offsets:   make(map[string]map[topicPartition]offsetValue),
+		txn:       make(map[int64]map[string]map[topicPartition]offsetValue),
+		producers: make(map[int64]producerSeq),
 	}
 }
 
-// batch replays one whole record batch. Control batches (transaction
-// markers) are skipped.
+// batch replays one whole record batch. A control batch (transaction
+// marker) ends its producer's transaction; other control records are
+// skipped.
 func (rs *replay) batch(b []byte) error {
 	dec, err := record.DecodeBatch(b)
 	if err != nil {
 		return err
 	}
 	if dec.Control() {
+		if dec.ProducerID < 0 || len(dec.Records) == 0 {
+			return nil
+		}
+		typ, err := controlType(dec.Records[0].Key)
+		if err != nil {
+			return fmt.Errorf("offset %d: %w", dec.BaseOffset, err)
+		}
+		switch typ {
+		case controlAbort, controlCommit:
+			rs.endTxn(dec.ProducerID, typ == controlCommit)
+		}
 		return nil
+	}
+	producerID := int64(-1)
+	if dec.Transactional() && dec.ProducerID >= 0 {
+		producerID = dec.ProducerID
 	}
 	var firstErr error
 	for i := range dec.Records {
 		r := &dec.Records[i]
-		if err := rs.record(r.Key, r.Value); err != nil && firstErr == nil {
+		if err := rs.record(r.Offset, producerID, r.Key, r.Value); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("offset %d: %w", r.Offset, err)
 		}
 	}
 	return firstErr
 }
 
-// record replays one key/value; an undecodable one is skipped with an
-// error. Keys of versions we do not know (KIP-848 groups, share groups)
-// are skipped silently.
-func (rs *replay) record(key, value []byte) error {
+// Control record types of transaction markers (Kafka's ControlRecordType).
+const (
+	controlAbort  = 0
+	controlCommit = 1
+)
+
+// controlType returns the type of a control record from its key: version
+// int16 (0; Kafka reads any non-negative one), type int16.
+func controlType(key []byte) (int16, error) {
+	if len(key) < 4 {
+		return 0, fmt.Errorf("%w: control key of %d bytes", errBadRecord, len(key))
+	}
+	if v := int16(binary.BigEndian.Uint16(key)); v < 0 {
+		return 0, fmt.Errorf("%w: control key version %d", errBadRecord, v)
+	}
+	return int16(binary.BigEndian.Uint16(key[2:])), nil
+}
+
+// producerBatch follows the producer state of batch header h (see
+// producerSeq): the replay loop calls it for every batch it reads, whether
+// or not its records decode.
+func (rs *replay) producerBatch(h *record.Header) {
+	if h.ProducerID < 0 {
+		return
+	}
+	rs.producers[h.ProducerID] = rs.producers[h.ProducerID].after(h)
+}
+
+// endTxn applies a transaction marker of producerID.
+func (rs *replay) endTxn(producerID int64, commit bool) {
+	pending := rs.txn[producerID]
+	delete(rs.txn, producerID)
+	if !commit {
+		return
+	}
+	for id, offs := range pending {
+		for tp, v := range offs {
+			m := rs.offsets[id]
+			if cur, ok := m[tp]; ok && cur.recordOffset > v.recordOffset {
+				continue // a later non-transactional commit wins
+			}
+			if m == nil {
+				m = make(map[topicPartition]offsetValue)
+				rs.offsets[id] = m
+			}
+			m[tp] = v
+		}
+	}
+}
+
+// record replays one key/value written at log offset offset, by the
+// transaction of producerID (-1: not transactional); an undecodable one is
+// skipped with an error. Keys of versions we do not know (KIP-848 groups,
+// share groups) are skipped silently.
+func (rs *replay) record(offset, producerID int64, key, value []byte) error {
 	if len(key) < 2 {
 		return errBadRecord
 	}
@@ -162,10 +245,23 @@ func (rs *replay) record(key, value []byte) error {
 		}
 		tp := topicPartition{k.Topic, k.Partition}
 		if value == nil {
+			// A tombstone deletes the committed offset and the pending
+			// ones of every open transaction.
 			if m := rs.offsets[k.Group]; m != nil {
 				delete(m, tp)
 				if len(m) == 0 {
 					delete(rs.offsets, k.Group)
+				}
+			}
+			for pid, byGroup := range rs.txn {
+				if m := byGroup[k.Group]; m != nil {
+					delete(m, tp)
+					if len(m) == 0 {
+						delete(byGroup, k.Group)
+					}
+				}
+				if len(byGroup) == 0 {
+					delete(rs.txn, pid)
 				}
 			}
 			return nil
@@ -178,17 +274,25 @@ func (rs *replay) record(key, value []byte) error {
 			return fmt.Errorf("%w: offset value (version %d): %v", errBadRecord, val.Version, err)
 		}
 		ov := offsetValue{offset: val.Offset, leaderEpoch: -1, metadata: val.Metadata,
-			commitTimestamp: val.CommitTimestamp, expireTimestamp: noExpireTimestamp}
+			commitTimestamp: val.CommitTimestamp, expireTimestamp: noExpireTimestamp, recordOffset: offset}
 		if val.Version >= 3 {
 			ov.leaderEpoch = val.LeaderEpoch
 		}
 		if val.Version == offsetValueVersionWithExpiry {
 			ov.expireTimestamp = val.ExpireTimestamp
 		}
-		m := rs.offsets[k.Group]
+		byGroup := rs.offsets
+		if producerID >= 0 {
+			byGroup = rs.txn[producerID]
+			if byGroup == nil {
+				byGroup = make(map[string]map[topicPartition]offsetValue)
+				rs.txn[producerID] = byGroup
+			}
+		}
+		m := byGroup[k.Group]
 		if m == nil {
 			m = make(map[topicPartition]offsetValue)
-			rs.offsets[k.Group] = m
+			byGroup[k.Group] = m
 		}
 		m[tp] = ov
 	case 2:
@@ -346,6 +450,21 @@ func (rs *replay) restore(ps *partition) {
 		}
 		g.offsets = offs
 	}
+	// Open transactions stay pending; their groups exist (as simple
+	// groups if nothing else made them), as in Kafka.
+	for pid, byGroup := range rs.txn {
+		for id, offs := range byGroup {
+			g := ps.groups[id]
+			if g == nil {
+				g = newGroup(ps, id, wall)
+				ps.groups[id] = g
+			}
+			for tp, v := range offs {
+				ps.addTxnOffsetLocked(g, pid, tp, v)
+			}
+		}
+	}
+	maps.Copy(ps.producers, rs.producers)
 }
 
 func millis(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }

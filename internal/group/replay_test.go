@@ -121,7 +121,9 @@ func TestGroupReplayEveryValueVersionInAnyOrder(t *testing.T) {
 			if v == 1 {
 				want.expireTimestamp = 2000
 			}
-			if got := g.offsets[topicPartition{"t", int32(v)}]; got != want {
+			got := g.offsets[topicPartition{"t", int32(v)}]
+			got.recordOffset = 0 // where the record landed is not the point here
+			if got != want {
 				t.Errorf("offset value v%d: got %+v, want %+v", v, got, want)
 			}
 		}
@@ -206,10 +208,10 @@ func TestGroupReplayRejectsOverlongTagCounts(t *testing.T) {
 		}
 		good := overlongTags(group)
 		good = append(good[:len(good)-5], 0) // no tagged fields: valid
-		if err := rs.record(key, good); err != nil {
+		if err := rs.record(0, -1, key, good); err != nil {
 			t.Fatalf("group %v: valid value rejected: %v", group, err)
 		}
-		err := rs.record(key, overlongTags(group))
+		err := rs.record(1, -1, key, overlongTags(group))
 		if !errors.Is(err, errBadRecord) || !strings.Contains(err.Error(), "tagged fields") {
 			t.Fatalf("group %v: %v", group, err)
 		}

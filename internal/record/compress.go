@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -20,26 +21,59 @@ const MaxDecompressedSize = 256 << 20
 
 var errTooLarge = errors.New("decompressed records exceed the limit")
 
+// decompressLimit is the bound decompress enforces: MaxDecompressedSize
+// unless a fuzz target lowered it (LimitDecompression).
+var decompressLimit atomic.Int64
+
+func init() { decompressLimit.Store(MaxDecompressedSize) }
+
+// LimitDecompression lowers the decompressed-size bound to n bytes and
+// returns a function restoring it. It exists for fuzz targets: a small
+// input inflating to MaxDecompressedSize takes seconds, which stalls a
+// brief fuzzing run without finding anything.
+func LimitDecompression(n int) (restore func()) {
+	old := decompressLimit.Swap(int64(n))
+	return func() { decompressLimit.Store(old) }
+}
+
 // xerialMagic starts snappy data in the Java client's xerial framing.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 var (
 	zstdOnce    sync.Once
-	zstdDecoder *zstd.Decoder
 	zstdEncoder *zstd.Encoder
 	zstdErr     error
+	// zstdReaders are streaming decoders: decoding through
+	// readAllLimited stops at the limit, where DecodeAll would inflate a
+	// frame in full first.
+	zstdReaders sync.Pool
 )
 
-func zstdCodecs() (*zstd.Decoder, *zstd.Encoder, error) {
+func zstdEncoderOnce() (*zstd.Encoder, error) {
 	zstdOnce.Do(func() {
-		// DecodeAll and EncodeAll are safe for concurrent use.
-		zstdDecoder, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxDecompressedSize))
-		if zstdErr != nil {
-			return
-		}
+		// EncodeAll is safe for concurrent use.
 		zstdEncoder, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	})
-	return zstdDecoder, zstdEncoder, zstdErr
+	return zstdEncoder, zstdErr
+}
+
+func decodeZstd(b []byte) ([]byte, error) {
+	d, _ := zstdReaders.Get().(*zstd.Decoder)
+	if d == nil {
+		// Concurrency 1 decodes a stream synchronously in the caller's
+		// goroutine, so a pooled decoder holds no goroutines.
+		var err error
+		if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecompressedSize)); err != nil {
+			return nil, err
+		}
+	}
+	defer zstdReaders.Put(d)
+	if err := d.Reset(bytes.NewReader(b)); err != nil {
+		return nil, err
+	}
+	out, err := readAllLimited(d)
+	_ = d.Reset(nil)
+	return out, err
 }
 
 func decompress(c Compression, b []byte) ([]byte, error) {
@@ -57,21 +91,18 @@ func decompress(c Compression, b []byte) ([]byte, error) {
 	case CompressionLZ4:
 		return readAllLimited(lz4.NewReader(bytes.NewReader(b)))
 	case CompressionZstd:
-		d, _, err := zstdCodecs()
-		if err != nil {
-			return nil, err
-		}
-		return d.DecodeAll(b, nil)
+		return decodeZstd(b)
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", c)
 }
 
 func readAllLimited(r io.Reader) ([]byte, error) {
-	out, err := io.ReadAll(io.LimitReader(r, MaxDecompressedSize+1))
+	limit := decompressLimit.Load()
+	out, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(out) > MaxDecompressedSize {
+	if int64(len(out)) > limit {
 		return nil, errTooLarge
 	}
 	return out, nil
@@ -82,7 +113,7 @@ func decodeSnappyBlock(dst, b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n > MaxDecompressedSize-len(dst) {
+	if int64(n) > decompressLimit.Load()-int64(len(dst)) {
 		return nil, errTooLarge
 	}
 	out, err := s2.Decode(nil, b)
@@ -162,7 +193,7 @@ func compress(c Compression, xerial bool, b []byte) ([]byte, error) {
 		}
 		return buf.Bytes(), nil
 	case CompressionZstd:
-		_, e, err := zstdCodecs()
+		e, err := zstdEncoderOnce()
 		if err != nil {
 			return nil, err
 		}

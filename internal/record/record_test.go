@@ -216,3 +216,31 @@ func TestDecodeBatchCorruptCompressed(t *testing.T) {
 func crcOf(b []byte) uint32 {
 	return crc32c(b[attributesOffset:])
 }
+
+func TestEndTxnMarkerRoundTrip(t *testing.T) {
+	for _, m := range []EndTxnMarker{{Commit: true, CoordinatorEpoch: 7}, {Commit: false, CoordinatorEpoch: -1}} {
+		b := BuildEndTxnMarker(42, 3, 9, 2, 1234, m)
+		bt, err := DecodeBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bt.Control() || !bt.Transactional() || bt.ProducerID != 9 || bt.ProducerEpoch != 2 ||
+			bt.BaseSequence != -1 || bt.BaseOffset != 42 || bt.PartitionLeaderEpoch != 3 || bt.MaxTimestamp != 1234 || len(bt.Records) != 1 {
+			t.Fatalf("header %+v, %d records", bt.Header, len(bt.Records))
+		}
+		got, err := ParseEndTxnMarkerBatch(b)
+		if err != nil || got != m {
+			t.Fatalf("got %+v %v, want %+v", got, err, m)
+		}
+	}
+	bad := []Record{
+		{Key: []byte{0, 0, 0, 5}, Value: []byte{0, 0, 0, 0, 0, 0}}, // unknown type
+		{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0}},          // short value
+		{Key: []byte{0, 0}, Value: []byte{0, 0, 0, 0, 0, 0}},       // short key
+	}
+	for i := range bad {
+		if _, err := ParseEndTxnMarker(&bad[i]); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("bad %d: %v", i, err)
+		}
+	}
+}

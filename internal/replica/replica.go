@@ -304,6 +304,28 @@ func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, erro
 	return info, nil
 }
 
+// WriteTxnMarker writes a transaction marker (a control batch ending
+// producer m.ProducerID's transaction) as leader, stamped with the current
+// leader epoch, and advances the high watermark as Append does. Like
+// Kafka's markers (appended with acks=-1) it answers ErrNotEnoughReplicas
+// when the ISR is smaller than min.insync.replicas; the coordinator
+// retries.
+func (p *Partition) WriteTxnMarker(m storage.TxnMarker) (int64, error) {
+	st := p.state.Load()
+	if st.isrSize < st.minISR {
+		return -1, ErrNotEnoughReplicas
+	}
+	m.LeaderEpoch = st.leaderEpoch
+	off, err := p.log.WriteTxnMarker(m)
+	if err != nil {
+		return off, err
+	}
+	if st.isrSize <= 1 {
+		p.log.SetHighWatermark(p.log.LogEndOffset())
+	}
+	return off, nil
+}
+
 // DeleteRecords advances the log start offset to offset (-1: the high
 // watermark) as leader and returns the new log start offset (the low
 // watermark). Records below it are no longer readable; whole segments

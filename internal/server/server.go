@@ -31,6 +31,7 @@ import (
 	"samsa/internal/network"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
+	"samsa/internal/txn"
 )
 
 // Options configure a node.
@@ -52,6 +53,7 @@ type Server struct {
 	controller *controller.Controller
 	replicas   *replica.Manager
 	groups     *group.Coordinator
+	txns       *txn.Coordinator
 	listeners  []*network.Server
 	kafkaAddr  string
 	http       *http.Server
@@ -107,10 +109,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.groups = newGroupCoordinator(s)
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
+	s.txns = newTxnCoordinator(s, api.LocalMarkers{Replicas: s.replicas, Groups: s.groups})
+	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
+	s.pub.Subscribe(tl.apply)
 
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
-		Controller: s.controller, Replicas: s.replicas, Groups: s.groups, Logger: logger,
+		Controller: s.controller, Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	bound := map[string]int{}
 	for _, l := range cfg.Listeners {
@@ -253,6 +258,12 @@ func (s *Server) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.listeners = nil
+	// The transaction coordinator stops first: its marker writers write
+	// to __consumer_offsets through the group coordinator.
+	if s.txns != nil {
+		s.txns.Close()
+		s.txns = nil
+	}
 	if s.groups != nil {
 		s.groups.Close()
 		s.groups = nil

@@ -21,13 +21,15 @@ import (
 //
 //  1. Plan (under appendMu and mu, no I/O): the dirty section runs from
 //     the cleaner checkpoint (clamped to the log start offset) to the
-//     first uncleanable offset = min(active segment base, high watermark,
-//     base of the first dirty segment younger than min.compaction.lag.ms),
-//     rounded down to a segment boundary. dirty ratio = dirty bytes /
+//     first uncleanable offset = min(active segment base, last stable
+//     offset, base of the first dirty segment younger than
+//     min.compaction.lag.ms), rounded down to a segment boundary, so every
+//     transaction with data in the section is decided. dirty ratio = dirty bytes /
 //     (clean + dirty bytes). The log is cleanable when the ratio reaches
 //     min.cleanable.dirty.ratio, when the first dirty batch is older than
 //     max.compaction.lag.ms, or when a tombstone's delete horizon passed.
-//  2. Offset map: key -> offset of its latest record in the dirty section.
+//  2. Offset map: key -> offset of its latest record in the dirty section,
+//     not counting records of aborted transactions.
 //  3. For every non-active segment below the end of the dirty section,
 //     oldest first: filter its batches into "<base>.log.cleaned" (with
 //     both indexes), then swap it in (see swapCleaned). A segment nothing
@@ -83,6 +85,27 @@ type cleanPlan struct {
 	// sequence numbers survive compaction (Kafka's
 	// Cleaner.lastRecordsOfActiveProducers).
 	producers map[int64]int64
+	// aborted maps producer ids to the aborted transactions (from the
+	// transaction indexes) that start below cleanTo.
+	aborted abortedTxns
+}
+
+// abortedTxns maps a producer id to its aborted transactions' offsets
+// [first, marker].
+type abortedTxns map[int64][]abortedEntry
+
+// has reports whether the data batch h belongs to an aborted
+// transaction.
+func (a abortedTxns) has(h *record.Header) bool {
+	if !h.Transactional() || h.Control() || h.ProducerID < 0 {
+		return false
+	}
+	for _, e := range a[h.ProducerID] {
+		if e.first <= h.BaseOffset && h.BaseOffset <= e.last {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *cleanPlan) release() {
@@ -116,7 +139,10 @@ func (m *Manager) planClean(l *Log, now time.Time) *cleanPlan {
 		// LogCleanerManager.cleanableOffsets does.
 		firstDirty = lso
 	}
-	uncleanable := min(activeBase, hw)
+	// Never past the last stable offset (itself <= the high watermark):
+	// an undecided transaction's records must not shadow committed ones
+	// (Kafka's LogCleanerManager.cleanableOffsets).
+	uncleanable := min(activeBase, hw, l.lastStableOffsetLocked())
 	if lag := cfg.MinCompactionLagMs; lag > 0 {
 		cutoff := now.UnixMilli() - lag
 		for _, s := range all[:len(all)-1] {
@@ -168,6 +194,16 @@ func (m *Manager) planClean(l *Log, now time.Time) *cleanPlan {
 	}
 	for _, s := range p.segs {
 		s.acquire()
+	}
+	for _, s := range all {
+		for _, e := range s.aborted {
+			if e.first < p.cleanTo {
+				if p.aborted == nil {
+					p.aborted = abortedTxns{}
+				}
+				p.aborted[e.producerID] = append(p.aborted[e.producerID], e)
+			}
+		}
 	}
 	l.mu.Unlock()
 	p.producers = make(map[int64]int64, len(l.producers.entries))
@@ -377,7 +413,7 @@ func (l *Log) cleanPlanned(p *cleanPlan) (cleanStats, error) {
 			if err := l.cleanStopped(); err != nil {
 				return err
 			}
-			if h.Control() || h.NextOffset() <= p.firstDirty {
+			if h.Control() || h.NextOffset() <= p.firstDirty || p.aborted.has(h) {
 				return nil
 			}
 			bt, err := record.DecodeBatch(raw)
@@ -400,7 +436,7 @@ func (l *Log) cleanPlanned(p *cleanPlan) (cleanStats, error) {
 		}
 	}
 
-	f := batchFilter{offsets: offsets, producers: p.producers, now: now, deleteRetentionMs: p.cfg.DeleteRetentionMs}
+	f := batchFilter{offsets: offsets, producers: p.producers, aborted: p.aborted, now: now, deleteRetentionMs: p.cfg.DeleteRetentionMs}
 	for j, s := range p.segs {
 		if err := l.cleanStopped(); err != nil {
 			return st, err
@@ -438,6 +474,7 @@ func (l *Log) cleanPlanned(p *cleanPlan) (cleanStats, error) {
 type batchFilter struct {
 	offsets           map[string]int64
 	producers         map[int64]int64
+	aborted           abortedTxns
 	now               int64 // ms
 	deleteRetentionMs int64
 	// minHorizon is the earliest delete horizon of the batches kept with
@@ -448,7 +485,12 @@ type batchFilter struct {
 // filter returns the batch to write in place of raw: raw itself when
 // nothing changes, a rewritten batch, or nil to drop it.
 //
-//   - Control batches are kept as they are (no transactions yet).
+//   - Control batches (transaction markers) are kept as they are. Kafka
+//     drops a marker once its transaction's data is gone and the delete
+//     horizon passed; we keep them (a few bytes each).
+//   - The records of an aborted transaction are dropped (Kafka's
+//     Cleaner discards aborted batches). The aborted entry stays in the
+//     transaction index.
 //   - A record without a key is dropped (a compacted topic rejects them at
 //     produce time), so is a record whose key has a later record in the
 //     dirty section.
@@ -477,7 +519,11 @@ func (f *batchFilter) filter(raw []byte, h *record.Header) ([]byte, error) {
 	horizon, hasHorizon := h.DeleteHorizon()
 	kept := bt.Records[:0:0]
 	tombstones := false
+	aborted := f.aborted.has(h)
 	for i := range bt.Records {
+		if aborted {
+			break
+		}
 		r := &bt.Records[i]
 		if r.Key == nil {
 			continue
@@ -703,6 +749,11 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 	}
 	ns.created = old.created
 	l.mu.Lock()
+	// The transaction index is not rewritten: offsets and markers are
+	// unchanged, so it stays valid for the cleaned segment, which takes
+	// over its file.
+	ns.aborted = old.aborted
+	ns.txn.Store(old.txn.Swap(nil))
 	segs := make([]*segment, len(l.mu.segments))
 	copy(segs, l.mu.segments)
 	segs[idx] = ns

@@ -26,6 +26,12 @@ var (
 	ErrCorruptLog           = errors.New("storage: log corruption")               // KAFKA_STORAGE_ERROR, partition offline
 	ErrLogNotFound          = errors.New("storage: no such log")                  // UNKNOWN_TOPIC_OR_PARTITION
 	ErrClosed               = errors.New("storage: closed")                       // NOT_LEADER_OR_FOLLOWER / shutting down
+	// ErrInvalidTxnState: a non-transactional batch from a producer whose
+	// transaction on this partition is still open.
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state") // INVALID_TXN_STATE
+	// ErrTransactionCoordinatorFenced: a transaction marker from a
+	// coordinator epoch older than the last one seen for the producer.
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced") // TRANSACTION_COORDINATOR_FENCED
 )
 
 // Config is the per-log configuration: the topic-level Kafka configs that
@@ -91,3 +97,35 @@ type AppendInfo struct {
 	Duplicate      bool // the batch was a retry of one of the producer's last 5 batches: not appended again
 }
 
+// AbortedTxn is one aborted transaction whose records overlap a fetched
+// range: Fetch's AbortedTransactions entry for read_committed consumers.
+//
+// Transactions contract (implemented in txn.go):
+//
+//	func (l *Log) LastStableOffset() int64
+//	func (l *Log) AbortedTransactions(from, to int64) []AbortedTxn
+//	func (l *Log) WriteTxnMarker(m TxnMarker) (offset int64, err error)
+//	func (l *Log) OngoingTransactions() []OngoingTxn
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+}
+
+// TxnMarker is a transaction coordinator's order to end a producer's
+// transaction on this partition (one WriteTxnMarkers entry).
+type TxnMarker struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	Commit           bool // false: abort
+	CoordinatorEpoch int32
+	LeaderEpoch      int32 // the partition leader epoch stamped on the control batch
+}
+
+// OngoingTxn is an open transaction on this partition (DescribeProducers).
+type OngoingTxn struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	FirstOffset      int64
+	LastTimestamp    int64 // ms of the producer's latest append
+	CoordinatorEpoch int32
+}

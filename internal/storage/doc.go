@@ -1,7 +1,8 @@
 // Package storage is the broker's storage engine: partition logs in
 // Apache Kafka's on-disk layout, their recovery after a crash, durability
 // with group commit, idempotent-producer state, retention, DeleteRecords
-// and log compaction.
+// log compaction and the partition side of transactions (last stable
+// offset, transaction markers, aborted-transaction index).
 //
 // # Files
 //
@@ -17,10 +18,11 @@
 //	    00000000000000000000.log          record batches, byte-for-byte
 //	    00000000000000000000.index        sparse offset index
 //	    00000000000000000000.timeindex    time index
+//	    00000000000000000000.txnindex     aborted transactions whose marker is in this segment (only if any)
 //	    00000000000000001234.log          next segment: base offset 1234
 //	    …
 //	    00000000000000001234.snapshot     producer state as of offset 1234
-//	    00000000000000000000.log.deleted  (and .index/.timeindex) a deleted segment awaiting file.delete.delay.ms
+//	    00000000000000000000.log.deleted  (and .index/.timeindex/.txnindex) a deleted segment awaiting file.delete.delay.ms
 //	    00000000000000000000.log.cleaned  the cleaner writing a compacted segment
 //	    00000000000000000000.log.swap     a compacted segment being swapped in
 //
@@ -63,24 +65,49 @@
 // only when the timestamp grew. A final entry is added when the segment
 // rolls and at close, so the last entry is the segment's max timestamp.
 //
+// # Transaction index (.txnindex), 34-byte entries, big-endian (Kafka's)
+//
+//	+---------------+------------------+-------------------+------------------+------------------------+
+//	| version int16 | producerId int64 | firstOffset int64 | lastOffset int64 | lastStableOffset int64 |
+//	+---------------+------------------+-------------------+------------------+------------------------+
+//
+// One entry per aborted transaction, appended when its abort marker is
+// written, in the file of the segment holding the marker: version 0,
+// firstOffset the transaction's first batch on this partition, lastOffset
+// the marker's offset, lastStableOffset the first offset of the earliest
+// other open transaction at that moment, else lastOffset+1. The file is
+// created with the segment's first abort; a missing file means none. It
+// is mirrored in memory, fdatasynced with the log when it has new
+// entries, completed by the producer-state replay for the segments
+// recovery scans (rebuilt whole if it does not load), renamed and
+// deleted with its segment, and kept as is by the cleaner (offsets and
+// markers do not move).
+//
 // # Producer snapshot (<offset>.snapshot), big-endian, our own format
 //
 //	+---------------+------------+-------------+
 //	| version int16 | crc uint32 | count int32 |   crc: CRC-32C of count..end
 //	+---------------+------------+-------------+
-//	count × +-----------------+---------------+----------+
-//	        | producerId int64| epoch int16   | n int8   |   n <= 5
-//	        +-----------------+---------------+----------+
+//	count × +------------------+-------------+-----------------------------+
+//	        | producerId int64 | epoch int16 | currentTxnFirstOffset int64 |   -1: no open transaction
+//	        +------------------+-------------+-----------------------------+
+//	        +------------------------+---------------------+----------+
+//	        | coordinatorEpoch int32 | lastTimestamp int64 | n int8   |   n <= 5
+//	        +------------------------+---------------------+----------+
 //	        n × +---------------+--------------+-------------------+------------------+
 //	            | firstSeq int32| lastSeq int32| firstOffset int64 | lastOffset int64 |
 //	            +---------------+--------------+-------------------+------------------+
 //
-// The file holds the state after every batch below <offset>. Snapshots
-// are written at segment roll (not fsynced), by Manager.Checkpoint when
-// the state changed, and at close (fsynced); the two newest are kept. At
-// open the newest snapshot that decodes is loaded and the batch headers
-// after it are replayed; without one the whole log is replayed (headers
-// only, no decompression).
+// Version 2; version 1 (no currentTxnFirstOffset, coordinatorEpoch,
+// lastTimestamp) is still read. The file holds the state after every
+// batch below <offset>. Snapshots are written at segment roll (not
+// fsynced), by Manager.Checkpoint when the state changed, and at close
+// (fsynced); the two newest are kept. At open the newest snapshot that
+// decodes is loaded (but one at or below the first segment whose
+// transaction index is rebuilt whole) and the batch headers after it are
+// replayed, with the marker record of each control batch; without one
+// the whole log is replayed (headers and markers only, no
+// decompression).
 //
 // See docs/storage.md for recovery, durability and the lock order.
 package storage

@@ -73,8 +73,16 @@ type Log struct {
 		// cleanerOffset is the cleaner checkpoint: offsets below it were
 		// compacted (the "clean" section); -1 when never cleaned.
 		cleanerOffset int64
-		offline       error // non-nil after an I/O error
-		closed        bool
+		// ongoing maps the producer id of every open transaction to its
+		// first offset (written with appendMu held too).
+		ongoing map[int64]int64
+		// unreplicated are the transactions completed by a marker at or
+		// above the high watermark, in marker order: they stay unstable
+		// until the high watermark passes their marker (Kafka's
+		// ProducerStateManager.unreplicatedTxns).
+		unreplicated []completedTxn
+		offline      error // non-nil after an I/O error
+		closed       bool
 	}
 }
 
@@ -148,6 +156,7 @@ func (l *Log) SetHighWatermark(hw int64) {
 	hw = min(max(hw, l.mu.logStartOffset), l.mu.leo)
 	if hw != l.mu.hw {
 		l.mu.hw = hw
+		l.pruneUnreplicatedLocked()
 		l.notifyLocked()
 	}
 }
@@ -222,7 +231,24 @@ type batchRef struct {
 // With message.timestamp.type=LogAppendTime each batch's timestamp type
 // and maxTimestamp are rewritten and its CRC recomputed, as Kafka's
 // LogValidator does.
+//
+// Control batches are rejected with ErrInvalidRecord, as Kafka's
+// LogValidator does for clients: transaction markers are written by
+// WriteTxnMarker only.
 func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendInfo, error) {
+	return l.appendAsLeader(records, leaderEpoch, originClient)
+}
+
+// AppendAsCoordinator is AppendAsLeader for the records a coordinator
+// writes to its own internal partition (Kafka's AppendOrigin.COORDINATOR),
+// such as the transactional offset commits of the group coordinator:
+// producer epochs and transactions are checked and tracked, but sequence
+// numbers are neither checked nor used to detect duplicates.
+func (l *Log) AppendAsCoordinator(records []byte, leaderEpoch int32) (AppendInfo, error) {
+	return l.appendAsLeader(records, leaderEpoch, originCoordinator)
+}
+
+func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, origin appendOrigin) (AppendInfo, error) {
 	cfg := l.config()
 	var stack [4]batchRef
 	refs := stack[:0]
@@ -235,7 +261,10 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendInfo, err
 		if err := h.CheckProduced(); err != nil {
 			return err
 		}
-		if h.ProducerID >= 0 && h.BaseSequence < 0 && !h.Control() {
+		if h.Control() {
+			return fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
+		}
+		if h.ProducerID >= 0 && h.BaseSequence < 0 {
 			return fmt.Errorf("%w: idempotent batch without a sequence", ErrInvalidRecord)
 		}
 		refs = append(refs, batchRef{pos, h})
@@ -255,7 +284,7 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendInfo, err
 	}
 
 	l.appendMu.Lock()
-	info, flushTo, err := l.appendLocked(records, refs, count, leaderEpoch, cfg)
+	info, flushTo, err := l.appendLocked(records, refs, count, leaderEpoch, cfg, origin, nil)
 	l.appendMu.Unlock()
 	if err != nil || flushTo < 0 {
 		return info, err
@@ -268,7 +297,7 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendInfo, err
 
 // appendLocked does the part of an append that must be serialized. It
 // returns the offset the caller must wait to be durable, or -1.
-func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderEpoch int32, cfg *Config) (AppendInfo, int64, error) {
+func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderEpoch int32, cfg *Config, origin appendOrigin, marker *record.EndTxnMarker) (AppendInfo, int64, error) {
 	l.mu.Lock()
 	if err := l.stateErrLocked(); err != nil {
 		l.mu.Unlock()
@@ -292,8 +321,10 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 
 	// Producer checks, against scratch copies of the touched entries so a
 	// rejected request changes nothing (ProducerStateManager's
-	// ProducerAppendInfo).
+	// ProducerAppendInfo). Transactions: see txn.go.
+	now := l.m.now()
 	var pending map[int64]*producerEntry
+	var txn txnChanges
 	for i := range refs {
 		h := &refs[i].h
 		if h.ProducerID < 0 {
@@ -303,31 +334,43 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		if !isPending {
 			e = l.producers.entries[h.ProducerID]
 		}
-		if e != nil && !h.Control() {
-			if dup, ok := e.duplicateOf(h); ok {
-				l.mu.Lock()
-				lso := l.mu.logStartOffset
-				l.mu.Unlock()
-				return AppendInfo{FirstOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTime: -1, LogStartOffset: lso, Duplicate: true}, -1, nil
+		if h.Control() {
+			// Only WriteTxnMarker builds control batches (AppendAsLeader
+			// rejects them).
+			if err := e.checkMarker(h, marker); err != nil {
+				return AppendInfo{}, -1, err
 			}
-		}
-		if err := e.check(h); err != nil {
-			return AppendInfo{}, -1, err
+		} else {
+			if e != nil && origin == originClient {
+				if dup, ok := e.duplicateOf(h); ok {
+					l.mu.Lock()
+					lso := l.mu.logStartOffset
+					l.mu.Unlock()
+					return AppendInfo{FirstOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTime: -1, LogStartOffset: lso, Duplicate: true}, -1, nil
+				}
+			}
+			if err := e.check(h, origin != originClient); err != nil {
+				return AppendInfo{}, -1, err
+			}
 		}
 		switch {
 		case e == nil:
-			e = &producerEntry{epoch: h.ProducerEpoch, batches: make([]producerBatch, 0, numBatchesToRetain)}
+			e = newProducerEntry(h.ProducerEpoch)
 		case !isPending:
 			e = e.clone()
 		}
 		e.update(h, h.BaseOffset)
+		if h.Transactional() || e.txnFirst >= 0 {
+			if err := txn.apply(e, h, marker); err != nil {
+				return AppendInfo{}, -1, err
+			}
+		}
 		if pending == nil {
 			pending = make(map[int64]*producerEntry, 1)
 		}
 		pending[h.ProducerID] = e
 	}
 
-	now := l.m.now()
 	logAppendTime := int64(-1)
 	if cfg.MessageTimestampType == TimestampLogAppendTime {
 		logAppendTime = now.UnixMilli()
@@ -359,6 +402,17 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	if _, err := active.log.WriteAt(records, activeSize); err != nil {
 		return AppendInfo{}, -1, l.ioFailure("append", err)
 	}
+	var aborted abortedEntry
+	created := false
+	if txn.ended && !txn.completed.commit {
+		// The aborted transaction goes to the transaction index of the
+		// segment holding its marker (Kafka's LogSegment.updateTxnIndex).
+		aborted = l.abortedEntryFor(&txn.completed)
+		var err error
+		if created, err = active.appendTxnIndex(l.dir, aborted); err != nil {
+			return AppendInfo{}, -1, l.ioFailure("write transaction index", err)
+		}
+	}
 
 	l.mu.Lock()
 	nOff, nTime := len(active.offsets), len(active.times)
@@ -375,6 +429,9 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		}
 	}
 	active.size = p
+	if txn.touched {
+		l.publishTxnsLocked(&txn, pending, active, aborted, created)
+	}
 	l.mu.leo = next
 	l.mu.unflushed += count
 	flushTo := int64(-1)
@@ -476,7 +533,10 @@ func (l *Log) syncRound() (int64, error) {
 	}
 	leo, rp := l.mu.leo, l.mu.recoveryPoint
 	segs := l.mu.segments
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > rp }) - 1
+	// From the segment holding offset rp-1: when the last round ended
+	// exactly where a segment later rolled, the rolled segment's indexes
+	// (written while it was active, so never fsynced) still need a round.
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base >= rp }) - 1
 	segs = segs[max(i, 0):]
 	dirDirty := l.mu.rollPending
 	l.mu.unflushed, l.mu.lastFlush, l.mu.rollPending = 0, l.m.now(), false
@@ -498,6 +558,9 @@ func (l *Log) syncRound() (int64, error) {
 	for j, s := range segs {
 		if err := fdatasync(s.log); err != nil {
 			return 0, l.ioFailure("fsync", err)
+		}
+		if err := s.syncTxnIndex(); err != nil {
+			return 0, l.ioFailure("fsync transaction index", err)
 		}
 		if j < len(segs)-1 {
 			if err := errors.Join(fdatasync(s.idx), fdatasync(s.tidx)); err != nil {
@@ -897,7 +960,7 @@ func (l *Log) close() error {
 		leo := l.mu.leo
 		l.mu.Unlock()
 		errs = append(errs, active.writeIndexTails(len(active.offsets), nt),
-			fdatasync(active.idx), fdatasync(active.tidx))
+			fdatasync(active.idx), fdatasync(active.tidx), active.syncTxnIndex())
 		if l.producers.dirty || len(l.producers.entries) > 0 {
 			errs = append(errs, l.writeSnapshotLocked(leo, true))
 		}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"samsa/internal/record"
 )
 
 // openLog loads (or, for an empty dir, creates) the log in dir.
@@ -31,6 +33,7 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 	l.mu.changed = make(chan struct{})
 	l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = noTimestamp, -1
 	l.mu.cleanerOffset = -1
+	l.mu.ongoing = map[int64]int64{}
 
 	if b, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
 		if id, err := parsePartitionMetadata(b); err == nil {
@@ -123,7 +126,7 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 		case logSuffix:
 			bases = append(bases, base)
 			logs[base] = true
-		case indexSuffix, timeIndexSuffix:
+		case indexSuffix, timeIndexSuffix, txnIndexSuffix:
 			orphans = append(orphans, name)
 		}
 	}
@@ -172,6 +175,10 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 		if i+1 < len(segs) {
 			limit = segs[i+1].base
 		}
+		if !s.loadTxnIndex(l.dir, limit) {
+			l.m.logger.Warn("rebuilding invalid transaction index", "partition", l.name(), "segment", s.base)
+			s.rebuildTxn, s.txnBad = true, true
+		}
 		st, err := s.log.Stat()
 		if err != nil {
 			return segs, err
@@ -191,6 +198,9 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 		} else if i < first && !s.rebuild {
 			l.m.logger.Warn("rebuilding invalid index", "partition", l.name(), "segment", s.base)
 		}
+		// A recovered segment's transaction index is completed by the
+		// producer-state replay (loadProducerState).
+		s.rebuildTxn = true
 		res, err := s.recover(cfg.IndexIntervalBytes, limit, nil)
 		if err != nil {
 			return segs, err
@@ -286,18 +296,37 @@ func (l *Log) loadEpochs(leo int64) error {
 }
 
 // loadProducerState loads the newest valid producer snapshot at or below
-// the log end offset and replays the batch headers after it.
+// the log end offset and replays the batch headers after it (and the
+// markers of control batches), restoring open transactions. The aborted
+// transactions the replay completes inside recovered segments are
+// written to their transaction indexes, replacing the entries from the
+// replay's start on (those below it are durable: the index is fsynced
+// with the log, and recovery starts at the recovery point). A
+// transaction index that did not load is rebuilt whole, so the snapshot
+// must then be at or below that segment's base, else the log is replayed
+// from its start (Kafka's LogLoader rebuilds producer state and
+// transaction indexes the same way).
 func (l *Log) loadProducerState() error {
 	offs, err := listSnapshots(l.dir)
 	if err != nil {
 		return err
 	}
-	from := l.mu.segments[0].base
+	segs := l.mu.segments
+	txnFrom := int64(math.MaxInt64)
+	for _, s := range segs {
+		if s.txnBad {
+			txnFrom = min(txnFrom, s.base)
+		}
+	}
+	from := segs[0].base
 	for _, off := range offs {
 		path := filepath.Join(l.dir, segmentName(off, snapshotSuffix))
-		if off > l.mu.leo || off < l.mu.segments[0].base {
+		if off > l.mu.leo || off < segs[0].base {
 			_ = os.Remove(path)
 			continue
+		}
+		if off > txnFrom {
+			continue // too new to rebuild a transaction index from; kept
 		}
 		b, err := os.ReadFile(path)
 		if err == nil {
@@ -311,7 +340,25 @@ func (l *Log) loadProducerState() error {
 		l.m.logger.Warn("ignoring producer snapshot", "partition", l.name(), "file", path, "err", err)
 		_ = os.Remove(path)
 	}
-	segs := l.mu.segments
+	for _, s := range segs {
+		if s.txnBad {
+			s.aborted = nil
+		} else if s.rebuildTxn {
+			kept := s.aborted[:0]
+			for _, e := range s.aborted {
+				if e.last < from {
+					kept = append(kept, e)
+				}
+			}
+			s.aborted = kept
+		}
+	}
+	ongoing := l.mu.ongoing
+	for id, e := range l.producers.entries {
+		if e.txnFirst >= 0 {
+			ongoing[id] = e.txnFirst
+		}
+	}
 	for i, s := range segs {
 		if i+1 < len(segs) && segs[i+1].base <= from {
 			continue
@@ -327,12 +374,39 @@ func (l *Log) loadProducerState() error {
 				hs.release()
 				return fmt.Errorf("%w: %s: rebuild producer state: %v", ErrCorruptLog, l.name(), err)
 			}
-			if h.BaseOffset >= from {
-				l.producers.apply(&h)
+			if h.BaseOffset >= from && h.ProducerID >= 0 {
+				var marker *record.EndTxnMarker
+				if h.Control() {
+					if marker = readMarker(s, pos, &h); marker == nil {
+						l.m.logger.Warn("control batch without a transaction marker", "partition", l.name(), "offset", h.BaseOffset)
+					}
+				}
+				c, ok := l.producers.apply(&h, marker)
+				if e := l.producers.entries[h.ProducerID]; e.txnFirst >= 0 {
+					ongoing[h.ProducerID] = e.txnFirst
+				} else {
+					delete(ongoing, h.ProducerID)
+				}
+				if ok {
+					if c.last >= l.mu.hw {
+						l.mu.unreplicated = append(l.mu.unreplicated, c)
+					}
+					if !c.commit && s.rebuildTxn {
+						s.aborted = append(s.aborted, l.abortedEntryFor(&c))
+					}
+				}
 			}
 			pos += int64(h.Size())
 		}
 		hs.release()
+	}
+	for _, s := range segs {
+		if s.rebuildTxn {
+			if err := s.rewriteTxnIndex(l.dir); err != nil {
+				return err
+			}
+			s.rebuildTxn, s.txnBad = false, false
+		}
 	}
 	return nil
 }

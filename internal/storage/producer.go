@@ -27,16 +27,31 @@ type producerBatch struct {
 }
 
 // producerEntry is the state of one producer id (Kafka's
-// ProducerStateEntry): its epoch and its latest batches, oldest first.
+// ProducerStateEntry): its epoch, its latest batches, oldest first, and
+// its transaction on this partition.
 type producerEntry struct {
 	epoch   int16
 	batches []producerBatch // at most numBatchesToRetain
+	// txnFirst is the first offset of the producer's ongoing transaction
+	// (Kafka's currentTxnFirstOffset); -1 when none is open.
+	txnFirst int64
+	// coordinatorEpoch is the coordinator epoch of the last transaction
+	// marker written for the producer; -1 before the first.
+	coordinatorEpoch int32
+	// lastTimestamp is the max timestamp (ms) of the producer's latest
+	// batch or marker.
+	lastTimestamp int64
+}
+
+func newProducerEntry(epoch int16) *producerEntry {
+	return &producerEntry{epoch: epoch, batches: make([]producerBatch, 0, numBatchesToRetain), txnFirst: -1, coordinatorEpoch: -1, lastTimestamp: noTimestamp}
 }
 
 func (e *producerEntry) clone() *producerEntry {
-	c := &producerEntry{epoch: e.epoch, batches: make([]producerBatch, len(e.batches), numBatchesToRetain)}
+	c := *e
+	c.batches = make([]producerBatch, len(e.batches), numBatchesToRetain)
 	copy(c.batches, e.batches)
-	return c
+	return &c
 }
 
 // duplicateOf returns the retained batch that h retries, if any.
@@ -55,7 +70,9 @@ func (e *producerEntry) duplicateOf(h *record.Header) (producerBatch, bool) {
 
 // check applies Kafka's ProducerAppendInfo.checkProducerEpoch and
 // checkSequence to a non-duplicate batch. e may be nil (unknown producer).
-func (e *producerEntry) check(h *record.Header) error {
+// With skipSequence (appends of a coordinator, Kafka's
+// AppendOrigin.COORDINATOR) only the epoch is checked.
+func (e *producerEntry) check(h *record.Header, skipSequence bool) error {
 	if e == nil {
 		// Unknown producer: accept any sequence. Kafka >= 2.5 accepts too
 		// unless it can prove data loss (UNKNOWN_PRODUCER_ID only after
@@ -68,7 +85,7 @@ func (e *producerEntry) check(h *record.Header) error {
 	if h.ProducerEpoch < e.epoch {
 		return fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
 	}
-	if h.Control() {
+	if h.Control() || skipSequence {
 		return nil
 	}
 	if h.ProducerEpoch != e.epoch {
@@ -94,12 +111,14 @@ func inSequence(lastSeq, nextSeq int32) bool {
 	return nextSeq == lastSeq+1 || (nextSeq == 0 && lastSeq == math.MaxInt32)
 }
 
-// update records an appended batch at firstOffset.
+// update records an appended batch at firstOffset (its epoch, sequence
+// numbers and timestamp; transactions are txn.go's).
 func (e *producerEntry) update(h *record.Header, firstOffset int64) {
 	if h.ProducerEpoch != e.epoch {
 		e.epoch = h.ProducerEpoch
 		e.batches = e.batches[:0]
 	}
+	e.lastTimestamp = h.MaxTimestamp
 	if h.Control() {
 		return
 	}
@@ -119,26 +138,46 @@ type producerState struct {
 	dirty   bool // changed since the last snapshot
 }
 
-// apply updates the state with a batch read back from the log (recovery).
-func (ps *producerState) apply(h *record.Header) {
+// apply updates the state with a batch read back from the log (recovery,
+// Kafka's ProducerStateManager replay). marker is the decoded marker of a
+// control batch (nil for data batches, or when it did not decode). It
+// returns the transaction a marker completed, if any.
+func (ps *producerState) apply(h *record.Header, marker *record.EndTxnMarker) (completedTxn, bool) {
 	if h.ProducerID < 0 {
-		return
+		return completedTxn{}, false
 	}
 	e := ps.entries[h.ProducerID]
 	if e == nil {
-		e = &producerEntry{epoch: h.ProducerEpoch, batches: make([]producerBatch, 0, numBatchesToRetain)}
+		e = newProducerEntry(h.ProducerEpoch)
 		ps.entries[h.ProducerID] = e
 	}
 	e.update(h, h.BaseOffset)
 	ps.dirty = true
+	switch {
+	case h.Control() && marker != nil:
+		return e.endTxn(h.ProducerID, h.BaseOffset, *marker)
+	case h.Control():
+	case h.Transactional():
+		if e.txnFirst < 0 {
+			e.txnFirst = h.BaseOffset
+		}
+	}
+	return completedTxn{}, false
 }
 
 // Snapshot file format (see doc.go):
 //
-//	version int16 (1) | crc uint32 (CRC-32C of the rest) | count int32 |
-//	count × (producerId int64, epoch int16, n int8,
+//	version int16 (2) | crc uint32 (CRC-32C of the rest) | count int32 |
+//	count × (producerId int64, epoch int16, currentTxnFirstOffset int64,
+//	         coordinatorEpoch int32, lastTimestamp int64, n int8,
 //	         n × (firstSeq int32, lastSeq int32, firstOffset int64, lastOffset int64))
-const snapshotVersion = 1
+//
+// Version 1 (written before transactions) lacks the three transaction
+// fields; it is still read.
+const (
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
+)
 
 var errBadSnapshot = errors.New("storage: bad producer snapshot")
 
@@ -148,13 +187,16 @@ func (ps *producerState) encode() []byte {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	b := make([]byte, 10, 10+len(ids)*(11+24*numBatchesToRetain))
+	b := make([]byte, 10, 10+len(ids)*(31+24*numBatchesToRetain))
 	binary.BigEndian.PutUint16(b, snapshotVersion)
 	binary.BigEndian.PutUint32(b[6:], uint32(len(ids)))
 	for _, id := range ids {
 		e := ps.entries[id]
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.txnFirst))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordinatorEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
 		b = append(b, byte(len(e.batches)))
 		for _, bt := range e.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(bt.firstSeq))
@@ -170,30 +212,48 @@ func (ps *producerState) encode() []byte {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func decodeProducerSnapshot(b []byte) (map[int64]*producerEntry, error) {
-	if len(b) < 10 || binary.BigEndian.Uint16(b) != snapshotVersion {
+	if len(b) < 10 {
 		return nil, errBadSnapshot
+	}
+	version := binary.BigEndian.Uint16(b)
+	if version != snapshotVersion && version != snapshotVersionV1 {
+		return nil, fmt.Errorf("%w: version %d", errBadSnapshot, version)
 	}
 	if crc32.Checksum(b[6:], castagnoli) != binary.BigEndian.Uint32(b[2:]) {
 		return nil, fmt.Errorf("%w: crc mismatch", errBadSnapshot)
 	}
+	fixed := 11 // producerId, epoch, n
+	if version == snapshotVersion {
+		fixed += 20 // currentTxnFirstOffset, coordinatorEpoch, lastTimestamp
+	}
 	n := int(binary.BigEndian.Uint32(b[6:]))
 	b = b[10:]
-	if n < 0 || n > len(b)/11 {
+	if n < 0 || n > len(b)/fixed {
 		return nil, fmt.Errorf("%w: %d entries", errBadSnapshot, n)
 	}
 	m := make(map[int64]*producerEntry, n)
 	for range n {
-		if len(b) < 11 {
+		if len(b) < fixed {
 			return nil, errBadSnapshot
 		}
 		id := int64(binary.BigEndian.Uint64(b))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(b[8:]))}
-		nb := int(b[10])
-		b = b[11:]
-		if nb > numBatchesToRetain || len(b) < nb*24 {
+		e := newProducerEntry(int16(binary.BigEndian.Uint16(b[8:])))
+		b = b[10:]
+		if version == snapshotVersion {
+			e.txnFirst = int64(binary.BigEndian.Uint64(b))
+			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(b[8:]))
+			e.lastTimestamp = int64(binary.BigEndian.Uint64(b[12:]))
+			b = b[20:]
+			if e.txnFirst < -1 {
+				return nil, fmt.Errorf("%w: transaction first offset %d", errBadSnapshot, e.txnFirst)
+			}
+		}
+		nb := int(b[0])
+		b = b[1:]
+		if id < 0 || nb > numBatchesToRetain || len(b) < nb*24 {
 			return nil, errBadSnapshot
 		}
-		e.batches = make([]producerBatch, nb, numBatchesToRetain)
+		e.batches = e.batches[:nb]
 		for i := range nb {
 			e.batches[i] = producerBatch{
 				firstSeq:    int32(binary.BigEndian.Uint32(b)),

@@ -143,10 +143,10 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	ps := producerState{entries: map[int64]*producerEntry{}}
 	for i := int32(0); i < 8; i++ {
 		h := record.Header{ProducerID: 3, ProducerEpoch: 2, BaseSequence: i * 2, LastOffsetDelta: 1, BaseOffset: int64(i) * 2}
-		ps.apply(&h)
+		ps.apply(&h, nil)
 	}
 	h := record.Header{ProducerID: 1 << 40, ProducerEpoch: 0, BaseSequence: 0, BaseOffset: 100}
-	ps.apply(&h)
+	ps.apply(&h, nil)
 	b := ps.encode()
 	m, err := decodeProducerSnapshot(b)
 	if err != nil {

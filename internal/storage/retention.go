@@ -167,7 +167,7 @@ func (l *Log) retireSegments(gone []*segment, cfg *Config) error {
 	var errs []error
 	var paths []string
 	for _, s := range gone {
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			p := filepath.Join(l.dir, segmentName(s.base, suf))
 			if err := os.Rename(p, p+deletedSuffix); err != nil {
 				if !errors.Is(err, os.ErrNotExist) {

@@ -84,6 +84,22 @@ type segment struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 
+	// txn is the transaction index file, nil until the segment's first
+	// aborted transaction (created lazily, as Kafka does). Set under
+	// appendMu; atomic because the flusher reads it without appendMu.
+	txn atomic.Pointer[os.File]
+	// aborted mirrors the transaction index: the aborted transactions
+	// whose markers are in this segment, in marker order. Guarded by
+	// Log.mu (appended with appendMu held too).
+	aborted []abortedEntry
+	// txnDirty: entries were appended since the last fsync of txn.
+	txnDirty atomic.Bool
+	// rebuildTxn: the segment was recovered; the entries of its
+	// transaction index from the producer-state replay's start on are
+	// rebuilt by the replay. txnBad: the index did not load; it is
+	// rebuilt whole. Only used while loading.
+	rebuildTxn, txnBad bool
+
 	// Guarded by Log.appendMu:
 	bytesSinceIndex int64     // bytes appended since the last offset-index entry
 	created         time.Time // first append (or load) time, for segment.ms
@@ -109,6 +125,15 @@ func openSegmentFiles(dir string, base int64, create bool) (*segment, error) {
 		s.close()
 		return nil, err
 	}
+	if create {
+		// A stale transaction index of an earlier segment at this base
+		// must not describe the new one. An existing segment's is
+		// opened by loadTxnIndex.
+		if err := os.Remove(txnIndexPath(dir, base)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -126,7 +151,7 @@ func (s *segment) release() error {
 
 func (s *segment) close() error {
 	var errs []error
-	for _, f := range []*os.File{s.log, s.idx, s.tidx} {
+	for _, f := range []*os.File{s.log, s.idx, s.tidx, s.txn.Load()} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
@@ -136,7 +161,7 @@ func (s *segment) close() error {
 
 func removeSegmentFiles(dir string, base int64) error {
 	var errs []error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := os.Remove(filepath.Join(dir, segmentName(base, suf))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -103,8 +103,7 @@ func TestKafkaPythonSeedRoundTrip(t *testing.T) {
 // TestKafkaPythonSeedConsumerGroup runs the seed's consumer exactly as
 // written (group_id='my-group', auto commit): the first run reads all 100
 // records, a second run of the same group reads only what was produced
-// after the first committed. Skipped until the broker has a group
-// coordinator.
+// after the first committed.
 func TestKafkaPythonSeedConsumerGroup(t *testing.T) {
 	script := seedScript(t)
 	b := startBroker(t)

@@ -121,8 +121,7 @@ func TestKafkaJSProducerAdmin(t *testing.T) {
 }
 
 // TestKafkaJSConsumerGroup consumes with a kafkajs consumer, which always
-// joins a consumer group. It runs once the broker advertises the group
-// coordinator APIs and is skipped until then.
+// joins a consumer group.
 func TestKafkaJSConsumerGroup(t *testing.T) {
 	node := requireNodeModules(t)
 	script, err := filepath.Abs(filepath.Join("node", "kafkajs_client.js"))
@@ -150,8 +149,8 @@ func TestKafkaJSConsumerGroup(t *testing.T) {
 	}
 }
 
-// requireGroupCoordinator skips the test unless the broker advertises the
-// classic consumer group APIs.
+// requireGroupCoordinator fails the test unless the broker advertises the
+// classic consumer group APIs the group clients need.
 func requireGroupCoordinator(t *testing.T, addr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -169,6 +168,6 @@ func requireGroupCoordinator(t *testing.T, addr string) {
 		}
 	})
 	if len(missing) > 0 {
-		t.Skipf("broker does not advertise %v yet (no group coordinator)", missing)
+		t.Fatalf("broker does not advertise %v: no group coordinator", missing)
 	}
 }

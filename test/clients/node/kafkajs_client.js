@@ -19,6 +19,13 @@
 //     first, then for real), admin.describeConfigs, admin.deleteTopicRecords
 //     below offset COUNT/2 and admin.fetchTopicOffsets; one JSON object per
 //     step.
+//
+//   node kafkajs_client.js txn BOOTSTRAP TOPIC COUNT TRANSACTIONAL_ID
+//     a transactional producer (transactionalId, idempotent, one request in
+//     flight): a transaction of COUNT records c-I committed, one of COUNT
+//     records a-I aborted, one record c-COUNT committed, all to partition
+//     0; then a read_committed consumer (group TRANSACTIONAL_ID-reader)
+//     reads COUNT+1 records and prints one JSON object per record.
 'use strict';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -130,10 +137,48 @@ async function adminSteps(kafka, topic, count) {
   await admin.disconnect();
 }
 
+async function txn(kafka, topic, count, txnID) {
+  const producer = kafka.producer({ transactionalId: txnID, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const values = (prefix, from, n) => Array.from({ length: n }, (_, i) => ({ value: `${prefix}-${from + i}`, partition: 0 }));
+  let t = await producer.transaction();
+  await t.send({ topic, messages: values('c', 0, count), acks: -1 });
+  await t.commit();
+  out({ step: 'committed', count });
+  t = await producer.transaction();
+  await t.send({ topic, messages: values('a', 0, count), acks: -1 });
+  await t.abort();
+  out({ step: 'aborted', count });
+  t = await producer.transaction();
+  await t.send({ topic, messages: values('c', count, 1), acks: -1 });
+  await t.commit();
+  out({ step: 'committed', count: 1 });
+  await producer.disconnect();
+
+  const consumer = kafka.consumer({ groupId: `${txnID}-reader`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let got = 0;
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`read ${got} of ${count + 1} records`)), 60000);
+    consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out({ step: 'record', partition, offset: message.offset, value: message.value.toString() });
+        got++;
+        if (got === count + 1) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    }).catch(reject);
+  });
+  await consumer.disconnect();
+}
+
 async function main() {
   const [mode, bootstrap, topic, countArg, extra] = process.argv.slice(2);
   if (!mode || !bootstrap || !topic || !countArg) {
-    process.stderr.write('usage: kafkajs_client.js produce|consume|admin BOOTSTRAP TOPIC COUNT [PARTITIONS|GROUP]\n');
+    process.stderr.write('usage: kafkajs_client.js produce|consume|admin|txn BOOTSTRAP TOPIC COUNT [PARTITIONS|GROUP|TRANSACTIONAL_ID]\n');
     process.exit(2);
   }
   const kafka = new Kafka({
@@ -149,6 +194,8 @@ async function main() {
     await consume(kafka, topic, count, extra || 'samsa-kafkajs-test');
   } else if (mode === 'admin') {
     await adminSteps(kafka, topic, count);
+  } else if (mode === 'txn') {
+    await txn(kafka, topic, count, extra || 'samsa-kafkajs-txn');
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

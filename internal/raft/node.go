@@ -1,0 +1,660 @@
+package raft
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// ErrClosed is returned by calls on a closed node.
+var ErrClosed = errors.New("raft: node closed")
+
+// ErrNotLeader is returned by Propose on a node that is not the leader,
+// and when a proposal was lost to a leader change (the entry at its index
+// was replaced, so it will never commit). LeaderID is the leader this node
+// knows, or -1.
+type ErrNotLeader struct {
+	LeaderID int32
+}
+
+func (e ErrNotLeader) Error() string {
+	if e.LeaderID < 0 {
+		return "raft: not the leader (leader unknown)"
+	}
+	return fmt.Sprintf("raft: not the leader (leader is node %d)", e.LeaderID)
+}
+
+// Entry is one committed log entry as the caller proposed it.
+type Entry struct {
+	Index uint64 // raft log index, increasing, with gaps (raft's own entries are not delivered)
+	Term  uint64
+	Data  []byte
+}
+
+// Config configures a Node.
+type Config struct {
+	// NodeID is this node's node.id (>= 0).
+	NodeID int32
+	// Voters maps each controller's node id to the host:port its raft
+	// transport listens on (controller.quorum.voters).
+	Voters map[int32]string
+	// Learners maps broker-only node ids to their raft address. They
+	// receive the log but never vote; the leader must know them to push
+	// to them (etcd raft replicates by push).
+	Learners map[int32]string
+	// Learner says this node is one of Learners.
+	Learner bool
+	// Dir holds the raft files (the __cluster_metadata-0 directory).
+	Dir    string
+	Logger *slog.Logger
+
+	TickInterval   time.Duration // default 100ms
+	ElectionTicks  int           // default 10
+	HeartbeatTicks int           // default 1
+	// SnapshotEvery is how many applied entries past the last snapshot
+	// trigger a new snapshot and log compaction. Default 10000.
+	SnapshotEvery uint64
+
+	// Apply is called on the raft goroutine with every committed entry, in
+	// order, exactly once per process lifetime: after a restart it
+	// continues from the snapshot Restore was given. An error stops the
+	// node (the state machine can no longer follow the log). It must not
+	// block on the node (no Propose from inside it), and must not modify
+	// Entry.Data, which raft still holds.
+	Apply func(Entry) error
+	// Snapshot serializes the state after the last applied entry. Called
+	// on the raft goroutine.
+	Snapshot func() ([]byte, error)
+	// Restore replaces the state with a snapshot: at Open when one is on
+	// disk, and when the leader sends one to a node that lags behind the
+	// compacted log.
+	Restore func([]byte) error
+	// OnLeaderChange, if set, is called on the raft goroutine when the
+	// known leader or term changes; leader is -1 while unknown. A node
+	// is told it leads only once it has applied every entry of earlier
+	// terms, so state it reads then is complete (Kafka's active
+	// controller waits the same way before it writes). It must not block.
+	OnLeaderChange func(leader int32, term uint64)
+}
+
+// Node is one member of the metadata quorum: it owns a RawNode driven by
+// one goroutine (Tick, Step, Ready, Advance), its storage and transport.
+type Node struct {
+	cfg Config
+	rn  *etcdraft.RawNode // owned by the run goroutine
+	st  *diskStorage      // owned by the run goroutine
+	tr  *transport
+
+	propc     chan *proposal
+	recvc     chan *pb.Message
+	reportc   chan report
+	transferc chan int32
+	stopc     chan struct{}
+	done      chan struct{} // closed when run returns
+	closeOnce sync.Once
+	err       error // why run stopped; written before done closes
+
+	seq atomic.Uint64 // proposal ids
+
+	// Owned by the run goroutine.
+	pending   map[uint64]*proposal
+	applied   uint64
+	snapIndex uint64
+	lead      int32 // raft's view of the leader, -1 if unknown
+	term      uint64
+	// readyTerm is the term in which this node, as leader, applied an
+	// entry of that term: only then is every entry of earlier terms
+	// applied, so the caller's state is complete and it may validate new
+	// proposals against it. The leader is ready while readyTerm == term.
+	readyTerm uint64
+
+	mu struct {
+		sync.Mutex
+		leader  int32
+		term    uint64
+		changed chan struct{} // closed and replaced on every leader/term change
+	}
+}
+
+type proposal struct {
+	id    uint64
+	data  []byte
+	index uint64 // set once the entry is in the leader's log
+	done  chan proposeResult
+}
+
+type proposeResult struct {
+	index uint64
+	err   error
+}
+
+// raft ids are node ids + 1: etcd raft reserves 0 for "none" and Kafka
+// node ids start at 0.
+func toRaftID(id int32) uint64 { return uint64(id) + 1 }
+
+func fromRaftID(id uint64) int32 {
+	if id == 0 || id > 1<<31 {
+		return -1
+	}
+	return int32(id - 1)
+}
+
+// Open recovers the node's raft state from cfg.Dir, restores the caller's
+// state from the snapshot there (if any) and starts the raft goroutine and
+// the outbound transport. Inbound connections arrive through Serve or
+// HandleConn. Committed entries after the snapshot are delivered to Apply
+// again as the log is re-read.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 10000
+	}
+	if cfg.Apply == nil {
+		return nil, errors.New("raft: Config.Apply is required")
+	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("raft: node id %d", cfg.NodeID)
+	}
+	if len(cfg.Voters) == 0 {
+		return nil, errors.New("raft: no voters")
+	}
+	addrs := map[int32]string{}
+	cs := &pb.ConfState{}
+	for id, a := range cfg.Voters {
+		if id < 0 {
+			return nil, fmt.Errorf("raft: voter id %d", id)
+		}
+		addrs[id] = a
+		cs.Voters = append(cs.Voters, toRaftID(id))
+	}
+	for id, a := range cfg.Learners {
+		if _, ok := cfg.Voters[id]; ok || id < 0 {
+			return nil, fmt.Errorf("raft: node %d cannot be a learner", id)
+		}
+		addrs[id] = a
+		cs.Learners = append(cs.Learners, toRaftID(id))
+	}
+	slices.Sort(cs.Voters)
+	slices.Sort(cs.Learners)
+	_, isVoter := cfg.Voters[cfg.NodeID]
+	_, isLearner := cfg.Learners[cfg.NodeID]
+	switch {
+	case cfg.Learner && !isLearner:
+		return nil, fmt.Errorf("raft: node %d is a learner but not in Learners", cfg.NodeID)
+	case !cfg.Learner && !isVoter:
+		return nil, fmt.Errorf("raft: node %d is not a voter", cfg.NodeID)
+	}
+
+	st, snap, err := openStorage(cfg.Dir, cs)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, st: st,
+		propc: make(chan *proposal), recvc: make(chan *pb.Message, 256),
+		reportc: make(chan report, 256), transferc: make(chan int32),
+		stopc: make(chan struct{}), done: make(chan struct{}),
+		pending: map[uint64]*proposal{}, lead: -1,
+	}
+	n.mu.leader = -1
+	n.mu.changed = make(chan struct{})
+	if snap != nil {
+		if cfg.Restore == nil {
+			st.close()
+			return nil, errors.New("raft: snapshot on disk but Config.Restore is nil")
+		}
+		if err := cfg.Restore(snap.GetData()); err != nil {
+			st.close()
+			return nil, fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+		n.applied = snap.GetMetadata().GetIndex()
+		n.snapIndex = n.applied
+	}
+	n.rn, err = etcdraft.NewRawNode(&etcdraft.Config{
+		ID:              toRaftID(cfg.NodeID),
+		ElectionTick:    cfg.ElectionTicks,
+		HeartbeatTick:   cfg.HeartbeatTicks,
+		Storage:         st,
+		Applied:         n.applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		// CheckQuorum makes a leader cut off from a majority step down;
+		// PreVote keeps a node returning from a partition from forcing
+		// an election with its inflated term.
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		Logger:                    &raftLogger{l: cfg.Logger},
+	})
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	n.tr = newTransport(cfg.NodeID, addrs, n.recvc, n.reportc, cfg.Logger)
+	// Deliver what was committed before the restart now, so the caller's
+	// state is as complete as this node's log when Open returns (what
+	// metadata.Log.Replay did).
+	if err := n.handleReady(); err != nil {
+		n.tr.close()
+		st.close()
+		return nil, err
+	}
+	go n.run()
+	return n, nil
+}
+
+// Serve accepts raft connections on l until l or the node is closed. The
+// node closes l on Close.
+func (n *Node) Serve(l net.Listener) error { return n.tr.serve(l) }
+
+// HandleConn serves one inbound raft connection (one that starts with
+// HelloMagic) and returns when it ends. A listener shared with another
+// protocol peeks at the first bytes and hands raft connections here; the
+// bytes it peeked must still be readable from c.
+func (n *Node) HandleConn(c net.Conn) { n.tr.handleConn(c) }
+
+// Propose replicates data and returns its log index once it is committed
+// and applied on this node (Apply has returned for it). On a node that is
+// not the leader it fails with ErrNotLeader. If ctx ends first the
+// proposal may still commit later.
+func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
+	p := &proposal{id: n.seq.Add(1), data: data, done: make(chan proposeResult, 1)}
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.done:
+		return 0, n.closedErr()
+	}
+	select {
+	case r := <-p.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Leader returns the leader this node knows (-1 if none) and the term.
+// A node reports itself as leader only once it has applied every entry
+// of earlier terms (its state is complete): from then on Propose works.
+func (n *Node) Leader() (id int32, term uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.leader, n.mu.term
+}
+
+// LeaderChanged returns a channel closed at the next change of Leader().
+func (n *Node) LeaderChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.changed
+}
+
+// WaitLeader waits until this node knows a leader (for the leader itself:
+// until it is ready to take proposals) and returns it. The server uses it
+// at startup before its first Propose.
+func (n *Node) WaitLeader(ctx context.Context) (int32, error) {
+	for {
+		ch := n.LeaderChanged()
+		if id, _ := n.Leader(); id >= 0 {
+			return id, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-n.done:
+			return -1, n.closedErr()
+		}
+	}
+}
+
+// TransferLeadership asks the leader to hand leadership to node to (a
+// follower forwards the request to the leader) and waits until this node
+// sees to as leader or ctx ends.
+func (n *Node) TransferLeadership(ctx context.Context, to int32) error {
+	if _, ok := n.cfg.Voters[to]; !ok {
+		return fmt.Errorf("raft: node %d is not a voter", to)
+	}
+	select {
+	case n.transferc <- to:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.closedErr()
+	}
+	for {
+		ch := n.LeaderChanged()
+		if id, _ := n.Leader(); id == to {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return n.closedErr()
+		}
+	}
+}
+
+// Err returns why the node stopped on its own (an Apply, Restore or disk
+// error), or nil while it runs.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		if errors.Is(n.err, ErrClosed) {
+			return nil
+		}
+		return n.err
+	default:
+		return nil
+	}
+}
+
+func (n *Node) closedErr() error {
+	<-n.done
+	return n.err
+}
+
+// Close stops the node: the raft goroutine, the transport (including
+// listeners given to Serve) and the files. Pending proposals fail with
+// ErrClosed. It returns the error that stopped the node earlier, if any.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.stopc) })
+	<-n.done
+	n.tr.close()
+	if errors.Is(n.err, ErrClosed) {
+		return nil
+	}
+	return n.err
+}
+
+// run is the raft goroutine.
+func (n *Node) run() {
+	err := n.loop()
+	if err == nil {
+		err = ErrClosed
+	} else {
+		n.cfg.Logger.Error("raft: node stopped", "err", err)
+	}
+	if cerr := n.st.close(); cerr != nil && errors.Is(err, ErrClosed) {
+		err = cerr
+	}
+	n.err = err
+	close(n.done)
+	// After done closes, so a failed proposer finds Err() set.
+	for _, p := range n.pending {
+		p.done <- proposeResult{err: err}
+	}
+	n.pending = nil
+}
+
+func (n *Node) loop() error {
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	// A lone voter need not wait an election timeout.
+	if len(n.cfg.Voters) == 1 && !n.cfg.Learner {
+		if err := n.rn.Campaign(); err != nil {
+			return err
+		}
+	}
+	for {
+		if err := n.handleReady(); err != nil {
+			return err
+		}
+		select {
+		case <-n.stopc:
+			return nil
+		case <-t.C:
+			n.rn.Tick()
+		case m := <-n.recvc:
+			// Errors here are stale or foreign messages raft ignores.
+			_ = n.rn.Step(m)
+			// Take what else has arrived, so one Ready (one fsync)
+			// covers a burst of appends.
+			for range 64 {
+				select {
+				case m := <-n.recvc:
+					_ = n.rn.Step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case p := <-n.propc:
+			n.propose(p)
+		case r := <-n.reportc:
+			switch {
+			case r.snapshot && r.failed:
+				n.rn.ReportSnapshot(r.to, etcdraft.SnapshotFailure)
+			case r.snapshot:
+				n.rn.ReportSnapshot(r.to, etcdraft.SnapshotFinish)
+			default:
+				n.rn.ReportUnreachable(r.to)
+			}
+		case to := <-n.transferc:
+			n.rn.TransferLeader(toRaftID(to))
+		}
+	}
+}
+
+// ready reports whether this node leads and may take proposals.
+func (n *Node) ready() bool { return n.lead == n.cfg.NodeID && n.readyTerm == n.term }
+
+func (n *Node) propose(p *proposal) {
+	if n.lead != n.cfg.NodeID {
+		p.done <- proposeResult{err: ErrNotLeader{LeaderID: n.lead}}
+		return
+	}
+	if !n.ready() {
+		p.done <- proposeResult{err: ErrNotLeader{LeaderID: -1}}
+		return
+	}
+	if err := n.rn.Propose(encodeEnvelope(n.cfg.NodeID, p.id, p.data)); err != nil {
+		// Dropped: a leadership transfer is under way or we just lost
+		// the lead.
+		p.done <- proposeResult{err: ErrNotLeader{LeaderID: -1}}
+		return
+	}
+	n.pending[p.id] = p
+}
+
+// handleReady persists, sends and applies what raft has ready, in the
+// order raft requires: snapshot and entries and hard state durable before
+// messages go out and before Advance.
+func (n *Node) handleReady() error {
+	for n.rn.HasReady() {
+		rd := n.rn.Ready()
+		if rd.SoftState != nil {
+			n.lead = fromRaftID(rd.SoftState.Lead)
+		}
+		snap := rd.Snapshot
+		if !etcdraft.IsEmptySnap(snap) {
+			if err := n.st.installSnapshot(snap); err != nil {
+				return err
+			}
+		}
+		if err := n.st.save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+			return err
+		}
+		if t := rd.HardState.GetTerm(); t != 0 {
+			n.term = t
+		}
+		for _, e := range rd.Entries {
+			if from, id, _, ok := decodeEnvelope(e); ok && from == n.cfg.NodeID {
+				if p := n.pending[id]; p != nil {
+					p.index = e.GetIndex()
+				}
+			}
+		}
+		n.tr.send(rd.Messages)
+		if !etcdraft.IsEmptySnap(snap) {
+			if n.cfg.Restore == nil {
+				return errors.New("raft: received a snapshot but Config.Restore is nil")
+			}
+			if err := n.cfg.Restore(snap.GetData()); err != nil {
+				return fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
+			}
+			n.applied = snap.GetMetadata().GetIndex()
+			n.snapIndex = n.applied
+		}
+		if err := n.apply(rd.CommittedEntries); err != nil {
+			return err
+		}
+		n.publishLeader()
+		n.rn.Advance(rd)
+		if err := n.maybeSnapshot(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) apply(ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	for _, e := range ents {
+		if e.GetIndex() <= n.applied {
+			continue
+		}
+		n.applied = e.GetIndex()
+		if n.lead == n.cfg.NodeID && e.GetTerm() == n.term {
+			n.readyTerm = n.term
+		}
+		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
+			continue // a new leader's empty entry; ConfChanges are not used
+		}
+		from, id, data, ok := decodeEnvelope(e)
+		if !ok {
+			return fmt.Errorf("%w: entry %d has no envelope", ErrCorrupt, e.GetIndex())
+		}
+		if err := n.cfg.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: data}); err != nil {
+			return fmt.Errorf("raft: apply entry %d: %w", e.GetIndex(), err)
+		}
+		if from == n.cfg.NodeID {
+			if p := n.pending[id]; p != nil {
+				delete(n.pending, id)
+				p.done <- proposeResult{index: e.GetIndex()}
+			}
+		}
+	}
+	// A proposal whose index is applied without having been matched lost
+	// its slot to another leader's entry: it will never commit.
+	for id, p := range n.pending {
+		if p.index != 0 && p.index <= n.applied {
+			delete(n.pending, id)
+			p.done <- proposeResult{err: ErrNotLeader{LeaderID: n.lead}}
+		}
+	}
+	return nil
+}
+
+func (n *Node) maybeSnapshot() error {
+	if n.cfg.Snapshot == nil || n.applied-n.snapIndex < n.cfg.SnapshotEvery {
+		return nil
+	}
+	data, err := n.cfg.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raft: snapshot at %d: %w", n.applied, err)
+	}
+	if _, err := n.st.snapshot(n.applied, data); err != nil {
+		return err
+	}
+	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied)
+	n.snapIndex = n.applied
+	return nil
+}
+
+// publishLeader makes the loop's view of the leader visible to Leader and
+// LeaderChanged, and calls OnLeaderChange. A new leader reports itself
+// only once it is ready (see Node.ready); until then it reports -1.
+func (n *Node) publishLeader() {
+	lead := n.lead
+	if lead == n.cfg.NodeID && !n.ready() {
+		lead = -1
+	}
+	n.mu.Lock()
+	if n.mu.leader == lead && n.mu.term == n.term {
+		n.mu.Unlock()
+		return
+	}
+	n.mu.leader, n.mu.term = lead, n.term
+	close(n.mu.changed)
+	n.mu.changed = make(chan struct{})
+	n.mu.Unlock()
+	if n.cfg.OnLeaderChange != nil {
+		n.cfg.OnLeaderChange(lead, n.term)
+	}
+}
+
+// An entry's data is an envelope around the caller's bytes that names the
+// proposing node and its proposal id, so the proposer can tell its own
+// entries when they commit:
+//
+//	| version u8 = 1 | proposer i32BE | proposal id u64BE | data |
+const envelopeLen = 13
+
+func encodeEnvelope(from int32, id uint64, data []byte) []byte {
+	b := make([]byte, envelopeLen, envelopeLen+len(data))
+	b[0] = 1
+	binary.BigEndian.PutUint32(b[1:5], uint32(from))
+	binary.BigEndian.PutUint64(b[5:13], id)
+	return append(b, data...)
+}
+
+func decodeEnvelope(e *pb.Entry) (from int32, id uint64, data []byte, ok bool) {
+	b := e.GetData()
+	if e.GetType() != pb.EntryNormal || len(b) < envelopeLen || b[0] != 1 {
+		return 0, 0, nil, false
+	}
+	return int32(binary.BigEndian.Uint32(b[1:5])), binary.BigEndian.Uint64(b[5:13]), b[envelopeLen:], true
+}
+
+// raftLogger sends etcd raft's logging to slog.
+type raftLogger struct{ l *slog.Logger }
+
+func (r *raftLogger) Debug(v ...any)                 { r.l.Debug(fmt.Sprint(v...)) }
+func (r *raftLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r *raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
+func (r *raftLogger) Infof(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r *raftLogger) Warning(v ...any)               { r.l.Warn(fmt.Sprint(v...)) }
+func (r *raftLogger) Warningf(format string, v ...any) {
+	r.l.Warn(fmt.Sprintf(format, v...))
+}
+func (r *raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
+func (r *raftLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r *raftLogger) Fatal(v ...any)                 { r.Panic(v...) }
+func (r *raftLogger) Fatalf(format string, v ...any) { r.Panicf(format, v...) }
+func (r *raftLogger) Panic(v ...any) {
+	s := fmt.Sprint(v...)
+	r.l.Error(s)
+	panic(s)
+}
+func (r *raftLogger) Panicf(format string, v ...any) {
+	s := fmt.Sprintf(format, v...)
+	r.l.Error(s)
+	panic(s)
+}

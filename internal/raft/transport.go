@@ -1,0 +1,371 @@
+package raft
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// MaxFrameBytes bounds one transport frame (one raft message; a snapshot
+// travels as one message). A larger length closes the connection.
+const MaxFrameBytes = 256 << 20
+
+// HelloMagic opens every raft connection (see doc.go). A listener shared
+// with the Kafka protocol can peek at it to route the connection.
+var HelloMagic = [8]byte{'S', 'A', 'M', 'S', 'A', 'R', 'F', 'T'}
+
+const (
+	helloLen = 12
+	// peerQueue is how many messages wait for one peer; past it messages
+	// are dropped and raft retransmits.
+	peerQueue    = 1024
+	dialTimeout  = 2 * time.Second
+	writeTimeout = 5 * time.Second
+	helloTimeout = 10 * time.Second
+	minBackoff   = 20 * time.Millisecond
+	maxBackoff   = time.Second
+)
+
+var errFrame = errors.New("raft: bad transport frame")
+
+// report tells the raft goroutine what the transport learned about a peer.
+type report struct {
+	to       uint64 // raft id
+	snapshot bool   // a MsgSnap outcome rather than plain unreachability
+	failed   bool
+}
+
+// transport moves raft messages between nodes. Sending never blocks the
+// raft goroutine: each peer has a bounded queue drained by its own
+// goroutine, which dials with backoff and drops what it cannot deliver.
+type transport struct {
+	self    int32
+	logger  *slog.Logger
+	peers   map[int32]*peer // fixed at construction
+	recvc   chan<- *pb.Message
+	reportc chan<- report
+
+	// drop, when set, discards messages between two nodes (tests simulate
+	// partitions with it). Checked on both send and receive.
+	drop atomic.Pointer[func(from, to int32) bool]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		conns     map[net.Conn]struct{} // inbound connections, closed by close
+		listeners []net.Listener
+		closed    bool
+	}
+}
+
+type peer struct {
+	id   int32
+	addr string
+	q    chan *pb.Message
+}
+
+func newTransport(self int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &transport{self: self, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
+	t.mu.conns = map[net.Conn]struct{}{}
+	for id, addr := range addrs {
+		if id == self {
+			continue
+		}
+		p := &peer{id: id, addr: addr, q: make(chan *pb.Message, peerQueue)}
+		t.peers[id] = p
+		t.wg.Add(1)
+		go t.runPeer(p)
+	}
+	return t
+}
+
+func (t *transport) dropped(from, to int32) bool {
+	f := t.drop.Load()
+	return f != nil && (*f)(from, to)
+}
+
+// send queues msgs for their peers without blocking.
+func (t *transport) send(msgs []*pb.Message) {
+	for _, m := range msgs {
+		to := fromRaftID(m.GetTo())
+		if t.dropped(t.self, to) {
+			continue
+		}
+		p := t.peers[to]
+		if p == nil {
+			t.logger.Warn("raft: message to unknown node dropped", "to", to, "type", m.GetType().String())
+			continue
+		}
+		select {
+		case p.q <- m:
+		default:
+			t.report(report{to: m.GetTo(), snapshot: m.GetType() == pb.MsgSnap, failed: true})
+		}
+	}
+}
+
+func (t *transport) report(r report) {
+	select {
+	case t.reportc <- r:
+	default: // the raft goroutine is behind; raft recovers via probing
+	}
+}
+
+// runPeer owns the outbound connection to p.
+func (t *transport) runPeer(p *peer) {
+	defer t.wg.Done()
+	backoff := minBackoff
+	for {
+		c, err := t.dial(p)
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			t.report(report{to: toRaftID(p.id), failed: true})
+			select {
+			case <-t.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		err = t.writeLoop(p, c)
+		c.Close()
+		if t.ctx.Err() != nil {
+			return
+		}
+		t.logger.Debug("raft: connection to peer lost", "peer", p.id, "err", err)
+		t.report(report{to: toRaftID(p.id), failed: true})
+	}
+}
+
+func (t *transport) dial(p *peer) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	var hello [helloLen]byte
+	copy(hello[:], HelloMagic[:])
+	binary.BigEndian.PutUint32(hello[8:], uint32(t.self))
+	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.Write(hello[:]); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// writeLoop sends queued messages to p on c until an error or close.
+func (t *transport) writeLoop(p *peer, c net.Conn) error {
+	bw := bufio.NewWriterSize(c, 64<<10)
+	var buf []byte
+	for {
+		var m *pb.Message
+		select {
+		case <-t.ctx.Done():
+			return t.ctx.Err()
+		case m = <-p.q:
+		}
+		var err error
+		buf, err = appendMessageFrame(buf[:0], m)
+		if err != nil {
+			t.logger.Error("raft: message not sent", "peer", p.id, "err", err)
+			if m.GetType() == pb.MsgSnap {
+				t.report(report{to: m.GetTo(), snapshot: true, failed: true})
+			}
+			continue
+		}
+		// A snapshot may be large: allow it 1 MiB/s on top.
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(buf)>>20)*time.Second))
+		if _, err = bw.Write(buf); err == nil && len(p.q) == 0 {
+			err = bw.Flush()
+		}
+		if err == nil && m.GetType() == pb.MsgSnap {
+			if err = bw.Flush(); err == nil {
+				t.report(report{to: m.GetTo(), snapshot: true})
+			}
+		}
+		if err != nil {
+			if m.GetType() == pb.MsgSnap {
+				t.report(report{to: m.GetTo(), snapshot: true, failed: true})
+			}
+			return err
+		}
+	}
+}
+
+// appendMessageFrame appends m as one transport frame to dst.
+func appendMessageFrame(dst []byte, m *pb.Message) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, m)
+	if err != nil {
+		return dst[:start], err
+	}
+	n := len(dst) - start - 8
+	if n > MaxFrameBytes {
+		return dst[:start], fmt.Errorf("raft: message of %d bytes exceeds %d", n, MaxFrameBytes)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(n))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+8:], castagnoli))
+	return dst, nil
+}
+
+// readHello reads and checks the connection preamble and returns the
+// sender's node id.
+func readHello(r io.Reader) (int32, error) {
+	var hello [helloLen]byte
+	if _, err := io.ReadFull(r, hello[:]); err != nil {
+		return 0, err
+	}
+	if [8]byte(hello[:8]) != HelloMagic {
+		return 0, fmt.Errorf("%w: bad hello", errFrame)
+	}
+	id := int32(binary.BigEndian.Uint32(hello[8:]))
+	if id < 0 {
+		return 0, fmt.Errorf("%w: node id %d", errFrame, id)
+	}
+	return id, nil
+}
+
+// readMessageFrame reads one frame from r into *buf (reused) and decodes
+// it. The length is checked before anything is allocated.
+func readMessageFrame(r io.Reader, buf *[]byte) (*pb.Message, error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[0:4])
+	if n > MaxFrameBytes {
+		return nil, fmt.Errorf("%w: length %d", errFrame, n)
+	}
+	if uint32(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	b := (*buf)[:n]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(b, castagnoli) != binary.BigEndian.Uint32(hdr[4:8]) {
+		return nil, fmt.Errorf("%w: checksum", errFrame)
+	}
+	m := &pb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: %v", errFrame, err)
+	}
+	return m, nil
+}
+
+// handleConn serves one inbound raft connection until it fails or the
+// transport closes.
+func (t *transport) handleConn(c net.Conn) {
+	t.mu.Lock()
+	if t.mu.closed {
+		t.mu.Unlock()
+		c.Close()
+		return
+	}
+	t.mu.conns[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	defer func() {
+		c.Close()
+		t.mu.Lock()
+		delete(t.mu.conns, c)
+		t.mu.Unlock()
+		t.wg.Done()
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
+	br := bufio.NewReaderSize(c, 64<<10)
+	from, err := readHello(br)
+	if err != nil {
+		t.logger.Debug("raft: inbound connection rejected", "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	if _, ok := t.peers[from]; !ok {
+		t.logger.Warn("raft: connection from a node outside the quorum rejected", "from", from, "remote", c.RemoteAddr().String())
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var buf []byte
+	for {
+		m, err := readMessageFrame(br, &buf)
+		if err != nil {
+			if t.ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				t.logger.Debug("raft: inbound connection closed", "from", from, "err", err)
+			}
+			return
+		}
+		if fromRaftID(m.GetFrom()) != from || fromRaftID(m.GetTo()) != t.self {
+			t.logger.Warn("raft: misaddressed message dropped", "conn_from", from, "from", fromRaftID(m.GetFrom()), "to", fromRaftID(m.GetTo()))
+			continue
+		}
+		if t.dropped(from, t.self) {
+			continue
+		}
+		select {
+		case t.recvc <- m:
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+// serve accepts raft connections on l until it is closed.
+func (t *transport) serve(l net.Listener) error {
+	t.mu.Lock()
+	if t.mu.closed {
+		t.mu.Unlock()
+		l.Close()
+		return net.ErrClosed
+	}
+	t.mu.listeners = append(t.mu.listeners, l)
+	t.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go t.handleConn(c)
+	}
+}
+
+func (t *transport) close() {
+	t.mu.Lock()
+	t.mu.closed = true
+	t.cancel()
+	for _, l := range t.mu.listeners {
+		l.Close()
+	}
+	for c := range t.mu.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}

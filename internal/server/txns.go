@@ -1,0 +1,74 @@
+package server
+
+import (
+	"sync"
+
+	"samsa/internal/metadata"
+	"samsa/internal/replica"
+	"samsa/internal/txn"
+)
+
+// transactionStateTopic is the transaction coordinator's internal topic.
+const transactionStateTopic = "__transaction_state"
+
+// txnLoader keeps the transaction coordinator coordinating exactly the
+// partitions of __transaction_state this node leads, as groupLoader does
+// for __consumer_offsets. A new leader epoch reloads the partition: the
+// coordinator epoch stamped on markers is the leader epoch, so markers of
+// a deposed coordinator are fenced.
+type txnLoader struct {
+	self     int32
+	replicas *replica.Manager
+	txns     *txn.Coordinator
+
+	mu     sync.Mutex
+	loaded map[int32]txnLoaded // partition id -> what was loaded; guarded by mu
+}
+
+type txnLoaded struct {
+	p     *replica.Partition
+	epoch int32
+}
+
+func newTxnCoordinator(s *Server, markers txn.MarkerWriter) *txn.Coordinator {
+	cfg := s.cfg
+	return txn.New(txn.Config{
+		NumPartitions:         cfg.TransactionStateLogNumPartitions,
+		MaxTimeout:            cfg.TransactionMaxTimeout,
+		IDExpiration:          cfg.TransactionalIDExpiration,
+		AbortTimedOutInterval: cfg.TransactionAbortTimedOutInterval,
+		RemoveExpiredInterval: cfg.TransactionRemoveExpiredInterval,
+		AllocateProducerID:    s.controller.AllocateProducerID,
+		Markers:               markers,
+		Logger:                s.logger,
+	})
+}
+
+// apply is the metadata listener.
+func (t *txnLoader) apply(_, next *metadata.Image) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	want := map[int32]txnLoaded{}
+	if tp := next.Topics[transactionStateTopic]; tp != nil {
+		for i, mp := range tp.Partitions {
+			if mp.Leader != t.self {
+				continue
+			}
+			if p, err := t.replicas.Partition(transactionStateTopic, int32(i)); err == nil {
+				want[int32(i)] = txnLoaded{p: p, epoch: mp.LeaderEpoch}
+			}
+		}
+	}
+	for id, l := range t.loaded {
+		if want[id] != l {
+			t.txns.Unload(id)
+			delete(t.loaded, id)
+		}
+	}
+	for id, l := range want {
+		if _, ok := t.loaded[id]; !ok {
+			t.txns.Load(id, offsetsPartition{l.p}, l.epoch)
+			t.loaded[id] = l
+		}
+	}
+}
