@@ -10,7 +10,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -88,12 +87,8 @@ CompletingRebalance, Dead, ...).`,
 				listed, err := adm.ListGroups(ctx, filter...)
 				// ListGroups goes to every broker: show what the others
 				// answered and name the brokers that failed.
-				var se *kadm.ShardErrors
-				if errors.As(err, &se) && !se.AllFailed {
-					for _, e := range se.Errs {
-						fmt.Fprintf(errOut(cmd), "error: broker %d: %v\n", e.Broker.NodeID, e.Err)
-					}
-				} else if err != nil {
+				partial, err := reportBrokerErrors(cmd, err)
+				if err != nil {
 					return err
 				}
 				var es []groupListEntry
@@ -107,7 +102,7 @@ CompletingRebalance, Dead, ...).`,
 				if err := printGroupList(out(cmd), g, es); err != nil {
 					return err
 				}
-				if se != nil {
+				if partial {
 					return errReported
 				}
 				return nil

@@ -87,6 +87,7 @@ func NewRootCommand() *cobra.Command {
 		newGroupCommand(g),
 		newClusterCommand(g),
 		newPerfCommand(g),
+		newTxnCommand(g),
 	)
 	return root
 }
@@ -140,6 +141,30 @@ func (g *globals) runAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm 
 	}
 	defer cl.Close()
 	return fn(contextOrBackground(cmd), adm)
+}
+
+// reportBrokerErrors prints, for a request kadm sent to every broker,
+// the brokers that failed, and says whether any did. It returns err when
+// every broker failed or err is not a per-broker error.
+func reportBrokerErrors(cmd *cobra.Command, err error) (partial bool, _ error) {
+	var se *kadm.ShardErrors
+	if errors.As(err, &se) && !se.AllFailed {
+		for _, e := range se.Errs {
+			fmt.Fprintf(errOut(cmd), "error: broker %d: %v\n", e.Broker.NodeID, e.Err)
+		}
+		return true, nil
+	}
+	return false, err
+}
+
+// unlessSharded returns err unless it is kadm's per-broker error, whose
+// failed items the caller shows in its own rows.
+func unlessSharded(err error) error {
+	var se *kadm.ShardErrors
+	if errors.As(err, &se) {
+		return nil
+	}
+	return err
 }
 
 // reportFailures returns errReported when any result has an error text,

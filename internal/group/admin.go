@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -24,14 +25,7 @@ const groupAuthorizedOperations = 1<<3 | 1<<6 | 1<<8
 // partitionsSnapshot returns the partitions currently coordinated here,
 // sorted.
 func (c *Coordinator) partitionsSnapshot() []*partition {
-	c.mu.Lock()
-	parts := make([]*partition, 0, len(c.mu.partitions))
-	for _, ps := range c.mu.partitions {
-		parts = append(parts, ps)
-	}
-	c.mu.Unlock()
-	sort.Slice(parts, func(i, j int) bool { return parts[i].id < parts[j].id })
-	return parts
+	return c.parts.All()
 }
 
 // ListGroups serves ListGroups v0-v5: every group coordinated here, with
@@ -61,10 +55,10 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 	}
 	for _, ps := range c.partitionsSnapshot() {
 		ps.mu.Lock()
-		if ps.state == partLoading {
+		if ps.state == coordinator.Loading {
 			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		}
-		if ps.state == partLoaded {
+		if ps.state == coordinator.Loaded {
 			for _, g := range ps.groups {
 				state := g.state.String()
 				if !matches(states, state) || !matches(types, groupType) {
@@ -222,7 +216,7 @@ func (c *Coordinator) deleteGroups(ctx context.Context, ps *partition, ids []str
 	ps.mu.Unlock()
 	err := ps.appendRecords(ctx, recs)
 	ps.mu.Lock()
-	if err == nil && ps.state != partLoaded {
+	if err == nil && ps.state != coordinator.Loaded {
 		err = errNotCoordinator
 	}
 	if err != nil {

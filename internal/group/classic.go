@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -401,7 +402,7 @@ func (ps *partition) storeAssignment(g *group, gen int32, assignments map[string
 		return // unloaded or closed: parked requests are answered there
 	}
 	ps.mu.Lock()
-	if ps.state != partLoaded || !g.alive() || g.generation != gen || g.state != stateCompletingRebalance {
+	if ps.state != coordinator.Loaded || !g.alive() || g.generation != gen || g.state != stateCompletingRebalance {
 		if g.storingGen == gen {
 			g.storingGen = -1
 		}
@@ -416,7 +417,7 @@ func (ps *partition) storeAssignment(g *group, gen int32, assignments map[string
 	if g.storingGen == gen {
 		g.storingGen = -1
 	}
-	if ps.state == partLoaded && g.alive() {
+	if ps.state == coordinator.Loaded && g.alive() {
 		g.applySyncLocked(gen, assignments, err)
 	}
 	ps.unlockWrite()

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/storage"
 )
 
@@ -69,22 +68,16 @@ func DefaultConfig() Config {
 // become COORDINATOR_NOT_AVAILABLE; storage.ErrMessageTooLarge and
 // kerr.MessageTooLarge / RecordListTooLarge become INVALID_COMMIT_OFFSET_SIZE;
 // anything else is UNKNOWN_SERVER_ERROR (and logged).
-type Partition interface {
-	// Append appends one record batch (built with samsa/internal/record.Build, uncompressed)
-	// and returns once it is committed (acks=all), with its base offset. The batch has
-	// producer id -1, or, for TxnOffsetCommit, is transactional with the client's producer
-	// id and epoch: Kafka appends those with AppendOrigin.COORDINATOR (epoch checked,
-	// sequence not; storage.Log.AppendAsCoordinator). The coordinator numbers the
-	// sequences of each producer's batches itself, so a client-style sequence check
-	// accepts them too. A fenced epoch is storage.ErrInvalidProducerEpoch (or
-	// kerr.InvalidProducerEpoch): TxnOffsetCommit answers INVALID_PRODUCER_EPOCH.
-	Append(ctx context.Context, batch []byte) (baseOffset int64, err error)
-	// Read returns whole batches starting at the batch holding offset, at most maxBytes but at
-	// least one batch, only below the high watermark; nil at the end.
-	Read(offset int64, maxBytes int32) ([]byte, error)
-	LogStartOffset() int64
-	HighWatermark() int64
-}
+//
+// Append's batch has producer id -1, or, for TxnOffsetCommit, is
+// transactional with the client's producer id and epoch: Kafka appends
+// those with AppendOrigin.COORDINATOR (epoch checked, sequence not;
+// storage.Log.AppendAsCoordinator). The coordinator numbers the sequences
+// of each producer's batches itself, so a client-style sequence check
+// accepts them too. A fenced epoch is storage.ErrInvalidProducerEpoch (or
+// kerr.InvalidProducerEpoch): TxnOffsetCommit answers
+// INVALID_PRODUCER_EPOCH.
+type Partition = coordinator.Partition
 
 // Coordinator is the group coordinator of one node: the groups of every
 // loaded __consumer_offsets partition. All methods are safe for concurrent
@@ -93,44 +86,24 @@ type Coordinator struct {
 	cfg Config
 	log *slog.Logger
 
-	// ctx is cancelled by Close: it aborts loads and background appends.
-	ctx    context.Context
-	cancel context.CancelFunc
-	// wg counts background work (loads, timer callbacks): Close waits for it.
-	wg sync.WaitGroup
-
-	mu struct {
-		sync.Mutex
-		closed bool
-		// partitions are the loaded (or loading) partitions by number.
-		partitions map[int32]*partition
-	}
+	// parts are the loaded (or loading) partitions; its context is
+	// cancelled by Close (it aborts loads and background appends) and
+	// Close waits for its background work (loads, timer callbacks).
+	parts *coordinator.Registry[*partition]
 }
 
 // New returns a coordinator that leads no partition yet.
 func New(cfg Config) *Coordinator {
 	d := DefaultConfig()
-	if cfg.NumPartitions <= 0 {
-		cfg.NumPartitions = d.NumPartitions
-	}
-	if cfg.MinSessionTimeout <= 0 {
-		cfg.MinSessionTimeout = d.MinSessionTimeout
-	}
-	if cfg.MaxSessionTimeout <= 0 {
-		cfg.MaxSessionTimeout = d.MaxSessionTimeout
-	}
-	if cfg.OffsetMetadataMaxBytes <= 0 {
-		cfg.OffsetMetadataMaxBytes = d.OffsetMetadataMaxBytes
-	}
+	coordinator.OrDefault(&cfg.NumPartitions, d.NumPartitions)
+	coordinator.OrDefault(&cfg.MinSessionTimeout, d.MinSessionTimeout)
+	coordinator.OrDefault(&cfg.MaxSessionTimeout, d.MaxSessionTimeout)
+	coordinator.OrDefault(&cfg.OffsetMetadataMaxBytes, d.OffsetMetadataMaxBytes)
 	if cfg.InitialRebalanceDelay < 0 {
 		cfg.InitialRebalanceDelay = 0
 	}
-	if cfg.OffsetsRetention <= 0 {
-		cfg.OffsetsRetention = d.OffsetsRetention
-	}
-	if cfg.OffsetsRetentionCheckInterval <= 0 {
-		cfg.OffsetsRetentionCheckInterval = d.OffsetsRetentionCheckInterval
-	}
+	coordinator.OrDefault(&cfg.OffsetsRetention, d.OffsetsRetention)
+	coordinator.OrDefault(&cfg.OffsetsRetentionCheckInterval, d.OffsetsRetentionCheckInterval)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -138,72 +111,41 @@ func New(cfg Config) *Coordinator {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.mu.partitions = make(map[int32]*partition)
+	c.parts = coordinator.NewRegistry[*partition]()
 	return c
 }
 
 // PartitionFor is Kafka's mapping of a group to its __consumer_offsets
 // partition: Utils.abs(groupId.hashCode()) % n, where hashCode is Java's
 // String.hashCode over UTF-16 code units and Utils.abs maps MinInt32 to 0.
-func PartitionFor(group string, n int32) int32 {
-	if n <= 0 {
-		return 0
-	}
-	var h int32
-	for _, u := range utf16.Encode([]rune(group)) {
-		h = 31*h + int32(u)
-	}
-	switch {
-	case h == -1<<31:
-		h = 0
-	case h < 0:
-		h = -h
-	}
-	return h % n
-}
+func PartitionFor(group string, n int32) int32 { return coordinator.PartitionFor(group, n) }
 
 // Load makes this node the coordinator of __consumer_offsets partition p: it
 // replays the partition asynchronously; until that is done requests for its
 // groups answer COORDINATOR_LOAD_IN_PROGRESS. Loading a partition that is
 // loaded or loading is a no-op; one whose replay failed is replayed again.
 func (c *Coordinator) Load(p int32, part Partition) {
-	c.mu.Lock()
-	old := c.mu.partitions[p]
-	c.mu.Unlock()
+	old := c.parts.Get(p)
 	if old != nil {
 		// A partition whose replay failed is loaded again; any other is
 		// left alone.
 		old.mu.Lock()
-		failed := old.state == partFailed
+		failed := old.state == coordinator.Failed
 		old.mu.Unlock()
 		if !failed {
 			return
 		}
 	}
-	c.mu.Lock()
-	if c.mu.closed || c.mu.partitions[p] != old {
-		c.mu.Unlock()
-		return
-	}
 	ps := newPartition(c, p, part)
-	c.mu.partitions[p] = ps
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		ps.load()
-	}()
+	if !c.parts.Start(p, old, ps, ps.load) {
+		ps.cancel()
+	}
 }
 
 // Unload stops coordinating partition p: its groups answer NOT_COORDINATOR,
 // and so do the JoinGroup and SyncGroup requests parked on them.
 func (c *Coordinator) Unload(p int32) {
-	c.mu.Lock()
-	ps := c.mu.partitions[p]
-	delete(c.mu.partitions, p)
-	c.mu.Unlock()
-	if ps != nil {
+	if ps := c.parts.Remove(p); ps != nil {
 		ps.shutdown(kerr.NotCoordinator)
 	}
 }
@@ -211,16 +153,10 @@ func (c *Coordinator) Unload(p int32) {
 // Close stops every timer and goroutine; parked requests answer
 // COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	c.mu.closed = true
-	parts := c.mu.partitions
-	c.mu.partitions = make(map[int32]*partition)
-	c.mu.Unlock()
-	c.cancel()
-	for _, ps := range parts {
+	for _, ps := range c.parts.Close() {
 		ps.shutdown(kerr.CoordinatorNotAvailable)
 	}
-	c.wg.Wait()
+	c.parts.Wait()
 }
 
 // Owns reports whether group's partition is loaded here (for
@@ -232,23 +168,11 @@ func (c *Coordinator) Owns(group string) (loaded bool, loading bool) {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.state == partLoaded, ps.state == partLoading
+	return ps.state == coordinator.Loaded, ps.state == coordinator.Loading
 }
 
 // now is the coordinator's wall clock (Config.Now).
 func (c *Coordinator) now() time.Time { return c.cfg.Now() }
-
-// enter registers a unit of background work; false once closed. The caller
-// calls c.wg.Done when finished.
-func (c *Coordinator) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mu.closed {
-		return false
-	}
-	c.wg.Add(1)
-	return true
-}
 
 // lookup returns the partition of group, or the error a request for the
 // group answers. On success ps.mu is held.
@@ -267,11 +191,22 @@ func (c *Coordinator) lookup(group string) (*partition, *kerr.Error) {
 
 // partitionOf returns group's partition without locking it.
 func (c *Coordinator) partitionOf(group string) (*partition, *kerr.Error) {
-	c.mu.Lock()
-	ps := c.mu.partitions[PartitionFor(group, c.cfg.NumPartitions)]
-	c.mu.Unlock()
+	ps := c.parts.Get(PartitionFor(group, c.cfg.NumPartitions))
 	if ps == nil {
 		return nil, kerr.NotCoordinator
+	}
+	return ps, nil
+}
+
+// beginGroupWrite is beginWrite on group's partition: on success the
+// caller holds its writeSem and mu.
+func (c *Coordinator) beginGroupWrite(ctx context.Context, group string) (*partition, *kerr.Error) {
+	ps, code := c.partitionOf(group)
+	if code != nil {
+		return nil, code
+	}
+	if code := ps.beginWrite(ctx); code != nil {
+		return nil, code
 	}
 	return ps, nil
 }
@@ -304,4 +239,4 @@ func (c *Coordinator) appendErrorCode(err error) *kerr.Error {
 }
 
 // errNotCoordinator: the partition was unloaded while an append was in flight.
-var errNotCoordinator = errors.New("group: not coordinator")
+var errNotCoordinator = coordinator.ErrNotCoordinator

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -76,7 +77,7 @@ func (ps *partition) expireOffsets() int {
 		return 0
 	}
 	ps.mu.Lock()
-	if ps.state != partLoaded {
+	if ps.state != coordinator.Loaded {
 		ps.unlockWrite()
 		ps.mu.Unlock()
 		return 0
@@ -93,7 +94,7 @@ func (ps *partition) expireOffsets() int {
 	ps.mu.Lock()
 	n := 0
 	switch {
-	case ps.state != partLoaded:
+	case ps.state != coordinator.Loaded:
 	case err != nil:
 		ps.c.log.Warn("group: cannot write expired offsets' tombstones; will retry at the next sweep",
 			"partition", ps.id, "err", err)

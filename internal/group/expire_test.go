@@ -7,14 +7,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/coordinator/coordtest"
 )
 
 const week = 7 * 24 * time.Hour
 
 // expiryBroker is a test broker whose coordinator runs on clk, with Kafka's
 // default retention (7 days) and a sweep that never fires on its own.
-func expiryBroker(t *testing.T) (*testBroker, *fakeClock) {
-	clk := newFakeClock()
+func expiryBroker(t *testing.T) (*testBroker, *coordtest.Clock) {
+	clk := coordtest.NewClock(time.UnixMilli(time.Now().UnixMilli()))
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	cfg.OffsetsRetention = week
@@ -291,8 +293,8 @@ func TestGroupExpireRacingJoinKeepsGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	b.part.setBeforeAppend(func() {
-		b.part.setBeforeAppend(nil)
+	b.part.SetBeforeAppend(func() {
+		b.part.SetBeforeAppend(nil)
 		close(entered)
 		<-release
 	})
@@ -326,17 +328,17 @@ func TestGroupExpireWriteFailureKeepsOffsets(t *testing.T) {
 	b, clk := expiryBroker(t)
 	simpleCommit(t, b.c, "s", "t", 0, 5, 9, nil)
 	clk.Advance(week)
-	b.part.setFail(kerr.NotEnoughReplicas)
+	b.part.SetFail(kerr.NotEnoughReplicas)
 	expectExpired(t, b.c, 0)
 	if got := committed(t, b.c, "s"); len(got) != 1 {
 		t.Fatalf("offsets %v", got)
 	}
-	b.part.setFail(nil)
+	b.part.SetFail(nil)
 	expectExpired(t, b.c, 1)
 }
 
 func TestGroupExpirePeriodicSweep(t *testing.T) {
-	clk := newFakeClock()
+	clk := coordtest.NewClock(time.UnixMilli(time.Now().UnixMilli()))
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	cfg.OffsetsRetention = time.Minute

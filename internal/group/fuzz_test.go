@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -152,7 +153,7 @@ func fuzzRestore(rs *replay) {
 	ps := newPartition(c, 0, nil)
 	ps.mu.Lock()
 	rs.restore(ps)
-	ps.state = partLoaded
+	ps.state = coordinator.Loaded
 	ps.mu.Unlock()
 	ps.shutdown(nil)
 	c.Close()

@@ -210,9 +210,7 @@ func TestGroupMemberIDRequired(t *testing.T) {
 	}
 	id := r.MemberID
 	eventually(t, 5*time.Second, "pending member expiry", func() bool {
-		b.c.mu.Lock()
-		ps := b.c.mu.partitions[0]
-		b.c.mu.Unlock()
+		ps := b.c.parts.Get(0)
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		return len(ps.groups["g-new"].pending) == 0
@@ -396,15 +394,15 @@ func TestGroupCommitWriteFailureKeepsNothing(t *testing.T) {
 	if err := commitAs(b.c, "g", "", -1, nil, "t", 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	b.part.setFail(storage.ErrStorage)
+	b.part.SetFail(storage.ErrStorage)
 	if err := commitAs(b.c, "g", "", -1, nil, "t", 0, 2); !errors.Is(err, kerr.NotCoordinator) {
 		t.Fatalf("commit on failing log: %v", err)
 	}
-	b.part.setFail(kerr.NotEnoughReplicas)
+	b.part.SetFail(kerr.NotEnoughReplicas)
 	if err := commitAs(b.c, "g", "", -1, nil, "t", 0, 3); !errors.Is(err, kerr.CoordinatorNotAvailable) {
 		t.Fatalf("commit without replicas: %v", err)
 	}
-	b.part.setFail(nil)
+	b.part.SetFail(nil)
 	if off, _ := fetchOffset(t, b.c, "g", "t", 0); off != 1 {
 		t.Fatalf("failed commits leaked into memory: %d", off)
 	}

@@ -15,69 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator/coordtest"
 	"samsa/internal/record"
 	"samsa/internal/storage"
 )
-
-// logPartition is a Partition over a real storage.Log: an append is
-// committed as soon as it is written (a single replica).
-type logPartition struct {
-	log *storage.Log
-
-	mu sync.Mutex
-	// failWith, when set, fails every append (and is kept).
-	failWith error
-	// beforeAppend, when set, runs (without mu) before each append.
-	beforeAppend func()
-}
-
-func (p *logPartition) Append(_ context.Context, batch []byte) (int64, error) {
-	p.mu.Lock()
-	hook := p.beforeAppend
-	p.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.failWith != nil {
-		return 0, p.failWith
-	}
-	info, err := p.log.AppendAsLeader(batch, 0)
-	if err != nil {
-		return 0, err
-	}
-	p.log.SetHighWatermark(p.log.LogEndOffset())
-	return info.FirstOffset, nil
-}
-
-func (p *logPartition) setBeforeAppend(fn func()) {
-	p.mu.Lock()
-	p.beforeAppend = fn
-	p.mu.Unlock()
-}
-
-func (p *logPartition) setFail(err error) {
-	p.mu.Lock()
-	p.failWith = err
-	p.mu.Unlock()
-}
-
-func (p *logPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
-	b, err := p.log.Read(offset, maxBytes, p.log.HighWatermark(), true)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(nil), b...)
-	storage.ReleaseBuffer(b)
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
-
-func (p *logPartition) LogStartOffset() int64 { return p.log.LogStartOffset() }
-func (p *logPartition) HighWatermark() int64  { return p.log.HighWatermark() }
 
 // testBroker is one "broker": a storage manager over dir and a coordinator
 // that leads __consumer_offsets partition 0 (the only one).
@@ -85,7 +26,7 @@ type testBroker struct {
 	t    *testing.T
 	dir  string
 	mgr  *storage.Manager
-	part *logPartition
+	part *coordtest.LogPartition
 	c    *Coordinator
 	cfg  Config
 }
@@ -109,19 +50,13 @@ func newTestBroker(t *testing.T, cfg Config) *testBroker {
 
 func (b *testBroker) start() {
 	b.t.Helper()
-	mgr, err := storage.OpenManager(storage.ManagerOptions{
-		Dirs:   []string{b.dir},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	mgr := coordtest.OpenManager(b.t, b.dir)
 	l, err := mgr.CreateLog("__consumer_offsets", 0, [16]byte{1}, storage.DefaultConfig())
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	b.mgr = mgr
-	b.part = &logPartition{log: l}
+	b.part = coordtest.NewLogPartition(l)
 	b.c = New(b.cfg)
 	b.c.Load(0, b.part)
 	waitLoaded(b.t, b.c, "any")
@@ -132,12 +67,7 @@ func (b *testBroker) stop() {
 		b.c.Close()
 		b.c = nil
 	}
-	if b.mgr != nil {
-		if err := b.mgr.Close(); err != nil {
-			b.t.Error(err)
-		}
-		b.mgr = nil
-	}
+	coordtest.CloseManager(b.t, &b.mgr)
 }
 
 // restart simulates a broker restart: a new coordinator replays the same log.
@@ -145,28 +75,6 @@ func (b *testBroker) restart() {
 	b.t.Helper()
 	b.stop()
 	b.start()
-}
-
-// fakeClock is a Config.Now that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.UnixMilli(time.Now().UnixMilli())}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
 }
 
 // logBatches returns every batch of the partition below its high

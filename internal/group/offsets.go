@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -82,12 +83,8 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if req.Version < 7 {
 		instanceID = nil
 	}
-	ps, code := c.partitionOf(req.Group)
+	ps, code := c.beginGroupWrite(ctx, req.Group)
 	if code != nil {
-		setAll(code)
-		return
-	}
-	if code := ps.beginWrite(ctx); code != nil {
 		setAll(code)
 		return
 	}
@@ -96,22 +93,10 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
 		expireTimestamp = now.UnixMilli() + req.RetentionTimeMillis
 	}
-	g := ps.groups[req.Group]
-	created := false
-	if g == nil {
-		if gen >= 0 {
-			ps.unlockWrite()
-			ps.mu.Unlock()
-			setAll(kerr.IllegalGeneration)
-			return
-		}
-		// A group only using Kafka to store offsets: created Empty.
-		g = newGroup(ps, req.Group, now)
-		ps.groups[req.Group] = g
-		created = true
-	} else if code := g.validateCommitLocked(memberID, instanceID, gen); code != nil {
-		ps.unlockWrite()
-		ps.unlock()
+	g, created, code := ps.commitGroupLocked(req.Group, gen, now, func(g *group) *kerr.Error {
+		return g.validateCommitLocked(memberID, instanceID, gen)
+	})
+	if code != nil {
 		setAll(code)
 		return
 	}
@@ -119,66 +104,29 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		g.touchLocked(m, time.Now())
 	}
 
-	type pendingCommit struct {
-		tp topicPartition
-		v  offsetValue
-		i  int
-		j  int
-	}
-	var pend []pendingCommit
-	var recs []record.Record
-	exists := c.cfg.TopicPartitionExists
-	for i, t := range req.Topics {
-		for j, p := range t.Partitions {
-			var md string
-			if p.Metadata != nil {
-				md = *p.Metadata
-			}
-			switch {
-			case len(md) > c.cfg.OffsetMetadataMaxBytes:
-				codes[i][j] = kerr.OffsetMetadataTooLarge
-				continue
-			case exists != nil && !exists(t.Topic, p.Partition):
-				codes[i][j] = kerr.UnknownTopicOrPartition
-				continue
-			}
-			v := offsetValue{offset: p.Offset, leaderEpoch: -1, metadata: md,
-				commitTimestamp: now.UnixMilli(), expireTimestamp: expireTimestamp}
-			if req.Version >= 6 {
-				v.leaderEpoch = p.LeaderEpoch
-			}
-			if req.Version == 1 && p.Timestamp != -1 {
-				v.commitTimestamp = p.Timestamp
-			}
-			tp := topicPartition{t.Topic, p.Partition}
-			pend = append(pend, pendingCommit{tp, v, i, j})
-			recs = append(recs, offsetRecord(req.Group, tp, v))
+	pend, recs := c.pendingCommits(req.Group, codes, func(i, j int) (topicPartition, *string, offsetValue) {
+		t := &req.Topics[i]
+		p := &t.Partitions[j]
+		v := offsetValue{offset: p.Offset, leaderEpoch: -1,
+			commitTimestamp: now.UnixMilli(), expireTimestamp: expireTimestamp}
+		if req.Version >= 6 {
+			v.leaderEpoch = p.LeaderEpoch
 		}
-	}
+		if req.Version == 1 && p.Timestamp != -1 {
+			v.commitTimestamp = p.Timestamp
+		}
+		return topicPartition{t.Topic, p.Partition}, p.Metadata, v
+	})
 	if len(pend) == 0 {
-		if created {
-			delete(ps.groups, g.id)
-			g.state = stateDead
-		}
+		ps.dropCreatedLocked(g, created)
 		ps.unlockWrite()
 		ps.unlock()
 		return
 	}
-	ps.mu.Unlock()
-	base, err := ps.appendBatch(ctx, record.BuildOptions{}, recs)
-	ps.mu.Lock()
-	if err == nil && (ps.state != partLoaded || !g.alive()) {
-		err = errNotCoordinator
-	}
+	base, err := ps.appendForGroupLocked(ctx, g, record.BuildOptions{}, recs)
 	if err != nil {
-		code := c.appendErrorCode(err)
-		for _, pc := range pend {
-			codes[pc.i][pc.j] = code
-		}
-		if created && g.alive() && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
-			delete(ps.groups, g.id)
-			g.state = stateDead
-		}
+		pend.fail(codes, c.appendErrorCode(err))
+		ps.dropCreatedLocked(g, created)
 	} else {
 		for k, pc := range pend {
 			pc.v.recordOffset = base + int64(k)
@@ -187,6 +135,90 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	}
 	ps.unlockWrite()
 	ps.unlock()
+}
+
+// commitGroupLocked returns group id for an offset commit by a client at
+// generation gen: an existing group once validate accepts the commit, or,
+// for a commit without generation, a new Empty group (created: a group
+// only using Kafka to store offsets), which the commit drops again when it
+// stores nothing (dropCreatedLocked). The caller holds writeSem and mu; on
+// failure (the code the commit answers) it holds neither.
+func (ps *partition) commitGroupLocked(id string, gen int32, now time.Time, validate func(*group) *kerr.Error) (g *group, created bool, code *kerr.Error) {
+	g = ps.groups[id]
+	if g == nil {
+		if gen >= 0 {
+			ps.unlockWrite()
+			ps.mu.Unlock()
+			return nil, false, kerr.IllegalGeneration
+		}
+		g = newGroup(ps, id, now)
+		ps.groups[id] = g
+		return g, true, nil
+	}
+	if code := validate(g); code != nil {
+		ps.unlockWrite()
+		ps.unlock()
+		return nil, false, code
+	}
+	return g, false, nil
+}
+
+// dropCreatedLocked removes g if the commit that created it (created, see
+// commitGroupLocked) left it with nothing to keep.
+func (ps *partition) dropCreatedLocked(g *group, created bool) {
+	if created && g.alive() && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
+		delete(ps.groups, g.id)
+		g.state = stateDead
+	}
+}
+
+// pendingCommit is one partition of an offset commit whose record is being
+// written: its offset and where its code goes in the answer.
+type pendingCommit struct {
+	tp topicPartition
+	v  offsetValue
+	i  int
+	j  int
+}
+
+type pendingCommits []pendingCommit
+
+// fail answers code for every partition of pend.
+func (pend pendingCommits) fail(codes codeGrid, code *kerr.Error) {
+	for _, pc := range pend {
+		codes[pc.i][pc.j] = code
+	}
+}
+
+// pendingCommits checks every partition of an (OffsetCommit or
+// TxnOffsetCommit) request of group, shaped as codes, and returns those
+// accepted with their records, in order; the others get their code
+// (OFFSET_METADATA_TOO_LARGE, UNKNOWN_TOPIC_OR_PARTITION). at returns
+// partition j of topic i: its topic-partition, its metadata and its offset
+// value without metadata.
+func (c *Coordinator) pendingCommits(group string, codes codeGrid, at func(i, j int) (topicPartition, *string, offsetValue)) (pendingCommits, []record.Record) {
+	var pend pendingCommits
+	var recs []record.Record
+	exists := c.cfg.TopicPartitionExists
+	for i := range codes {
+		for j := range codes[i] {
+			tp, mdp, v := at(i, j)
+			if mdp != nil {
+				v.metadata = *mdp
+			}
+			switch {
+			case len(v.metadata) > c.cfg.OffsetMetadataMaxBytes:
+				codes[i][j] = kerr.OffsetMetadataTooLarge
+				continue
+			case exists != nil && !exists(tp.topic, tp.partition):
+				codes[i][j] = kerr.UnknownTopicOrPartition
+				continue
+			}
+			pend = append(pend, pendingCommit{tp, v, i, j})
+			recs = append(recs, offsetRecord(group, tp, v))
+		}
+	}
+	return pend, recs
 }
 
 // validateCommitLocked applies Kafka's rules for who may commit
@@ -243,13 +275,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 				for _, p := range t.partitions {
 					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					rp.Partition = p.partition
-					rp.Offset = p.v.offset
-					rp.LeaderEpoch = p.v.leaderEpoch
-					md := p.v.metadata
-					rp.Metadata = &md
-					if p.code != nil {
-						rp.ErrorCode = p.code.Code
-					}
+					rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.answer()
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				g.Topics = append(g.Topics, rt)
@@ -286,13 +312,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 		for _, p := range t.partitions {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
 			rp.Partition = p.partition
-			rp.Offset = p.v.offset
-			rp.LeaderEpoch = p.v.leaderEpoch
-			md := p.v.metadata
-			rp.Metadata = &md
-			if p.code != nil {
-				rp.ErrorCode = p.code.Code
-			}
+			rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.answer()
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -309,6 +329,16 @@ type fetchedPartition struct {
 	partition int32
 	v         offsetValue
 	code      *kerr.Error
+}
+
+// answer is p's offset, leader epoch, metadata and error code as an
+// OffsetFetch response carries them.
+func (p fetchedPartition) answer() (offset int64, leaderEpoch int32, metadata *string, errorCode int16) {
+	md := p.v.metadata
+	if p.code != nil {
+		errorCode = p.code.Code
+	}
+	return p.v.offset, p.v.leaderEpoch, &md, errorCode
 }
 
 type fetchedTopic struct {
@@ -390,11 +420,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 }
 
 func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, codes codeGrid) *kerr.Error {
-	ps, code := c.partitionOf(req.Group)
+	ps, code := c.beginGroupWrite(ctx, req.Group)
 	if code != nil {
-		return code
-	}
-	if code := ps.beginWrite(ctx); code != nil {
 		return code
 	}
 	g := ps.groups[req.Group]
@@ -442,7 +469,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	ps.mu.Unlock()
 	err := ps.appendRecords(ctx, recs)
 	ps.mu.Lock()
-	if err == nil && (ps.state != partLoaded || !g.alive()) {
+	if err == nil && (ps.state != coordinator.Loaded || !g.alive()) {
 		err = errNotCoordinator
 	}
 	if err != nil {

@@ -2,28 +2,15 @@ package group
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
-
-// partState is the life cycle of a coordinated partition.
-type partState int8
-
-const (
-	partLoading  partState = iota // replaying: requests answer COORDINATOR_LOAD_IN_PROGRESS
-	partLoaded                    // serving
-	partFailed                    // the replay failed: COORDINATOR_NOT_AVAILABLE
-	partUnloaded                  // no longer ours: NOT_COORDINATOR
-)
-
-// loadReadBytes is how much one Read of the replay asks for.
-const loadReadBytes = 1 << 20
 
 // partition is one __consumer_offsets partition coordinated here and the
 // groups that map to it.
@@ -44,7 +31,7 @@ type partition struct {
 
 	mu sync.Mutex
 	// state is guarded by mu.
-	state partState
+	state coordinator.State
 	// groups by id. Guarded by mu.
 	groups map[string]*group
 	// dirty are groups whose metadata must be written after mu is
@@ -74,22 +61,11 @@ func newPartition(c *Coordinator, id int32, part Partition) *partition {
 		txnGroups: make(map[int64]map[string]struct{}),
 		producers: make(map[int64]producerSeq),
 	}
-	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
+	ps.ctx, ps.cancel = context.WithCancel(c.parts.Context())
 	return ps
 }
 
-func (ps *partition) stateErrorLocked() *kerr.Error {
-	switch ps.state {
-	case partLoaded:
-		return nil
-	case partLoading:
-		return kerr.CoordinatorLoadInProgress
-	case partFailed:
-		return kerr.CoordinatorNotAvailable
-	default:
-		return kerr.NotCoordinator
-	}
-}
+func (ps *partition) stateErrorLocked() *kerr.Error { return ps.state.Err() }
 
 // lockWrite takes the write semaphore, giving up when ctx or the partition
 // is done.
@@ -134,22 +110,20 @@ func (ps *partition) appendRecords(ctx context.Context, recs []record.Record) er
 // base offset: record i of recs is at base offset + i. The caller holds
 // writeSem.
 func (ps *partition) appendBatch(ctx context.Context, opts record.BuildOptions, recs []record.Record) (int64, error) {
-	batch, err := record.Build(opts, recs)
-	if err != nil {
-		return 0, fmt.Errorf("group: build batch: %w", err)
+	return coordinator.Append(ctx, ps.ctx, ps.part, opts, recs)
+}
+
+// appendForGroupLocked appends recs for g as appendBatch does, releasing mu
+// during the append; it fails with errNotCoordinator when the partition
+// was unloaded or g removed meanwhile. The caller holds writeSem and mu.
+func (ps *partition) appendForGroupLocked(ctx context.Context, g *group, opts record.BuildOptions, recs []record.Record) (int64, error) {
+	ps.mu.Unlock()
+	base, err := ps.appendBatch(ctx, opts, recs)
+	ps.mu.Lock()
+	if err == nil && (ps.state != coordinator.Loaded || !g.alive()) {
+		err = errNotCoordinator
 	}
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ps.ctx, cancel)
-	defer stop()
-	base, err := ps.part.Append(actx, batch)
-	if err != nil {
-		if ps.ctx.Err() != nil {
-			return 0, errNotCoordinator
-		}
-		return 0, err
-	}
-	return base, nil
+	return base, err
 }
 
 // markDirtyLocked schedules a write of g's metadata once mu is released.
@@ -186,7 +160,7 @@ func (ps *partition) persistGroup(id string) error {
 	defer ps.unlockWrite()
 	ps.mu.Lock()
 	g := ps.groups[id]
-	if ps.state != partLoaded || g == nil {
+	if ps.state != coordinator.Loaded || g == nil {
 		ps.mu.Unlock()
 		return nil
 	}
@@ -207,12 +181,12 @@ func (ps *partition) removeGroupLocked(g *group) {
 // served or the coordinator closed by then.
 func (ps *partition) afterFunc(d time.Duration, fn func()) *time.Timer {
 	return time.AfterFunc(d, func() {
-		if !ps.c.enter() {
+		if !ps.c.parts.Enter() {
 			return
 		}
-		defer ps.c.wg.Done()
+		defer ps.c.parts.Done()
 		ps.mu.Lock()
-		if ps.state != partLoaded {
+		if ps.state != coordinator.Loaded {
 			ps.mu.Unlock()
 			return
 		}
@@ -222,15 +196,7 @@ func (ps *partition) afterFunc(d time.Duration, fn func()) *time.Timer {
 }
 
 // goBackground runs fn on a goroutine the coordinator waits for at Close.
-func (ps *partition) goBackground(fn func()) {
-	if !ps.c.enter() {
-		return
-	}
-	go func() {
-		defer ps.c.wg.Done()
-		fn()
-	}()
-}
+func (ps *partition) goBackground(fn func()) { ps.c.parts.Go(fn) }
 
 // shutdown stops serving the partition: timers stop and parked requests
 // answer code.
@@ -238,7 +204,7 @@ func (ps *partition) shutdown(code *kerr.Error) {
 	ps.cancel()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.state = partUnloaded
+	ps.state = coordinator.Unloaded
 	for _, g := range ps.groups {
 		g.stopLocked(code)
 	}
@@ -256,16 +222,16 @@ func (ps *partition) load() {
 	err := ps.replay(rs)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.state != partLoading {
+	if ps.state != coordinator.Loading {
 		return // unloaded meanwhile
 	}
 	if err != nil {
-		ps.state = partFailed
+		ps.state = coordinator.Failed
 		ps.c.log.Error("group: loading __consumer_offsets failed", "partition", ps.id, "err", err)
 		return
 	}
 	rs.restore(ps)
-	ps.state = partLoaded
+	ps.state = coordinator.Loaded
 	for _, e := range ps.loadingTxns {
 		ps.endTxnLocked(e)
 	}
@@ -277,35 +243,11 @@ func (ps *partition) load() {
 
 // replay feeds every record below the high watermark to rs.
 func (ps *partition) replay(rs *replay) error {
-	off := ps.part.LogStartOffset()
-	hw := ps.part.HighWatermark()
-	for off < hw {
-		if err := ps.ctx.Err(); err != nil {
-			return err
+	return coordinator.Replay(ps.ctx, ps.part, func(batch []byte, h *record.Header) {
+		rs.producerBatch(h)
+		if err := rs.batch(batch); err != nil {
+			ps.c.log.Error("group: skipping undecodable batch of __consumer_offsets",
+				"partition", ps.id, "offset", h.BaseOffset, "err", err)
 		}
-		buf, err := ps.part.Read(off, loadReadBytes)
-		if err != nil {
-			return fmt.Errorf("read at %d: %w", off, err)
-		}
-		if len(buf) == 0 {
-			break
-		}
-		for len(buf) > 0 {
-			batch, h, rest, err := record.Next(buf)
-			if err != nil {
-				return fmt.Errorf("batch at %d: %w", off, err)
-			}
-			if h.NextOffset() <= off {
-				return fmt.Errorf("batch at %d does not advance (next %d)", off, h.NextOffset())
-			}
-			rs.producerBatch(&h)
-			if err := rs.batch(batch); err != nil {
-				ps.c.log.Error("group: skipping undecodable batch of __consumer_offsets",
-					"partition", ps.id, "offset", h.BaseOffset, "err", err)
-			}
-			off = h.NextOffset()
-			buf = rest
-		}
-	}
-	return nil
+	})
 }

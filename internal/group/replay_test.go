@@ -73,9 +73,7 @@ func oldValueVersions() []versionedRecord {
 // withPartition runs fn on the coordinator's partition 0 under its mu.
 func withPartition(t *testing.T, c *Coordinator, fn func(ps *partition)) {
 	t.Helper()
-	c.mu.Lock()
-	ps := c.mu.partitions[0]
-	c.mu.Unlock()
+	ps := c.parts.Get(0)
 	if ps == nil {
 		t.Fatal("partition 0 not loaded")
 	}

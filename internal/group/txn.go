@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 	"samsa/internal/storage"
 )
@@ -102,76 +103,32 @@ func (c *Coordinator) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		setAll(kerr.InvalidGroupID)
 		return
 	}
-	ps, code := c.partitionOf(req.Group)
+	ps, code := c.beginGroupWrite(ctx, req.Group)
 	if code != nil {
 		setAll(code)
 		return
 	}
-	if code := ps.beginWrite(ctx); code != nil {
-		setAll(code)
-		return
-	}
 	now := c.now()
-	g := ps.groups[req.Group]
-	created := false
-	if g == nil {
-		if gen >= 0 {
-			ps.unlockWrite()
-			ps.mu.Unlock()
-			setAll(kerr.IllegalGeneration)
-			return
-		}
-		g = newGroup(ps, req.Group, now)
-		ps.groups[req.Group] = g
-		created = true
-	} else if code := g.validateTxnCommitLocked(memberID, instanceID, gen); code != nil {
-		ps.unlockWrite()
-		ps.unlock()
+	g, created, code := ps.commitGroupLocked(req.Group, gen, now, func(g *group) *kerr.Error {
+		return g.validateTxnCommitLocked(memberID, instanceID, gen)
+	})
+	if code != nil {
 		setAll(code)
 		return
 	}
 
-	type pendingCommit struct {
-		tp topicPartition
-		v  offsetValue
-		i  int
-		j  int
-	}
-	var pend []pendingCommit
-	var recs []record.Record
-	exists := c.cfg.TopicPartitionExists
-	for i, t := range req.Topics {
-		for j, p := range t.Partitions {
-			var md string
-			if p.Metadata != nil {
-				md = *p.Metadata
-			}
-			switch {
-			case len(md) > c.cfg.OffsetMetadataMaxBytes:
-				codes[i][j] = kerr.OffsetMetadataTooLarge
-				continue
-			case exists != nil && !exists(t.Topic, p.Partition):
-				codes[i][j] = kerr.UnknownTopicOrPartition
-				continue
-			}
-			v := offsetValue{offset: p.Offset, leaderEpoch: -1, metadata: md,
-				commitTimestamp: now.UnixMilli(), expireTimestamp: noExpireTimestamp}
-			if req.Version >= 2 {
-				v.leaderEpoch = p.LeaderEpoch
-			}
-			tp := topicPartition{t.Topic, p.Partition}
-			pend = append(pend, pendingCommit{tp, v, i, j})
-			recs = append(recs, offsetRecord(req.Group, tp, v))
+	pend, recs := c.pendingCommits(req.Group, codes, func(i, j int) (topicPartition, *string, offsetValue) {
+		t := &req.Topics[i]
+		p := &t.Partitions[j]
+		v := offsetValue{offset: p.Offset, leaderEpoch: -1,
+			commitTimestamp: now.UnixMilli(), expireTimestamp: noExpireTimestamp}
+		if req.Version >= 2 {
+			v.leaderEpoch = p.LeaderEpoch
 		}
-	}
-	dropCreated := func() {
-		if created && g.alive() && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && len(g.members) == 0 && len(g.pending) == 0 {
-			delete(ps.groups, g.id)
-			g.state = stateDead
-		}
-	}
+		return topicPartition{t.Topic, p.Partition}, p.Metadata, v
+	})
 	if len(pend) == 0 {
-		dropCreated()
+		ps.dropCreatedLocked(g, created)
 		ps.unlockWrite()
 		ps.unlock()
 		return
@@ -183,18 +140,10 @@ func (c *Coordinator) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		ProducerEpoch: req.ProducerEpoch,
 		BaseSequence:  ps.producers[req.ProducerID].sequenceFor(req.ProducerEpoch),
 	}
-	ps.mu.Unlock()
-	base, err := ps.appendBatch(ctx, opts, recs)
-	ps.mu.Lock()
-	if err == nil && (ps.state != partLoaded || !g.alive()) {
-		err = errNotCoordinator
-	}
+	base, err := ps.appendForGroupLocked(ctx, g, opts, recs)
 	if err != nil {
-		code := c.txnAppendErrorCode(err)
-		for _, pc := range pend {
-			codes[pc.i][pc.j] = code
-		}
-		dropCreated()
+		pend.fail(codes, c.txnAppendErrorCode(err))
+		ps.dropCreatedLocked(g, created)
 	} else {
 		ps.producers[req.ProducerID] = ps.producers[req.ProducerID].after(&record.Header{
 			ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch,
@@ -250,9 +199,7 @@ func (g *group) validateTxnCommitLocked(memberID string, instanceID *string, gen
 // coordinated here is ignored (its next load replays the marker); one
 // still loading applies the end once loaded.
 func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpoch int16, commit bool) {
-	c.mu.Lock()
-	ps := c.mu.partitions[partition]
-	c.mu.Unlock()
+	ps := c.parts.Get(partition)
 	if ps == nil {
 		return
 	}
@@ -262,9 +209,9 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpo
 	ps.mu.Lock()
 	e := txnEnd{producerID, producerEpoch, commit}
 	switch ps.state {
-	case partLoading:
+	case coordinator.Loading:
 		ps.loadingTxns = append(ps.loadingTxns, e)
-	case partLoaded:
+	case coordinator.Loaded:
 		ps.endTxnLocked(e)
 	}
 	ps.mu.Unlock()

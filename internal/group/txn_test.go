@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator/coordtest"
 	"samsa/internal/storage"
 )
 
@@ -65,20 +66,17 @@ func (tc txnCommit) do(c *Coordinator) error {
 
 // writeMarker writes producerID's transaction marker to the partition, as
 // the transaction coordinator does through WriteTxnMarkers.
-func (p *logPartition) writeMarker(t *testing.T, producerID int64, epoch int16, commit bool) {
+func writeMarker(t *testing.T, p *coordtest.LogPartition, producerID int64, epoch int16, commit bool) {
 	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.log.WriteTxnMarker(storage.TxnMarker{ProducerID: producerID, ProducerEpoch: epoch, Commit: commit}); err != nil {
+	if err := p.WriteTxnMarker(storage.TxnMarker{ProducerID: producerID, ProducerEpoch: epoch, Commit: commit}); err != nil {
 		t.Fatal(err)
 	}
-	p.log.SetHighWatermark(p.log.LogEndOffset())
 }
 
 // endTxn writes the marker and tells the coordinator, as the server does.
 func (b *testBroker) endTxn(producerID int64, epoch int16, commit bool) {
 	b.t.Helper()
-	b.part.writeMarker(b.t, producerID, epoch, commit)
+	writeMarker(b.t, b.part, producerID, epoch, commit)
 	b.c.CompleteTxn(0, producerID, epoch, commit)
 }
 
@@ -222,8 +220,8 @@ func TestGroupTxnOffsetCommitReplay(t *testing.T) {
 	}
 	// Markers written without telling the coordinator (it crashed):
 	// the replay must apply them.
-	b.part.writeMarker(t, 1, 2, true)
-	b.part.writeMarker(t, 2, 2, false)
+	writeMarker(t, b.part, 1, 2, true)
+	writeMarker(t, b.part, 2, 2, false)
 	b.restart()
 
 	wantOffset(t, b.c, "g", "t", 1, 100)
@@ -315,7 +313,7 @@ func TestGroupTxnOffsetCommitValidation(t *testing.T) {
 
 // gatedPartition is a Partition whose reads wait until the gate opens.
 type gatedPartition struct {
-	*logPartition
+	*coordtest.LogPartition
 	entered chan struct{}
 	gate    chan struct{}
 	once    sync.Once
@@ -324,7 +322,7 @@ type gatedPartition struct {
 func (p *gatedPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
 	p.once.Do(func() { close(p.entered) })
 	<-p.gate
-	return p.logPartition.Read(offset, maxBytes)
+	return p.LogPartition.Read(offset, maxBytes)
 }
 
 // TestGroupTxnOffsetCommitMarkerWhileLoading: a marker written after the
@@ -337,7 +335,7 @@ func TestGroupTxnOffsetCommitMarkerWhileLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.c.Unload(0)
-	gp := &gatedPartition{logPartition: b.part, entered: make(chan struct{}), gate: make(chan struct{})}
+	gp := &gatedPartition{LogPartition: b.part, entered: make(chan struct{}), gate: make(chan struct{})}
 	b.c.Load(0, gp)
 	<-gp.entered
 	if err := (txnCommit{group: "g", producerID: 9, topic: "t", offset: 43}).do(b.c); !errors.Is(err, kerr.CoordinatorLoadInProgress) {
@@ -353,7 +351,7 @@ func TestGroupTxnOffsetCommitMarkerWhileLoading(t *testing.T) {
 // from expiring; DeleteGroups removes them with tombstones, so a later
 // commit marker and a replay bring nothing back.
 func TestGroupTxnOffsetsDeleteAndExpiry(t *testing.T) {
-	clock := newFakeClock()
+	clock := coordtest.NewClock(time.UnixMilli(time.Now().UnixMilli()))
 	cfg := testConfig()
 	cfg.Now = clock.Now
 	cfg.OffsetsRetention = time.Hour
@@ -453,7 +451,7 @@ func TestGroupTxnOffsetCommitConcurrentMatchesReplay(t *testing.T) {
 					return // left open
 				}
 				commit := r%4 != 3
-				b.part.writeMarker(t, pid, 0, commit)
+				writeMarker(t, b.part, pid, 0, commit)
 				b.c.CompleteTxn(0, pid, 0, commit)
 			}
 		}()

@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/metrics"
 	"samsa/internal/network"
 )
 
@@ -39,7 +41,17 @@ func BenchmarkNetworkParseRequest(b *testing.B) {
 // BenchmarkNetworkPipelinedRoundTrip measures the per-request cost of the
 // connection machinery: 64 pipelined ApiVersions requests per write.
 func BenchmarkNetworkPipelinedRoundTrip(b *testing.B) {
-	s, err := network.Listen("127.0.0.1:0", echoHandler{}, network.Options{Listener: "PLAINTEXT", Logger: quiet})
+	benchPipelined(b, network.Options{Listener: "PLAINTEXT", Logger: quiet})
+}
+
+// BenchmarkNetworkPipelinedRoundTripMetrics is the same with request
+// metrics recorded: the difference is their per-request cost.
+func BenchmarkNetworkPipelinedRoundTripMetrics(b *testing.B) {
+	benchPipelined(b, network.Options{Listener: "PLAINTEXT", Logger: quiet, Metrics: metrics.NewNetwork(prometheus.NewRegistry())})
+}
+
+func benchPipelined(b *testing.B, opts network.Options) {
+	s, err := network.Listen("127.0.0.1:0", echoHandler{}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

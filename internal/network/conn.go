@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -59,6 +60,10 @@ type pending struct {
 	resp          kmsg.Response // inline requests: the response (nil: none)
 	err           error         // inline requests: a handler error
 	wait          *waitResult   // requests served on their own goroutine
+	// received is when the request's last byte was read (zero without
+	// metrics): the start of its latency, as Kafka's RequestMetrics
+	// TotalTimeMs counts it.
+	received time.Time
 }
 
 // waitResult is the outcome of a request served on its own goroutine;
@@ -113,6 +118,7 @@ func (c *Conn) serve() {
 
 func (c *Conn) readLoop() {
 	logger := c.srv.logger
+	m := c.srv.opts.Metrics
 	br := bufio.NewReaderSize(c.nc, readBufferBytes)
 	var size [4]byte
 	prevClientID := ""
@@ -126,6 +132,7 @@ func (c *Conn) readLoop() {
 		n := int32(binary.BigEndian.Uint32(size[:]))
 		if err := CheckFrameSize(n, c.srv.opts.MaxRequestBytes); err != nil {
 			logger.Info("closing connection", "remote", c.remote, "err", err)
+			m.Failed(-1) // no header read: the API is unknown
 			return
 		}
 		frame := make([]byte, n)
@@ -133,9 +140,15 @@ func (c *Conn) readLoop() {
 			logger.Debug("connection read", "remote", c.remote, "err", err)
 			return
 		}
+		var received time.Time
+		if m != nil {
+			received = time.Now()
+			m.Received(4 + int(n))
+		}
 		h, req, err := parseRequest(frame, c.srv.versions, prevClientID)
 		if err != nil {
 			logger.Info("closing connection", "remote", c.remote, "client_id", h.ClientID, "err", err)
+			m.Failed(h.APIKey)
 			return
 		}
 		if h.ClientID != prevClientID || c.clientID.Load() == nil {
@@ -143,7 +156,7 @@ func (c *Conn) readLoop() {
 			c.clientID.Store(&id)
 			prevClientID = id
 		}
-		p := pending{correlationID: h.CorrelationID, key: h.APIKey}
+		p := pending{correlationID: h.CorrelationID, key: h.APIKey, received: received}
 		if c.srv.waiter != nil && c.srv.waiter.MayWait(req) {
 			w := &waitResult{done: make(chan struct{})}
 			p.wait = w
@@ -177,28 +190,29 @@ func (c *Conn) call(req kmsg.Request) (resp kmsg.Response, err error) {
 
 // write encodes resp (nil: nothing) into bw, or for a large fetch sends
 // what bw holds and then the frame as a vector straight to the socket.
-// *buf is the reusable encode buffer.
-func (c *Conn) write(bw *bufio.Writer, sp *splicer, buf *[]byte, correlationID int32, resp kmsg.Response) error {
+// *buf is the reusable encode buffer. It returns the frame's size.
+func (c *Conn) write(bw *bufio.Writer, sp *splicer, buf *[]byte, correlationID int32, resp kmsg.Response) (int, error) {
 	if vec := sp.frame(correlationID, resp); vec != nil {
 		if err := bw.Flush(); err != nil {
-			return err
+			return 0, err
 		}
-		_, err := vec.WriteTo(c.nc)
-		return err
+		n, err := vec.WriteTo(c.nc)
+		return int(n), err
 	}
 	if resp == nil {
-		return nil
+		return 0, nil
 	}
 	*buf = AppendResponse((*buf)[:0], correlationID, resp)
-	_, err := bw.Write(*buf)
+	n, err := bw.Write(*buf)
 	if cap(*buf) > keepEncodeBuffer {
 		*buf = nil
 	}
-	return err
+	return n, err
 }
 
 func (c *Conn) writeLoop() {
 	logger := c.srv.logger
+	m := c.srv.opts.Metrics
 	bw := bufio.NewWriterSize(c.nc, writeBufferBytes)
 	sp := newSplicer(rand.Uint64())
 	var buf []byte
@@ -228,10 +242,15 @@ func (c *Conn) writeLoop() {
 		if !broken {
 			if err != nil {
 				logger.Info("closing connection", "remote", c.remote, "api", kmsg.NameForKey(p.key), "err", err)
+				m.Failed(p.key)
 				fail(err)
-			} else if werr := c.write(bw, sp, &buf, p.correlationID, resp); werr != nil {
+			} else if sent, werr := c.write(bw, sp, &buf, p.correlationID, resp); werr != nil {
 				logger.Debug("connection write", "remote", c.remote, "err", werr)
 				fail(werr)
+			} else if m != nil {
+				// A response still in bw counts as written: it leaves
+				// with the flush made once no response is queued.
+				m.Done(p.key, time.Since(p.received), sent)
 			}
 		}
 		if resp != nil && c.srv.releaser != nil {

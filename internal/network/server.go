@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/metrics"
 )
 
 // Handler serves decoded requests.
@@ -39,6 +41,9 @@ type Options struct {
 	Listener        string       // listener name, e.g. "PLAINTEXT"; Conn.Listener() returns it
 	MaxRequestBytes int32        // socket.request.max.bytes: larger frames close the connection before allocating; <= 0: 100 MiB
 	Logger          *slog.Logger // nil: slog.Default()
+	// Metrics records request and connection metrics; nil records
+	// nothing. Several listeners may share one.
+	Metrics *metrics.Network
 }
 
 // defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
@@ -150,12 +155,14 @@ func (s *Server) acceptLoop() {
 		s.mu.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.opts.Metrics.Opened()
 		go func() {
 			defer s.wg.Done()
 			c.serve()
 			s.mu.Lock()
 			delete(s.mu.conns, c)
 			s.mu.Unlock()
+			s.opts.Metrics.Closed()
 		}()
 	}
 }

@@ -52,27 +52,40 @@ func newGroupCoordinator(s *Server) *group.Coordinator {
 func (g *groupLoader) apply(_, next *metadata.Image) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	want := map[int32]*replica.Partition{}
-	if t := next.Topics[offsetsTopic]; t != nil {
+	syncLedPartitions(next, offsetsTopic, g.self, g.replicas, g.loaded,
+		func(p *replica.Partition, _ int32) *replica.Partition { return p },
+		func(id int32, p *replica.Partition) { g.groups.Load(id, offsetsPartition{p}) },
+		g.groups.Unload)
+}
+
+// syncLedPartitions makes loaded (partition id -> what was loaded, as key
+// makes it of the partition and its leader epoch) hold exactly the
+// partitions of the internal topic that self leads in next: it calls
+// unload for each partition that is gone or whose key changed, then load
+// for each that is new. The coordinators' loaders share it.
+func syncLedPartitions[K comparable](next *metadata.Image, topic string, self int32, replicas *replica.Manager,
+	loaded map[int32]K, key func(p *replica.Partition, leaderEpoch int32) K, load func(id int32, k K), unload func(id int32)) {
+	want := map[int32]K{}
+	if t := next.Topics[topic]; t != nil {
 		for i, mp := range t.Partitions {
-			if mp.Leader != g.self {
+			if mp.Leader != self {
 				continue
 			}
-			if p, err := g.replicas.Partition(offsetsTopic, int32(i)); err == nil {
-				want[int32(i)] = p
+			if p, err := replicas.Partition(topic, int32(i)); err == nil {
+				want[int32(i)] = key(p, mp.LeaderEpoch)
 			}
 		}
 	}
-	for id, p := range g.loaded {
-		if want[id] != p {
-			g.groups.Unload(id)
-			delete(g.loaded, id)
+	for id, k := range loaded {
+		if w, ok := want[id]; !ok || w != k {
+			unload(id)
+			delete(loaded, id)
 		}
 	}
-	for id, p := range want {
-		if g.loaded[id] == nil {
-			g.groups.Load(id, offsetsPartition{p})
-			g.loaded[id] = p
+	for id, k := range want {
+		if _, ok := loaded[id]; !ok {
+			load(id, k)
+			loaded[id] = k
 		}
 	}
 }

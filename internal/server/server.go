@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"samsa/internal/api"
@@ -28,6 +29,7 @@ import (
 	"samsa/internal/controller"
 	"samsa/internal/group"
 	"samsa/internal/metadata"
+	"samsa/internal/metrics"
 	"samsa/internal/network"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
@@ -57,7 +59,11 @@ type Server struct {
 	listeners  []*network.Server
 	kafkaAddr  string
 	http       *http.Server
+	httpAddr   string
 	httpDone   chan struct{}
+	// registry holds this node's metrics: its own, so that several nodes
+	// in one process (tests) do not collide in the default registry.
+	registry *prometheus.Registry
 }
 
 // Start formats (first start) or recovers the data directories and starts
@@ -117,10 +123,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
 		Controller: s.controller, Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
+	s.registry = newRegistry(s)
+	netMetrics := metrics.NewNetwork(s.registry)
 	bound := map[string]int{}
 	for _, l := range cfg.Listeners {
 		ln, err := network.Bind(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
-			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger,
+			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger, Metrics: netMetrics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
@@ -227,9 +235,10 @@ func (s *Server) startHTTP() {
 		return
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.Handler())
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.httpAddr = ln.Addr().String()
 	s.httpDone = make(chan struct{})
 	go func() {
 		defer close(s.httpDone)
@@ -239,6 +248,10 @@ func (s *Server) startHTTP() {
 	}()
 	s.logger.Info("listener bound", "listener", "HTTP", "addr", ln.Addr().String())
 }
+
+// HTTPAddr is the bound address of the HTTP listener (/metrics), "" when
+// http.listener is empty or could not be bound.
+func (s *Server) HTTPAddr() string { return s.httpAddr }
 
 // KafkaAddr is the bound address of the first broker listener.
 func (s *Server) KafkaAddr() string { return s.kafkaAddr }

@@ -48,27 +48,8 @@ func newTxnCoordinator(s *Server, markers txn.MarkerWriter) *txn.Coordinator {
 func (t *txnLoader) apply(_, next *metadata.Image) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	want := map[int32]txnLoaded{}
-	if tp := next.Topics[transactionStateTopic]; tp != nil {
-		for i, mp := range tp.Partitions {
-			if mp.Leader != t.self {
-				continue
-			}
-			if p, err := t.replicas.Partition(transactionStateTopic, int32(i)); err == nil {
-				want[int32(i)] = txnLoaded{p: p, epoch: mp.LeaderEpoch}
-			}
-		}
-	}
-	for id, l := range t.loaded {
-		if want[id] != l {
-			t.txns.Unload(id)
-			delete(t.loaded, id)
-		}
-	}
-	for id, l := range want {
-		if _, ok := t.loaded[id]; !ok {
-			t.txns.Load(id, offsetsPartition{l.p}, l.epoch)
-			t.loaded[id] = l
-		}
-	}
+	syncLedPartitions(next, transactionStateTopic, t.self, t.replicas, t.loaded,
+		func(p *replica.Partition, epoch int32) txnLoaded { return txnLoaded{p: p, epoch: epoch} },
+		func(id int32, l txnLoaded) { t.txns.Load(id, offsetsPartition{l.p}, l.epoch) },
+		t.txns.Unload)
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sort"
-	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/internal/coordinator"
 )
 
 // Config are the broker settings the coordinator uses (Kafka names in
@@ -54,19 +53,9 @@ func DefaultConfig() Config {
 }
 
 // Partition is one partition of __transaction_state that this node leads,
-// implemented by the server on the replicated partition log (the same
-// shape as group.Partition).
-type Partition interface {
-	// Append appends one uncompressed record batch and returns once it is
-	// committed (acks=all), with its base offset.
-	Append(ctx context.Context, batch []byte) (baseOffset int64, err error)
-	// Read returns whole batches starting at the batch holding offset,
-	// at most maxBytes but at least one batch, below the high watermark;
-	// nil at the end.
-	Read(offset int64, maxBytes int32) ([]byte, error)
-	LogStartOffset() int64
-	HighWatermark() int64
-}
+// implemented by the server on the replicated partition log (the
+// coordinator.Partition that group.Partition is too).
+type Partition = coordinator.Partition
 
 // TopicPartition names a partition in a transaction.
 type TopicPartition struct {
@@ -103,36 +92,21 @@ type Coordinator struct {
 	cfg Config
 	log *slog.Logger
 
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // background work: loads, marker writers, sweep loop
-
-	mu struct {
-		sync.Mutex
-		closed     bool
-		partitions map[int32]*partition // loaded or loading; guarded by mu
-	}
+	// parts are the loaded or loading partitions; its context is
+	// cancelled by Close, which waits for its background work (loads,
+	// marker writers, sweep loop).
+	parts *coordinator.Registry[*partition]
 }
 
 // New returns a coordinator that leads no partition yet and starts its
 // sweep loop (timed-out transactions, expired ids).
 func New(cfg Config) *Coordinator {
 	d := DefaultConfig()
-	if cfg.NumPartitions <= 0 {
-		cfg.NumPartitions = d.NumPartitions
-	}
-	if cfg.MaxTimeout <= 0 {
-		cfg.MaxTimeout = d.MaxTimeout
-	}
-	if cfg.IDExpiration <= 0 {
-		cfg.IDExpiration = d.IDExpiration
-	}
-	if cfg.AbortTimedOutInterval <= 0 {
-		cfg.AbortTimedOutInterval = d.AbortTimedOutInterval
-	}
-	if cfg.RemoveExpiredInterval <= 0 {
-		cfg.RemoveExpiredInterval = d.RemoveExpiredInterval
-	}
+	coordinator.OrDefault(&cfg.NumPartitions, d.NumPartitions)
+	coordinator.OrDefault(&cfg.MaxTimeout, d.MaxTimeout)
+	coordinator.OrDefault(&cfg.IDExpiration, d.IDExpiration)
+	coordinator.OrDefault(&cfg.AbortTimedOutInterval, d.AbortTimedOutInterval)
+	coordinator.OrDefault(&cfg.RemoveExpiredInterval, d.RemoveExpiredInterval)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -140,10 +114,8 @@ func New(cfg Config) *Coordinator {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.mu.partitions = make(map[int32]*partition)
-	c.wg.Add(1)
-	go c.sweepLoop()
+	c.parts = coordinator.NewRegistry[*partition]()
+	c.parts.Go(c.sweepLoop)
 	return c
 }
 
@@ -151,20 +123,7 @@ func New(cfg Config) *Coordinator {
 // __transaction_state partition (TransactionStateManager.partitionFor):
 // Utils.abs(transactionalId.hashCode()) % n with Java's String.hashCode.
 func PartitionFor(transactionalID string, n int32) int32 {
-	if n <= 0 {
-		return 0
-	}
-	var h int32
-	for _, u := range utf16.Encode([]rune(transactionalID)) {
-		h = 31*h + int32(u)
-	}
-	switch {
-	case h == -1<<31:
-		h = 0
-	case h < 0:
-		h = -h
-	}
-	return h % n
+	return coordinator.PartitionFor(transactionalID, n)
 }
 
 // Load makes this node the coordinator of __transaction_state partition p
@@ -174,42 +133,26 @@ func PartitionFor(transactionalID string, n int32) int32 {
 // Loading a loaded partition is a no-op unless its replay failed or the
 // epoch changed.
 func (c *Coordinator) Load(p int32, part Partition, coordinatorEpoch int32) {
-	c.mu.Lock()
-	old := c.mu.partitions[p]
-	c.mu.Unlock()
-	if old != nil {
+	if old := c.parts.Get(p); old != nil {
 		old.mu.Lock()
-		keep := old.state != partFailed && old.coordinatorEpoch == coordinatorEpoch && old.part == part
+		keep := old.state != coordinator.Failed && old.coordinatorEpoch == coordinatorEpoch && old.part == part
 		old.mu.Unlock()
 		if keep {
 			return
 		}
 		c.Unload(p)
 	}
-	c.mu.Lock()
-	if c.mu.closed || c.mu.partitions[p] != nil {
-		c.mu.Unlock()
-		return
-	}
 	ps := newPartition(c, p, part, coordinatorEpoch)
-	c.mu.partitions[p] = ps
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		ps.load()
-	}()
+	if !c.parts.Start(p, nil, ps, ps.load) {
+		ps.cancel()
+	}
 }
 
 // Unload stops coordinating partition p: its ids answer NOT_COORDINATOR
 // and its marker writers stop (the next coordinator resumes them from
 // the log).
 func (c *Coordinator) Unload(p int32) {
-	c.mu.Lock()
-	ps := c.mu.partitions[p]
-	delete(c.mu.partitions, p)
-	c.mu.Unlock()
-	if ps != nil {
+	if ps := c.parts.Remove(p); ps != nil {
 		ps.shutdown()
 	}
 }
@@ -217,16 +160,10 @@ func (c *Coordinator) Unload(p int32) {
 // Close stops every partition, marker writer and the sweep loop, and
 // waits for them.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	c.mu.closed = true
-	parts := c.mu.partitions
-	c.mu.partitions = make(map[int32]*partition)
-	c.mu.Unlock()
-	c.cancel()
-	for _, ps := range parts {
+	for _, ps := range c.parts.Close() {
 		ps.shutdown()
 	}
-	c.wg.Wait()
+	c.parts.Wait()
 }
 
 // Loaded reports whether the partition of transactionalID is served here
@@ -238,27 +175,13 @@ func (c *Coordinator) Loaded(transactionalID string) (loaded, loading bool) {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.state == partLoaded, ps.state == partLoading
+	return ps.state == coordinator.Loaded, ps.state == coordinator.Loading
 }
 
 func (c *Coordinator) now() time.Time { return c.cfg.Now() }
 
-// enter registers background work; false once closed. The caller calls
-// c.wg.Done when finished.
-func (c *Coordinator) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mu.closed {
-		return false
-	}
-	c.wg.Add(1)
-	return true
-}
-
 func (c *Coordinator) partitionOf(id string) *partition {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mu.partitions[PartitionFor(id, c.cfg.NumPartitions)]
+	return c.parts.Get(PartitionFor(id, c.cfg.NumPartitions))
 }
 
 // lookup returns the loaded partition of id with ps.mu held, or the code
@@ -278,27 +201,19 @@ func (c *Coordinator) lookup(id string) (*partition, *kerr.Error) {
 
 // loadedPartitions returns the partitions currently served, by number.
 func (c *Coordinator) loadedPartitions() []*partition {
-	c.mu.Lock()
-	out := make([]*partition, 0, len(c.mu.partitions))
-	for _, ps := range c.mu.partitions {
-		out = append(out, ps)
-	}
-	c.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
+	return c.parts.All()
 }
 
 // sweepLoop aborts timed-out transactions and removes expired ids on
 // their intervals until Close.
 func (c *Coordinator) sweepLoop() {
-	defer c.wg.Done()
 	abort := time.NewTicker(c.cfg.AbortTimedOutInterval)
 	defer abort.Stop()
 	expire := time.NewTicker(c.cfg.RemoveExpiredInterval)
 	defer expire.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-c.parts.Context().Done():
 			return
 		case <-abort.C:
 			c.AbortTimedOutTransactions()
@@ -333,4 +248,4 @@ func (c *Coordinator) appendErrorCode(err error) *kerr.Error {
 }
 
 // errNotCoordinator: the partition was unloaded under a write.
-var errNotCoordinator = errors.New("txn: not coordinator")
+var errNotCoordinator = coordinator.ErrNotCoordinator

@@ -56,10 +56,7 @@ func TestCoordinatorInitProducerIDEpochs(t *testing.T) {
 func TestCoordinatorCommitWritesMarkers(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx")
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(0, 1)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 0, 1)
 	if s := b.txnState("tx"); s != kmsg.TransactionStateOngoing {
 		t.Fatalf("state %v, want Ongoing", s)
 	}
@@ -99,10 +96,7 @@ func TestCoordinatorCommitWritesMarkers(t *testing.T) {
 func TestCoordinatorAbortListsAbortedTransaction(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx")
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 0)
 	b.produce(0, pid, epoch, 0, 2)
 	if code := b.c.EndTxn(ctx, "tx", pid, epoch, false); code != nil {
 		t.Fatal(code)
@@ -153,10 +147,7 @@ func TestCoordinatorStateErrors(t *testing.T) {
 func TestCoordinatorReplayOngoing(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx")
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(1, 0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 1, 0)
 	b.produce(0, pid, epoch, 0, 1)
 	b.restart()
 	d, code := b.c.Describe("tx")
@@ -181,10 +172,7 @@ func TestCoordinatorReplayOngoing(t *testing.T) {
 func TestCoordinatorResumesMarkersAfterRestart(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx")
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 0)
 	b.produce(0, pid, epoch, 0, 1)
 	b.markers.setFail(kerr.NotLeaderForPartition)
 	ectx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -213,10 +201,7 @@ func TestCoordinatorResumesMarkersAfterRestart(t *testing.T) {
 func TestCoordinatorAbortsTimedOutTransaction(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx") // timeout 10s
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 0) // timeout 10s
 	b.produce(0, pid, epoch, 0, 2)
 	b.clock.Advance(9 * time.Second)
 	b.c.AbortTimedOutTransactions()
@@ -249,10 +234,7 @@ func TestCoordinatorAbortsTimedOutTransaction(t *testing.T) {
 func TestCoordinatorInitFencesOngoingTransaction(t *testing.T) {
 	b := newTestBroker(t)
 	ctx := context.Background()
-	pid, epoch := b.init("tx")
-	if code := b.c.AddPartitions(ctx, "tx", pid, epoch, tps(0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, epoch := b.begin("tx", 0)
 	b.produce(0, pid, epoch, 0, 1)
 	_, _, code := b.c.InitProducerID(ctx, "tx", 10_000, -1, -1)
 	wantCode(t, "init over an ongoing transaction", code, kerr.ConcurrentTransactions)
@@ -273,12 +255,8 @@ func TestCoordinatorInitFencesOngoingTransaction(t *testing.T) {
 
 func TestCoordinatorExpiresIdleIDs(t *testing.T) {
 	b := newTestBroker(t)
-	ctx := context.Background()
 	b.init("idle")
-	pid, epoch := b.init("busy")
-	if code := b.c.AddPartitions(ctx, "busy", pid, epoch, tps(0)); code != nil {
-		t.Fatal(code)
-	}
+	pid, _ := b.begin("busy", 0)
 	b.clock.Advance(30 * time.Minute)
 	b.c.ExpireTransactionalIDs()
 	if _, code := b.c.Describe("idle"); code != nil {

@@ -11,38 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator/coordtest"
 	"samsa/internal/record"
 	"samsa/internal/storage"
 )
-
-// logPartition is a Partition over a real storage.Log, committed as soon
-// as written (one replica).
-type logPartition struct{ log *storage.Log }
-
-func (p *logPartition) Append(_ context.Context, batch []byte) (int64, error) {
-	info, err := p.log.AppendAsLeader(batch, 0)
-	if err != nil {
-		return 0, err
-	}
-	p.log.SetHighWatermark(p.log.LogEndOffset())
-	return info.FirstOffset, nil
-}
-
-func (p *logPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
-	b, err := p.log.Read(offset, maxBytes, p.log.HighWatermark(), true)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(nil), b...)
-	storage.ReleaseBuffer(b)
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
-
-func (p *logPartition) LogStartOffset() int64 { return p.log.LogStartOffset() }
-func (p *logPartition) HighWatermark() int64  { return p.log.HighWatermark() }
 
 // testMarkers writes markers to the data logs of a testBroker; failWith,
 // when set, fails every marker instead.
@@ -83,40 +55,22 @@ func (w *testMarkers) WriteTxnMarkers(_ context.Context, m Marker) []error {
 	return errs
 }
 
-// fakeClock is a Config.Now that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
-
 // testBroker is a storage manager with __transaction_state-0 and two data
 // partitions (t-0, t-1) and a coordinator leading partition 0.
 type testBroker struct {
 	t       *testing.T
 	dir     string
 	mgr     *storage.Manager
-	state   *logPartition
+	state   *coordtest.LogPartition
 	c       *Coordinator
-	clock   *fakeClock
+	clock   *coordtest.Clock
 	markers *testMarkers
 	nextPID int64
 }
 
 func newTestBroker(t *testing.T) *testBroker {
 	t.Helper()
-	b := &testBroker{t: t, dir: t.TempDir(), clock: &fakeClock{now: time.UnixMilli(1_700_000_000_000)}, nextPID: 1000}
+	b := &testBroker{t: t, dir: t.TempDir(), clock: coordtest.NewClock(time.UnixMilli(1_700_000_000_000)), nextPID: 1000}
 	b.markers = &testMarkers{b: b}
 	b.start()
 	t.Cleanup(b.stop)
@@ -125,10 +79,7 @@ func newTestBroker(t *testing.T) *testBroker {
 
 func (b *testBroker) start() {
 	b.t.Helper()
-	mgr, err := storage.OpenManager(storage.ManagerOptions{Dirs: []string{b.dir}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	mgr := coordtest.OpenManager(b.t, b.dir)
 	b.mgr = mgr
 	open := func(topic string, p int32, id byte) *storage.Log {
 		if l, ok := mgr.Log(topic, p); ok {
@@ -141,7 +92,7 @@ func (b *testBroker) start() {
 		}
 		return l
 	}
-	b.state = &logPartition{log: open("__transaction_state", 0, 1)}
+	b.state = coordtest.NewLogPartition(open("__transaction_state", 0, 1))
 	open("t", 0, 2)
 	open("t", 1, 2)
 	var pidMu sync.Mutex
@@ -170,12 +121,7 @@ func (b *testBroker) stop() {
 		b.c.Close()
 		b.c = nil
 	}
-	if b.mgr != nil {
-		if err := b.mgr.Close(); err != nil {
-			b.t.Error(err)
-		}
-		b.mgr = nil
-	}
+	coordtest.CloseManager(b.t, &b.mgr)
 }
 
 func (b *testBroker) restart() {
@@ -264,6 +210,17 @@ func (b *testBroker) txnState(id string) kmsg.TransactionState {
 		b.t.Fatalf("Describe(%s): %v", id, code)
 	}
 	return d.State
+}
+
+// begin inits producer id and adds partitions ps of topic t to its
+// transaction.
+func (b *testBroker) begin(id string, ps ...int32) (int64, int16) {
+	b.t.Helper()
+	pid, epoch := b.init(id)
+	if code := b.c.AddPartitions(context.Background(), id, pid, epoch, tps(ps...)); code != nil {
+		b.t.Fatalf("AddPartitions(%s): %v", id, code)
+	}
+	return pid, epoch
 }
 
 func tps(ps ...int32) []TopicPartition {

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
 
@@ -35,13 +36,13 @@ func (ps *partition) completeLocked(tm *txnMeta) <-chan struct{} {
 		CoordinatorEpoch: ps.coordinatorEpoch,
 		Partitions:       tm.sortedPartitions(),
 	}
-	if !ps.c.enter() {
+	if !ps.c.parts.Enter() {
 		close(done)
 		return done
 	}
 	tm.done = done
 	go func() {
-		defer ps.c.wg.Done()
+		defer ps.c.parts.Done()
 		defer close(done)
 		ps.finish(tm, m)
 		ps.mu.Lock()
@@ -114,7 +115,7 @@ func (ps *partition) finish(tm *txnMeta, m Marker) {
 	backoff = markerBackoffMin
 	for {
 		ps.mu.Lock()
-		if ps.state != partLoaded || ps.txns[tm.id] != tm || tm.producerEpoch != m.ProducerEpoch ||
+		if ps.state != coordinator.Loaded || ps.txns[tm.id] != tm || tm.producerEpoch != m.ProducerEpoch ||
 			tm.producerID != m.ProducerID || tm.pending ||
 			(tm.state != kmsg.TransactionStatePrepareCommit && tm.state != kmsg.TransactionStatePrepareAbort) {
 			ps.mu.Unlock()
@@ -149,18 +150,18 @@ func (ps *partition) fenceAndAbortLocked(tm *txnMeta) {
 	}
 	next.state = kmsg.TransactionStatePrepareAbort
 	next.lastUpdate = ps.c.now().UnixMilli()
-	if !ps.c.enter() {
+	if !ps.c.parts.Enter() {
 		return
 	}
 	tm.pending = true
 	go func() {
-		defer ps.c.wg.Done()
+		defer ps.c.parts.Done()
 		if code := ps.transit(ps.ctx, tm, next); code != nil {
 			ps.c.log.Warn("txn: cannot abort transaction", "transactional.id", tm.id, "err", code)
 			return
 		}
 		ps.mu.Lock()
-		if ps.state == partLoaded && ps.txns[tm.id] == tm && tm.state == kmsg.TransactionStatePrepareAbort {
+		if ps.state == coordinator.Loaded && ps.txns[tm.id] == tm && tm.state == kmsg.TransactionStatePrepareAbort {
 			ps.completeLocked(tm)
 		}
 		ps.mu.Unlock()
@@ -176,7 +177,7 @@ func (c *Coordinator) AbortTimedOutTransactions() {
 	now := c.now().UnixMilli()
 	for _, ps := range c.loadedPartitions() {
 		ps.mu.Lock()
-		if ps.state == partLoaded {
+		if ps.state == coordinator.Loaded {
 			for _, tm := range ps.txns {
 				if tm.state == kmsg.TransactionStateOngoing && !tm.pending &&
 					tm.startTimestamp+int64(tm.timeoutMs) <= now {
@@ -200,7 +201,7 @@ func (c *Coordinator) ExpireTransactionalIDs() {
 	now := c.now().UnixMilli()
 	for _, ps := range c.loadedPartitions() {
 		ps.mu.Lock()
-		if ps.state != partLoaded {
+		if ps.state != coordinator.Loaded {
 			ps.mu.Unlock()
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/coordinator"
 )
 
 // endTxnWait bounds how long EndTxn waits for the markers after the
@@ -142,17 +144,28 @@ func checkProducerLocked(tm *txnMeta, pid int64, epoch int16) *kerr.Error {
 	return nil
 }
 
-// AddPartitions adds partitions to the transaction of id
-// (handleAddPartitionsToTransaction), starting it if none is ongoing.
-// PRODUCER_FENCED is mapped by the caller for old versions.
-func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, tps []TopicPartition) *kerr.Error {
+// lookupProducer returns the partition and state of id with ps.mu held,
+// once the request's producer passes checkProducerLocked; otherwise the
+// code the request answers.
+func (c *Coordinator) lookupProducer(id string, pid int64, epoch int16) (*partition, *txnMeta, *kerr.Error) {
 	ps, code := c.lookup(id)
 	if code != nil {
-		return code
+		return nil, nil, code
 	}
 	tm := ps.txns[id]
 	if code := checkProducerLocked(tm, pid, epoch); code != nil {
 		ps.mu.Unlock()
+		return nil, nil, code
+	}
+	return ps, tm, nil
+}
+
+// AddPartitions adds partitions to the transaction of id
+// (handleAddPartitionsToTransaction), starting it if none is ongoing.
+// PRODUCER_FENCED is mapped by the caller for old versions.
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, tps []TopicPartition) *kerr.Error {
+	ps, tm, code := c.lookupProducer(id, pid, epoch)
+	if code != nil {
 		return code
 	}
 	switch tm.state {
@@ -197,13 +210,8 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 // CompleteCommit/CompleteAbort. It answers once the markers are written
 // or after endTxnWait (the Prepare state is durable either way).
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) *kerr.Error {
-	ps, code := c.lookup(id)
+	ps, tm, code := c.lookupProducer(id, pid, epoch)
 	if code != nil {
-		return code
-	}
-	tm := ps.txns[id]
-	if code := checkProducerLocked(tm, pid, epoch); code != nil {
-		ps.mu.Unlock()
 		return code
 	}
 	switch s := tm.state; {
@@ -231,7 +239,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	}
 	ps.mu.Lock()
 	var done <-chan struct{}
-	if ps.state == partLoaded && ps.txns[id] == tm && tm.state == next.state && tm.producerEpoch == epoch {
+	if ps.state == coordinator.Loaded && ps.txns[id] == tm && tm.state == next.state && tm.producerEpoch == epoch {
 		done = ps.completeLocked(tm)
 	}
 	ps.mu.Unlock()

@@ -2,28 +2,15 @@ package txn
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/coordinator"
 	"samsa/internal/record"
 )
-
-// partState is the life cycle of a coordinated partition.
-type partState int8
-
-const (
-	partLoading  partState = iota // replaying: COORDINATOR_LOAD_IN_PROGRESS
-	partLoaded                    // serving
-	partFailed                    // the replay failed: COORDINATOR_NOT_AVAILABLE
-	partUnloaded                  // no longer ours: NOT_COORDINATOR
-)
-
-// loadReadBytes is how much one Read of the replay asks for.
-const loadReadBytes = 1 << 20
 
 // partition is one __transaction_state partition coordinated here.
 type partition struct {
@@ -38,34 +25,23 @@ type partition struct {
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
-	state partState           // guarded by mu
+	state coordinator.State   // guarded by mu
 	txns  map[string]*txnMeta // by transactional id; guarded by mu
 }
 
 func newPartition(c *Coordinator, id int32, part Partition, coordinatorEpoch int32) *partition {
 	ps := &partition{c: c, id: id, part: part, coordinatorEpoch: coordinatorEpoch, txns: make(map[string]*txnMeta)}
-	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
+	ps.ctx, ps.cancel = context.WithCancel(c.parts.Context())
 	return ps
 }
 
-func (ps *partition) stateErrorLocked() *kerr.Error {
-	switch ps.state {
-	case partLoaded:
-		return nil
-	case partLoading:
-		return kerr.CoordinatorLoadInProgress
-	case partFailed:
-		return kerr.CoordinatorNotAvailable
-	default:
-		return kerr.NotCoordinator
-	}
-}
+func (ps *partition) stateErrorLocked() *kerr.Error { return ps.state.Err() }
 
 func (ps *partition) shutdown() {
 	ps.cancel()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.state = partUnloaded
+	ps.state = coordinator.Unloaded
 	ps.txns = make(map[string]*txnMeta)
 }
 
@@ -78,21 +54,8 @@ func (ps *partition) persist(ctx context.Context, tm *txnMeta) error {
 // appendRecords writes recs as one uncompressed batch and returns once it
 // is committed; it stops when ctx ends or the partition is unloaded.
 func (ps *partition) appendRecords(ctx context.Context, recs []record.Record) error {
-	batch, err := record.Build(record.BuildOptions{}, recs)
-	if err != nil {
-		return fmt.Errorf("txn: build batch: %w", err)
-	}
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ps.ctx, cancel)
-	defer stop()
-	if _, err := ps.part.Append(actx, batch); err != nil {
-		if ps.ctx.Err() != nil {
-			return errNotCoordinator
-		}
-		return err
-	}
-	return nil
+	_, err := coordinator.Append(ctx, ps.ctx, ps.part, record.BuildOptions{}, recs)
+	return err
 }
 
 // transit writes next as the new state of the id cur belongs to and
@@ -106,7 +69,7 @@ func (ps *partition) transit(ctx context.Context, cur, next *txnMeta) *kerr.Erro
 	if err != nil {
 		return ps.c.appendErrorCode(err)
 	}
-	if ps.state != partLoaded || ps.txns[cur.id] != cur {
+	if ps.state != coordinator.Loaded || ps.txns[cur.id] != cur {
 		return kerr.NotCoordinator
 	}
 	cur.install(next)
@@ -120,16 +83,16 @@ func (ps *partition) load() {
 	txns, err := ps.replay()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.state != partLoading {
+	if ps.state != coordinator.Loading {
 		return
 	}
 	if err != nil {
-		ps.state = partFailed
+		ps.state = coordinator.Failed
 		ps.c.log.Error("txn: loading __transaction_state failed", "partition", ps.id, "err", err)
 		return
 	}
 	ps.txns = txns
-	ps.state = partLoaded
+	ps.state = coordinator.Loaded
 	resumed := 0
 	for _, tm := range txns {
 		if tm.state == kmsg.TransactionStatePrepareCommit || tm.state == kmsg.TransactionStatePrepareAbort {
@@ -145,43 +108,24 @@ func (ps *partition) load() {
 // each id wins and tombstones delete.
 func (ps *partition) replay() (map[string]*txnMeta, error) {
 	txns := make(map[string]*txnMeta)
-	off := ps.part.LogStartOffset()
-	hw := ps.part.HighWatermark()
-	for off < hw {
-		if err := ps.ctx.Err(); err != nil {
-			return nil, err
+	err := coordinator.Replay(ps.ctx, ps.part, func(batch []byte, h *record.Header) {
+		if h.Control() {
+			return
 		}
-		buf, err := ps.part.Read(off, loadReadBytes)
+		err := record.ForEachRecord(batch, func(_ *record.Header, r *record.Record) error {
+			if err := replayRecord(txns, r.Key, r.Value); err != nil {
+				ps.c.log.Error("txn: skipping undecodable __transaction_state record",
+					"partition", ps.id, "offset", r.Offset, "err", err)
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("read at %d: %w", off, err)
+			ps.c.log.Error("txn: skipping undecodable __transaction_state batch",
+				"partition", ps.id, "offset", h.BaseOffset, "err", err)
 		}
-		if len(buf) == 0 {
-			break
-		}
-		for len(buf) > 0 {
-			batch, h, rest, err := record.Next(buf)
-			if err != nil {
-				return nil, fmt.Errorf("batch at %d: %w", off, err)
-			}
-			if h.NextOffset() <= off {
-				return nil, fmt.Errorf("batch at %d does not advance (next %d)", off, h.NextOffset())
-			}
-			if !h.Control() {
-				err := record.ForEachRecord(batch, func(_ *record.Header, r *record.Record) error {
-					if err := replayRecord(txns, r.Key, r.Value); err != nil {
-						ps.c.log.Error("txn: skipping undecodable __transaction_state record",
-							"partition", ps.id, "offset", r.Offset, "err", err)
-					}
-					return nil
-				})
-				if err != nil {
-					ps.c.log.Error("txn: skipping undecodable __transaction_state batch",
-						"partition", ps.id, "offset", h.BaseOffset, "err", err)
-				}
-			}
-			off = h.NextOffset()
-			buf = rest
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return txns, nil
 }

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/group"
+	"samsa/internal/metadata"
+	"samsa/internal/replica"
+)
+
+// newRegistry builds the node's metrics registry: the Go runtime and
+// process collectors and the scrape-time state collector. The request
+// metrics (internal/metrics) are registered by the caller.
+func newRegistry(s *Server) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups},
+	)
+	return reg
+}
+
+// stateCollector reads log, partition and group state when /metrics is
+// scraped, as Kafka's gauges read it when JMX is polled: nothing is kept
+// up to date between scrapes. docs/metrics.md maps each metric to Kafka's.
+type stateCollector struct {
+	nodeID   int32
+	pub      *metadata.Publisher
+	replicas *replica.Manager
+	groups   *group.Coordinator
+}
+
+var (
+	tpLabels  = []string{"topic", "partition"}
+	gtpLabels = []string{"group", "topic", "partition"}
+
+	descLogEndOffset = prometheus.NewDesc("samsa_log_end_offset",
+		"Offset after the last record appended to the partition's log (leader replicas).", tpLabels, nil)
+	descLogStartOffset = prometheus.NewDesc("samsa_log_start_offset",
+		"First offset still readable in the partition's log (leader replicas).", tpLabels, nil)
+	descHighWatermark = prometheus.NewDesc("samsa_log_high_watermark",
+		"Offset below which every record is committed to the ISR (leader replicas).", tpLabels, nil)
+	descLastStableOffset = prometheus.NewDesc("samsa_log_last_stable_offset",
+		"Offset below which no transaction is open (leader replicas).", tpLabels, nil)
+
+	descPartitions = prometheus.NewDesc("samsa_partitions",
+		"Partitions with a replica on this broker.", nil, nil)
+	descLeaders = prometheus.NewDesc("samsa_leader_partitions",
+		"Partitions this broker leads.", nil, nil)
+	descUnderReplicated = prometheus.NewDesc("samsa_under_replicated_partitions",
+		"Partitions this broker leads whose ISR is smaller than their replica set.", nil, nil)
+	descOffline = prometheus.NewDesc("samsa_offline_partitions",
+		"Partitions of the cluster without a leader (reported by the active controller).", nil, nil)
+	descActiveController = prometheus.NewDesc("samsa_active_controller",
+		"1 if this node is the active controller, else 0.", nil, nil)
+
+	descGroups = prometheus.NewDesc("samsa_consumer_groups",
+		"Groups coordinated by this broker, by state.", []string{"state"}, nil)
+	descGroupOffset = prometheus.NewDesc("samsa_consumer_group_committed_offset",
+		"Group's committed offset for a partition.", gtpLabels, nil)
+	descGroupLag = prometheus.NewDesc("samsa_consumer_group_lag",
+		"Partition high watermark minus the group's committed offset (0 when the commit is ahead).", gtpLabels, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descLogEndOffset, descLogStartOffset, descHighWatermark, descLastStableOffset,
+		descPartitions, descLeaders, descUnderReplicated, descOffline, descActiveController,
+		descGroups, descGroupOffset, descGroupLag,
+	} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	im := c.pub.Image()
+	c.collectPartitions(ch, im)
+	c.collectGroups(ch)
+}
+
+// collectPartitions reports the per-partition log offsets and the
+// ReplicaManager/KafkaController partition counts, from the metadata
+// image (replicas, ISR, leader) and the leader's log.
+func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, im *metadata.Image) {
+	var partitions, leaders, urp, offline int
+	for name, t := range im.Topics {
+		for _, mp := range t.Partitions {
+			if mp.Leader < 0 {
+				offline++
+			}
+			if !containsID(mp.Replicas, c.nodeID) {
+				continue
+			}
+			partitions++
+			if mp.Leader != c.nodeID {
+				continue
+			}
+			leaders++
+			// Kafka's Partition.isUnderReplicated: the leader counts a
+			// partition whose ISR is smaller than its replica set.
+			if len(mp.ISR) < len(mp.Replicas) {
+				urp++
+			}
+			p, err := c.replicas.Partition(name, mp.ID)
+			if err != nil {
+				continue // offline log, or not yet opened by Apply
+			}
+			l := p.Log()
+			pid := strconv.Itoa(int(mp.ID))
+			ch <- prometheus.MustNewConstMetric(descLogEndOffset, prometheus.GaugeValue, float64(l.LogEndOffset()), name, pid)
+			ch <- prometheus.MustNewConstMetric(descLogStartOffset, prometheus.GaugeValue, float64(l.LogStartOffset()), name, pid)
+			ch <- prometheus.MustNewConstMetric(descHighWatermark, prometheus.GaugeValue, float64(l.HighWatermark()), name, pid)
+			ch <- prometheus.MustNewConstMetric(descLastStableOffset, prometheus.GaugeValue, float64(l.LastStableOffset()), name, pid)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(partitions))
+	ch <- prometheus.MustNewConstMetric(descLeaders, prometheus.GaugeValue, float64(leaders))
+	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, float64(urp))
+	active := 0.0
+	if im.ControllerID == c.nodeID {
+		active = 1
+	}
+	// Like KafkaController's OfflinePartitionsCount, only the active
+	// controller reports offline partitions; the others report 0.
+	if active == 0 {
+		offline = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, float64(offline))
+	ch <- prometheus.MustNewConstMetric(descActiveController, prometheus.GaugeValue, active)
+}
+
+// collectGroups reports group counts by state and, per committed
+// partition, the offset and lag. It reads the coordinator through its
+// request API (ListGroups v5, OffsetFetch v8 with null topics: every
+// committed offset), the same view an admin client gets.
+func (c *stateCollector) collectGroups(ch chan<- prometheus.Metric) {
+	if c.groups == nil {
+		return
+	}
+	ctx := context.Background()
+	lreq := kmsg.NewPtrListGroupsRequest()
+	lreq.Version = 5
+	lresp := c.groups.ListGroups(ctx, lreq)
+	byState := map[string]int{}
+	freq := kmsg.NewPtrOffsetFetchRequest()
+	freq.Version = 8
+	for _, g := range lresp.Groups {
+		byState[g.GroupState]++
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = g.Group
+		freq.Groups = append(freq.Groups, rg)
+	}
+	for state, n := range byState {
+		ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, float64(n), state)
+	}
+	if len(freq.Groups) == 0 {
+		return
+	}
+	fresp := c.groups.OffsetFetch(ctx, freq)
+	for _, g := range fresp.Groups {
+		if g.ErrorCode != 0 {
+			continue
+		}
+		for _, t := range g.Topics {
+			for _, fp := range t.Partitions {
+				if fp.ErrorCode != 0 || fp.Offset < 0 {
+					continue
+				}
+				pid := strconv.Itoa(int(fp.Partition))
+				ch <- prometheus.MustNewConstMetric(descGroupOffset, prometheus.GaugeValue, float64(fp.Offset), g.Group, t.Topic, pid)
+				p, err := c.replicas.Partition(t.Topic, fp.Partition)
+				if err != nil {
+					continue // deleted topic, or led elsewhere: no lag known here
+				}
+				lag := p.Log().HighWatermark() - fp.Offset
+				if lag < 0 {
+					lag = 0
+				}
+				ch <- prometheus.MustNewConstMetric(descGroupLag, prometheus.GaugeValue, float64(lag), g.Group, t.Topic, pid)
+			}
+		}
+	}
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, v := range ids {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
