@@ -26,6 +26,7 @@ import (
 
 	"samsa/internal/api"
 	"samsa/internal/config"
+	"samsa/internal/console"
 	"samsa/internal/controller"
 	"samsa/internal/group"
 	"samsa/internal/metadata"
@@ -61,6 +62,9 @@ type Server struct {
 	http       *http.Server
 	httpAddr   string
 	httpDone   chan struct{}
+	// console is the web console served at "/" on the HTTP listener, a
+	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
+	console *console.Console
 	// registry holds this node's metrics: its own, so that several nodes
 	// in one process (tests) do not collide in the default registry.
 	registry *prometheus.Registry
@@ -223,8 +227,10 @@ func advertisedEndpoints(cfg *config.Config, bound map[string]int) []metadata.En
 	return out
 }
 
-// startHTTP serves /metrics (and later the console). A busy port is a
-// warning, not an error: the Kafka listener matters more.
+// startHTTP serves /metrics, /healthz and the web console (every other
+// path; internal/console, a Kafka client of this node's first broker
+// listener). A busy port is a warning, not an error: the Kafka listener
+// matters more.
 func (s *Server) startHTTP() {
 	if s.cfg.HTTPListener == "" {
 		return
@@ -237,6 +243,14 @@ func (s *Server) startHTTP() {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if s.kafkaAddr != "" {
+		if c, err := console.New(console.Options{Bootstrap: s.kafkaAddr, Logger: s.logger}); err != nil {
+			s.logger.Warn("console not started", "err", err)
+		} else {
+			s.console = c
+			mux.Handle("/", c)
+		}
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.httpAddr = ln.Addr().String()
 	s.httpDone = make(chan struct{})
@@ -249,7 +263,8 @@ func (s *Server) startHTTP() {
 	s.logger.Info("listener bound", "listener", "HTTP", "addr", ln.Addr().String())
 }
 
-// HTTPAddr is the bound address of the HTTP listener (/metrics), "" when
+// HTTPAddr is the bound address of the HTTP listener (console, /metrics,
+// /healthz), "" when
 // http.listener is empty or could not be bound.
 func (s *Server) HTTPAddr() string { return s.httpAddr }
 
@@ -266,6 +281,10 @@ func (s *Server) Close() error {
 		cancel()
 		<-s.httpDone
 		s.http = nil
+	}
+	if s.console != nil {
+		s.console.Close()
+		s.console = nil
 	}
 	for _, l := range s.listeners {
 		errs = append(errs, l.Close())
