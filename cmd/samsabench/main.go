@@ -442,6 +442,7 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 	bin := filepath.Join(tmp, "samsa")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "samsa/cmd/samsa")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary make build makes
 	if err := build.Run(); err != nil {
 		return startup{}, fmt.Errorf("build samsa: %w", err)
 	}

@@ -16,7 +16,8 @@
 // is logged, so a failure shows what the broker said.
 //
 // The binary is $SAMSA_BIN when set (make test builds bin/samsa once and
-// exports it), otherwise it is built once per test process with `go build`.
+// exports it), otherwise it is built once per test process with
+// `CGO_ENABLED=0 go build`, as make build does.
 package brokerproc
 
 import (
@@ -83,6 +84,8 @@ func Binary() (string, error) {
 		buildPath = filepath.Join(dir, "samsa")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/samsa")
 		cmd.Dir = root
+		// The static binary users get from make build (no cgo).
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("brokerproc: go build ./cmd/samsa: %w\n%s", err, out)
 		}
