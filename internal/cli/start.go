@@ -25,7 +25,10 @@ func newStartCommand() *cobra.Command {
 		Short: "Run a Samsa node until SIGINT or SIGTERM",
 		Long: `Run a Samsa node. With no flags it is a single development node (broker and
 controller): Kafka listener 127.0.0.1:9092, controller listener 127.0.0.1:9093,
-console and /metrics on 127.0.0.1:8080, data in ./samsa-data.
+data in ./samsa-data, and on http://127.0.0.1:8080 (http.listener; empty
+disables it) the read-only web console (cluster, topics, partitions, consumer
+groups with lag in records and seconds, a record browser; docs/console.md),
+Prometheus /metrics and /healthz.
 
 --config reads a Kafka-style server.properties; -o key=value overrides any key
 after the file. Ctrl-C (SIGINT) or SIGTERM stops the node cleanly.`,

@@ -106,7 +106,7 @@ var brokerKeys = map[string]key{
 	"compression.type":                                            {kind: kString, def: "producer", doc: "Default compression.type of topics."},
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
-	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the web console and /metrics; empty disables.", readOnly: true, samsa: true},
+	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the HTTP listener: the read-only web console at /, Prometheus /metrics and /healthz; empty disables.", readOnly: true, samsa: true},
 }
 
 // topicKey is a topic-level config with the broker key that sets its
