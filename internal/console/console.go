@@ -241,9 +241,10 @@ func refreshLinks(r *http.Request) (secs int, on, off string) {
 		}
 	}
 	q.Del("refresh")
-	offURL := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	// RawPath keeps an escaped "/" inside a group name escaped.
+	offURL := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
 	q.Set("refresh", "5")
-	onURL := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	onURL := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
 	return secs, onURL.String(), offURL.String()
 }
 

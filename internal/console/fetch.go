@@ -50,10 +50,18 @@ type fetchTarget struct {
 	offset    int64
 }
 
+// fetched is one partition of a Fetch response, decoded.
+type fetched struct {
+	kgo.FetchPartition
+	// next is the offset after the last batch read (records, control
+	// batches and aborted records included).
+	next int64
+}
+
 // fetchFrom sends one sessionless, non-waiting Fetch (read_uncommitted) to
 // broker leader for targets and decodes the records with kgo's own batch
 // parser (decompression included). The result is keyed by partition.
-func (c *Console) fetchFrom(ctx context.Context, leader int32, targets []fetchTarget, partitionBytes, totalBytes int32) (map[kadm.Partition]kgo.FetchPartition, error) {
+func (c *Console) fetchFrom(ctx context.Context, leader int32, targets []fetchTarget, partitionBytes, totalBytes int32) (map[kadm.Partition]fetched, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 0
@@ -90,7 +98,7 @@ func (c *Console) fetchFrom(ctx context.Context, leader int32, targets []fetchTa
 		offsets[kadm.Partition{Topic: t.topic, Partition: t.partition}] = t.offset
 		names[t.topicID] = t.topic
 	}
-	out := map[kadm.Partition]kgo.FetchPartition{}
+	out := map[kadm.Partition]fetched{}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		name := rt.Topic
@@ -104,10 +112,10 @@ func (c *Console) fetchFrom(ctx context.Context, leader int32, targets []fetchTa
 			if !ok {
 				continue
 			}
-			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+			fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
 				Offset: off, Topic: name, Partition: rp.Partition,
 			}, rp, kgo.DefaultDecompressor(), nil)
-			out[key] = fp
+			out[key] = fetched{FetchPartition: fp, next: max(next, off)}
 		}
 	}
 	return out, nil
@@ -177,16 +185,22 @@ func (c *Console) browse(ctx context.Context, v *messagesView, from int64) error
 		if fp.Err != nil {
 			return fp.Err
 		}
-		if len(fp.Records) == 0 {
-			break
+		if fp.next <= next && len(fp.Records) == 0 {
+			break // nothing read: the byte budget is too small for the next batch
 		}
+		stopped := false
 		for _, rec := range fp.Records {
 			if len(v.Records) >= v.N || rec.Offset >= v.HighWatermark {
+				stopped = true
 				break
 			}
 			budget -= int64(len(rec.Key) + len(rec.Value))
 			v.Records = append(v.Records, newRecordRow(rec))
 			next = rec.Offset + 1
+		}
+		if !stopped {
+			// Past control batches and aborted records too.
+			next = max(next, fp.next)
 		}
 	}
 	v.Truncated = len(v.Records) < v.N && next < v.HighWatermark
