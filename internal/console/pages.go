@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -182,7 +183,9 @@ func (c *Console) describeTopic(ctx context.Context, v *topicView) error {
 	if !ok || t.Err != nil && (t.Err == kerr.UnknownTopicOrPartition || len(t.Partitions) == 0) {
 		return fmt.Errorf("%w: topic %q", ErrNotFound, v.Name)
 	}
-	v.ID, v.Internal = t.ID.String(), t.IsInternal
+	// Kafka prints a topic id as URL-safe base64 without padding
+	// (Uuid.toString).
+	v.ID, v.Internal = base64.RawURLEncoding.EncodeToString(t.ID[:]), t.IsInternal
 	starts, serr := c.adm.ListStartOffsets(ctx, v.Name)
 	ends, eerr := c.adm.ListEndOffsets(ctx, v.Name)
 	for _, p := range t.Partitions.Sorted() {
