@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"samsa/internal/console"
 	"samsa/internal/server"
@@ -349,4 +351,27 @@ func TestConsoleGroupWithMembersAndCompressedRecords(t *testing.T) {
 	// the log start offset.
 	mustGet(t, url+"/groups/live", "Stable", "live-consumer", "c-zstd: 0",
 		`<td class="num">0</td><td class="num">-</td><td class="num">2</td><td class="num">2</td><td class="num">-</td><td>live-consumer</td>`)
+}
+
+// TestConsoleAgainstKfake runs the console against franz-go's in-memory
+// kfake: the console is a plain Kafka client and works with any broker.
+func TestConsoleAgainstKfake(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "fake-topic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	// kfake closes the connection on the ApiVersions v5 franz-go sends.
+	pin := kgo.MaxVersions(kversion.V4_0_0())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), pin, kgo.DefaultProduceTopic("fake-topic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	produce(t, cl, &kgo.Record{Key: []byte("fk"), Value: []byte("from-kfake")})
+	url := startConsole(t, addr, console.Options{Timeout: 10 * time.Second, ClientOpts: []kgo.Opt{pin}})
+	mustGet(t, url+"/", "Cluster id")
+	mustGet(t, url+"/topics", `href="/topics/fake-topic"`)
+	mustGet(t, url+"/topics/fake-topic/partitions/0", "from-kfake")
 }
