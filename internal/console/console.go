@@ -46,6 +46,14 @@ const DefaultTimeout = 3 * time.Second
 // plots when Options.SampleInterval is zero.
 const DefaultSampleInterval = 5 * time.Second
 
+// maxDecompressedBatchBytes bounds what one fetched batch may inflate to;
+// a larger one is shown as an error rather than decoded.
+const maxDecompressedBatchBytes = 16 << 20
+
+// maxConcurrentPages bounds the pages served at once; a request beyond it
+// waits (up to Options.Timeout) for one to finish, then gets 503.
+const maxConcurrentPages = 4
+
 // ErrNotFound is returned for a topic, partition or group the cluster does
 // not know; the page answers 404.
 var ErrNotFound = errors.New("console: not found")
@@ -84,6 +92,13 @@ type Console struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	lag   *lagHistory
+	// decompressor inflates fetched batches, at most
+	// maxDecompressedBatchBytes each.
+	decompressor kgo.Decompressor
+	// busy holds a token per page being served: at most
+	// maxConcurrentPages pages read from the cluster at once, which bounds
+	// the memory of fetched and inflated batches.
+	busy chan struct{}
 
 	// samplerOnce starts the lag sampler at the first page request, so a
 	// node whose console is never opened does no sampling work.
@@ -124,6 +139,7 @@ func New(opts Options) (*Console, error) {
 		kgo.RequestTimeoutOverhead(opts.Timeout),
 		kgo.RetryTimeout(opts.Timeout),
 		kgo.MetadataMinAge(time.Second),
+		kgo.MaxDecompressBatchBytes(maxDecompressedBatchBytes),
 	}, opts.ClientOpts...)
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -134,9 +150,17 @@ func New(opts Options) (*Console, error) {
 		cl.Close()
 		return nil, err
 	}
+	// The client's own decompressor is bounded by MaxDecompressBatchBytes
+	// (kgo.DefaultDecompressor is not): the console decodes the Fetch
+	// responses it sends by hand with it.
+	dec, _ := cl.OptValue(kgo.WithDecompressor).(kgo.Decompressor)
+	if dec == nil {
+		cl.Close()
+		return nil, errors.New("console: kafka client has no decompressor")
+	}
 	c := &Console{
 		opts: opts, log: log, cl: cl, adm: kadm.NewClient(cl), pages: pages,
-		lag: newLagHistory(),
+		lag: newLagHistory(), decompressor: dec, busy: make(chan struct{}, maxConcurrentPages),
 	}
 	c.adm.SetTimeoutMillis(int32(opts.Timeout / time.Millisecond))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -166,6 +190,17 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	c.samplerOnce.Do(c.startSampler)
+	timer := time.NewTimer(c.opts.Timeout)
+	defer timer.Stop()
+	select {
+	case c.busy <- struct{}{}:
+		defer func() { <-c.busy }()
+	case <-timer.C:
+		http.Error(w, "the console is busy: too many pages at once", http.StatusServiceUnavailable)
+		return
+	case <-r.Context().Done():
+		return
+	}
 	c.mux.ServeHTTP(w, r)
 }
 

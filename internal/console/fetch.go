@@ -112,13 +112,20 @@ func (c *Console) fetchFrom(ctx context.Context, leader int32, targets []fetchTa
 			if !ok {
 				continue
 			}
-			fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
-				Offset: off, Topic: name, Partition: rp.Partition,
-			}, rp, kgo.DefaultDecompressor(), nil)
-			out[key] = fetched{FetchPartition: fp, next: max(next, off)}
+			out[key] = c.decode(rp, name, off)
 		}
 	}
 	return out, nil
+}
+
+// decode parses one partition of a Fetch response from offset off with
+// kgo's batch parser (CRC checks, decompression bounded by
+// maxDecompressedBatchBytes, control batches dropped).
+func (c *Console) decode(rp *kmsg.FetchResponseTopicPartition, topic string, off int64) fetched {
+	fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+		Offset: off, Topic: topic, Partition: rp.Partition,
+	}, rp, c.decompressor, nil)
+	return fetched{FetchPartition: fp, next: max(next, off)}
 }
 
 // browse reads up to v.N records of one partition from offset from (-1:
