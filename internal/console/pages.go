@@ -257,8 +257,13 @@ func (c *Console) groupsPage(w http.ResponseWriter, r *http.Request) {
 		for i, g := range sorted {
 			names[i] = g.Group
 		}
-		// kadm.Lag rewrites its argument in place: pass a copy.
-		lags, lerr := c.adm.Lag(ctx, slices.Clone(names)...)
+		// kadm.Lag rewrites its argument in place: pass a copy. With no
+		// names it would describe every group: skip it.
+		var lags kadm.DescribedGroupLags
+		var lerr error
+		if len(names) > 0 {
+			lags, lerr = c.adm.Lag(ctx, slices.Clone(names)...)
+		}
 		for _, g := range sorted {
 			row := groupRow{Name: g.Group, State: g.State, ProtocolType: g.ProtocolType, Coordinator: g.Coordinator, Lag: -1}
 			if l, ok := lags[g.Group]; lerr == nil && ok {
