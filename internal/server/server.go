@@ -264,8 +264,7 @@ func (s *Server) startHTTP() {
 }
 
 // HTTPAddr is the bound address of the HTTP listener (console, /metrics,
-// /healthz), "" when
-// http.listener is empty or could not be bound.
+// /healthz), "" when http.listener is empty or could not be bound.
 func (s *Server) HTTPAddr() string { return s.httpAddr }
 
 // KafkaAddr is the bound address of the first broker listener.
