@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,7 +178,14 @@ func TestConsolePagesShowRealTopicsGroupsAndRecords(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	mustGet(t, url+"/groups", `<svg class="spark"`)
+	body = mustGet(t, url+"/groups", `<svg class="spark"`, "LAG-SECONDS*")
+	m := regexp.MustCompile(`<td class="num">([0-9.]+)</td><td><svg class="spark"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no sampled lag seconds on the groups page:\n%s", body)
+	}
+	if secs, err := strconv.ParseFloat(m[1], 64); err != nil || secs < 89 || secs > 600 {
+		t.Errorf("sampled lag seconds %q, want about 90", m[1])
+	}
 }
 
 func TestConsoleEscapesHostileRecordsAndNames(t *testing.T) {

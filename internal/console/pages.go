@@ -238,8 +238,11 @@ type groupRow struct {
 	Coordinator  int32
 	Members      int
 	Lag          int64 // total lag in offsets; -1 unknown
-	Plot         plot  // recent total lag samples
-	Err          string
+	// LagSeconds is the latest sampled lag in seconds (no extra cluster
+	// call on this page); -1 unknown or not sampled yet.
+	LagSeconds float64
+	Plot       plot // recent total lag samples
+	Err        string
 }
 
 func (c *Console) groupsPage(w http.ResponseWriter, r *http.Request) {
@@ -278,7 +281,12 @@ func (c *Console) groupsPage(w http.ResponseWriter, r *http.Request) {
 			} else if lerr != nil {
 				row.Err = lerr.Error()
 			}
-			row.Plot = newPlot(c.lag.samples(g.Group), sampleOffsets, 120, 24)
+			samples := c.lag.samples(g.Group)
+			row.LagSeconds = -1
+			if len(samples) > 0 {
+				row.LagSeconds = samples[len(samples)-1].Seconds
+			}
+			row.Plot = newPlot(samples, sampleOffsets, 120, 24)
 			v.Groups = append(v.Groups, row)
 		}
 	}
