@@ -305,8 +305,12 @@ func TestNetworkPipelineKeepsOrderWhileParked(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if h.parked.Load() != 1 {
-		t.Fatalf("%d fetches parked, want 1", h.parked.Load())
+	// The fetch's goroutine may not have run yet on a loaded machine.
+	for h.parked.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fetches parked, want 1", h.parked.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	close(h.release)
 	if corr, err := c.recv(&kmsg.FetchResponse{Version: 11}); err != nil || corr != 1 {
