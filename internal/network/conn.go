@@ -138,7 +138,7 @@ func (c *Conn) readLoop() {
 	idle := c.srv.opts.IdleTimeout
 	budget := c.srv.opts.Limits.budget
 	br := bufio.NewReaderSize(c.nc, readBufferBytes)
-	dl := readDeadline{nc: c.nc}
+	dl := deadline{setter: c.nc.SetReadDeadline}
 	var size [4]byte
 	prevClientID := ""
 	// idleSince is when the reader last found no frame waiting; zero
@@ -253,7 +253,7 @@ func (c *Conn) stillActive(idleSince time.Time, idle time.Duration) (time.Time, 
 // body is not all buffered yet, reading (and waiting for budget) must end
 // within socket.request.read.timeout.ms, and the buffer grows as bytes
 // arrive instead of being allocated at the declared size.
-func (c *Conn) readFrame(br *bufio.Reader, dl *readDeadline, budget *Budget, n int32) ([]byte, error) {
+func (c *Conn) readFrame(br *bufio.Reader, dl *deadline, budget *Budget, n int32) ([]byte, error) {
 	var deadline time.Time
 	if !budget.TryAcquire(int64(n)) {
 		deadline = time.Now().Add(c.srv.opts.RequestReadTimeout)
@@ -296,26 +296,23 @@ func (c *Conn) readFrame(br *bufio.Reader, dl *readDeadline, budget *Budget, n i
 	return frame, nil
 }
 
-// readDeadline is the read deadline of a connection as last set, so that
-// setting the same one again costs no call. Owned by the reading
-// goroutine.
-type readDeadline struct {
-	nc  net.Conn
-	cur time.Time // the deadline set; zero: none
+// deadline is a read or write deadline of a connection as last set, so
+// that setting the same one again costs no call. Owned by the goroutine
+// that reads (or writes).
+type deadline struct {
+	setter func(time.Time) error // the conn's SetReadDeadline or SetWriteDeadline
+	cur    time.Time             // the deadline set; zero: none
 }
 
-// set makes t the read deadline.
-func (d *readDeadline) set(t time.Time) {
+// set makes t the deadline.
+func (d *deadline) set(t time.Time) {
 	if !t.Equal(d.cur) {
-		_ = d.nc.SetReadDeadline(t)
+		_ = d.setter(t)
 		d.cur = t
 	}
 }
 
-// setLazily makes t the read deadline unless the one set is within slack
-// before it: the idle deadline moves with every request, and a deadline
-// firing a little early is re-armed by the reader (stillActive).
-func (d *readDeadline) setLazily(t time.Time, slack time.Duration) {
+func (d *deadline) setLazily(t time.Time, slack time.Duration) {
 	if d.cur.IsZero() || d.cur.After(t) || t.Sub(d.cur) > slack {
 		d.set(t)
 	}
@@ -354,9 +351,15 @@ func (c *Conn) write(bw *bufio.Writer, sp *splicer, buf *[]byte, correlationID i
 	return n, err
 }
 
+// writeLoop writes the responses in request order. A write that makes no
+// progress for connections.max.idle.ms (a client that stopped reading)
+// fails and closes the connection, as Kafka's idle expiry would: without
+// it such a client would pin up to maxInFlight responses forever.
 func (c *Conn) writeLoop() {
 	logger := c.srv.logger
 	m := c.srv.opts.Metrics
+	idle := c.srv.opts.IdleTimeout
+	wd := deadline{setter: c.nc.SetWriteDeadline}
 	bw := bufio.NewWriterSize(c.nc, writeBufferBytes)
 	sp := newSplicer(rand.Uint64())
 	var buf []byte
@@ -375,7 +378,9 @@ func (c *Conn) writeLoop() {
 			default:
 				// Send what is ready before parking behind this request.
 				if !broken && bw.Buffered() > 0 {
+					wd.setLazily(time.Now().Add(idle), idle/16)
 					if ferr := bw.Flush(); ferr != nil {
+						c.writeFailed(ferr)
 						fail(ferr)
 					}
 				}
@@ -384,12 +389,13 @@ func (c *Conn) writeLoop() {
 			resp, err = p.wait.resp, p.wait.err
 		}
 		if !broken {
+			wd.setLazily(time.Now().Add(idle), idle/16)
 			if err != nil {
 				logger.Info("closing connection", "remote", c.remote, "api", kmsg.NameForKey(p.key), "err", err)
 				m.Failed(p.key)
 				fail(err)
 			} else if sent, werr := c.write(bw, sp, &buf, p.correlationID, resp); werr != nil {
-				logger.Debug("connection write", "remote", c.remote, "err", werr)
+				c.writeFailed(werr)
 				fail(werr)
 			} else if m != nil {
 				// A response still in bw counts as written: it leaves
@@ -407,7 +413,7 @@ func (c *Conn) writeLoop() {
 		if len(c.queue) == 0 {
 			if bw.Buffered() > 0 {
 				if ferr := bw.Flush(); ferr != nil {
-					logger.Debug("connection write", "remote", c.remote, "err", ferr)
+					c.writeFailed(ferr)
 					fail(ferr)
 				}
 			}
@@ -418,4 +424,15 @@ func (c *Conn) writeLoop() {
 	if !broken && bw.Buffered() > 0 {
 		_ = bw.Flush()
 	}
+}
+
+// writeFailed logs a failed write; one that timed out is a client that
+// stopped reading for connections.max.idle.ms, closed as idle.
+func (c *Conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.srv.logger.Info("closing connection: client not reading responses", "remote", c.remote, "idle", c.srv.opts.IdleTimeout)
+		c.srv.opts.Metrics.TimedOutIdle()
+		return
+	}
+	c.srv.logger.Debug("connection write", "remote", c.remote, "err", err)
 }

@@ -47,7 +47,9 @@
 //     written for Options.IdleTimeout (connections.max.idle.ms) is closed;
 //     the read deadline that detects it is re-armed only when it moved by
 //     more than a sixteenth of the timeout, so a busy connection pays no
-//     deadline call per request;
+//     deadline call per request. A write that makes no progress for as
+//     long (a client that stopped reading) closes the connection too, so
+//     such a client cannot pin its queued responses;
 //   - max.connections: the accept loop takes a slot before accepting, so at
 //     the limit new clients wait in the kernel's backlog (Kafka's acceptor
 //     waits likewise); max.connections.per.ip: a connection over it is

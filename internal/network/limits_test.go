@@ -468,3 +468,31 @@ func TestNetworkServerRejectsFrameLimitOverBudget(t *testing.T) {
 		t.Fatalf("socket.request.max.bytes above queued.max.request.bytes: %v", err)
 	}
 }
+
+// TestNetworkClientNotReadingIsClosed: a client that sends requests but
+// never reads the answers must not pin its connection (and up to 128
+// responses) forever: once writing makes no progress for
+// connections.max.idle.ms the connection is closed.
+func TestNetworkClientNotReadingIsClosed(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	const idle = 500 * time.Millisecond
+	s := listenOpts(t, newFakeHandler(), network.Options{IdleTimeout: idle, Metrics: metrics.NewNetwork(reg)})
+	c := dial(t, s)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+	req := kmsg.NewRequestFormatter().AppendRequest(nil, metadataReq(1, "big"), 1)
+	// 4,000 answers of 32 KiB: far more than socket buffers hold. The
+	// writes stop failing once the server closed the connection.
+	for i := 0; i < 4000; i++ {
+		if _, err := c.nc.Write(req); err != nil {
+			break
+		}
+	}
+	waitFor(t, "the connection to be closed", func() bool {
+		return gathered(t, reg, "samsa_network_connections_timed_out_total", "reason", "idle") == 1
+	})
+	waitFor(t, "no open connection", func() bool {
+		return gathered(t, reg, "samsa_network_connections", "", "") == 0
+	})
+}
