@@ -177,7 +177,9 @@ func (c *Conn) readLoop() {
 		frame, err := c.readFrame(br, &dl, budget, n)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrBudgetTimeout) {
-				logger.Info("closing stalled connection", "remote", c.remote, "frame_bytes", n, "timeout", c.srv.opts.RequestReadTimeout, "err", err)
+				if ok, suppressed := c.srv.stallLogs.allow(time.Now(), acceptLogInterval); ok {
+					logger.Info("closing stalled connection", "remote", c.remote, "frame_bytes", n, "timeout", c.srv.opts.RequestReadTimeout, "err", err, "suppressed", suppressed)
+				}
 				m.TimedOutStalled()
 			} else {
 				logger.Debug("connection read", "remote", c.remote, "err", err)

@@ -108,6 +108,9 @@ type Server struct {
 	}
 	// wg counts the accept loop and every connection's serve goroutine.
 	wg sync.WaitGroup
+	// stallLogs rate-limits the lines about stalled connections, which
+	// a client can cause at will.
+	stallLogs lockedLimiter
 }
 
 // Listen binds the TCP address addr (port 0 picks a free port) and starts
@@ -258,6 +261,18 @@ func (s *Server) acceptLoop() {
 			s.opts.Metrics.Closed()
 		}()
 	}
+}
+
+// lockedLimiter is a logLimiter shared by goroutines.
+type lockedLimiter struct {
+	mu sync.Mutex
+	l  logLimiter // guarded by mu
+}
+
+func (l *lockedLimiter) allow(now time.Time, interval time.Duration) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.l.allow(now, interval)
 }
 
 // logLimiter lets a log line through at most once per interval and counts
