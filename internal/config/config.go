@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -43,6 +44,14 @@ type Config struct {
 	SocketRequestMaxBytes       int32             // socket.request.max.bytes (104857600)
 	NumIOThreads                int               // num.io.threads (8), informational
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
+
+	// Connection and request memory limits: see network.go.
+	QueuedMaxRequestBytes        int64              // queued.max.request.bytes (134217728; -1: the default)
+	ConnectionsMaxIdle           time.Duration      // connections.max.idle.ms (600000)
+	MaxConnections               int                // max.connections (10000)
+	MaxConnectionsPerIP          int                // max.connections.per.ip (1000)
+	MaxConnectionsPerIPOverrides map[netip.Addr]int // max.connections.per.ip.overrides
+	SocketRequestReadTimeout     time.Duration      // samsa: socket.request.read.timeout.ms (30000)
 
 	// Group coordinator (Kafka's names).
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3, capped by live brokers)
@@ -338,6 +347,9 @@ func (c *Config) derive() error {
 	c.SocketRequestMaxBytes = int32(c.int64Of("socket.request.max.bytes"))
 	if c.SocketRequestMaxBytes <= 0 {
 		return fmt.Errorf("config: socket.request.max.bytes must be > 0")
+	}
+	if err := c.deriveNetwork(); err != nil {
+		return err
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
 	c.HTTPListener, _ = c.Get("http.listener")

@@ -50,6 +50,18 @@ type Network struct {
 	bytesOut            prometheus.Counter
 	activeConnections   prometheus.Gauge
 	connectionsAccepted prometheus.Counter
+
+	// Limits and failures of the listeners (issue 9): see docs/metrics.md.
+	acceptErrors       prometheus.Counter
+	acceptBlocked      prometheus.Counter // seconds
+	rejected           *prometheus.CounterVec
+	rejectedPerIP      prometheus.Counter // rejected{reason="max_connections_per_ip"}
+	timedOut           *prometheus.CounterVec
+	timedOutIdle       prometheus.Counter // timedOut{reason="idle"}
+	timedOutStalled    prometheus.Counter // timedOut{reason="stalled"}
+	requestBytesInUse  prometheus.Gauge
+	requestBytesLimit  prometheus.Gauge
+	requestBudgetWaits prometheus.Counter
 }
 
 // NewNetwork creates the request metrics and registers them with reg.
@@ -85,7 +97,39 @@ func NewNetwork(reg prometheus.Registerer) *Network {
 			Help: "Client connections accepted.",
 		}),
 	}
-	reg.MustRegister(n.requests, n.errors, n.latency, n.bytesIn, n.bytesOut, n.activeConnections, n.connectionsAccepted)
+	n.acceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "samsa_network_accept_errors_total",
+		Help: "Failed accepts on a listener (EMFILE, ENFILE, ENOBUFS, ECONNABORTED, ...); the listener backs off and keeps accepting.",
+	})
+	n.acceptBlocked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "samsa_network_accept_blocked_seconds_total",
+		Help: "Time listeners spent not accepting because max.connections connections were open.",
+	})
+	n.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "samsa_network_connections_rejected_total",
+		Help: "Connections closed right after accept, by reason (max_connections_per_ip).",
+	}, []string{"reason"})
+	n.timedOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "samsa_network_connections_timed_out_total",
+		Help: "Connections closed by the broker for inactivity, by reason: idle (connections.max.idle.ms) or stalled (a frame not read within socket.request.read.timeout.ms).",
+	}, []string{"reason"})
+	n.requestBytesInUse = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "samsa_network_request_bytes_in_use",
+		Help: "Bytes of queued.max.request.bytes held by request frames being read or served.",
+	})
+	n.requestBytesLimit = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "samsa_network_request_bytes_limit",
+		Help: "queued.max.request.bytes: the bound on bytes of request frames being read or served.",
+	})
+	n.requestBudgetWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "samsa_network_request_budget_waits_total",
+		Help: "Request frames that waited for queued.max.request.bytes before being read.",
+	})
+	n.rejectedPerIP = n.rejected.WithLabelValues("max_connections_per_ip")
+	n.timedOutIdle = n.timedOut.WithLabelValues("idle")
+	n.timedOutStalled = n.timedOut.WithLabelValues("stalled")
+	reg.MustRegister(n.requests, n.errors, n.latency, n.bytesIn, n.bytesOut, n.activeConnections, n.connectionsAccepted,
+		n.acceptErrors, n.acceptBlocked, n.rejected, n.timedOut, n.requestBytesInUse, n.requestBytesLimit, n.requestBudgetWaits)
 	return n
 }
 
@@ -164,4 +208,73 @@ func (n *Network) Closed() {
 		return
 	}
 	n.activeConnections.Dec()
+}
+
+// AcceptFailed records a failed accept (the listener backs off and retries).
+func (n *Network) AcceptFailed() {
+	if n == nil {
+		return
+	}
+	n.acceptErrors.Inc()
+}
+
+// AcceptBlocked records time a listener did not accept because the broker
+// had max.connections connections open.
+func (n *Network) AcceptBlocked(d time.Duration) {
+	if n == nil {
+		return
+	}
+	n.acceptBlocked.Add(d.Seconds())
+}
+
+// RejectedPerIP records a connection closed right after accept because its
+// address had max.connections.per.ip connections open.
+func (n *Network) RejectedPerIP() {
+	if n == nil {
+		return
+	}
+	n.rejectedPerIP.Inc()
+}
+
+// TimedOutIdle records a connection closed after connections.max.idle.ms
+// without traffic.
+func (n *Network) TimedOutIdle() {
+	if n == nil {
+		return
+	}
+	n.timedOutIdle.Inc()
+}
+
+// TimedOutStalled records a connection closed because a frame whose size
+// had arrived was not read (or given budget) in time.
+func (n *Network) TimedOutStalled() {
+	if n == nil {
+		return
+	}
+	n.timedOutStalled.Inc()
+}
+
+// RequestBytesLimit sets the request memory budget reported.
+func (n *Network) RequestBytesLimit(limit int64) {
+	if n == nil {
+		return
+	}
+	n.requestBytesLimit.Set(float64(limit))
+}
+
+// RequestBytes records delta bytes taken from (> 0) or given back to (< 0)
+// the request memory budget.
+func (n *Network) RequestBytes(delta int64) {
+	if n == nil {
+		return
+	}
+	n.requestBytesInUse.Add(float64(delta))
+}
+
+// RequestBudgetWaited records a frame that had to wait for budget.
+func (n *Network) RequestBudgetWaited() {
+	if n == nil {
+		return
+	}
+	n.requestBudgetWaits.Inc()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,11 @@ const (
 	// between responses; a bigger one (a large fetch) is dropped so an
 	// idle connection does not pin it.
 	keepEncodeBuffer = 1 << 20
+	// frameChunkBytes is the first allocation for a frame whose body has
+	// not arrived yet; the buffer then doubles as bytes arrive, up to the
+	// declared size, so memory follows the bytes received rather than
+	// the size a client claims.
+	frameChunkBytes = 64 << 10
 )
 
 // Conn is one client connection.
@@ -49,6 +55,13 @@ type Conn struct {
 	// queue carries responses to the writer in request order. Closed by
 	// the reading goroutine when it stops.
 	queue chan pending
+	// unanswered counts requests read whose response the writer has not
+	// finished with; a connection with any is not idle.
+	unanswered atomic.Int32
+	// lastWrite is when the writer last wrote to the socket, Unix
+	// nanoseconds (0: never); connections.max.idle.ms counts from the
+	// later of it and the last request read.
+	lastWrite atomic.Int64
 	// waiting counts the goroutines serving requests that may wait.
 	waiting sync.WaitGroup
 }
@@ -116,30 +129,64 @@ func (c *Conn) serve() {
 	c.nc.Close()
 }
 
+// readLoop reads and serves frames until the client goes away, a frame
+// is invalid, the connection has been idle for connections.max.idle.ms or
+// a frame is not read within socket.request.read.timeout.ms.
 func (c *Conn) readLoop() {
 	logger := c.srv.logger
 	m := c.srv.opts.Metrics
+	idle := c.srv.opts.IdleTimeout
+	budget := c.srv.opts.Limits.budget
 	br := bufio.NewReaderSize(c.nc, readBufferBytes)
+	dl := deadline{setter: c.nc.SetReadDeadline}
 	var size [4]byte
 	prevClientID := ""
+	// idleSince is when the reader last found no frame waiting; zero
+	// while frames keep arriving.
+	var idleSince time.Time
 	for {
-		if _, err := io.ReadFull(br, size[:]); err != nil {
+		if br.Buffered() < len(size) {
+			if idleSince.IsZero() {
+				idleSince = time.Now()
+			}
+			dl.setLazily(idleSince.Add(idle), idle/16)
+		}
+		if k, err := io.ReadFull(br, size[:]); err != nil {
+			if k == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				if again, ok := c.stillActive(idleSince, idle); ok {
+					idleSince = again
+					dl.set(again.Add(idle)) // the deadline that fired is past: re-arm it
+					continue
+				}
+				logger.Debug("closing idle connection", "remote", c.remote, "idle", idle)
+				m.TimedOutIdle()
+				return
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				logger.Debug("connection read", "remote", c.remote, "err", err)
 			}
 			return
 		}
+		idleSince = time.Time{}
 		n := int32(binary.BigEndian.Uint32(size[:]))
 		if err := CheckFrameSize(n, c.srv.opts.MaxRequestBytes); err != nil {
 			logger.Info("closing connection", "remote", c.remote, "err", err)
 			m.Failed(-1) // no header read: the API is unknown
 			return
 		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(br, frame); err != nil {
-			logger.Debug("connection read", "remote", c.remote, "err", err)
+		frame, err := c.readFrame(br, &dl, budget, n)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrBudgetTimeout) {
+				if ok, suppressed := c.srv.stallLogs.allow(time.Now(), acceptLogInterval); ok {
+					logger.Info("closing stalled connection", "remote", c.remote, "frame_bytes", n, "timeout", c.srv.opts.RequestReadTimeout, "err", err, "suppressed", suppressed)
+				}
+				m.TimedOutStalled()
+			} else {
+				logger.Debug("connection read", "remote", c.remote, "err", err)
+			}
 			return
 		}
+		held := int64(n) // budget to give back once the request is served
 		var received time.Time
 		if m != nil {
 			received = time.Now()
@@ -147,6 +194,7 @@ func (c *Conn) readLoop() {
 		}
 		h, req, err := parseRequest(frame, c.srv.versions, prevClientID)
 		if err != nil {
+			budget.Release(held)
 			logger.Info("closing connection", "remote", c.remote, "client_id", h.ClientID, "err", err)
 			m.Failed(h.APIKey)
 			return
@@ -157,6 +205,7 @@ func (c *Conn) readLoop() {
 			prevClientID = id
 		}
 		p := pending{correlationID: h.CorrelationID, key: h.APIKey, received: received}
+		c.unanswered.Add(1)
 		if c.srv.waiter != nil && c.srv.waiter.MayWait(req) {
 			w := &waitResult{done: make(chan struct{})}
 			p.wait = w
@@ -164,16 +213,110 @@ func (c *Conn) readLoop() {
 			go func() {
 				defer c.waiting.Done()
 				w.resp, w.err = c.call(req)
+				budget.Release(held)
 				close(w.done)
 			}()
 			c.queue <- p
 			continue
 		}
 		p.resp, p.err = c.call(req)
+		budget.Release(held)
 		c.queue <- p
 		if p.err != nil {
 			return
 		}
+	}
+}
+
+// stillActive decides, when the idle deadline fired, whether the
+// connection was in fact busy: a response still pending, or a write or
+// read less than idle ago. It returns the time idleness starts from
+// again.
+func (c *Conn) stillActive(idleSince time.Time, idle time.Duration) (time.Time, bool) {
+	now := time.Now()
+	if c.unanswered.Load() > 0 {
+		return now, true
+	}
+	last := idleSince
+	if w := c.lastWrite.Load(); w != 0 {
+		if wt := time.Unix(0, w); wt.After(last) {
+			last = wt
+		}
+	}
+	if now.Sub(last) < idle {
+		return last, true
+	}
+	return time.Time{}, false
+}
+
+// readFrame reads a frame body of n bytes (its size already checked)
+// after taking n bytes of request budget, which the caller gives back
+// once the request is served (readFrame gives it back on error). When the
+// body is not all buffered yet, reading (and waiting for budget) must end
+// within socket.request.read.timeout.ms, and the buffer grows as bytes
+// arrive instead of being allocated at the declared size.
+func (c *Conn) readFrame(br *bufio.Reader, dl *deadline, budget *Budget, n int32) ([]byte, error) {
+	var deadline time.Time
+	if !budget.TryAcquire(int64(n)) {
+		deadline = time.Now().Add(c.srv.opts.RequestReadTimeout)
+		ctx, cancel := context.WithDeadline(c.ctx, deadline)
+		err := budget.Acquire(ctx, int64(n))
+		cancel()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return nil, net.ErrClosed // the connection or server closed meanwhile
+			}
+			return nil, err
+		}
+	}
+	if br.Buffered() >= int(n) {
+		frame := make([]byte, n)
+		_, _ = io.ReadFull(br, frame) // from the buffer: cannot fail
+		return frame, nil
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(c.srv.opts.RequestReadTimeout)
+	}
+	dl.set(deadline)
+	frame := make([]byte, 0, min(int(n), max(frameChunkBytes, br.Buffered())))
+	for len(frame) < int(n) {
+		if len(frame) == cap(frame) {
+			grown := make([]byte, len(frame), min(int(n), 2*cap(frame)))
+			copy(grown, frame)
+			frame = grown
+		}
+		k, err := br.Read(frame[len(frame):cap(frame)])
+		frame = frame[:len(frame)+k]
+		if err != nil && len(frame) < int(n) {
+			budget.Release(int64(n))
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return frame, nil
+}
+
+// deadline is a read or write deadline of a connection as last set, so
+// that setting the same one again costs no call. Owned by the goroutine
+// that reads (or writes).
+type deadline struct {
+	setter func(time.Time) error // the conn's SetReadDeadline or SetWriteDeadline
+	cur    time.Time             // the deadline set; zero: none
+}
+
+// set makes t the deadline.
+func (d *deadline) set(t time.Time) {
+	if !t.Equal(d.cur) {
+		_ = d.setter(t)
+		d.cur = t
+	}
+}
+
+func (d *deadline) setLazily(t time.Time, slack time.Duration) {
+	if d.cur.IsZero() || d.cur.After(t) || t.Sub(d.cur) > slack {
+		d.set(t)
 	}
 }
 
@@ -210,9 +353,15 @@ func (c *Conn) write(bw *bufio.Writer, sp *splicer, buf *[]byte, correlationID i
 	return n, err
 }
 
+// writeLoop writes the responses in request order. A write that makes no
+// progress for connections.max.idle.ms (a client that stopped reading)
+// fails and closes the connection, as Kafka's idle expiry would: without
+// it such a client would pin up to maxInFlight responses forever.
 func (c *Conn) writeLoop() {
 	logger := c.srv.logger
 	m := c.srv.opts.Metrics
+	idle := c.srv.opts.IdleTimeout
+	wd := deadline{setter: c.nc.SetWriteDeadline}
 	bw := bufio.NewWriterSize(c.nc, writeBufferBytes)
 	sp := newSplicer(rand.Uint64())
 	var buf []byte
@@ -231,7 +380,9 @@ func (c *Conn) writeLoop() {
 			default:
 				// Send what is ready before parking behind this request.
 				if !broken && bw.Buffered() > 0 {
+					wd.setLazily(time.Now().Add(idle), idle/16)
 					if ferr := bw.Flush(); ferr != nil {
+						c.writeFailed(ferr)
 						fail(ferr)
 					}
 				}
@@ -240,12 +391,13 @@ func (c *Conn) writeLoop() {
 			resp, err = p.wait.resp, p.wait.err
 		}
 		if !broken {
+			wd.setLazily(time.Now().Add(idle), idle/16)
 			if err != nil {
 				logger.Info("closing connection", "remote", c.remote, "api", kmsg.NameForKey(p.key), "err", err)
 				m.Failed(p.key)
 				fail(err)
 			} else if sent, werr := c.write(bw, sp, &buf, p.correlationID, resp); werr != nil {
-				logger.Debug("connection write", "remote", c.remote, "err", werr)
+				c.writeFailed(werr)
 				fail(werr)
 			} else if m != nil {
 				// A response still in bw counts as written: it leaves
@@ -257,16 +409,32 @@ func (c *Conn) writeLoop() {
 			c.srv.releaser.Release(resp)
 		}
 		if broken {
+			c.unanswered.Add(-1)
 			continue
 		}
-		if len(c.queue) == 0 && bw.Buffered() > 0 {
-			if ferr := bw.Flush(); ferr != nil {
-				logger.Debug("connection write", "remote", c.remote, "err", ferr)
-				fail(ferr)
+		if len(c.queue) == 0 {
+			if bw.Buffered() > 0 {
+				if ferr := bw.Flush(); ferr != nil {
+					c.writeFailed(ferr)
+					fail(ferr)
+				}
 			}
+			c.lastWrite.Store(time.Now().UnixNano())
 		}
+		c.unanswered.Add(-1)
 	}
 	if !broken && bw.Buffered() > 0 {
 		_ = bw.Flush()
 	}
+}
+
+// writeFailed logs a failed write; one that timed out is a client that
+// stopped reading for connections.max.idle.ms, closed as idle.
+func (c *Conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.srv.logger.Info("closing connection: client not reading responses", "remote", c.remote, "idle", c.srv.opts.IdleTimeout)
+		c.srv.opts.Metrics.TimedOutIdle()
+		return
+	}
+	c.srv.logger.Debug("connection write", "remote", c.remote, "err", err)
 }

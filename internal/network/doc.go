@@ -27,6 +27,41 @@
 // (socket.request.max.bytes) before any buffer is allocated: a negative or
 // larger size closes the connection, as Kafka's NetworkReceive does.
 //
+// # Limits
+//
+// Every listener of a broker shares one Limits (limits.go):
+//
+//   - a request Budget (queued.max.request.bytes): a frame's declared size
+//     is taken from it before the body is read and given back once the
+//     request has been served, so the frames alive at once add up to at
+//     most the budget. Reading waits when it is spent. Whole frames are
+//     reserved, never parts, so no two frames can each hold part of what
+//     the other needs (no deadlock). Frames of up to 64 KiB pass waiting
+//     large ones and the last eighth of the budget is kept for them;
+//   - the body is read into a buffer that starts at 64 KiB and doubles as
+//     bytes arrive, so memory follows bytes received, not bytes declared;
+//     it must arrive within Options.RequestReadTimeout of the size
+//     (socket.request.read.timeout.ms), budget wait included, or the
+//     connection is closed as stalled;
+//   - a connection with no request read, no response pending and nothing
+//     written for Options.IdleTimeout (connections.max.idle.ms) is closed;
+//     the read deadline that detects it is re-armed only when it moved by
+//     more than a sixteenth of the timeout, so a busy connection pays no
+//     deadline call per request. A write that makes no progress for as
+//     long (a client that stopped reading) closes the connection too, so
+//     such a client cannot pin its queued responses;
+//   - max.connections: the accept loop takes a slot before accepting, so at
+//     the limit new clients wait in the kernel's backlog (Kafka's acceptor
+//     waits likewise); max.connections.per.ip: a connection over it is
+//     closed right after accept (Kafka's TooManyConnectionsException).
+//
+// A failed accept never ends the accept loop (only a closed listener
+// does): it backs off from 5 ms doubling to 1 s, like net/http's
+// Server.Serve, logs at most one line per 5 s with the count held back, and
+// counts every failure in samsa_network_accept_errors_total. Out of file
+// descriptors (EMFILE), the pending connections stay in the backlog until
+// descriptors are free again.
+//
 // # Requests the connection does not pass on
 //
 //   - an API key kmsg does not know, or one the Handler does not serve:

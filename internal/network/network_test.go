@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,10 +23,14 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// bigTopicName makes the answer to a Metadata request for topic "big"
+// about 32 KiB.
+var bigTopicName = strings.Repeat("x", 32000)
+
 // fakeHandler serves ApiVersions (v0-v4), Metadata (v0-v12) and Fetch
 // (v4-v12); a Fetch parks until release is closed (or the connection
-// closes), a Metadata whose first topic is "fail" returns an error and one
-// named "none" returns no response.
+// closes), a Metadata whose first topic is "fail" returns an error, one
+// named "none" returns no response and one named "big" a 32 KiB one.
 type fakeHandler struct {
 	release chan struct{}
 	parked  atomic.Int32 // fetches currently parked
@@ -69,6 +74,12 @@ func (h *fakeHandler) Handle(ctx context.Context, c *network.Conn, req kmsg.Requ
 				return nil, nil
 			case "panic":
 				panic("fake: panic")
+			case "big":
+				resp := r.ResponseKind().(*kmsg.MetadataResponse)
+				rt := kmsg.NewMetadataResponseTopic()
+				rt.Topic = &bigTopicName
+				resp.Topics = append(resp.Topics, rt)
+				return resp, nil
 			}
 		}
 		return r.ResponseKind(), nil
@@ -305,8 +316,12 @@ func TestNetworkPipelineKeepsOrderWhileParked(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if h.parked.Load() != 1 {
-		t.Fatalf("%d fetches parked, want 1", h.parked.Load())
+	// The fetch's goroutine may not have run yet on a loaded machine.
+	for h.parked.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fetches parked, want 1", h.parked.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	close(h.release)
 	if corr, err := c.recv(&kmsg.FetchResponse{Version: 11}); err != nil || corr != 1 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -44,10 +45,43 @@ type Options struct {
 	// Metrics records request and connection metrics; nil records
 	// nothing. Several listeners may share one.
 	Metrics *metrics.Network
+	// Limits are the broker-wide connection and request memory limits,
+	// shared by every listener of a broker; nil: limits of this listener
+	// alone, with the defaults. MaxRequestBytes must not exceed its
+	// budget.
+	Limits *Limits
+	// IdleTimeout closes a connection with no request read, no response
+	// pending and nothing written for this long (connections.max.idle.ms);
+	// <= 0: 10 minutes.
+	IdleTimeout time.Duration
+	// RequestReadTimeout bounds reading a frame once its size prefix has
+	// arrived, waiting for request budget included
+	// (socket.request.read.timeout.ms); <= 0: 30 seconds.
+	RequestReadTimeout time.Duration
 }
 
-// defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
-const defaultMaxRequestBytes = 100 * 1024 * 1024
+// Defaults of Options.
+const (
+	// defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
+	defaultMaxRequestBytes = 100 * 1024 * 1024
+	// DefaultIdleTimeout is Kafka's connections.max.idle.ms default.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultRequestReadTimeout is socket.request.read.timeout.ms's
+	// default: Kafka clients' request.timeout.ms, after which the client
+	// has given up on the request anyway.
+	DefaultRequestReadTimeout = 30 * time.Second
+)
+
+// Accept backoff after a failed accept, as net/http's Server.Serve does:
+// from acceptBackoffMin doubling to acceptBackoffMax, reset by a
+// successful accept.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// acceptLogInterval is the least time between two log lines about
+	// failed accepts; the failures in between are counted in the next line.
+	acceptLogInterval = 5 * time.Second
+)
 
 // Server is one listening socket and its connections.
 type Server struct {
@@ -74,6 +108,9 @@ type Server struct {
 	}
 	// wg counts the accept loop and every connection's serve goroutine.
 	wg sync.WaitGroup
+	// stallLogs rate-limits the lines about stalled connections, which
+	// a client can cause at will.
+	stallLogs lockedLimiter
 }
 
 // Listen binds the TCP address addr (port 0 picks a free port) and starts
@@ -96,8 +133,31 @@ func Bind(addr string, h Handler, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: listen %s: %w", addr, err)
 	}
+	s, err := NewServer(ln, h, opts)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewServer serves connections accepted from ln (owned by the Server from
+// now on) once Serve is called.
+func NewServer(ln net.Listener, h Handler, opts Options) (*Server, error) {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.RequestReadTimeout <= 0 {
+		opts.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if opts.Limits == nil {
+		opts.Limits = NewLimits(LimitsConfig{QueuedMaxRequestBytes: max(DefaultQueuedMaxRequestBytes, int64(opts.MaxRequestBytes)), Metrics: opts.Metrics})
+	}
+	if int64(opts.MaxRequestBytes) > opts.Limits.budget.Limit() {
+		return nil, fmt.Errorf("network: socket.request.max.bytes %d exceeds queued.max.request.bytes %d", opts.MaxRequestBytes, opts.Limits.budget.Limit())
 	}
 	s := &Server{ln: ln, handler: h, opts: opts, logger: opts.Logger}
 	if s.logger == nil {
@@ -127,20 +187,52 @@ func (s *Server) Serve() {
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// acceptLoop accepts connections until the listener is closed. A failed
+// accept never ends it: it backs off (out of file descriptors, the
+// pending connection stays in the kernel's backlog until one is freed)
+// and tries again, as net/http's Server.Serve does.
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
+	limits := s.opts.Limits
+	var backoff time.Duration
+	var acceptLogs, rejectLogs logLimiter
 	for {
+		// At max.connections, stop accepting (Kafka's acceptor waits
+		// for a slot the same way): new clients wait in the backlog.
+		if err := limits.waitSlot(s.ctx); err != nil {
+			return
+		}
 		nc, err := s.ln.Accept()
 		if err != nil {
+			limits.releaseSlot()
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			s.opts.Metrics.AcceptFailed()
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if ok, suppressed := acceptLogs.allow(time.Now(), acceptLogInterval); ok {
+				s.logger.Error("accept failed; retrying", "err", err, "backoff", backoff, "suppressed", suppressed)
 			}
-			s.logger.Error("accept", "err", err)
-			return
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		ip := remoteIP(nc.RemoteAddr())
+		if err := limits.openIP(ip); err != nil {
+			// Kafka closes such a connection right after accepting it.
+			nc.Close()
+			limits.releaseSlot()
+			s.opts.Metrics.RejectedPerIP()
+			if ok, suppressed := rejectLogs.allow(time.Now(), acceptLogInterval); ok {
+				s.logger.Warn("connection rejected", "remote", nc.RemoteAddr(), "err", err, "suppressed", suppressed)
+			}
+			continue
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
@@ -150,6 +242,8 @@ func (s *Server) acceptLoop() {
 		if s.mu.closed {
 			s.mu.Unlock()
 			nc.Close()
+			limits.closeIP(ip)
+			limits.releaseSlot()
 			return
 		}
 		s.mu.conns[c] = struct{}{}
@@ -162,9 +256,42 @@ func (s *Server) acceptLoop() {
 			s.mu.Lock()
 			delete(s.mu.conns, c)
 			s.mu.Unlock()
+			limits.closeIP(ip)
+			limits.releaseSlot()
 			s.opts.Metrics.Closed()
 		}()
 	}
+}
+
+// lockedLimiter is a logLimiter shared by goroutines.
+type lockedLimiter struct {
+	mu sync.Mutex
+	l  logLimiter // guarded by mu
+}
+
+func (l *lockedLimiter) allow(now time.Time, interval time.Duration) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.l.allow(now, interval)
+}
+
+// logLimiter lets a log line through at most once per interval and counts
+// the ones it held back. Owned by one goroutine.
+type logLimiter struct {
+	last       time.Time // when the last line went out; zero: never
+	suppressed int       // lines held back since then
+}
+
+// allow reports whether a line may be logged at now, and how many were
+// held back before it (reset when it returns true).
+func (l *logLimiter) allow(now time.Time, interval time.Duration) (bool, int) {
+	if !l.last.IsZero() && now.Sub(l.last) < interval {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return true, n
 }
 
 // Close stops accepting, closes every connection (parked requests see

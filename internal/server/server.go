@@ -129,10 +129,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	})
 	s.registry = newRegistry(s)
 	netMetrics := metrics.NewNetwork(s.registry)
+	// One set of limits for every listener: max.connections and
+	// queued.max.request.bytes are broker-wide, as in Kafka.
+	limits := network.NewLimits(network.LimitsConfig{
+		QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes, MaxConnections: cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		Metrics: netMetrics,
+	})
 	bound := map[string]int{}
 	for _, l := range cfg.Listeners {
 		ln, err := network.Bind(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
 			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger, Metrics: netMetrics,
+			Limits: limits, IdleTimeout: cfg.ConnectionsMaxIdle, RequestReadTimeout: cfg.SocketRequestReadTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
