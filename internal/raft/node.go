@@ -14,10 +14,17 @@ import (
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("raft: node closed")
+
+// ErrRejected is wrapped by an Apply error that rejects one entry
+// without stopping the node: the entry stays in the log but changes
+// nothing, and Propose returns the error to its proposer. Apply must be
+// deterministic so every node rejects the same entries.
+var ErrRejected = errors.New("raft: entry rejected by the state machine")
 
 // ErrNotLeader is returned by Propose on a node that is not the leader,
 // and when a proposal was lost to a leader change (the entry at its index
@@ -54,6 +61,9 @@ type Config struct {
 	Learners map[int32]string
 	// Learner says this node is one of Learners.
 	Learner bool
+	// ClusterID authenticates transport connections: a peer whose hello
+	// names another cluster is refused (at most 255 bytes).
+	ClusterID string
 	// Dir holds the raft files (the __cluster_metadata-0 directory).
 	Dir    string
 	Logger *slog.Logger
@@ -61,13 +71,25 @@ type Config struct {
 	TickInterval   time.Duration // default 100ms
 	ElectionTicks  int           // default 10
 	HeartbeatTicks int           // default 1
-	// SnapshotEvery is how many applied entries past the last snapshot
-	// trigger a new snapshot and log compaction. Default 10000.
+	// A snapshot is taken (and the log compacted) once any of these
+	// holds for the entries applied since the last snapshot:
+	//
+	// SnapshotBytes: their payload bytes reach it. Kafka's
+	// metadata.log.max.record.bytes.between.snapshots; default 20 MiB,
+	// negative disables. It also bounds the log held in memory.
+	SnapshotBytes int64
+	// SnapshotInterval: at least one entry was applied and this long has
+	// passed since the last snapshot (or Open). Kafka's
+	// metadata.log.max.snapshot.interval.ms; default 1 h, negative
+	// disables.
+	SnapshotInterval time.Duration
+	// SnapshotEvery: their number reaches it. 0 (the default) disables.
 	SnapshotEvery uint64
 
 	// Apply is called on the raft goroutine with every committed entry, in
 	// order, exactly once per process lifetime: after a restart it
-	// continues from the snapshot Restore was given. An error stops the
+	// continues from the snapshot Restore was given. An error wrapping
+	// ErrRejected rejects that entry only; any other error stops the
 	// node (the state machine can no longer follow the log). It must not
 	// block on the node (no Propose from inside it), and must not modify
 	// Entry.Data, which raft still holds.
@@ -96,6 +118,7 @@ type Node struct {
 	tr  *transport
 
 	propc     chan *proposal
+	statusc   chan chan Status
 	recvc     chan *pb.Message
 	reportc   chan report
 	transferc chan int32
@@ -110,8 +133,18 @@ type Node struct {
 	pending   map[uint64]*proposal
 	applied   uint64
 	snapIndex uint64
-	lead      int32 // raft's view of the leader, -1 if unknown
-	term      uint64
+	// snapBytes counts payload bytes applied since the last snapshot;
+	// snapAt is when it was taken (or Open). They trigger snapshots.
+	snapBytes uint64
+	snapAt    time.Time
+	// lastContact is, per peer, when the leader last received a message
+	// from it; caughtUp when such a message found its log matching the
+	// leader's last index (DescribeQuorum's LastFetchTimestamp and
+	// LastCaughtUpTimestamp). Reset when this node loses the lead.
+	lastContact map[int32]time.Time
+	caughtUp    map[int32]time.Time
+	lead        int32 // raft's view of the leader, -1 if unknown
+	term        uint64
 	// readyTerm is the term in which this node, as leader, applied an
 	// entry of that term: only then is every entry of earlier terms
 	// applied, so the caller's state is complete and it may validate new
@@ -167,8 +200,14 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.HeartbeatTicks <= 0 {
 		cfg.HeartbeatTicks = 1
 	}
-	if cfg.SnapshotEvery == 0 {
-		cfg.SnapshotEvery = 10000
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 20 << 20
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = time.Hour
+	}
+	if len(cfg.ClusterID) > maxClusterIDLen {
+		return nil, fmt.Errorf("raft: cluster id of %d bytes (at most %d)", len(cfg.ClusterID), maxClusterIDLen)
 	}
 	if cfg.Apply == nil {
 		return nil, errors.New("raft: Config.Apply is required")
@@ -212,10 +251,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, st: st,
-		propc: make(chan *proposal), recvc: make(chan *pb.Message, 256),
+		propc: make(chan *proposal), statusc: make(chan chan Status), recvc: make(chan *pb.Message, 256),
 		reportc: make(chan report, 256), transferc: make(chan int32),
 		stopc: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]*proposal{}, lead: -1,
+		pending: map[uint64]*proposal{}, lead: -1, snapAt: time.Now(),
+		lastContact: map[int32]time.Time{}, caughtUp: map[int32]time.Time{},
 	}
 	n.mu.leader = -1
 	n.mu.changed = make(chan struct{})
@@ -251,7 +291,7 @@ func Open(cfg Config) (*Node, error) {
 		st.close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	n.tr = newTransport(cfg.NodeID, addrs, n.recvc, n.reportc, cfg.Logger)
+	n.tr = newTransport(cfg.NodeID, cfg.ClusterID, addrs, n.recvc, n.reportc, cfg.Logger)
 	// Deliver what was committed before the restart now, so the caller's
 	// state is as complete as this node's log when Open returns (what
 	// metadata.Log.Replay did).
@@ -429,22 +469,29 @@ func (n *Node) loop() error {
 			return nil
 		case <-t.C:
 			n.rn.Tick()
+			// Time-driven snapshots need no new Ready.
+			if err := n.maybeSnapshot(); err != nil {
+				return err
+			}
 		case m := <-n.recvc:
-			// Errors here are stale or foreign messages raft ignores.
-			_ = n.rn.Step(m)
+			now := time.Now()
+			n.step(m, now)
 			// Take what else has arrived, so one Ready (one fsync)
 			// covers a burst of appends.
 			for range 64 {
 				select {
 				case m := <-n.recvc:
-					_ = n.rn.Step(m)
+					n.step(m, now)
 					continue
 				default:
 				}
 				break
 			}
+			n.trackCaughtUp()
 		case p := <-n.propc:
 			n.propose(p)
+		case c := <-n.statusc:
+			c <- n.status()
 		case r := <-n.reportc:
 			switch {
 			case r.snapshot && r.failed:
@@ -458,6 +505,30 @@ func (n *Node) loop() error {
 			n.rn.TransferLeader(toRaftID(to))
 		}
 	}
+}
+
+// step hands m to raft and notes the contact for DescribeQuorum.
+func (n *Node) step(m *pb.Message, now time.Time) {
+	if n.lead == n.cfg.NodeID {
+		n.lastContact[fromRaftID(m.GetFrom())] = now
+	}
+	// Errors here are stale or foreign messages raft ignores.
+	_ = n.rn.Step(m)
+}
+
+// trackCaughtUp records, on the leader, which peers matched its last
+// index when they last answered.
+func (n *Node) trackCaughtUp() {
+	if n.lead != n.cfg.NodeID {
+		return
+	}
+	last, _ := n.st.LastIndex()
+	n.rn.WithProgress(func(id uint64, _ etcdraft.ProgressType, pr tracker.Progress) {
+		peer := fromRaftID(id)
+		if at, ok := n.lastContact[peer]; ok && pr.Match >= last {
+			n.caughtUp[peer] = at
+		}
+	})
 }
 
 // ready reports whether this node leads and may take proposals.
@@ -488,7 +559,12 @@ func (n *Node) handleReady() error {
 	for n.rn.HasReady() {
 		rd := n.rn.Ready()
 		if rd.SoftState != nil {
-			n.lead = fromRaftID(rd.SoftState.Lead)
+			lead := fromRaftID(rd.SoftState.Lead)
+			if lead != n.cfg.NodeID {
+				clear(n.lastContact)
+				clear(n.caughtUp)
+			}
+			n.lead = lead
 		}
 		snap := rd.Snapshot
 		if !etcdraft.IsEmptySnap(snap) {
@@ -519,6 +595,7 @@ func (n *Node) handleReady() error {
 			}
 			n.applied = snap.GetMetadata().GetIndex()
 			n.snapIndex = n.applied
+			n.snapBytes, n.snapAt = 0, time.Now()
 		}
 		if err := n.apply(rd.CommittedEntries); err != nil {
 			return err
@@ -541,6 +618,7 @@ func (n *Node) apply(ents []*pb.Entry) error {
 			continue
 		}
 		n.applied = e.GetIndex()
+		n.snapBytes += uint64(len(e.GetData()))
 		if n.lead == n.cfg.NodeID && e.GetTerm() == n.term {
 			n.readyTerm = n.term
 		}
@@ -551,13 +629,17 @@ func (n *Node) apply(ents []*pb.Entry) error {
 		if !ok {
 			return fmt.Errorf("%w: entry %d has no envelope", ErrCorrupt, e.GetIndex())
 		}
+		res := proposeResult{index: e.GetIndex()}
 		if err := n.cfg.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: data}); err != nil {
-			return fmt.Errorf("raft: apply entry %d: %w", e.GetIndex(), err)
+			if !errors.Is(err, ErrRejected) {
+				return fmt.Errorf("raft: apply entry %d: %w", e.GetIndex(), err)
+			}
+			res = proposeResult{err: err}
 		}
 		if from == n.cfg.NodeID {
 			if p := n.pending[id]; p != nil {
 				delete(n.pending, id)
-				p.done <- proposeResult{index: e.GetIndex()}
+				p.done <- res
 			}
 		}
 	}
@@ -572,8 +654,24 @@ func (n *Node) apply(ents []*pb.Entry) error {
 	return nil
 }
 
+// snapshotDue reports whether the entries applied since the last
+// snapshot call for a new one (see Config.SnapshotBytes).
+func (n *Node) snapshotDue() bool {
+	c := &n.cfg
+	switch {
+	case c.Snapshot == nil || n.applied <= n.snapIndex:
+		return false
+	case c.SnapshotEvery > 0 && n.applied-n.snapIndex >= c.SnapshotEvery:
+		return true
+	case c.SnapshotBytes > 0 && n.snapBytes >= uint64(c.SnapshotBytes):
+		return true
+	default:
+		return c.SnapshotInterval > 0 && time.Since(n.snapAt) >= c.SnapshotInterval
+	}
+}
+
 func (n *Node) maybeSnapshot() error {
-	if n.cfg.Snapshot == nil || n.applied-n.snapIndex < n.cfg.SnapshotEvery {
+	if !n.snapshotDue() {
 		return nil
 	}
 	data, err := n.cfg.Snapshot()
@@ -583,8 +681,9 @@ func (n *Node) maybeSnapshot() error {
 	if _, err := n.st.snapshot(n.applied, data); err != nil {
 		return err
 	}
-	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied)
+	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied, "bytes_since_last", n.snapBytes)
 	n.snapIndex = n.applied
+	n.snapBytes, n.snapAt = 0, time.Now()
 	return nil
 }
 

@@ -27,7 +27,12 @@ const MaxFrameBytes = 256 << 20
 var HelloMagic = [8]byte{'S', 'A', 'M', 'S', 'A', 'R', 'F', 'T'}
 
 const (
-	helloLen = 12
+	// helloLen is the fixed part of the hello: magic, sender id and the
+	// length of the cluster id that follows.
+	helloLen = 13
+	// maxClusterIDLen bounds the cluster id in the hello (Kafka's are 22
+	// characters).
+	maxClusterIDLen = 255
 	// peerQueue is how many messages wait for one peer; past it messages
 	// are dropped and raft retransmits.
 	peerQueue    = 1024
@@ -51,11 +56,12 @@ type report struct {
 // raft goroutine: each peer has a bounded queue drained by its own
 // goroutine, which dials with backoff and drops what it cannot deliver.
 type transport struct {
-	self    int32
-	logger  *slog.Logger
-	peers   map[int32]*peer // fixed at construction
-	recvc   chan<- *pb.Message
-	reportc chan<- report
+	self      int32
+	clusterID string // sent in our hellos, required in peers'
+	logger    *slog.Logger
+	peers     map[int32]*peer // fixed at construction
+	recvc     chan<- *pb.Message
+	reportc   chan<- report
 
 	// drop, when set, discards messages between two nodes (tests simulate
 	// partitions with it). Checked on both send and receive.
@@ -79,9 +85,9 @@ type peer struct {
 	q    chan *pb.Message
 }
 
-func newTransport(self int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
+func newTransport(self int32, clusterID string, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &transport{self: self, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
+	t := &transport{self: self, clusterID: clusterID, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
 	t.mu.conns = map[net.Conn]struct{}{}
 	for id, addr := range addrs {
 		if id == self {
@@ -163,11 +169,9 @@ func (t *transport) dial(p *peer) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hello [helloLen]byte
-	copy(hello[:], HelloMagic[:])
-	binary.BigEndian.PutUint32(hello[8:], uint32(t.self))
+	hello := appendHello(nil, t.self, t.clusterID)
 	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.Write(hello[:]); err != nil {
+	if _, err := c.Write(hello); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -230,21 +234,34 @@ func appendMessageFrame(dst []byte, m *pb.Message) ([]byte, error) {
 	return dst, nil
 }
 
+// appendHello appends the connection preamble (see doc.go) to dst.
+// clusterID is at most maxClusterIDLen bytes (Open checks).
+func appendHello(dst []byte, from int32, clusterID string) []byte {
+	dst = append(dst, HelloMagic[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(from))
+	dst = append(dst, byte(len(clusterID)))
+	return append(dst, clusterID...)
+}
+
 // readHello reads and checks the connection preamble and returns the
-// sender's node id.
-func readHello(r io.Reader) (int32, error) {
+// sender's node id and cluster id.
+func readHello(r io.Reader) (int32, string, error) {
 	var hello [helloLen]byte
 	if _, err := io.ReadFull(r, hello[:]); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if [8]byte(hello[:8]) != HelloMagic {
-		return 0, fmt.Errorf("%w: bad hello", errFrame)
+		return 0, "", fmt.Errorf("%w: bad hello", errFrame)
 	}
-	id := int32(binary.BigEndian.Uint32(hello[8:]))
+	id := int32(binary.BigEndian.Uint32(hello[8:12]))
 	if id < 0 {
-		return 0, fmt.Errorf("%w: node id %d", errFrame, id)
+		return 0, "", fmt.Errorf("%w: node id %d", errFrame, id)
 	}
-	return id, nil
+	cid := make([]byte, hello[12]) // at most 255 bytes
+	if _, err := io.ReadFull(r, cid); err != nil {
+		return 0, "", err
+	}
+	return id, string(cid), nil
 }
 
 // readMessageFrame reads one frame from r into *buf (reused) and decodes
@@ -296,9 +313,14 @@ func (t *transport) handleConn(c net.Conn) {
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
 	br := bufio.NewReaderSize(c, 64<<10)
-	from, err := readHello(br)
+	from, clusterID, err := readHello(br)
 	if err != nil {
 		t.logger.Debug("raft: inbound connection rejected", "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	if clusterID != t.clusterID {
+		t.logger.Error("raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
+			"from", from, "peer_cluster_id", clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
 		return
 	}
 	if _, ok := t.peers[from]; !ok {

@@ -21,10 +21,7 @@ func testMessage() *pb.Message {
 	}
 }
 
-func hello(from int32) []byte {
-	b := append([]byte(nil), HelloMagic[:]...)
-	return binary.BigEndian.AppendUint32(b, uint32(from))
-}
+func hello(from int32) []byte { return appendHello(nil, from, testClusterID) }
 
 func TestTransportFrameRoundTrip(t *testing.T) {
 	msgs := []*pb.Message{
@@ -67,11 +64,13 @@ func TestTransportRejectsBadInput(t *testing.T) {
 	huge := binary.BigEndian.AppendUint32(nil, MaxFrameBytes+1)
 	huge = append(huge, 0, 0, 0, 0)
 	tests := map[string][]byte{
-		"bad magic":    append([]byte("SAMSAXXX"), 0, 0, 0, 1),
-		"negative id":  append(append([]byte(nil), HelloMagic[:]...), 0xff, 0xff, 0xff, 0xff),
-		"unknown node": append(hello(9), frame...),
-		"bad checksum": append(hello(1), badCRC...),
-		"huge frame":   append(hello(1), huge...),
+		"bad magic":     append([]byte("SAMSAXXX"), 0, 0, 0, 1, 0),
+		"negative id":   append(append([]byte(nil), HelloMagic[:]...), 0xff, 0xff, 0xff, 0xff, 0),
+		"other cluster": append(appendHello(nil, 1, "another-cluster"), frame...),
+		"no cluster id": append(appendHello(nil, 1, ""), frame...),
+		"unknown node":  append(hello(9), frame...),
+		"bad checksum":  append(hello(1), badCRC...),
+		"huge frame":    append(hello(1), huge...),
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -113,7 +112,7 @@ func TestTransportDeadPeerNeverBlocks(t *testing.T) {
 	}()
 	recvc := make(chan *pb.Message, 1)
 	reportc := make(chan report, 1)
-	tr := newTransport(0, map[int32]string{1: l.Addr().String()}, recvc, reportc, slog.New(slog.DiscardHandler))
+	tr := newTransport(0, testClusterID, map[int32]string{1: l.Addr().String()}, recvc, reportc, slog.New(slog.DiscardHandler))
 	defer tr.close()
 	big := testMessage()
 	big.To = new(toRaftID(1))
@@ -138,11 +137,16 @@ func FuzzTransportFrame(f *testing.F) {
 	f.Add(append(hello(1), frame...))
 	f.Add(append(hello(1), frame[:len(frame)-2]...))
 	f.Add(hello(7))
-	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x08"))
+	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x08"))
+	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\xffabc"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
-		if _, err := readHello(r); err != nil {
+		from, cid, err := readHello(r)
+		if err != nil {
 			return
+		}
+		if h := appendHello(nil, from, cid); !bytes.Equal(h, b[:len(h)]) {
+			t.Fatalf("hello round trip: %q vs %q", h, b[:len(h)])
 		}
 		var buf []byte
 		for {
