@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -144,5 +145,120 @@ func FuzzLocalLogOpen(f *testing.F) {
 			_, _ = Empty("c").Apply(recs)
 		}
 		l.Close()
+	})
+}
+
+// richImage has every kind of state: brokers (one fenced), topics with
+// partition changes and configs, a removed topic, broker configs and a
+// producer id block.
+func richImage(t testing.TB) *Image {
+	v1, v2, v3 := "compact", "1000", "lz4"
+	leader := int32(2)
+	im, err := Empty("c").Apply(append(append(append(
+		[]Record{
+			{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 1, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}},
+			{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 2, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h2", Port: 9092}}, Fenced: true}},
+			{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceBroker, Name: "log.retention.ms", Value: &v2}},
+		},
+		topicRecs("a", UUID{1}, 3)...), topicRecs("gone", UUID{2}, 2)...),
+		Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "cleanup.policy", Value: &v1}},
+		Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "compression.type", Value: &v3}},
+		Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "compression.type"}},
+		Record{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 1, Leader: &leader, ISR: []int32{2}, Replicas: []int32{2, 1}}},
+		Record{Type: TypeRemoveTopic, RemoveTopic: &RemoveTopicRecord{TopicID: UUID{2}}},
+		Record{Type: TypeProducerIDs, ProducerIDs: &ProducerIDsRecord{BrokerID: 1, NextProducerID: 2000}},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+func TestImageRecordsRoundTrip(t *testing.T) {
+	im := richImage(t)
+	re, err := Empty("c").Apply(im.Records())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !re.SameState(im) {
+		t.Fatalf("rebuilt image differs:\n%+v\n%+v", re, im)
+	}
+	if p := re.Topics["a"].Partitions[1]; p.LeaderEpoch != 1 || p.PartitionEpoch != 1 || p.Leader != 2 {
+		t.Fatalf("epochs not carried: %+v", p)
+	}
+	if _, ok := re.Topic("gone"); ok || re.Brokers[2].Fenced != true || re.NextProducerID != 2000 {
+		t.Fatalf("rebuilt image: %+v", re)
+	}
+	// And through the snapshot bytes, with the offset.
+	im.Offset = 42
+	b, err := EncodeSnapshot(im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSnapshot("c", b)
+	if err != nil || !back.SameState(im) || back.Offset != 42 || back.ControllerID != -1 {
+		t.Fatalf("snapshot round trip: %v", err)
+	}
+	if !Empty("c").SameState(Empty("c")) || Empty("c").SameState(im) {
+		t.Fatal("SameState")
+	}
+}
+
+func TestEntryRoundTrip(t *testing.T) {
+	recs := richImage(t).Records()
+	b, err := EncodeEntry(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeEntry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Empty("c").Apply(recs)
+	g, _ := Empty("c").Apply(got)
+	if len(got) != len(recs) || !a.SameState(g) {
+		t.Fatal("entry round trip")
+	}
+	for _, bad := range [][]byte{nil, {2, '[', ']'}, {1, '{'}} {
+		if _, err := DecodeEntry(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("DecodeEntry(%q): %v", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	b, _ := EncodeEntry(topicRecs("a", UUID{1}, 2))
+	f.Add(b)
+	f.Add([]byte{1, '[', '{', '}', ']'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := DecodeEntry(b)
+		if err != nil {
+			return
+		}
+		if _, err := EncodeEntry(recs); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = Empty("c").ApplyEntry(7, recs)
+	})
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	im, _ := Empty("c").Apply(topicRecs("a", UUID{1}, 2))
+	b, _ := EncodeSnapshot(im)
+	f.Add(b)
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 3, '[', ']'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		im, err := DecodeSnapshot("c", b)
+		if err != nil {
+			return
+		}
+		re, err := EncodeSnapshot(im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeSnapshot("c", re)
+		if err != nil || !back.SameState(im) || back.Offset != im.Offset {
+			t.Fatalf("re-decode: %v", err)
+		}
 	})
 }
