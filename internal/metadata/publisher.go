@@ -24,6 +24,8 @@ type Listener func(prev, next *Image)
 // the queue is one image long, a slow listener sees several entries
 // applied at once (prev to next may span many entries), and images never
 // go backwards. Listeners diff prev and next, so coalescing loses nothing.
+// A publisher fed by Offer (a Quorum's) must not also be fed by Publish:
+// the goroutine would later publish an older offered image over it.
 type Publisher struct {
 	cur atomic.Pointer[Image]
 

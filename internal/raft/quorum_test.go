@@ -90,14 +90,13 @@ func TestNodeSnapshotTriggers(t *testing.T) {
 		c := newClusterOpts(t, 1, 0, clusterOpts{configure: func(_ int32, cfg *Config) {
 			cfg.SnapshotBytes, cfg.SnapshotInterval = 300, -1
 		}})
-		var last uint64
 		for i := 0; i < 3; i++ {
-			last = c.propose(strings.Repeat("b", 80))
+			c.propose(strings.Repeat("b", 80))
 		}
 		if s := status(t, c.nodes[0]); s.SnapshotIndex != 0 {
 			t.Fatalf("snapshot at %d after 240+ bytes, want none before 300", s.SnapshotIndex)
 		}
-		last = c.propose(strings.Repeat("b", 80))
+		last := c.propose(strings.Repeat("b", 80))
 		if s := status(t, c.nodes[0]); s.SnapshotIndex != last {
 			t.Fatalf("snapshot index %d, want %d", s.SnapshotIndex, last)
 		}

@@ -74,6 +74,10 @@ type transport struct {
 	mu struct {
 		sync.Mutex
 		conns     map[net.Conn]struct{} // inbound connections, closed by close
+		// refusedAt is when a cluster id mismatch from a node was last
+		// logged at error level: a misconfigured peer redials every
+		// second, so repeats within a minute are logged at debug.
+		refusedAt map[int32]time.Time
 		listeners []net.Listener
 		closed    bool
 	}
@@ -89,6 +93,7 @@ func newTransport(self int32, clusterID string, addrs map[int32]string, recvc ch
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &transport{self: self, clusterID: clusterID, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
 	t.mu.conns = map[net.Conn]struct{}{}
+	t.mu.refusedAt = map[int32]time.Time{}
 	for id, addr := range addrs {
 		if id == self {
 			continue
@@ -318,13 +323,22 @@ func (t *transport) handleConn(c net.Conn) {
 		t.logger.Debug("raft: inbound connection rejected", "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	if clusterID != t.clusterID {
-		t.logger.Error("raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
-			"from", from, "peer_cluster_id", clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
-		return
-	}
 	if _, ok := t.peers[from]; !ok {
 		t.logger.Warn("raft: connection from a node outside the quorum rejected", "from", from, "remote", c.RemoteAddr().String())
+		return
+	}
+	// After the membership check: refusedAt only holds quorum members.
+	if clusterID != t.clusterID {
+		level := slog.LevelError
+		t.mu.Lock()
+		if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute {
+			level = slog.LevelDebug
+		} else {
+			t.mu.refusedAt[from] = time.Now()
+		}
+		t.mu.Unlock()
+		t.logger.Log(t.ctx, level, "raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
+			"from", from, "peer_cluster_id", clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
