@@ -5,9 +5,10 @@
 //
 // The package owns the raft driver (one goroutine around a RawNode), the
 // durable storage of entries, hard state and snapshots, and the TCP
-// transport between nodes. It knows nothing about metadata records: entry
-// payloads are opaque bytes and snapshots come from the caller's
-// Config.Snapshot and go back through Config.Restore.
+// transport between nodes. The Node knows nothing about metadata records:
+// entry payloads are opaque bytes and snapshots come from the caller's
+// Config.Snapshot and go back through Config.Restore; MetadataLog is the
+// adapter that puts the metadata image on it.
 //
 // # Files in Config.Dir
 //
@@ -40,12 +41,13 @@
 //
 // A node dials every peer it sends to and writes only on that connection;
 // what it receives arrives on connections the peers dialled. A connection
-// opens with a 12-byte hello
+// opens with a hello
 //
-//	+------------------+--------------+
-//	| magic "SAMSARFT" | from i32BE   |
-//	+------------------+--------------+
+//	+------------------+------------+--------+--------------------+
+//	| magic "SAMSARFT" | from i32BE | n u8   | cluster id, n bytes |
+//	+------------------+------------+--------+--------------------+
 //
+// (a hello naming another cluster id closes the connection)
 // and then carries messages as frames
 //
 //	+-----------+-----------+--------------------------+
@@ -55,5 +57,11 @@
 // with crc the CRC-32C of the message bytes and len at most MaxFrameBytes.
 // The magic read as a Kafka size prefix is 0x53414D53 (1.4 GB), far above
 // socket.request.max.bytes, so a listener can peek 4 bytes and tell a raft
-// connection from a Kafka one (see HandleConn).
+// connection from a Kafka one (see Divert).
+//
+// # Metadata
+//
+// MetadataLog makes a Node the cluster's metadata.Quorum: entry payloads
+// are metadata.EncodeEntry bytes and snapshots metadata.EncodeSnapshot
+// bytes (the image written as records); see internal/metadata.
 package raft
