@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // Quorum is a node's handle on the replicated metadata log: apply, then
@@ -91,8 +92,9 @@ func WaitActive(ctx context.Context, q Quorum) (int32, error) {
 // raft node's. Offsets number records, as LocalLog does: an entry's
 // offset is that of its last record.
 type LocalQuorum struct {
-	pub  *Publisher
-	stop func() // stops the publishing goroutine
+	pub    *Publisher
+	stop   func()      // stops the publishing goroutine
+	closed atomic.Bool // set by Close; Active reads it without waiting for an fsync under mu
 
 	mu sync.Mutex // serializes Append: apply, write, offer
 	// log is the file; nil once closed. Guarded by mu.
@@ -153,17 +155,14 @@ func (q *LocalQuorum) Append(ctx context.Context, recs []Record) (int64, error) 
 }
 
 // Active implements Quorum: a single node is the controller until Close.
-func (q *LocalQuorum) Active() (bool, int32) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.log != nil, 1
-}
+func (q *LocalQuorum) Active() (bool, int32) { return !q.closed.Load(), 1 }
 
 // Publisher implements Quorum.
 func (q *LocalQuorum) Publisher() *Publisher { return q.pub }
 
 // Close implements Quorum.
 func (q *LocalQuorum) Close() error {
+	q.closed.Store(true)
 	q.mu.Lock()
 	l := q.log
 	q.log = nil
