@@ -73,7 +73,7 @@ type transport struct {
 
 	mu struct {
 		sync.Mutex
-		conns     map[net.Conn]struct{} // inbound connections, closed by close
+		conns map[net.Conn]struct{} // inbound connections, closed by close
 		// refusedAt is when a cluster id mismatch from a node was last
 		// logged at error level: a misconfigured peer redials every
 		// second, so repeats within a minute are logged at debug.
