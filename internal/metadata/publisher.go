@@ -34,6 +34,9 @@ type Publisher struct {
 
 	// wake has room for one signal: an Offer happened.
 	wake chan struct{}
+	// started is set by Start: one publishing goroutine at most, or two
+	// could deliver offered images out of order.
+	started atomic.Bool
 
 	q struct {
 		sync.Mutex
@@ -149,6 +152,9 @@ func (p *Publisher) WaitOffset(ctx context.Context, offset int64) error {
 // that stops it: stop publishes what is still pending and waits for the
 // goroutine to end. The quorum that offers images owns it.
 func (p *Publisher) Start() (stop func()) {
+	if p.started.Swap(true) {
+		panic("metadata: Publisher.Start called twice")
+	}
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

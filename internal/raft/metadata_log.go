@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,11 @@ import (
 // the raft leader once it is ready (Node.Leader) and its publisher has
 // published the image of that moment: only then does Active report true.
 type MetadataLog struct {
-	node *Node
-	pub  *metadata.Publisher
-	stop func() // stops the publishing goroutine
-	self int32
+	node   *Node
+	pub    *metadata.Publisher
+	stop   func() // stops the publishing goroutine
+	self   int32
+	logger *slog.Logger
 
 	// applied is the image after the last applied entry, with the
 	// current ControllerID. Written on the raft goroutine (Apply,
@@ -58,7 +60,10 @@ func OpenMetadataLog(cfg Config) (*MetadataLog, error) {
 	if cfg.Apply != nil || cfg.Snapshot != nil || cfg.Restore != nil || cfg.OnLeaderChange != nil {
 		return nil, errors.New("raft: OpenMetadataLog sets the Config callbacks itself")
 	}
-	l := &MetadataLog{self: cfg.NodeID}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &MetadataLog{self: cfg.NodeID, logger: cfg.Logger}
 	l.mu.leader = -1
 	empty := metadata.Empty(cfg.ClusterID)
 	l.applied.Store(empty)
@@ -96,7 +101,9 @@ func (l *MetadataLog) apply(e Entry) error {
 	}
 	next, err := l.applied.Load().ApplyEntry(int64(e.Index), recs)
 	if err != nil {
-		// Deterministic: every node rejects this entry alike.
+		// Deterministic: every node rejects this entry alike. The
+		// controller validates first, so this is a race or a bug.
+		l.logger.Warn("raft: metadata entry rejected: it does not apply to the image", "index", e.Index, "err", err)
 		return fmt.Errorf("%w: %w: entry %d: %w", ErrRejected, metadata.ErrRejected, e.Index, err)
 	}
 	l.applied.Store(next)
