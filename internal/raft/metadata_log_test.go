@@ -231,7 +231,7 @@ func TestMetadataLogMinorityCommitsNothing(t *testing.T) {
 	quorumtest.Append(t, c, quorumtest.TopicRecords("base", 1))
 	old, a := c.active(t)
 	c.isolate(old)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	// The cut-off controller either still thinks it leads (the entry
 	// never commits) or has stepped down (CheckQuorum): never success.
