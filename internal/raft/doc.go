@@ -43,11 +43,13 @@
 // what it receives arrives on connections the peers dialled. A connection
 // opens with a hello
 //
-//	+------------------+------------+--------+--------------------+
-//	| magic "SAMSARFT" | from i32BE | n u8   | cluster id, n bytes |
-//	+------------------+------------+--------+--------------------+
+//	+------------------+------------+------+---------------------+------+-----------------+
+//	| magic "SAMSARFT" | from i32BE | n u8 | cluster id, n bytes | m u8 | m voter ids i32BE |
+//	+------------------+------------+------+---------------------+------+-----------------+
 //
-// (a hello naming another cluster id closes the connection)
+// (voter ids ascending: the sender's controller.quorum.voters). A hello
+// naming another cluster id or another voter set closes the connection:
+// nodes that disagree on the voters could count different majorities.
 // and then carries messages as frames
 //
 //	+-----------+-----------+--------------------------+

@@ -175,6 +175,14 @@ type proposeResult struct {
 // node ids start at 0.
 func toRaftID(id int32) uint64 { return uint64(id) + 1 }
 
+func fromRaftIDs(ids []uint64) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = fromRaftID(id)
+	}
+	return out
+}
+
 func fromRaftID(id uint64) int32 {
 	if id == 0 || id > 1<<31 {
 		return -1
@@ -205,6 +213,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotInterval == 0 {
 		cfg.SnapshotInterval = time.Hour
+	}
+	if len(cfg.Voters) > maxHelloVoters {
+		return nil, fmt.Errorf("raft: %d voters (at most %d)", len(cfg.Voters), maxHelloVoters)
 	}
 	if len(cfg.ClusterID) > maxClusterIDLen {
 		return nil, fmt.Errorf("raft: cluster id of %d bytes (at most %d)", len(cfg.ClusterID), maxClusterIDLen)
@@ -291,7 +302,7 @@ func Open(cfg Config) (*Node, error) {
 		st.close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	n.tr = newTransport(cfg.NodeID, cfg.ClusterID, addrs, n.recvc, n.reportc, cfg.Logger)
+	n.tr = newTransport(cfg.NodeID, cfg.ClusterID, fromRaftIDs(cs.Voters), addrs, n.recvc, n.reportc, cfg.Logger)
 	// Deliver what was committed before the restart now, so the caller's
 	// state is as complete as this node's log when Open returns (what
 	// metadata.Log.Replay did).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -193,6 +194,29 @@ func TestNodeClusterIDMismatchRefused(t *testing.T) {
 	for _, id := range c.ids() {
 		if l, _ := c.nodes[id].Leader(); l >= 0 {
 			t.Fatalf("node %d sees leader %d across clusters", id, l)
+		}
+	}
+}
+
+func TestNodeVotersMismatchRefused(t *testing.T) {
+	var logs syncBuffer
+	c := newClusterOpts(t, 2, 0, clusterOpts{configure: func(id int32, cfg *Config) {
+		if id == 1 {
+			v := maps.Clone(cfg.Voters)
+			v[2] = "127.0.0.1:1" // a third voter only node 1 believes in
+			cfg.Voters = v
+		} else {
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		}
+	}})
+	waitFor(t, "the voters mismatch log line", func() bool {
+		s := logs.String()
+		return strings.Contains(s, "controller.quorum.voters differs") && strings.Contains(s, `peer_voters="[0 1 2]"`) &&
+			strings.Contains(s, `our_voters="[0 1]"`) && strings.Contains(s, "from=1")
+	})
+	for _, id := range c.ids() {
+		if l, _ := c.nodes[id].Leader(); l >= 0 {
+			t.Fatalf("node %d sees leader %d across voter sets", id, l)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,8 @@ type report struct {
 // goroutine, which dials with backoff and drops what it cannot deliver.
 type transport struct {
 	self      int32
-	clusterID string // sent in our hellos, required in peers'
+	clusterID string  // sent in our hellos, required in peers'
+	voters    []int32 // sorted voter ids: sent in our hellos, required in peers'
 	logger    *slog.Logger
 	peers     map[int32]*peer // fixed at construction
 	recvc     chan<- *pb.Message
@@ -74,9 +76,8 @@ type transport struct {
 	mu struct {
 		sync.Mutex
 		conns map[net.Conn]struct{} // inbound connections, closed by close
-		// refusedAt is when a cluster id mismatch from a node was last
-		// logged at error level: a misconfigured peer redials every
-		// second, so repeats within a minute are logged at debug.
+		// refusedAt is when a refusal of a node (cluster id or voters
+		// mismatch) was last logged at error level (see logRefusal).
 		refusedAt map[int32]time.Time
 		listeners []net.Listener
 		closed    bool
@@ -89,9 +90,10 @@ type peer struct {
 	q    chan *pb.Message
 }
 
-func newTransport(self int32, clusterID string, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
+func newTransport(self int32, clusterID string, voters []int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &transport{self: self, clusterID: clusterID, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
+	voters = slices.Sorted(slices.Values(voters))
+	t := &transport{self: self, clusterID: clusterID, voters: voters, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.refusedAt = map[int32]time.Time{}
 	for id, addr := range addrs {
@@ -174,7 +176,7 @@ func (t *transport) dial(p *peer) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	hello := appendHello(nil, t.self, t.clusterID)
+	hello := appendHello(nil, helloMsg{from: t.self, clusterID: t.clusterID, voters: t.voters})
 	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.Write(hello); err != nil {
 		c.Close()
@@ -239,34 +241,60 @@ func appendMessageFrame(dst []byte, m *pb.Message) ([]byte, error) {
 	return dst, nil
 }
 
-// appendHello appends the connection preamble (see doc.go) to dst.
-// clusterID is at most maxClusterIDLen bytes (Open checks).
-func appendHello(dst []byte, from int32, clusterID string) []byte {
-	dst = append(dst, HelloMagic[:]...)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(from))
-	dst = append(dst, byte(len(clusterID)))
-	return append(dst, clusterID...)
+// helloMsg is the connection preamble (see doc.go).
+type helloMsg struct {
+	from      int32
+	clusterID string  // at most maxClusterIDLen bytes
+	voters    []int32 // sorted; at most maxHelloVoters
 }
 
-// readHello reads and checks the connection preamble and returns the
-// sender's node id and cluster id.
-func readHello(r io.Reader) (int32, string, error) {
-	var hello [helloLen]byte
-	if _, err := io.ReadFull(r, hello[:]); err != nil {
-		return 0, "", err
+// maxHelloVoters bounds the voter ids in a hello (one count byte).
+const maxHelloVoters = 255
+
+// appendHello appends h to dst. Open checks the bounds.
+func appendHello(dst []byte, h helloMsg) []byte {
+	dst = append(dst, HelloMagic[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.from))
+	dst = append(dst, byte(len(h.clusterID)))
+	dst = append(dst, h.clusterID...)
+	dst = append(dst, byte(len(h.voters)))
+	for _, v := range h.voters {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(v))
 	}
-	if [8]byte(hello[:8]) != HelloMagic {
-		return 0, "", fmt.Errorf("%w: bad hello", errFrame)
+	return dst
+}
+
+// readHello reads and checks the connection preamble.
+func readHello(r io.Reader) (helloMsg, error) {
+	var fixed [helloLen]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return helloMsg{}, err
 	}
-	id := int32(binary.BigEndian.Uint32(hello[8:12]))
-	if id < 0 {
-		return 0, "", fmt.Errorf("%w: node id %d", errFrame, id)
+	if [8]byte(fixed[:8]) != HelloMagic {
+		return helloMsg{}, fmt.Errorf("%w: bad hello", errFrame)
 	}
-	cid := make([]byte, hello[12]) // at most 255 bytes
+	h := helloMsg{from: int32(binary.BigEndian.Uint32(fixed[8:12]))}
+	if h.from < 0 {
+		return helloMsg{}, fmt.Errorf("%w: node id %d", errFrame, h.from)
+	}
+	// Both lengths are one byte: at most 255 + 1 + 255*4 bytes follow.
+	cid := make([]byte, int(fixed[12])+1)
 	if _, err := io.ReadFull(r, cid); err != nil {
-		return 0, "", err
+		return helloMsg{}, err
 	}
-	return id, string(cid), nil
+	h.clusterID = string(cid[:len(cid)-1])
+	ids := make([]byte, 4*int(cid[len(cid)-1]))
+	if _, err := io.ReadFull(r, ids); err != nil {
+		return helloMsg{}, err
+	}
+	for i := 0; i < len(ids); i += 4 {
+		v := int32(binary.BigEndian.Uint32(ids[i:]))
+		if v < 0 || len(h.voters) > 0 && v <= h.voters[len(h.voters)-1] {
+			return helloMsg{}, fmt.Errorf("%w: voter ids not ascending", errFrame)
+		}
+		h.voters = append(h.voters, v)
+	}
+	return h, nil
 }
 
 // readMessageFrame reads one frame from r into *buf (reused) and decodes
@@ -318,27 +346,27 @@ func (t *transport) handleConn(c net.Conn) {
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
 	br := bufio.NewReaderSize(c, 64<<10)
-	from, clusterID, err := readHello(br)
+	h, err := readHello(br)
 	if err != nil {
 		t.logger.Debug("raft: inbound connection rejected", "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}
+	from := h.from
 	if _, ok := t.peers[from]; !ok {
 		t.logger.Warn("raft: connection from a node outside the quorum rejected", "from", from, "remote", c.RemoteAddr().String())
 		return
 	}
 	// After the membership check: refusedAt only holds quorum members.
-	if clusterID != t.clusterID {
-		level := slog.LevelError
-		t.mu.Lock()
-		if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute {
-			level = slog.LevelDebug
-		} else {
-			t.mu.refusedAt[from] = time.Now()
-		}
-		t.mu.Unlock()
-		t.logger.Log(t.ctx, level, "raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
-			"from", from, "peer_cluster_id", clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
+	switch {
+	case h.clusterID != t.clusterID:
+		t.logRefusal(from, "raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
+			"from", from, "peer_cluster_id", h.clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
+		return
+	case !slices.Equal(h.voters, t.voters):
+		// Two nodes with different voter sets could each count a
+		// different majority: never let them talk.
+		t.logRefusal(from, "raft: connection refused: controller.quorum.voters differs between the nodes",
+			"from", from, "peer_voters", fmt.Sprint(h.voters), "our_voters", fmt.Sprint(t.voters), "remote", c.RemoteAddr().String())
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -364,6 +392,21 @@ func (t *transport) handleConn(c net.Conn) {
 			return
 		}
 	}
+}
+
+// logRefusal logs a refused peer at error level, or at debug when the
+// same node was refused less than a minute ago (a misconfigured peer
+// redials every second).
+func (t *transport) logRefusal(from int32, msg string, args ...any) {
+	level := slog.LevelError
+	t.mu.Lock()
+	if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute {
+		level = slog.LevelDebug
+	} else {
+		t.mu.refusedAt[from] = time.Now()
+	}
+	t.mu.Unlock()
+	t.logger.Log(t.ctx, level, msg, args...)
 }
 
 // serve accepts raft connections on l until it is closed.
