@@ -29,7 +29,14 @@
 // payload does not decode, or an entry that leaves a gap, is ErrCorrupt.
 //
 // raft.snap holds the newest snapshot as one frame of the same shape with
-// type 3 (a raftpb.Snapshot: index, term, ConfState and the caller's bytes).
+// type 3 (a raftpb.Snapshot: index, term, ConfState and data). Its data
+// carries the learners' addresses (a ConfState holds ids only) before the
+// caller's bytes:
+//
+//	+----------------+---------+-------------------------------------+----------------+
+//	| version u8 = 1 | n u16BE | n × (id i32BE | len u8 | address)     | caller's bytes |
+//	+----------------+---------+-------------------------------------+----------------+
+//
 // It is replaced atomically (write raft.snap.tmp, fsync, rename, fsync the
 // directory). After a snapshot the WAL is rewritten the same way
 // (raft.wal.tmp) with only the hard state and the entries after the

@@ -393,3 +393,25 @@ func TestMetadataLogFollowerAppendNamesController(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataLogLearnerJoinsAtRunTime: a broker-only node configured
+// with the voters only (as Kafka's keys allow) gets the metadata once the
+// active controller adds it (what BrokerRegistration will do).
+func TestMetadataLogLearnerJoinsAtRunTime(t *testing.T) {
+	c := newMetaCluster(t, 3, 1, func(_ int32, cfg *Config) { cfg.Learners = nil })
+	const learner = 3
+	quorumtest.Append(t, c, quorumtest.TopicRecords("before", 2))
+	if im := c.logs[learner].Publisher().Image(); im.Offset != -1 || im.ControllerID != -1 {
+		t.Fatalf("unadded learner has image at %d, controller %d", im.Offset, im.ControllerID)
+	}
+	_, a := c.active(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := a.Node().AddLearner(ctx, learner, c.learners[learner]); err != nil {
+		t.Fatal(err)
+	}
+	quorumtest.Append(t, c, quorumtest.TopicRecords("after", 1))
+	if im := c.converge(t); len(im.Topics) != 2 {
+		t.Fatalf("topics %v", topicNames(im))
+	}
+}

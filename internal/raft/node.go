@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrClosed is returned by calls on a closed node.
@@ -57,9 +59,12 @@ type Config struct {
 	Voters map[int32]string
 	// Learners maps broker-only node ids to their raft address. They
 	// receive the log but never vote; the leader must know them to push
-	// to them (etcd raft replicates by push).
+	// to them (etcd raft replicates by push). More are added at run time
+	// with AddLearner, which the log and snapshots remember.
 	Learners map[int32]string
-	// Learner says this node is one of Learners.
+	// Learner says this node is a learner: one of Learners, or a
+	// broker-only node that waits for the leader to AddLearner it (until
+	// then it hears nothing; it never campaigns).
 	Learner bool
 	// ClusterID authenticates transport connections: a peer whose hello
 	// names another cluster is refused (at most 255 bytes).
@@ -119,6 +124,7 @@ type Node struct {
 
 	propc     chan *proposal
 	statusc   chan chan Status
+	learnerc  chan learnerRequest
 	recvc     chan *pb.Message
 	reportc   chan report
 	transferc chan int32
@@ -143,8 +149,11 @@ type Node struct {
 	// LastCaughtUpTimestamp). Reset when this node loses the lead.
 	lastContact map[int32]time.Time
 	caughtUp    map[int32]time.Time
-	lead        int32 // raft's view of the leader, -1 if unknown
-	term        uint64
+	// learners maps every learner this node knows to its raft address
+	// (configured, from the snapshot, from applied ConfChanges).
+	learners map[int32]string
+	lead     int32 // raft's view of the leader, -1 if unknown
+	term     uint64
 	// readyTerm is the term in which this node, as leader, applied an
 	// entry of that term: only then is every entry of earlier terms
 	// applied, so the caller's state is complete and it may validate new
@@ -156,7 +165,18 @@ type Node struct {
 		leader  int32
 		term    uint64
 		changed chan struct{} // closed and replaced on every leader/term change
+		// learners is a copy of the run goroutine's learners;
+		// learnersChanged is closed and replaced when it changes.
+		learners        map[int32]string
+		learnersChanged chan struct{}
 	}
+}
+
+// learnerRequest asks the raft goroutine to propose adding a learner.
+type learnerRequest struct {
+	id   int32
+	addr string
+	done chan error
 }
 
 type proposal struct {
@@ -248,12 +268,16 @@ func Open(cfg Config) (*Node, error) {
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
 	_, isVoter := cfg.Voters[cfg.NodeID]
-	_, isLearner := cfg.Learners[cfg.NodeID]
 	switch {
-	case cfg.Learner && !isLearner:
-		return nil, fmt.Errorf("raft: node %d is a learner but not in Learners", cfg.NodeID)
+	case cfg.Learner && isVoter:
+		return nil, fmt.Errorf("raft: node %d is a voter, not a learner", cfg.NodeID)
 	case !cfg.Learner && !isVoter:
 		return nil, fmt.Errorf("raft: node %d is not a voter", cfg.NodeID)
+	}
+	for id, a := range cfg.Learners {
+		if len(a) > maxAddrLen {
+			return nil, fmt.Errorf("raft: address of learner %d longer than %d bytes", id, maxAddrLen)
+		}
 	}
 
 	st, snap, err := openStorage(cfg.Dir, cs)
@@ -262,11 +286,16 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, st: st,
-		propc: make(chan *proposal), statusc: make(chan chan Status), recvc: make(chan *pb.Message, 256),
+		propc: make(chan *proposal), statusc: make(chan chan Status), learnerc: make(chan learnerRequest),
+		recvc:   make(chan *pb.Message, 256),
 		reportc: make(chan report, 256), transferc: make(chan int32),
 		stopc: make(chan struct{}), done: make(chan struct{}),
 		pending: map[uint64]*proposal{}, lead: -1, snapAt: time.Now(),
 		lastContact: map[int32]time.Time{}, caughtUp: map[int32]time.Time{},
+		learners: maps.Clone(cfg.Learners),
+	}
+	if n.learners == nil {
+		n.learners = map[int32]string{}
 	}
 	n.mu.leader = -1
 	n.mu.changed = make(chan struct{})
@@ -275,10 +304,16 @@ func Open(cfg Config) (*Node, error) {
 			st.close()
 			return nil, errors.New("raft: snapshot on disk but Config.Restore is nil")
 		}
-		if err := cfg.Restore(snap.GetData()); err != nil {
+		learners, data, err := decodeSnapData(snap.GetData())
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		if err := cfg.Restore(data); err != nil {
 			st.close()
 			return nil, fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
+		maps.Copy(n.learners, learners)
 		n.applied = snap.GetMetadata().GetIndex()
 		n.snapIndex = n.applied
 	}
@@ -302,6 +337,8 @@ func Open(cfg Config) (*Node, error) {
 		st.close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
+	maps.Copy(addrs, n.learners)
+	n.publishLearners()
 	n.tr = newTransport(cfg.NodeID, cfg.ClusterID, fromRaftIDs(cs.Voters), addrs, n.recvc, n.reportc, cfg.Logger)
 	// Deliver what was committed before the restart now, so the caller's
 	// state is as complete as this node's log when Open returns (what
@@ -503,6 +540,8 @@ func (n *Node) loop() error {
 			n.propose(p)
 		case c := <-n.statusc:
 			c <- n.status()
+		case r := <-n.learnerc:
+			r.done <- n.proposeLearner(r)
 		case r := <-n.reportc:
 			switch {
 			case r.snapshot && r.failed:
@@ -516,6 +555,110 @@ func (n *Node) loop() error {
 			n.rn.TransferLeader(toRaftID(to))
 		}
 	}
+}
+
+// AddLearner makes node id, at raft address addr, a learner: the leader
+// proposes a ConfChange and this returns once this node has applied it
+// (the controller calls it when a broker-only node registers). Adding a
+// known learner at a new address moves it. Only the ready leader may add
+// (ErrNotLeader); raft drops a change proposed while another is in
+// flight, in which case ctx ends first and the caller retries.
+func (n *Node) AddLearner(ctx context.Context, id int32, addr string) error {
+	switch _, voter := n.cfg.Voters[id]; {
+	case id < 0 || voter:
+		return fmt.Errorf("raft: node %d cannot be a learner", id)
+	case addr == "" || len(addr) > maxAddrLen:
+		return fmt.Errorf("raft: learner address %q (1 to %d bytes)", addr, maxAddrLen)
+	}
+	r := learnerRequest{id: id, addr: addr, done: make(chan error, 1)}
+	select {
+	case n.learnerc <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.closedErr()
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for {
+		n.mu.Lock()
+		ch, got := n.mu.learnersChanged, n.mu.learners[id]
+		n.mu.Unlock()
+		if got == addr {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return n.closedErr()
+		}
+	}
+}
+
+// Learners returns the learners this node knows, with their addresses.
+func (n *Node) Learners() map[int32]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.mu.learners)
+}
+
+// proposeLearner runs on the raft goroutine for AddLearner.
+func (n *Node) proposeLearner(r learnerRequest) error {
+	if !n.ready() {
+		return ErrNotLeader{LeaderID: n.lead}
+	}
+	if n.learners[r.id] == r.addr {
+		return nil
+	}
+	cc := &pb.ConfChange{Type: new(pb.ConfChangeAddLearnerNode), NodeId: new(toRaftID(r.id)), Context: []byte(r.addr)}
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		return ErrNotLeader{LeaderID: -1}
+	}
+	return nil
+}
+
+// applyConfChange applies a committed ConfChange (only AddLearnerNode is
+// proposed).
+func (n *Node) applyConfChange(cc *pb.ConfChange) {
+	id := fromRaftID(cc.GetNodeId())
+	_, voter := n.cfg.Voters[id]
+	if cc.GetType() != pb.ConfChangeAddLearnerNode || id < 0 || voter {
+		// Never proposed by this package; applying it could demote a
+		// configured voter.
+		n.cfg.Logger.Warn("raft: conf change ignored", "type", cc.GetType().String(), "node", id)
+		return
+	}
+	n.st.setConfState(n.rn.ApplyConfChange(cc))
+	n.setLearner(id, string(cc.GetContext()))
+}
+
+// setLearner records learner id at addr and tells the transport.
+func (n *Node) setLearner(id int32, addr string) {
+	if n.learners[id] == addr {
+		return
+	}
+	n.learners[id] = addr
+	n.tr.setPeer(id, addr)
+	n.publishLearners()
+	n.cfg.Logger.Info("raft: learner added", "node", id, "addr", addr)
+}
+
+func (n *Node) publishLearners() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.learners = maps.Clone(n.learners)
+	if n.mu.learnersChanged != nil {
+		close(n.mu.learnersChanged)
+	}
+	n.mu.learnersChanged = make(chan struct{})
 }
 
 // step hands m to raft and notes the contact for DescribeQuorum.
@@ -601,8 +744,15 @@ func (n *Node) handleReady() error {
 			if n.cfg.Restore == nil {
 				return errors.New("raft: received a snapshot but Config.Restore is nil")
 			}
-			if err := n.cfg.Restore(snap.GetData()); err != nil {
+			learners, data, err := decodeSnapData(snap.GetData())
+			if err != nil {
+				return err
+			}
+			if err := n.cfg.Restore(data); err != nil {
 				return fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
+			}
+			for id, a := range learners {
+				n.setLearner(id, a)
 			}
 			n.applied = snap.GetMetadata().GetIndex()
 			n.snapIndex = n.applied
@@ -633,8 +783,16 @@ func (n *Node) apply(ents []*pb.Entry) error {
 		if n.lead == n.cfg.NodeID && e.GetTerm() == n.term {
 			n.readyTerm = n.term
 		}
+		if e.GetType() == pb.EntryConfChange {
+			cc := &pb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("%w: entry %d: conf change: %v", ErrCorrupt, e.GetIndex(), err)
+			}
+			n.applyConfChange(cc)
+			continue
+		}
 		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
-			continue // a new leader's empty entry; ConfChanges are not used
+			continue // a new leader's empty entry (ConfChangeV2 is not used)
 		}
 		from, id, data, ok := decodeEnvelope(e)
 		if !ok {
@@ -689,7 +847,7 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("raft: snapshot at %d: %w", n.applied, err)
 	}
-	if _, err := n.st.snapshot(n.applied, data); err != nil {
+	if _, err := n.st.snapshot(n.applied, encodeSnapData(n.learners, data)); err != nil {
 		return err
 	}
 	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied, "bytes_since_last", n.snapBytes)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,5 +219,79 @@ func TestNodeVotersMismatchRefused(t *testing.T) {
 		if l, _ := c.nodes[id].Leader(); l >= 0 {
 			t.Fatalf("node %d sees leader %d across voter sets", id, l)
 		}
+	}
+}
+
+// TestNodeAddLearnerAtRunTime: a broker-only node that no voter is
+// configured with joins when the leader adds it, catches up (from a
+// snapshot: the log is compacted every 5 entries), stays known to voters
+// across their restarts (the ConfChange entry is compacted away by then:
+// the snapshot carries the address), and can move to a new address.
+func TestNodeAddLearnerAtRunTime(t *testing.T) {
+	c := newClusterOpts(t, 3, 1, clusterOpts{every: 5, configure: func(_ int32, cfg *Config) { cfg.Learners = nil }})
+	const learner = 3
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var want []string
+	for _, d := range wantData(8, "a") {
+		c.propose(d, 0, 1, 2)
+		want = append(want, d)
+	}
+	if got := c.fsms[learner].get(); len(got) != 0 {
+		t.Fatalf("unknown learner received %q", got)
+	}
+	leader := c.waitLeader(0, 1, 2)
+	if err := c.nodes[leader].AddLearner(ctx, 1, "127.0.0.1:1"); err == nil {
+		t.Fatal("a voter was added as a learner")
+	}
+	if err := c.nodes[(leader+1)%3].AddLearner(ctx, learner, c.learners[learner]); !errors.As(err, new(ErrNotLeader)) {
+		t.Fatalf("add on a follower: %v", err)
+	}
+	if err := c.nodes[leader].AddLearner(ctx, learner, c.learners[learner]); err != nil {
+		t.Fatal(err)
+	}
+	c.fsms[learner].waitLen(t, len(want))
+	for _, d := range wantData(4, "b") {
+		c.propose(d, 0, 1, 2)
+		want = append(want, d)
+	}
+	if got := c.fsms[learner].waitLen(t, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("learner fsm %q", got)
+	}
+	waitFor(t, "the leader to report the learner", func() bool {
+		s := status(t, c.nodes[c.waitLeader(0, 1, 2)])
+		return len(s.Learners) == 1 && s.Learners[0].NodeID == learner && s.Learners[0].LogEndOffset > 0
+	})
+
+	// Every voter restarts; the learner is remembered.
+	for id := range int32(3) {
+		c.stop(id)
+		c.start(id)
+		if a := c.nodes[id].Learners()[learner]; a != c.learners[learner] {
+			t.Fatalf("voter %d after restart knows the learner at %q", id, a)
+		}
+	}
+	c.propose("c0", 0, 1, 2)
+	want = append(want, "c0")
+	c.fsms[learner].waitLen(t, len(want))
+
+	// The learner moves to a new port.
+	c.stop(learner)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.learners[learner] = l.Addr().String()
+	c.startWith(learner, l)
+	if err := c.nodes[c.waitLeader(0, 1, 2)].AddLearner(ctx, learner, c.learners[learner]); err != nil {
+		t.Fatal(err)
+	}
+	c.propose("d0", 0, 1, 2)
+	want = append(want, "d0")
+	if got := c.fsms[learner].waitLen(t, len(want)); !slices.Equal(got[len(got)-2:], want[len(want)-2:]) {
+		t.Fatalf("moved learner fsm %q", got)
+	}
+	if l, _ := c.nodes[learner].Leader(); l < 0 || l == learner {
+		t.Fatalf("learner sees leader %d", l)
 	}
 }

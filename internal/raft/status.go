@@ -92,7 +92,7 @@ func (n *Node) status() Status {
 	for id := range n.cfg.Voters {
 		s.Voters = append(s.Voters, member(id))
 	}
-	for id := range n.cfg.Learners {
+	for id := range n.learners {
 		s.Learners = append(s.Learners, member(id))
 	}
 	byID := func(a, b ReplicaStatus) int { return int(a.NodeID) - int(b.NodeID) }

@@ -41,7 +41,10 @@ const (
 	writeTimeout = 5 * time.Second
 	helloTimeout = 10 * time.Second
 	minBackoff   = 20 * time.Millisecond
-	maxBackoff   = time.Second
+	// maxRefusedTracked bounds the refused node ids remembered for log
+	// rate limiting (ids come from the network).
+	maxRefusedTracked = 1024
+	maxBackoff        = time.Second
 )
 
 var errFrame = errors.New("raft: bad transport frame")
@@ -61,7 +64,6 @@ type transport struct {
 	clusterID string  // sent in our hellos, required in peers'
 	voters    []int32 // sorted voter ids: sent in our hellos, required in peers'
 	logger    *slog.Logger
-	peers     map[int32]*peer // fixed at construction
 	recvc     chan<- *pb.Message
 	reportc   chan<- report
 
@@ -76,8 +78,12 @@ type transport struct {
 	mu struct {
 		sync.Mutex
 		conns map[net.Conn]struct{} // inbound connections, closed by close
+		// peers are the nodes this one talks to; voters are fixed at
+		// construction, learners are added by setPeer (AddLearner).
+		peers map[int32]*peer
 		// refusedAt is when a refusal of a node (cluster id or voters
-		// mismatch) was last logged at error level (see logRefusal).
+		// mismatch, not a member) was last logged at error level (see
+		// logRefusal); at most maxRefusedTracked ids.
 		refusedAt map[int32]time.Time
 		listeners []net.Listener
 		closed    bool
@@ -86,26 +92,49 @@ type transport struct {
 
 type peer struct {
 	id   int32
-	addr string
+	addr atomic.Pointer[string] // read at every dial; a learner's may change
 	q    chan *pb.Message
 }
 
 func newTransport(self int32, clusterID string, voters []int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	voters = slices.Sorted(slices.Values(voters))
-	t := &transport{self: self, clusterID: clusterID, voters: voters, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
+	t := &transport{self: self, clusterID: clusterID, voters: voters, logger: logger, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.refusedAt = map[int32]time.Time{}
+	t.mu.peers = map[int32]*peer{}
 	for id, addr := range addrs {
-		if id == self {
-			continue
-		}
-		p := &peer{id: id, addr: addr, q: make(chan *pb.Message, peerQueue)}
-		t.peers[id] = p
-		t.wg.Add(1)
-		go t.runPeer(p)
+		t.setPeer(id, addr)
 	}
 	return t
+}
+
+// setPeer adds node id at addr, or moves it there.
+func (t *transport) setPeer(id int32, addr string) {
+	if id == t.self {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.mu.peers[id]; p != nil {
+		p.addr.Store(&addr)
+		return
+	}
+	if t.mu.closed {
+		return
+	}
+	p := &peer{id: id, q: make(chan *pb.Message, peerQueue)}
+	p.addr.Store(&addr)
+	t.mu.peers[id] = p
+	t.wg.Add(1)
+	go t.runPeer(p)
+}
+
+// peer returns node id's peer, or nil.
+func (t *transport) peer(id int32) *peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.peers[id]
 }
 
 func (t *transport) dropped(from, to int32) bool {
@@ -120,7 +149,7 @@ func (t *transport) send(msgs []*pb.Message) {
 		if t.dropped(t.self, to) {
 			continue
 		}
-		p := t.peers[to]
+		p := t.peer(to)
 		if p == nil {
 			t.logger.Warn("raft: message to unknown node dropped", "to", to, "type", m.GetType().String())
 			continue
@@ -145,12 +174,22 @@ func (t *transport) runPeer(p *peer) {
 	defer t.wg.Done()
 	backoff := minBackoff
 	for {
+		// Dial only once there is something to send: a node this one
+		// never talks to (a learner no leader has added yet) is not
+		// bothered with connections it would refuse.
+		var first *pb.Message
+		select {
+		case <-t.ctx.Done():
+			return
+		case first = <-p.q:
+		}
 		c, err := t.dial(p)
 		if err != nil {
 			if t.ctx.Err() != nil {
 				return
 			}
-			t.report(report{to: toRaftID(p.id), failed: true})
+			// first is dropped; raft retransmits.
+			t.report(report{to: toRaftID(p.id), snapshot: first.GetType() == pb.MsgSnap, failed: true})
 			select {
 			case <-t.ctx.Done():
 				return
@@ -160,7 +199,7 @@ func (t *transport) runPeer(p *peer) {
 			continue
 		}
 		backoff = minBackoff
-		err = t.writeLoop(p, c)
+		err = t.writeLoop(p, c, first)
 		c.Close()
 		if t.ctx.Err() != nil {
 			return
@@ -172,7 +211,7 @@ func (t *transport) runPeer(p *peer) {
 
 func (t *transport) dial(p *peer) (net.Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	c, err := d.DialContext(t.ctx, "tcp", *p.addr.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -186,15 +225,18 @@ func (t *transport) dial(p *peer) (net.Conn, error) {
 }
 
 // writeLoop sends queued messages to p on c until an error or close.
-func (t *transport) writeLoop(p *peer, c net.Conn) error {
+func (t *transport) writeLoop(p *peer, c net.Conn, first *pb.Message) error {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
 	for {
-		var m *pb.Message
-		select {
-		case <-t.ctx.Done():
-			return t.ctx.Err()
-		case m = <-p.q:
+		m := first
+		first = nil
+		if m == nil {
+			select {
+			case <-t.ctx.Done():
+				return t.ctx.Err()
+			case m = <-p.q:
+			}
 		}
 		var err error
 		buf, err = appendMessageFrame(buf[:0], m)
@@ -352,11 +394,11 @@ func (t *transport) handleConn(c net.Conn) {
 		return
 	}
 	from := h.from
-	if _, ok := t.peers[from]; !ok {
-		t.logger.Warn("raft: connection from a node outside the quorum rejected", "from", from, "remote", c.RemoteAddr().String())
+	if t.peer(from) == nil {
+		t.logRefusal(from, "raft: connection from a node outside the quorum rejected (a learner not added yet, or a wrong node.id)",
+			"from", from, "remote", c.RemoteAddr().String())
 		return
 	}
-	// After the membership check: refusedAt only holds quorum members.
 	switch {
 	case h.clusterID != t.clusterID:
 		t.logRefusal(from, "raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
@@ -400,7 +442,7 @@ func (t *transport) handleConn(c net.Conn) {
 func (t *transport) logRefusal(from int32, msg string, args ...any) {
 	level := slog.LevelError
 	t.mu.Lock()
-	if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute {
+	if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute || !ok && len(t.mu.refusedAt) >= maxRefusedTracked {
 		level = slog.LevelDebug
 	} else {
 		t.mu.refusedAt[from] = time.Now()
