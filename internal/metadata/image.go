@@ -1,6 +1,13 @@
 // Package metadata holds the cluster metadata model: the records of the
 // metadata log (__cluster_metadata), the immutable Image every node replays
 // them into, and the publisher that hands new images to components.
+//
+// A node's handle on the replicated log is a Quorum (apply, then publish):
+// LocalQuorum on one node's LocalLog file, raft.MetadataLog on a Raft
+// quorum. Entries and snapshots are encoded by EncodeEntry and
+// EncodeSnapshot (layouts in snapshot.go); a snapshot is the image written
+// as records (Image.Records). The contract every Quorum meets is the suite
+// in package quorumtest.
 package metadata
 
 // UUID is a Kafka UUID (topic id, directory id).

@@ -13,9 +13,11 @@ import (
 	"sync"
 )
 
-// Log is the replicated metadata log. The single-node implementation is
-// LocalLog; the Raft quorum (go.etcd.io/raft/v3) implements the same
-// interface for clusters.
+// Log is the metadata log as the single-node controller uses it today:
+// the caller appends, then publishes. Quorum (apply-then-publish, with
+// LocalQuorum and raft.MetadataLog) replaces it; Log and LocalLog stay
+// until the controller and server switch, and LocalLog's file remains the
+// migration source (MigrateLocalLog).
 type Log interface {
 	// Append durably appends recs as one atomic unit and returns the
 	// offset of the last one.

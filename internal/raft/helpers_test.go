@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,9 @@ import (
 
 // testTimeout bounds every wait in these tests.
 const testTimeout = 30 * time.Second
+
+// testClusterID is the cluster id of test clusters.
+const testClusterID = "raft-test-cluster-id-1"
 
 // fsm is the caller's state machine in tests: the list of applied
 // payloads. One fsm lives as long as one Node (one process lifetime).
@@ -39,6 +43,10 @@ func (f *fsm) apply(e Entry) error {
 	defer f.mu.Unlock()
 	if e.Index <= f.last {
 		return fmt.Errorf("entry %d applied after %d", e.Index, f.last)
+	}
+	if strings.HasPrefix(string(e.Data), "reject") {
+		f.last = e.Index
+		return fmt.Errorf("%w: %q", ErrRejected, e.Data)
 	}
 	f.last = e.Index
 	f.data = append(f.data, string(e.Data))
@@ -105,13 +113,28 @@ type cluster struct {
 	dirs     map[int32]string
 	nodes    map[int32]*Node // running nodes
 	fsms     map[int32]*fsm
-	every    uint64
+	closers  map[int32]func() // stop a custom opts.serve
+	opts     clusterOpts
 	drop     atomic.Pointer[func(from, to int32) bool]
 }
 
+// clusterOpts vary a test cluster.
+type clusterOpts struct {
+	every uint64 // Config.SnapshotEvery
+	// configure, if set, adjusts a node's config before Open.
+	configure func(id int32, cfg *Config)
+	// serve, if set, accepts on the node's listener instead of Node.Serve
+	// and owns l (it must return once l is closed).
+	serve func(n *Node, l net.Listener)
+}
+
 func newCluster(t testing.TB, voters, learners int, snapshotEvery uint64) *cluster {
+	return newClusterOpts(t, voters, learners, clusterOpts{every: snapshotEvery})
+}
+
+func newClusterOpts(t testing.TB, voters, learners int, opts clusterOpts) *cluster {
 	c := &cluster{t: t, voters: map[int32]string{}, learners: map[int32]string{}, dirs: map[int32]string{},
-		nodes: map[int32]*Node{}, fsms: map[int32]*fsm{}, every: snapshotEvery}
+		nodes: map[int32]*Node{}, fsms: map[int32]*fsm{}, closers: map[int32]func(){}, opts: opts}
 	ls := map[int32]net.Listener{}
 	for id := int32(0); id < int32(voters+learners); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -176,10 +199,10 @@ func (c *cluster) startWith(id int32, l net.Listener) {
 	c.t.Helper()
 	f := newFSM()
 	_, learner := c.learners[id]
-	n, err := Open(Config{
-		NodeID: id, Voters: c.voters, Learners: c.learners, Learner: learner, Dir: c.dirs[id],
+	cfg := Config{
+		NodeID: id, Voters: c.voters, Learners: c.learners, Learner: learner, Dir: c.dirs[id], ClusterID: testClusterID,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id),
-		TickInterval: 10 * time.Millisecond, SnapshotEvery: c.every,
+		TickInterval: 10 * time.Millisecond, SnapshotEvery: c.opts.every,
 		Apply: f.apply, Snapshot: f.snapshot, Restore: f.restore,
 		OnLeaderChange: func(leader int32, _ uint64) {
 			if leader == id {
@@ -188,7 +211,11 @@ func (c *cluster) startWith(id int32, l net.Listener) {
 				f.mu.Unlock()
 			}
 		},
-	})
+	}
+	if c.opts.configure != nil {
+		c.opts.configure(id, &cfg)
+	}
+	n, err := Open(cfg)
 	if err != nil {
 		l.Close()
 		c.t.Fatalf("open node %d: %v", id, err)
@@ -198,7 +225,19 @@ func (c *cluster) startWith(id int32, l net.Listener) {
 		return d != nil && (*d)(from, to)
 	}
 	n.tr.drop.Store(&filter)
-	go n.Serve(l)
+	if c.opts.serve != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.opts.serve(n, l)
+		}()
+		c.closers[id] = func() {
+			l.Close()
+			<-done
+		}
+	} else {
+		go n.Serve(l)
+	}
 	c.nodes[id], c.fsms[id] = n, f
 }
 
@@ -206,6 +245,10 @@ func (c *cluster) stop(id int32) {
 	c.t.Helper()
 	if err := c.nodes[id].Close(); err != nil {
 		c.t.Errorf("close node %d: %v", id, err)
+	}
+	if f := c.closers[id]; f != nil {
+		f()
+		delete(c.closers, id)
 	}
 	delete(c.nodes, id)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -14,10 +15,18 @@ import (
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrClosed is returned by calls on a closed node.
 var ErrClosed = errors.New("raft: node closed")
+
+// ErrRejected is wrapped by an Apply error that rejects one entry
+// without stopping the node: the entry stays in the log but changes
+// nothing, and Propose returns the error to its proposer. Apply must be
+// deterministic so every node rejects the same entries.
+var ErrRejected = errors.New("raft: entry rejected by the state machine")
 
 // ErrNotLeader is returned by Propose on a node that is not the leader,
 // and when a proposal was lost to a leader change (the entry at its index
@@ -50,10 +59,16 @@ type Config struct {
 	Voters map[int32]string
 	// Learners maps broker-only node ids to their raft address. They
 	// receive the log but never vote; the leader must know them to push
-	// to them (etcd raft replicates by push).
+	// to them (etcd raft replicates by push). More are added at run time
+	// with AddLearner, which the log and snapshots remember.
 	Learners map[int32]string
-	// Learner says this node is one of Learners.
+	// Learner says this node is a learner: one of Learners, or a
+	// broker-only node that waits for the leader to AddLearner it (until
+	// then it hears nothing; it never campaigns).
 	Learner bool
+	// ClusterID authenticates transport connections: a peer whose hello
+	// names another cluster is refused (at most 255 bytes).
+	ClusterID string
 	// Dir holds the raft files (the __cluster_metadata-0 directory).
 	Dir    string
 	Logger *slog.Logger
@@ -61,13 +76,25 @@ type Config struct {
 	TickInterval   time.Duration // default 100ms
 	ElectionTicks  int           // default 10
 	HeartbeatTicks int           // default 1
-	// SnapshotEvery is how many applied entries past the last snapshot
-	// trigger a new snapshot and log compaction. Default 10000.
+	// A snapshot is taken (and the log compacted) once any of these
+	// holds for the entries applied since the last snapshot:
+	//
+	// SnapshotBytes: their payload bytes reach it. Kafka's
+	// metadata.log.max.record.bytes.between.snapshots; default 20 MiB,
+	// negative disables. It also bounds the log held in memory.
+	SnapshotBytes int64
+	// SnapshotInterval: at least one entry was applied and this long has
+	// passed since the last snapshot (or Open). Kafka's
+	// metadata.log.max.snapshot.interval.ms; default 1 h, negative
+	// disables.
+	SnapshotInterval time.Duration
+	// SnapshotEvery: their number reaches it. 0 (the default) disables.
 	SnapshotEvery uint64
 
 	// Apply is called on the raft goroutine with every committed entry, in
 	// order, exactly once per process lifetime: after a restart it
-	// continues from the snapshot Restore was given. An error stops the
+	// continues from the snapshot Restore was given. An error wrapping
+	// ErrRejected rejects that entry only; any other error stops the
 	// node (the state machine can no longer follow the log). It must not
 	// block on the node (no Propose from inside it), and must not modify
 	// Entry.Data, which raft still holds.
@@ -96,6 +123,8 @@ type Node struct {
 	tr  *transport
 
 	propc     chan *proposal
+	statusc   chan chan Status
+	learnerc  chan learnerRequest
 	recvc     chan *pb.Message
 	reportc   chan report
 	transferc chan int32
@@ -110,8 +139,21 @@ type Node struct {
 	pending   map[uint64]*proposal
 	applied   uint64
 	snapIndex uint64
-	lead      int32 // raft's view of the leader, -1 if unknown
-	term      uint64
+	// snapBytes counts payload bytes applied since the last snapshot;
+	// snapAt is when it was taken (or Open). They trigger snapshots.
+	snapBytes uint64
+	snapAt    time.Time
+	// lastContact is, per peer, when the leader last received a message
+	// from it; caughtUp when such a message found its log matching the
+	// leader's last index (DescribeQuorum's LastFetchTimestamp and
+	// LastCaughtUpTimestamp). Reset when this node loses the lead.
+	lastContact map[int32]time.Time
+	caughtUp    map[int32]time.Time
+	// learners maps every learner this node knows to its raft address
+	// (configured, from the snapshot, from applied ConfChanges).
+	learners map[int32]string
+	lead     int32 // raft's view of the leader, -1 if unknown
+	term     uint64
 	// readyTerm is the term in which this node, as leader, applied an
 	// entry of that term: only then is every entry of earlier terms
 	// applied, so the caller's state is complete and it may validate new
@@ -123,7 +165,18 @@ type Node struct {
 		leader  int32
 		term    uint64
 		changed chan struct{} // closed and replaced on every leader/term change
+		// learners is a copy of the run goroutine's learners;
+		// learnersChanged is closed and replaced when it changes.
+		learners        map[int32]string
+		learnersChanged chan struct{}
 	}
+}
+
+// learnerRequest asks the raft goroutine to propose adding a learner.
+type learnerRequest struct {
+	id   int32
+	addr string
+	done chan error
 }
 
 type proposal struct {
@@ -141,6 +194,14 @@ type proposeResult struct {
 // raft ids are node ids + 1: etcd raft reserves 0 for "none" and Kafka
 // node ids start at 0.
 func toRaftID(id int32) uint64 { return uint64(id) + 1 }
+
+func fromRaftIDs(ids []uint64) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = fromRaftID(id)
+	}
+	return out
+}
 
 func fromRaftID(id uint64) int32 {
 	if id == 0 || id > 1<<31 {
@@ -167,8 +228,17 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.HeartbeatTicks <= 0 {
 		cfg.HeartbeatTicks = 1
 	}
-	if cfg.SnapshotEvery == 0 {
-		cfg.SnapshotEvery = 10000
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 20 << 20
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = time.Hour
+	}
+	if len(cfg.Voters) > maxHelloVoters {
+		return nil, fmt.Errorf("raft: %d voters (at most %d)", len(cfg.Voters), maxHelloVoters)
+	}
+	if len(cfg.ClusterID) > maxClusterIDLen {
+		return nil, fmt.Errorf("raft: cluster id of %d bytes (at most %d)", len(cfg.ClusterID), maxClusterIDLen)
 	}
 	if cfg.Apply == nil {
 		return nil, errors.New("raft: Config.Apply is required")
@@ -198,12 +268,16 @@ func Open(cfg Config) (*Node, error) {
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
 	_, isVoter := cfg.Voters[cfg.NodeID]
-	_, isLearner := cfg.Learners[cfg.NodeID]
 	switch {
-	case cfg.Learner && !isLearner:
-		return nil, fmt.Errorf("raft: node %d is a learner but not in Learners", cfg.NodeID)
+	case cfg.Learner && isVoter:
+		return nil, fmt.Errorf("raft: node %d is a voter, not a learner", cfg.NodeID)
 	case !cfg.Learner && !isVoter:
 		return nil, fmt.Errorf("raft: node %d is not a voter", cfg.NodeID)
+	}
+	for id, a := range cfg.Learners {
+		if len(a) > maxAddrLen {
+			return nil, fmt.Errorf("raft: address of learner %d longer than %d bytes", id, maxAddrLen)
+		}
 	}
 
 	st, snap, err := openStorage(cfg.Dir, cs)
@@ -212,10 +286,16 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, st: st,
-		propc: make(chan *proposal), recvc: make(chan *pb.Message, 256),
+		propc: make(chan *proposal), statusc: make(chan chan Status), learnerc: make(chan learnerRequest),
+		recvc:   make(chan *pb.Message, 256),
 		reportc: make(chan report, 256), transferc: make(chan int32),
 		stopc: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]*proposal{}, lead: -1,
+		pending: map[uint64]*proposal{}, lead: -1, snapAt: time.Now(),
+		lastContact: map[int32]time.Time{}, caughtUp: map[int32]time.Time{},
+		learners: maps.Clone(cfg.Learners),
+	}
+	if n.learners == nil {
+		n.learners = map[int32]string{}
 	}
 	n.mu.leader = -1
 	n.mu.changed = make(chan struct{})
@@ -224,10 +304,16 @@ func Open(cfg Config) (*Node, error) {
 			st.close()
 			return nil, errors.New("raft: snapshot on disk but Config.Restore is nil")
 		}
-		if err := cfg.Restore(snap.GetData()); err != nil {
+		learners, data, err := decodeSnapData(snap.GetData())
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		if err := cfg.Restore(data); err != nil {
 			st.close()
 			return nil, fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
+		maps.Copy(n.learners, learners)
 		n.applied = snap.GetMetadata().GetIndex()
 		n.snapIndex = n.applied
 	}
@@ -251,7 +337,9 @@ func Open(cfg Config) (*Node, error) {
 		st.close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	n.tr = newTransport(cfg.NodeID, addrs, n.recvc, n.reportc, cfg.Logger)
+	maps.Copy(addrs, n.learners)
+	n.publishLearners()
+	n.tr = newTransport(cfg.NodeID, cfg.ClusterID, fromRaftIDs(cs.Voters), addrs, n.recvc, n.reportc, cfg.Logger)
 	// Deliver what was committed before the restart now, so the caller's
 	// state is as complete as this node's log when Open returns (what
 	// metadata.Log.Replay did).
@@ -429,22 +517,31 @@ func (n *Node) loop() error {
 			return nil
 		case <-t.C:
 			n.rn.Tick()
+			// Time-driven snapshots need no new Ready.
+			if err := n.maybeSnapshot(); err != nil {
+				return err
+			}
 		case m := <-n.recvc:
-			// Errors here are stale or foreign messages raft ignores.
-			_ = n.rn.Step(m)
+			now := time.Now()
+			n.step(m, now)
 			// Take what else has arrived, so one Ready (one fsync)
 			// covers a burst of appends.
 			for range 64 {
 				select {
 				case m := <-n.recvc:
-					_ = n.rn.Step(m)
+					n.step(m, now)
 					continue
 				default:
 				}
 				break
 			}
+			n.trackCaughtUp()
 		case p := <-n.propc:
 			n.propose(p)
+		case c := <-n.statusc:
+			c <- n.status()
+		case r := <-n.learnerc:
+			r.done <- n.proposeLearner(r)
 		case r := <-n.reportc:
 			switch {
 			case r.snapshot && r.failed:
@@ -458,6 +555,134 @@ func (n *Node) loop() error {
 			n.rn.TransferLeader(toRaftID(to))
 		}
 	}
+}
+
+// AddLearner makes node id, at raft address addr, a learner: the leader
+// proposes a ConfChange and this returns once this node has applied it
+// (the controller calls it when a broker-only node registers). Adding a
+// known learner at a new address moves it. Only the ready leader may add
+// (ErrNotLeader); raft drops a change proposed while another is in
+// flight, in which case ctx ends first and the caller retries.
+func (n *Node) AddLearner(ctx context.Context, id int32, addr string) error {
+	switch _, voter := n.cfg.Voters[id]; {
+	case id < 0 || voter:
+		return fmt.Errorf("raft: node %d cannot be a learner", id)
+	case addr == "" || len(addr) > maxAddrLen:
+		return fmt.Errorf("raft: learner address %q (1 to %d bytes)", addr, maxAddrLen)
+	}
+	r := learnerRequest{id: id, addr: addr, done: make(chan error, 1)}
+	select {
+	case n.learnerc <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.closedErr()
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for {
+		n.mu.Lock()
+		ch, got := n.mu.learnersChanged, n.mu.learners[id]
+		n.mu.Unlock()
+		if got == addr {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return n.closedErr()
+		}
+	}
+}
+
+// Learners returns the learners this node knows, with their addresses.
+func (n *Node) Learners() map[int32]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.mu.learners)
+}
+
+// proposeLearner runs on the raft goroutine for AddLearner.
+func (n *Node) proposeLearner(r learnerRequest) error {
+	if !n.ready() {
+		return ErrNotLeader{LeaderID: n.lead}
+	}
+	if n.learners[r.id] == r.addr {
+		return nil
+	}
+	cc := &pb.ConfChange{Type: new(pb.ConfChangeAddLearnerNode), NodeId: new(toRaftID(r.id)), Context: []byte(r.addr)}
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		return ErrNotLeader{LeaderID: -1}
+	}
+	return nil
+}
+
+// applyConfChange applies a committed ConfChange (only AddLearnerNode is
+// proposed).
+func (n *Node) applyConfChange(cc *pb.ConfChange) {
+	id := fromRaftID(cc.GetNodeId())
+	_, voter := n.cfg.Voters[id]
+	if cc.GetType() != pb.ConfChangeAddLearnerNode || id < 0 || voter {
+		// Never proposed by this package; applying it could demote a
+		// configured voter.
+		n.cfg.Logger.Warn("raft: conf change ignored", "type", cc.GetType().String(), "node", id)
+		return
+	}
+	n.st.setConfState(n.rn.ApplyConfChange(cc))
+	n.setLearner(id, string(cc.GetContext()))
+}
+
+// setLearner records learner id at addr and tells the transport.
+func (n *Node) setLearner(id int32, addr string) {
+	if n.learners[id] == addr {
+		return
+	}
+	n.learners[id] = addr
+	n.tr.setPeer(id, addr)
+	n.publishLearners()
+	n.cfg.Logger.Info("raft: learner added", "node", id, "addr", addr)
+}
+
+func (n *Node) publishLearners() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.learners = maps.Clone(n.learners)
+	if n.mu.learnersChanged != nil {
+		close(n.mu.learnersChanged)
+	}
+	n.mu.learnersChanged = make(chan struct{})
+}
+
+// step hands m to raft and notes the contact for DescribeQuorum.
+func (n *Node) step(m *pb.Message, now time.Time) {
+	if n.lead == n.cfg.NodeID {
+		n.lastContact[fromRaftID(m.GetFrom())] = now
+	}
+	// Errors here are stale or foreign messages raft ignores.
+	_ = n.rn.Step(m)
+}
+
+// trackCaughtUp records, on the leader, which peers matched its last
+// index when they last answered.
+func (n *Node) trackCaughtUp() {
+	if n.lead != n.cfg.NodeID {
+		return
+	}
+	last, _ := n.st.LastIndex()
+	n.rn.WithProgress(func(id uint64, _ etcdraft.ProgressType, pr tracker.Progress) {
+		peer := fromRaftID(id)
+		if at, ok := n.lastContact[peer]; ok && pr.Match >= last {
+			n.caughtUp[peer] = at
+		}
+	})
 }
 
 // ready reports whether this node leads and may take proposals.
@@ -488,7 +713,12 @@ func (n *Node) handleReady() error {
 	for n.rn.HasReady() {
 		rd := n.rn.Ready()
 		if rd.SoftState != nil {
-			n.lead = fromRaftID(rd.SoftState.Lead)
+			lead := fromRaftID(rd.SoftState.Lead)
+			if lead != n.cfg.NodeID {
+				clear(n.lastContact)
+				clear(n.caughtUp)
+			}
+			n.lead = lead
 		}
 		snap := rd.Snapshot
 		if !etcdraft.IsEmptySnap(snap) {
@@ -514,11 +744,19 @@ func (n *Node) handleReady() error {
 			if n.cfg.Restore == nil {
 				return errors.New("raft: received a snapshot but Config.Restore is nil")
 			}
-			if err := n.cfg.Restore(snap.GetData()); err != nil {
+			learners, data, err := decodeSnapData(snap.GetData())
+			if err != nil {
+				return err
+			}
+			if err := n.cfg.Restore(data); err != nil {
 				return fmt.Errorf("raft: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
+			}
+			for id, a := range learners {
+				n.setLearner(id, a)
 			}
 			n.applied = snap.GetMetadata().GetIndex()
 			n.snapIndex = n.applied
+			n.snapBytes, n.snapAt = 0, time.Now()
 		}
 		if err := n.apply(rd.CommittedEntries); err != nil {
 			return err
@@ -541,23 +779,36 @@ func (n *Node) apply(ents []*pb.Entry) error {
 			continue
 		}
 		n.applied = e.GetIndex()
+		n.snapBytes += uint64(len(e.GetData()))
 		if n.lead == n.cfg.NodeID && e.GetTerm() == n.term {
 			n.readyTerm = n.term
 		}
+		if e.GetType() == pb.EntryConfChange {
+			cc := &pb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("%w: entry %d: conf change: %v", ErrCorrupt, e.GetIndex(), err)
+			}
+			n.applyConfChange(cc)
+			continue
+		}
 		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
-			continue // a new leader's empty entry; ConfChanges are not used
+			continue // a new leader's empty entry (ConfChangeV2 is not used)
 		}
 		from, id, data, ok := decodeEnvelope(e)
 		if !ok {
 			return fmt.Errorf("%w: entry %d has no envelope", ErrCorrupt, e.GetIndex())
 		}
+		res := proposeResult{index: e.GetIndex()}
 		if err := n.cfg.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: data}); err != nil {
-			return fmt.Errorf("raft: apply entry %d: %w", e.GetIndex(), err)
+			if !errors.Is(err, ErrRejected) {
+				return fmt.Errorf("raft: apply entry %d: %w", e.GetIndex(), err)
+			}
+			res = proposeResult{err: err}
 		}
 		if from == n.cfg.NodeID {
 			if p := n.pending[id]; p != nil {
 				delete(n.pending, id)
-				p.done <- proposeResult{index: e.GetIndex()}
+				p.done <- res
 			}
 		}
 	}
@@ -572,19 +823,36 @@ func (n *Node) apply(ents []*pb.Entry) error {
 	return nil
 }
 
+// snapshotDue reports whether the entries applied since the last
+// snapshot call for a new one (see Config.SnapshotBytes).
+func (n *Node) snapshotDue() bool {
+	c := &n.cfg
+	switch {
+	case c.Snapshot == nil || n.applied <= n.snapIndex:
+		return false
+	case c.SnapshotEvery > 0 && n.applied-n.snapIndex >= c.SnapshotEvery:
+		return true
+	case c.SnapshotBytes > 0 && n.snapBytes >= uint64(c.SnapshotBytes):
+		return true
+	default:
+		return c.SnapshotInterval > 0 && time.Since(n.snapAt) >= c.SnapshotInterval
+	}
+}
+
 func (n *Node) maybeSnapshot() error {
-	if n.cfg.Snapshot == nil || n.applied-n.snapIndex < n.cfg.SnapshotEvery {
+	if !n.snapshotDue() {
 		return nil
 	}
 	data, err := n.cfg.Snapshot()
 	if err != nil {
 		return fmt.Errorf("raft: snapshot at %d: %w", n.applied, err)
 	}
-	if _, err := n.st.snapshot(n.applied, data); err != nil {
+	if _, err := n.st.snapshot(n.applied, encodeSnapData(n.learners, data)); err != nil {
 		return err
 	}
-	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied)
+	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied, "bytes_since_last", n.snapBytes)
 	n.snapIndex = n.applied
+	n.snapBytes, n.snapAt = 0, time.Now()
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,12 @@ const MaxFrameBytes = 256 << 20
 var HelloMagic = [8]byte{'S', 'A', 'M', 'S', 'A', 'R', 'F', 'T'}
 
 const (
-	helloLen = 12
+	// helloLen is the fixed part of the hello: magic, sender id and the
+	// length of the cluster id that follows.
+	helloLen = 13
+	// maxClusterIDLen bounds the cluster id in the hello (Kafka's are 22
+	// characters).
+	maxClusterIDLen = 255
 	// peerQueue is how many messages wait for one peer; past it messages
 	// are dropped and raft retransmits.
 	peerQueue    = 1024
@@ -35,7 +41,10 @@ const (
 	writeTimeout = 5 * time.Second
 	helloTimeout = 10 * time.Second
 	minBackoff   = 20 * time.Millisecond
-	maxBackoff   = time.Second
+	// maxRefusedTracked bounds the refused node ids remembered for log
+	// rate limiting (ids come from the network).
+	maxRefusedTracked = 1024
+	maxBackoff        = time.Second
 )
 
 var errFrame = errors.New("raft: bad transport frame")
@@ -51,11 +60,12 @@ type report struct {
 // raft goroutine: each peer has a bounded queue drained by its own
 // goroutine, which dials with backoff and drops what it cannot deliver.
 type transport struct {
-	self    int32
-	logger  *slog.Logger
-	peers   map[int32]*peer // fixed at construction
-	recvc   chan<- *pb.Message
-	reportc chan<- report
+	self      int32
+	clusterID string  // sent in our hellos, required in peers'
+	voters    []int32 // sorted voter ids: sent in our hellos, required in peers'
+	logger    *slog.Logger
+	recvc     chan<- *pb.Message
+	reportc   chan<- report
 
 	// drop, when set, discards messages between two nodes (tests simulate
 	// partitions with it). Checked on both send and receive.
@@ -67,7 +77,14 @@ type transport struct {
 
 	mu struct {
 		sync.Mutex
-		conns     map[net.Conn]struct{} // inbound connections, closed by close
+		conns map[net.Conn]struct{} // inbound connections, closed by close
+		// peers are the nodes this one talks to; voters are fixed at
+		// construction, learners are added by setPeer (AddLearner).
+		peers map[int32]*peer
+		// refusedAt is when a refusal of a node (cluster id or voters
+		// mismatch, not a member) was last logged at error level (see
+		// logRefusal); at most maxRefusedTracked ids.
+		refusedAt map[int32]time.Time
 		listeners []net.Listener
 		closed    bool
 	}
@@ -75,24 +92,49 @@ type transport struct {
 
 type peer struct {
 	id   int32
-	addr string
+	addr atomic.Pointer[string] // read at every dial; a learner's may change
 	q    chan *pb.Message
 }
 
-func newTransport(self int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
+func newTransport(self int32, clusterID string, voters []int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &transport{self: self, logger: logger, peers: map[int32]*peer{}, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
+	voters = slices.Sorted(slices.Values(voters))
+	t := &transport{self: self, clusterID: clusterID, voters: voters, logger: logger, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
 	t.mu.conns = map[net.Conn]struct{}{}
+	t.mu.refusedAt = map[int32]time.Time{}
+	t.mu.peers = map[int32]*peer{}
 	for id, addr := range addrs {
-		if id == self {
-			continue
-		}
-		p := &peer{id: id, addr: addr, q: make(chan *pb.Message, peerQueue)}
-		t.peers[id] = p
-		t.wg.Add(1)
-		go t.runPeer(p)
+		t.setPeer(id, addr)
 	}
 	return t
+}
+
+// setPeer adds node id at addr, or moves it there.
+func (t *transport) setPeer(id int32, addr string) {
+	if id == t.self {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.mu.peers[id]; p != nil {
+		p.addr.Store(&addr)
+		return
+	}
+	if t.mu.closed {
+		return
+	}
+	p := &peer{id: id, q: make(chan *pb.Message, peerQueue)}
+	p.addr.Store(&addr)
+	t.mu.peers[id] = p
+	t.wg.Add(1)
+	go t.runPeer(p)
+}
+
+// peer returns node id's peer, or nil.
+func (t *transport) peer(id int32) *peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.peers[id]
 }
 
 func (t *transport) dropped(from, to int32) bool {
@@ -107,7 +149,7 @@ func (t *transport) send(msgs []*pb.Message) {
 		if t.dropped(t.self, to) {
 			continue
 		}
-		p := t.peers[to]
+		p := t.peer(to)
 		if p == nil {
 			t.logger.Warn("raft: message to unknown node dropped", "to", to, "type", m.GetType().String())
 			continue
@@ -132,12 +174,22 @@ func (t *transport) runPeer(p *peer) {
 	defer t.wg.Done()
 	backoff := minBackoff
 	for {
+		// Dial only once there is something to send: a node this one
+		// never talks to (a learner no leader has added yet) is not
+		// bothered with connections it would refuse.
+		var first *pb.Message
+		select {
+		case <-t.ctx.Done():
+			return
+		case first = <-p.q:
+		}
 		c, err := t.dial(p)
 		if err != nil {
 			if t.ctx.Err() != nil {
 				return
 			}
-			t.report(report{to: toRaftID(p.id), failed: true})
+			// first is dropped; raft retransmits.
+			t.report(report{to: toRaftID(p.id), snapshot: first.GetType() == pb.MsgSnap, failed: true})
 			select {
 			case <-t.ctx.Done():
 				return
@@ -147,7 +199,7 @@ func (t *transport) runPeer(p *peer) {
 			continue
 		}
 		backoff = minBackoff
-		err = t.writeLoop(p, c)
+		err = t.writeLoop(p, c, first)
 		c.Close()
 		if t.ctx.Err() != nil {
 			return
@@ -159,15 +211,13 @@ func (t *transport) runPeer(p *peer) {
 
 func (t *transport) dial(p *peer) (net.Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	c, err := d.DialContext(t.ctx, "tcp", *p.addr.Load())
 	if err != nil {
 		return nil, err
 	}
-	var hello [helloLen]byte
-	copy(hello[:], HelloMagic[:])
-	binary.BigEndian.PutUint32(hello[8:], uint32(t.self))
+	hello := appendHello(nil, helloMsg{from: t.self, clusterID: t.clusterID, voters: t.voters})
 	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.Write(hello[:]); err != nil {
+	if _, err := c.Write(hello); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -175,15 +225,18 @@ func (t *transport) dial(p *peer) (net.Conn, error) {
 }
 
 // writeLoop sends queued messages to p on c until an error or close.
-func (t *transport) writeLoop(p *peer, c net.Conn) error {
+func (t *transport) writeLoop(p *peer, c net.Conn, first *pb.Message) error {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
 	for {
-		var m *pb.Message
-		select {
-		case <-t.ctx.Done():
-			return t.ctx.Err()
-		case m = <-p.q:
+		m := first
+		first = nil
+		if m == nil {
+			select {
+			case <-t.ctx.Done():
+				return t.ctx.Err()
+			case m = <-p.q:
+			}
 		}
 		var err error
 		buf, err = appendMessageFrame(buf[:0], m)
@@ -230,21 +283,60 @@ func appendMessageFrame(dst []byte, m *pb.Message) ([]byte, error) {
 	return dst, nil
 }
 
-// readHello reads and checks the connection preamble and returns the
-// sender's node id.
-func readHello(r io.Reader) (int32, error) {
-	var hello [helloLen]byte
-	if _, err := io.ReadFull(r, hello[:]); err != nil {
-		return 0, err
+// helloMsg is the connection preamble (see doc.go).
+type helloMsg struct {
+	from      int32
+	clusterID string  // at most maxClusterIDLen bytes
+	voters    []int32 // sorted; at most maxHelloVoters
+}
+
+// maxHelloVoters bounds the voter ids in a hello (one count byte).
+const maxHelloVoters = 255
+
+// appendHello appends h to dst. Open checks the bounds.
+func appendHello(dst []byte, h helloMsg) []byte {
+	dst = append(dst, HelloMagic[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.from))
+	dst = append(dst, byte(len(h.clusterID)))
+	dst = append(dst, h.clusterID...)
+	dst = append(dst, byte(len(h.voters)))
+	for _, v := range h.voters {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(v))
 	}
-	if [8]byte(hello[:8]) != HelloMagic {
-		return 0, fmt.Errorf("%w: bad hello", errFrame)
+	return dst
+}
+
+// readHello reads and checks the connection preamble.
+func readHello(r io.Reader) (helloMsg, error) {
+	var fixed [helloLen]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return helloMsg{}, err
 	}
-	id := int32(binary.BigEndian.Uint32(hello[8:]))
-	if id < 0 {
-		return 0, fmt.Errorf("%w: node id %d", errFrame, id)
+	if [8]byte(fixed[:8]) != HelloMagic {
+		return helloMsg{}, fmt.Errorf("%w: bad hello", errFrame)
 	}
-	return id, nil
+	h := helloMsg{from: int32(binary.BigEndian.Uint32(fixed[8:12]))}
+	if h.from < 0 {
+		return helloMsg{}, fmt.Errorf("%w: node id %d", errFrame, h.from)
+	}
+	// Both lengths are one byte: at most 255 + 1 + 255*4 bytes follow.
+	cid := make([]byte, int(fixed[12])+1)
+	if _, err := io.ReadFull(r, cid); err != nil {
+		return helloMsg{}, err
+	}
+	h.clusterID = string(cid[:len(cid)-1])
+	ids := make([]byte, 4*int(cid[len(cid)-1]))
+	if _, err := io.ReadFull(r, ids); err != nil {
+		return helloMsg{}, err
+	}
+	for i := 0; i < len(ids); i += 4 {
+		v := int32(binary.BigEndian.Uint32(ids[i:]))
+		if v < 0 || len(h.voters) > 0 && v <= h.voters[len(h.voters)-1] {
+			return helloMsg{}, fmt.Errorf("%w: voter ids not ascending", errFrame)
+		}
+		h.voters = append(h.voters, v)
+	}
+	return h, nil
 }
 
 // readMessageFrame reads one frame from r into *buf (reused) and decodes
@@ -296,13 +388,27 @@ func (t *transport) handleConn(c net.Conn) {
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
 	br := bufio.NewReaderSize(c, 64<<10)
-	from, err := readHello(br)
+	h, err := readHello(br)
 	if err != nil {
 		t.logger.Debug("raft: inbound connection rejected", "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	if _, ok := t.peers[from]; !ok {
-		t.logger.Warn("raft: connection from a node outside the quorum rejected", "from", from, "remote", c.RemoteAddr().String())
+	from := h.from
+	if t.peer(from) == nil {
+		t.logRefusal(from, "raft: connection from a node outside the quorum rejected (a learner not added yet, or a wrong node.id)",
+			"from", from, "remote", c.RemoteAddr().String())
+		return
+	}
+	switch {
+	case h.clusterID != t.clusterID:
+		t.logRefusal(from, "raft: connection refused: the peer belongs to another cluster (check meta.properties and controller.quorum.voters)",
+			"from", from, "peer_cluster_id", h.clusterID, "our_cluster_id", t.clusterID, "remote", c.RemoteAddr().String())
+		return
+	case !slices.Equal(h.voters, t.voters):
+		// Two nodes with different voter sets could each count a
+		// different majority: never let them talk.
+		t.logRefusal(from, "raft: connection refused: controller.quorum.voters differs between the nodes",
+			"from", from, "peer_voters", fmt.Sprint(h.voters), "our_voters", fmt.Sprint(t.voters), "remote", c.RemoteAddr().String())
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -328,6 +434,21 @@ func (t *transport) handleConn(c net.Conn) {
 			return
 		}
 	}
+}
+
+// logRefusal logs a refused peer at error level, or at debug when the
+// same node was refused less than a minute ago (a misconfigured peer
+// redials every second).
+func (t *transport) logRefusal(from int32, msg string, args ...any) {
+	level := slog.LevelError
+	t.mu.Lock()
+	if at, ok := t.mu.refusedAt[from]; ok && time.Since(at) < time.Minute || !ok && len(t.mu.refusedAt) >= maxRefusedTracked {
+		level = slog.LevelDebug
+	} else {
+		t.mu.refusedAt[from] = time.Now()
+	}
+	t.mu.Unlock()
+	t.logger.Log(t.ctx, level, msg, args...)
 }
 
 // serve accepts raft connections on l until it is closed.

@@ -21,9 +21,9 @@ func testMessage() *pb.Message {
 	}
 }
 
+// hello is node from's hello in a two-voter test cluster.
 func hello(from int32) []byte {
-	b := append([]byte(nil), HelloMagic[:]...)
-	return binary.BigEndian.AppendUint32(b, uint32(from))
+	return appendHello(nil, helloMsg{from: from, clusterID: testClusterID, voters: []int32{0, 1}})
 }
 
 func TestTransportFrameRoundTrip(t *testing.T) {
@@ -67,11 +67,15 @@ func TestTransportRejectsBadInput(t *testing.T) {
 	huge := binary.BigEndian.AppendUint32(nil, MaxFrameBytes+1)
 	huge = append(huge, 0, 0, 0, 0)
 	tests := map[string][]byte{
-		"bad magic":    append([]byte("SAMSAXXX"), 0, 0, 0, 1),
-		"negative id":  append(append([]byte(nil), HelloMagic[:]...), 0xff, 0xff, 0xff, 0xff),
-		"unknown node": append(hello(9), frame...),
-		"bad checksum": append(hello(1), badCRC...),
-		"huge frame":   append(hello(1), huge...),
+		"bad magic":       append([]byte("SAMSAXXX"), 0, 0, 0, 1, 0),
+		"negative id":     append(append([]byte(nil), HelloMagic[:]...), 0xff, 0xff, 0xff, 0xff, 0),
+		"other cluster":   append(appendHello(nil, helloMsg{from: 1, clusterID: "another-cluster", voters: []int32{0, 1}}), frame...),
+		"no cluster id":   append(appendHello(nil, helloMsg{from: 1, voters: []int32{0, 1}}), frame...),
+		"other voters":    append(appendHello(nil, helloMsg{from: 1, clusterID: testClusterID, voters: []int32{0, 1, 2}}), frame...),
+		"voters unsorted": append(appendHello(nil, helloMsg{from: 1, clusterID: testClusterID, voters: []int32{1, 0}}), frame...),
+		"unknown node":    append(hello(9), frame...),
+		"bad checksum":    append(hello(1), badCRC...),
+		"huge frame":      append(hello(1), huge...),
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -113,7 +117,7 @@ func TestTransportDeadPeerNeverBlocks(t *testing.T) {
 	}()
 	recvc := make(chan *pb.Message, 1)
 	reportc := make(chan report, 1)
-	tr := newTransport(0, map[int32]string{1: l.Addr().String()}, recvc, reportc, slog.New(slog.DiscardHandler))
+	tr := newTransport(0, testClusterID, []int32{0}, map[int32]string{1: l.Addr().String()}, recvc, reportc, slog.New(slog.DiscardHandler))
 	defer tr.close()
 	big := testMessage()
 	big.To = new(toRaftID(1))
@@ -138,11 +142,17 @@ func FuzzTransportFrame(f *testing.F) {
 	f.Add(append(hello(1), frame...))
 	f.Add(append(hello(1), frame[:len(frame)-2]...))
 	f.Add(hello(7))
-	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x08"))
+	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x08"))
+	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\xffabc"))
+	f.Add([]byte("SAMSARFT\x00\x00\x00\x01\x01c\x02\x00\x00\x00\x01\x00\x00\x00\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
-		if _, err := readHello(r); err != nil {
+		h, err := readHello(r)
+		if err != nil {
 			return
+		}
+		if re := appendHello(nil, h); !bytes.Equal(re, b[:len(re)]) {
+			t.Fatalf("hello round trip: %q vs %q", re, b[:len(re)])
 		}
 		var buf []byte
 		for {

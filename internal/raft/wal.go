@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -138,8 +139,11 @@ func decodeSnapshot(b []byte) (*pb.Snapshot, error) {
 // that MemoryStorage locks itself.
 type diskStorage struct {
 	*etcdraft.MemoryStorage
-	dir     string
-	cs      *pb.ConfState // static membership from the config
+	dir string
+	// cs is the membership: the configured voters, the configured
+	// learners and those added since (ConfChanges, snapshots). Owned by
+	// the raft goroutine.
+	cs      *pb.ConfState
 	wal     *os.File
 	walSize int64         // bytes of intact frames in wal
 	hs      *pb.HardState // last hard state written to wal
@@ -166,6 +170,22 @@ func openStorage(dir string, cs *pb.ConfState) (*diskStorage, *pb.Snapshot, erro
 		return nil, nil, fmt.Errorf("raft: %w", err)
 	}
 	snapIndex := snap.GetMetadata().GetIndex()
+	if snap != nil {
+		// The snapshot's learners were added at run time; the voters
+		// must be the configured ones.
+		scs := snap.GetMetadata().GetConfState()
+		if v := slices.Sorted(slices.Values(scs.GetVoters())); !slices.Equal(v, cs.GetVoters()) {
+			return nil, nil, fmt.Errorf("raft: controller.quorum.voters gives raft ids %v but the snapshot at %d was taken with %v", cs.GetVoters(), snapIndex, v)
+		}
+		merged := proto.Clone(cs).(*pb.ConfState)
+		for _, l := range scs.GetLearners() {
+			if !slices.Contains(merged.Learners, l) {
+				merged.Learners = append(merged.Learners, l)
+			}
+		}
+		slices.Sort(merged.Learners)
+		s.cs = merged
+	}
 
 	f, err := os.OpenFile(filepath.Join(dir, walFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -217,8 +237,14 @@ func openStorage(dir string, cs *pb.ConfState) (*diskStorage, *pb.Snapshot, erro
 	return s, snap, nil
 }
 
-// InitialState reports the persisted hard state with the static
-// membership from the config (ConfChanges are not used yet).
+// setConfState records the membership after a ConfChange or snapshot;
+// the next snapshot carries it.
+func (s *diskStorage) setConfState(cs *pb.ConfState) { s.cs = proto.Clone(cs).(*pb.ConfState) }
+
+// InitialState reports the persisted hard state with the membership as
+// of the snapshot (configured voters and learners plus the snapshot's
+// learners); ConfChanges after it are re-applied as their entries are
+// delivered again.
 func (s *diskStorage) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	hs, _, err := s.MemoryStorage.InitialState()
 	return hs, proto.Clone(s.cs).(*pb.ConfState), err
@@ -271,6 +297,7 @@ func (s *diskStorage) installSnapshot(snap *pb.Snapshot) error {
 	if err := s.writeSnapFile(snap); err != nil {
 		return err
 	}
+	s.setConfState(snap.GetMetadata().GetConfState())
 	if err := s.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raft: apply snapshot: %w", err)
 	}
