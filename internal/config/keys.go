@@ -56,6 +56,7 @@ var brokerKeys = map[string]key{
 	"delete.topic.enable":                      {kind: kBool, def: "true", doc: "Allow DeleteTopics.", readOnly: true},
 	"message.max.bytes":                        {kind: kInt, def: "1048588", doc: "Largest record batch accepted (topic: max.message.bytes)."},
 	"socket.request.max.bytes":                 {kind: kInt, def: "104857600", doc: "Largest request frame; larger frames close the connection.", readOnly: true},
+	"fetch.max.bytes":                          {kind: kInt, def: "57671680", doc: "Largest fetch response the broker builds (the request's MaxBytes is capped by it; the first batch may exceed it, KIP-74).", readOnly: true},
 	"socket.send.buffer.bytes":                 {kind: kInt, def: "102400", doc: "SO_SNDBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
 	"socket.receive.buffer.bytes":              {kind: kInt, def: "102400", doc: "SO_RCVBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
 	"num.network.threads":                      {kind: kInt, def: "3", doc: "Accepted for compatibility; Samsa uses goroutines per connection.", readOnly: true, ignored: true},
