@@ -116,7 +116,8 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 		return int32(n)
 	}
 	ratio, err := strconv.ParseFloat(cfg.TopicValue(overrides, "min.cleanable.dirty.ratio"), 64)
-	if err != nil {
+	if err != nil || !(ratio >= 0 && ratio <= 1) {
+		// Also NaN, which older versions accepted into the metadata log.
 		ratio = 0.5
 	}
 	return storage.Config{
