@@ -217,12 +217,32 @@ func TestAPICreateTopicsDoesNotStallProduce(t *testing.T) {
 	}()
 	var worst time.Duration
 	count := 0
+	// A new idempotent producer meanwhile: InitProducerID needs the
+	// controller, which the creation keeps busy.
+	initC := n.raw()
+	var initTook time.Duration
+	initDone := false
 	for !created.Load() {
 		worst = max(worst, produce())
 		count++
+		if !initDone && count == 10 {
+			start := time.Now()
+			ip := kmsg.NewPtrInitProducerIDRequest()
+			ip.Version = 4
+			if r := initC.do(ip).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 {
+				t.Fatalf("InitProducerID: %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+			initTook, initDone = time.Since(start), !created.Load()
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
+	if initDone {
+		t.Logf("InitProducerID during the creation took %v", initTook)
+		if createTook > 300*time.Millisecond && initTook > createTook*3/4 {
+			t.Fatalf("InitProducerID waited %v for a creation of %v", initTook, createTook)
+		}
+	}
 	t.Logf("creating %d partitions took %v; %d produces meanwhile, slowest %v", partitions, createTook, count, worst)
 	// Before the replica manager created logs outside its lock, one
 	// produce waited for the whole creation. A loaded machine (disk

@@ -55,10 +55,15 @@ type Controller struct {
 	cfg    *config.Config
 	logger *slog.Logger
 
-	mu sync.Mutex
+	// pidMu guards the reserved producer ids, so InitProducerID waits for
+	// mu (which a large CreateTopics holds for seconds) only once per
+	// block of producerIDBlock ids. Lock order: pidMu before mu.
+	pidMu sync.Mutex
 	// nextPID..pidLimit are reserved producer ids not yet handed out.
-	// Guarded by mu.
+	// Guarded by pidMu.
 	nextPID, pidLimit int64
+
+	mu sync.Mutex
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
 }
@@ -577,9 +582,11 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 // AllocateProducerID hands out a new unique producer id, persisted in
 // blocks in the metadata log so ids are never reused across restarts.
 func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
 	if c.nextPID >= c.pidLimit {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		start := c.pub.Image().NextProducerID
 		rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
 			BrokerID: c.cfg.NodeID, NextProducerID: start + producerIDBlock,
