@@ -169,14 +169,20 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	answered := make(map[string]bool, len(req.Topics))
+	answeredIDs := map[[16]byte]bool{}
 	for _, rt := range req.Topics {
-		if rt.Topic != nil {
-			// A topic named twice is answered once (Kafka collects the
-			// requested names in a set).
+		// A topic named twice (or, v10+, given twice by id) is answered
+		// once: Kafka collects the requested names and ids in sets.
+		if rt.Topic != nil && *rt.Topic != "" {
 			if answered[*rt.Topic] {
 				continue
 			}
 			answered[*rt.Topic] = true
+		} else if rt.TopicID != [16]byte{} {
+			if answeredIDs[rt.TopicID] {
+				continue
+			}
+			answeredIDs[rt.TopicID] = true
 		}
 		var t *metadata.Topic
 		var code int16

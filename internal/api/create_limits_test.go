@@ -131,6 +131,18 @@ func TestAPIMetadataAutoCreateRecordLimit(t *testing.T) {
 			t.Fatalf("topic %s: %v with %d partitions", *mt.Topic, kerr.ErrorForCode(mt.ErrorCode), len(mt.Partitions))
 		}
 	}
+
+	// The same topic id many times: answered once.
+	byID := kmsg.NewPtrMetadataRequest()
+	byID.Version = 12
+	for i := 0; i < 1000; i++ {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.TopicID = resp.Topics[0].TopicID
+		byID.Topics = append(byID.Topics, rt)
+	}
+	if got := len(c.do(byID).(*kmsg.MetadataResponse).Topics); got != 1 {
+		t.Fatalf("a topic id listed 1000 times answered %d times", got)
+	}
 }
 
 // TestAPICreateTopicsOfflinePartition: a partition whose log cannot be
