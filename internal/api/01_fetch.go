@@ -31,13 +31,11 @@ package api
 //
 // Sessions (KIP-227) follow Kafka's FetchManager.newContext: epoch 0 or
 // -1 is a full fetch whatever the session id (kafka-go sends id -1, epoch
-// -1); any other epoch is an incremental fetch on an existing session.
+// -1), closing the session it names; epoch 0 also creates a session
+// (fetch_session.go: bounded cache, eviction, incremental answers). Any
+// other epoch is an incremental fetch on an existing session.
 //
-// Differences from Kafka: no fetch session is ever created: every
-// response carries session id 0 ("no session"), which KIP-227 allows and
-// which makes clients keep sending full fetches; an incremental fetch
-// therefore answers FETCH_SESSION_ID_NOT_FOUND, and forgotten topics are
-// ignored. The replica id / replica state (followers) is ignored until
+// Differences from Kafka: the replica id / replica state (followers) is ignored until
 // replication exists; rack-aware preferred read replicas (v11) are never
 // chosen.
 //
@@ -86,22 +84,6 @@ type fetchKey struct {
 	partition int32
 }
 
-// fetchSessionError applies KIP-227's rules for the session id and
-// epoch, as Kafka's FetchManager.newContext does: epoch 0 (INITIAL) or -1
-// (FINAL) is a full fetch whatever the session id (a named session is
-// closed; with 0 a new one would be created, with -1 none); any other
-// epoch is an incremental fetch on an existing session. Samsa creates no
-// sessions (every response carries session id 0, which tells the client
-// none was created), so an incremental fetch names a session that does
-// not exist: FETCH_SESSION_ID_NOT_FOUND, Kafka's answer for an unknown
-// session id (also for id 0).
-func fetchSessionError(req *kmsg.FetchRequest) int16 {
-	if req.SessionEpoch == 0 || req.SessionEpoch == -1 {
-		return 0
-	}
-	return kerr.FetchSessionIDNotFound.Code
-}
-
 // fetchMaxBytes is the response budget: the request's MaxBytes capped by
 // the broker's fetch.max.bytes (Kafka's KafkaApis.handleFetchRequest
 // takes the smaller of the two).
@@ -113,61 +95,97 @@ func (h *Handler) fetchMaxBytes(req *kmsg.FetchRequest) int32 {
 	return max(limit, 0)
 }
 
-func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	resp.SessionID = 0
-	if code := fetchSessionError(req); code != 0 {
-		resp.ErrorCode = code
-		return resp, nil
-	}
+// fetchEntry is one partition to read: from the request (full fetch) or
+// from the fetch session (incremental fetch).
+type fetchEntry struct {
+	key     fetchKey
+	topic   string   // as the client names it (before v13)
+	topicID [16]byte // v13+
+	req     *kmsg.FetchRequestTopicPartition
+}
 
-	var im *metadata.Image
-	if req.Version >= 13 {
-		im = h.d.Controller.Image()
-	}
-
-	// Collapse partitions listed more than once, as Kafka's
-	// FetchRequest.fetchData does (a LinkedHashMap keyed by partition):
-	// one answer per partition, at the place of its first mention, with
-	// the parameters of its last one. Without this a request repeating
-	// one partition 10,000 times read (and answered) its data 10,000
-	// times.
-	type entry struct {
-		key   fetchKey
-		topic *kmsg.FetchRequestTopic
-		req   *kmsg.FetchRequestTopicPartition
-	}
-	var entries []entry
+// requestEntries returns the partitions of a request, collapsing those
+// listed more than once as Kafka's FetchRequest.fetchData does (a
+// LinkedHashMap keyed by partition): one answer per partition, at the
+// place of its first mention, with the parameters of its last one.
+// Without this a request repeating one partition 10,000 times read (and
+// answered) its data 10,000 times.
+func requestEntries(req *kmsg.FetchRequest) []fetchEntry {
+	var entries []fetchEntry
 	index := map[fetchKey]int{}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			k := fetchKey{partition: rp.Partition}
-			if req.Version >= 13 {
-				k.topicID = rt.TopicID
-			} else {
-				k.topic = rt.Topic
-			}
+			k := keyOf(req.Version, rt.Topic, rt.TopicID, rp.Partition)
+			e := fetchEntry{key: k, topic: rt.Topic, topicID: rt.TopicID, req: rp}
 			if at, ok := index[k]; ok {
-				entries[at].topic, entries[at].req = rt, rp
+				entries[at] = e
 				continue
 			}
 			index[k] = len(entries)
-			entries = append(entries, entry{key: k, topic: rt, req: rp})
+			entries = append(entries, e)
 		}
+	}
+	return entries
+}
+
+func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0
+	// KIP-227, as Kafka's FetchManager.newContext: epoch 0 (INITIAL) or
+	// -1 (FINAL) is a full fetch whatever the session id; it closes the
+	// session it names, and epoch 0 asks for a new one. Any other epoch
+	// is an incremental fetch on an existing session.
+	var inc *incremental
+	var entries []fetchEntry
+	if req.SessionEpoch == 0 || req.SessionEpoch == -1 {
+		if req.SessionID > 0 {
+			h.sessions.remove(req.SessionID)
+		}
+		entries = requestEntries(req)
+	} else {
+		var code int16
+		inc, entries, code = h.sessions.beginIncremental(req)
+		if code != 0 {
+			resp.ErrorCode = code
+			return resp, nil
+		}
+		if inc == nil {
+			// Every partition was forgotten: the session is closed
+			// and the request served without one.
+			entries = requestEntries(req)
+		}
+	}
+	parts, hasError := h.resolveFetch(req, entries, resp)
+	h.waitFetch(ctx, req, parts, hasError)
+	switch {
+	case inc != nil:
+		h.finishIncremental(inc, resp, parts, entries)
+	case req.SessionEpoch == 0 && ctx.Err() == nil:
+		resp.SessionID = h.sessions.create(req, entries, parts)
+	}
+	return resp, nil
+}
+
+// resolveFetch builds the response skeleton for entries and resolves each
+// partition; hasError reports a partition that already has an error.
+func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, resp *kmsg.FetchResponse) (parts []fetchPartition, hasError bool) {
+	var im *metadata.Image
+	if req.Version >= 13 {
+		im = h.d.Controller.Image()
 	}
 	// Response topics group consecutive partitions of one topic, as
 	// Kafka's FetchResponse.of does.
 	topicOf := make([]int, len(entries)) // response topic index per entry
 	for i, e := range entries {
 		n := len(resp.Topics)
-		if n > 0 && resp.Topics[n-1].Topic == e.topic.Topic && resp.Topics[n-1].TopicID == e.topic.TopicID {
+		if n > 0 && resp.Topics[n-1].Topic == e.topic && resp.Topics[n-1].TopicID == e.topicID {
 			topicOf[i] = n - 1
 			continue
 		}
 		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = e.topic.Topic, e.topic.TopicID
+		st.Topic, st.TopicID = e.topic, e.topicID
 		resp.Topics = append(resp.Topics, st)
 		topicOf[i] = n
 	}
@@ -178,16 +196,15 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 		st.Partitions = append(st.Partitions, sp)
 	}
 
-	parts := make([]fetchPartition, len(entries))
-	hasError := false
+	parts = make([]fetchPartition, len(entries))
 	next := make([]int, len(resp.Topics)) // next partition per response topic
 	for i, e := range entries {
 		ti := topicOf[i]
 		fp := fetchPartition{req: e.req, resp: &resp.Topics[ti].Partitions[next[ti]]}
 		next[ti]++
-		topic := e.topic.Topic
+		topic := e.topic
 		if req.Version >= 13 {
-			if t := im.TopicsByID[e.topic.TopicID]; t != nil {
+			if t := im.TopicsByID[e.topicID]; t != nil {
 				topic = t.Name
 			} else {
 				fp.code = kerr.UnknownTopicID.Code
@@ -213,7 +230,12 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 		}
 		parts[i] = fp
 	}
+	return parts, hasError
+}
 
+// waitFetch reads the partitions into the response, and for a long poll
+// waits until MinBytes are there, the wait times out or ctx ends.
+func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, hasError bool) {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	waiting := maxWait > 0 && req.MinBytes > 0 && !hasError
 	var timer *time.Timer
@@ -232,7 +254,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 		}
 		n, readErr := h.readFetch(req, parts)
 		if !waiting || readErr || n >= int(req.MinBytes) || ctx.Err() != nil {
-			return resp, nil
+			return
 		}
 		if !armed {
 			continue
@@ -251,7 +273,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 			if chosen == len(cases)-2 {
 				_, _ = h.readFetch(req, parts)
 			}
-			return resp, nil
+			return
 		}
 	}
 }

@@ -113,7 +113,8 @@ func TestAPIFetchBrokerMaxBytes(t *testing.T) {
 // TestAPIFetchSessionRules checks KIP-227's session id/epoch rules as
 // Kafka's FetchManager.newContext applies them: epoch 0 and -1 are full
 // fetches whatever the session id (kafka-go's kafka.Client sends id -1,
-// epoch -1); any other epoch names a session, and Samsa creates none.
+// epoch -1), epoch 0 creating a session; any other epoch names a session,
+// and none of those named here exists.
 func TestAPIFetchSessionRules(t *testing.T) {
 	n := startNode(t)
 	n.createTopic("sess", 1, nil)
@@ -143,8 +144,8 @@ func TestAPIFetchSessionRules(t *testing.T) {
 			if resp.ErrorCode != tc.want {
 				t.Fatalf("v%d id %d epoch %d: error %v, want %v", version, tc.id, tc.epoch, kerr.ErrorForCode(resp.ErrorCode), kerr.ErrorForCode(tc.want))
 			}
-			if resp.SessionID != 0 {
-				t.Fatalf("v%d id %d epoch %d: session id %d, want 0 (no session created)", version, tc.id, tc.epoch, resp.SessionID)
+			if created := resp.SessionID != 0; created != (tc.want == 0 && tc.epoch == 0) {
+				t.Fatalf("v%d id %d epoch %d: session id %d (epoch 0 creates a session, -1 and errors none)", version, tc.id, tc.epoch, resp.SessionID)
 			}
 			total, _ := fetchedBytes(resp)
 			if tc.want == 0 && total != len(b) {

@@ -43,6 +43,8 @@ type Config struct {
 	MessageMaxBytes             int32             // message.max.bytes (1048588)
 	SocketRequestMaxBytes       int32             // socket.request.max.bytes (104857600)
 	FetchMaxBytes               int32             // fetch.max.bytes (57671680, at least 1024): cap of every fetch response
+	FetchSessionCacheSlots      int               // max.incremental.fetch.session.cache.slots (1000; 0: no sessions)
+	FetchSessionEviction        time.Duration     // min.incremental.fetch.session.eviction.ms (120000)
 	NumIOThreads                int               // num.io.threads (8), informational
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
 
@@ -350,6 +352,14 @@ func (c *Config) derive() error {
 	c.FetchMaxBytes = int32(c.int64Of("fetch.max.bytes"))
 	if c.FetchMaxBytes < 1024 {
 		return fmt.Errorf("config: fetch.max.bytes must be >= 1024")
+	}
+	c.FetchSessionCacheSlots = int(c.int64Of("max.incremental.fetch.session.cache.slots"))
+	if c.FetchSessionCacheSlots < 0 {
+		return fmt.Errorf("config: max.incremental.fetch.session.cache.slots must be >= 0")
+	}
+	c.FetchSessionEviction = time.Duration(c.int64Of("min.incremental.fetch.session.eviction.ms")) * time.Millisecond
+	if c.FetchSessionEviction < 0 {
+		return fmt.Errorf("config: min.incremental.fetch.session.eviction.ms must be >= 0")
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
 	c.HTTPListener, _ = c.Get("http.listener")

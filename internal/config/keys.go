@@ -108,6 +108,8 @@ var brokerKeys = map[string]key{
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
 	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the web console and /metrics; empty disables.", readOnly: true, samsa: true},
+	"max.incremental.fetch.session.cache.slots":                   {kind: kInt, def: "1000", doc: "Fetch sessions (KIP-227) the broker keeps; 0 turns them off.", readOnly: true},
+	"min.incremental.fetch.session.eviction.ms":                   {kind: kInt, def: "120000", doc: "Age before a fetch session may be evicted for a larger one; an idle session older than this is evicted first.", readOnly: true},
 }
 
 // topicKey is a topic-level config with the broker key that sets its
