@@ -103,12 +103,16 @@ func TestAPIFetchSessionIncremental(t *testing.T) {
 		// Epoch 5: a long poll woken by an append to p0.
 		req = sessionFetch(version, topic, id, sid, 5, nil)
 		req.MaxWaitMillis, req.MinBytes = 10000, 1
+		late := batch(t, 1, "late", now)
+		sent := make(chan struct{})
 		go func() {
+			defer close(sent)
 			time.Sleep(200 * time.Millisecond)
-			pc.send(produceReq(9, topic, 0, batch(t, 1, "late", now)))
+			pc.send(produceReq(9, topic, 0, late))
 		}()
 		start := time.Now()
 		resp = c.do(req).(*kmsg.FetchResponse)
+		<-sent
 		pr := kmsg.NewPtrProduceResponse()
 		pr.Version = 9
 		if _, err := pc.recv(pr); err != nil {
