@@ -9,9 +9,13 @@ package api
 // overlapping the returned batches (storage.Log.AbortedTransactions), so
 // they can drop those records; LastStableOffset is answered for both
 // levels. Limits follow KIP-74: partitions are read in request order,
-// each up to its PartitionMaxBytes and what remains of MaxBytes, but the
-// first partition that has data returns at least one whole batch even if
-// it is larger than both limits, so a consumer can always make progress.
+// each up to its PartitionMaxBytes and what remains of the response
+// budget (MaxBytes capped by the broker's fetch.max.bytes, as Kafka
+// does), but the first partition that has data returns at least one
+// whole batch even if it is larger than both limits, so a consumer can
+// always make progress. A partition listed more than once is read and
+// answered once, where it first appears, with the parameters of its last
+// mention (Kafka's FetchRequest.fetchData keeps them in a LinkedHashMap).
 //
 // Long poll: when fewer than MinBytes are available and MaxWaitMillis > 0,
 // the request parks (internal/network serves it on its own goroutine so
@@ -25,13 +29,13 @@ package api
 // UNKNOWN_LEADER_EPOCH when CurrentLeaderEpoch (v9+) is older / newer than
 // ours, NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR.
 //
-// Differences from Kafka: fetch sessions (KIP-227) are declined: every
-// response carries session id 0, which tells the client no session was
-// created, so it sends full fetches (SessionID 0, SessionEpoch 0 or -1).
-// A request naming a session id answers FETCH_SESSION_ID_NOT_FOUND (we
-// never handed one out) and a session-less request with an epoch other
-// than 0 or -1 answers INVALID_FETCH_SESSION_EPOCH; forgotten topics are
-// ignored. The replica id / replica state (followers) is ignored until
+// Sessions (KIP-227) follow Kafka's FetchManager.newContext: epoch 0 or
+// -1 is a full fetch whatever the session id (kafka-go sends id -1, epoch
+// -1), closing the session it names; epoch 0 also creates a session
+// (fetch_session.go: bounded cache, eviction, incremental answers). Any
+// other epoch is an incremental fetch on an existing session.
+//
+// Differences from Kafka: the replica id / replica state (followers) is ignored until
 // replication exists; rack-aware preferred read replicas (v11) are never
 // chosen.
 //
@@ -72,66 +76,166 @@ type fetchPartition struct {
 	code int16              // error found while resolving
 }
 
+// fetchKey names one partition of a fetch request: by topic name before
+// v13, by topic id from v13 on (the name may be unknown then).
+type fetchKey struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+}
+
+// fetchMaxBytes is the response budget: the request's MaxBytes capped by
+// the broker's fetch.max.bytes (Kafka's KafkaApis.handleFetchRequest
+// takes the smaller of the two).
+func (h *Handler) fetchMaxBytes(req *kmsg.FetchRequest) int32 {
+	limit := req.MaxBytes
+	if h.d.Config != nil && h.d.Config.FetchMaxBytes > 0 && limit > h.d.Config.FetchMaxBytes {
+		limit = h.d.Config.FetchMaxBytes
+	}
+	return max(limit, 0)
+}
+
+// fetchEntry is one partition to read: from the request (full fetch) or
+// from the fetch session (incremental fetch).
+type fetchEntry struct {
+	key     fetchKey
+	topic   string   // as the client names it (before v13)
+	topicID [16]byte // v13+
+	req     *kmsg.FetchRequestTopicPartition
+}
+
+// requestEntries returns the partitions of a request, collapsing those
+// listed more than once as Kafka's FetchRequest.fetchData does (a
+// LinkedHashMap keyed by partition): one answer per partition, at the
+// place of its first mention, with the parameters of its last one.
+// Without this a request repeating one partition 10,000 times read (and
+// answered) its data 10,000 times.
+func requestEntries(req *kmsg.FetchRequest) []fetchEntry {
+	var entries []fetchEntry
+	index := map[fetchKey]int{}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			k := keyOf(req.Version, rt.Topic, rt.TopicID, rp.Partition)
+			e := fetchEntry{key: k, topic: rt.Topic, topicID: rt.TopicID, req: rp}
+			if at, ok := index[k]; ok {
+				entries[at] = e
+				continue
+			}
+			index[k] = len(entries)
+			entries = append(entries, e)
+		}
+	}
+	return entries
+}
+
 func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
-	switch {
-	case req.SessionID != 0:
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp, nil
-	case req.SessionEpoch != 0 && req.SessionEpoch != -1:
-		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-		return resp, nil
+	// KIP-227, as Kafka's FetchManager.newContext: epoch 0 (INITIAL) or
+	// -1 (FINAL) is a full fetch whatever the session id; it closes the
+	// session it names, and epoch 0 asks for a new one. Any other epoch
+	// is an incremental fetch on an existing session.
+	var inc *incremental
+	var entries []fetchEntry
+	if req.SessionEpoch == 0 || req.SessionEpoch == -1 {
+		if req.SessionID > 0 {
+			h.sessions.remove(req.SessionID)
+		}
+		entries = requestEntries(req)
+	} else {
+		var code int16
+		inc, entries, code = h.sessions.beginIncremental(req)
+		if code != 0 {
+			resp.ErrorCode = code
+			return resp, nil
+		}
+		if inc == nil {
+			// Every partition was forgotten: the session is closed
+			// and the request served without one.
+			entries = requestEntries(req)
+		}
 	}
+	parts, hasError := h.resolveFetch(req, entries, resp)
+	h.waitFetch(ctx, req, parts, hasError)
+	switch {
+	case inc != nil:
+		h.finishIncremental(inc, resp, parts, entries)
+	case req.SessionEpoch == 0 && ctx.Err() == nil:
+		resp.SessionID = h.sessions.create(req, entries, parts)
+	}
+	return resp, nil
+}
 
+// resolveFetch builds the response skeleton for entries and resolves each
+// partition; hasError reports a partition that already has an error.
+func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, resp *kmsg.FetchResponse) (parts []fetchPartition, hasError bool) {
 	var im *metadata.Image
 	if req.Version >= 13 {
 		im = h.d.Controller.Image()
 	}
-	parts := make([]fetchPartition, 0, len(req.Topics))
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
-	hasError := false
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		st := &resp.Topics[i]
-		*st = kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		topic, topicCode := rt.Topic, int16(0)
-		if req.Version >= 13 {
-			if t := im.TopicsByID[rt.TopicID]; t != nil {
-				topic = t.Name
-			} else {
-				topicCode = kerr.UnknownTopicID.Code
-			}
+	// Response topics group consecutive partitions of one topic, as
+	// Kafka's FetchResponse.of does.
+	topicOf := make([]int, len(entries)) // response topic index per entry
+	for i, e := range entries {
+		n := len(resp.Topics)
+		if n > 0 && resp.Topics[n-1].Topic == e.topic && resp.Topics[n-1].TopicID == e.topicID {
+			topicOf[i] = n - 1
+			continue
 		}
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			sp := &st.Partitions[j]
-			*sp = kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			fp := fetchPartition{req: rp, resp: sp, code: topicCode}
-			if fp.code == 0 {
-				p, err := h.d.Replicas.Partition(topic, rp.Partition)
-				if err != nil {
-					fp.code = h.errorCode(err, "fetch", "topic", topic, "partition", rp.Partition)
-				} else if e := rp.CurrentLeaderEpoch; req.Version >= 9 && e >= 0 && e != p.LeaderEpoch() {
-					if e < p.LeaderEpoch() {
-						fp.code = kerr.FencedLeaderEpoch.Code
-					} else {
-						fp.code = kerr.UnknownLeaderEpoch.Code
-					}
-				} else {
-					fp.p = p
-				}
-			}
-			if fp.code != 0 {
-				hasError = true
-			}
-			parts = append(parts, fp)
-		}
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = e.topic, e.topicID
+		resp.Topics = append(resp.Topics, st)
+		topicOf[i] = n
+	}
+	for i, e := range entries {
+		st := &resp.Topics[topicOf[i]]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = e.req.Partition
+		st.Partitions = append(st.Partitions, sp)
 	}
 
+	parts = make([]fetchPartition, len(entries))
+	next := make([]int, len(resp.Topics)) // next partition per response topic
+	for i, e := range entries {
+		ti := topicOf[i]
+		fp := fetchPartition{req: e.req, resp: &resp.Topics[ti].Partitions[next[ti]]}
+		next[ti]++
+		topic := e.topic
+		if req.Version >= 13 {
+			if t := im.TopicsByID[e.topicID]; t != nil {
+				topic = t.Name
+			} else {
+				fp.code = kerr.UnknownTopicID.Code
+			}
+		}
+		if fp.code == 0 {
+			rp := e.req
+			p, err := h.d.Replicas.Partition(topic, rp.Partition)
+			if err != nil {
+				fp.code = h.errorCode(err, "fetch", "topic", topic, "partition", rp.Partition)
+			} else if ep := rp.CurrentLeaderEpoch; req.Version >= 9 && ep >= 0 && ep != p.LeaderEpoch() {
+				if ep < p.LeaderEpoch() {
+					fp.code = kerr.FencedLeaderEpoch.Code
+				} else {
+					fp.code = kerr.UnknownLeaderEpoch.Code
+				}
+			} else {
+				fp.p = p
+			}
+		}
+		if fp.code != 0 {
+			hasError = true
+		}
+		parts[i] = fp
+	}
+	return parts, hasError
+}
+
+// waitFetch reads the partitions into the response, and for a long poll
+// waits until MinBytes are there, the wait times out or ctx ends.
+func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, hasError bool) {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	waiting := maxWait > 0 && req.MinBytes > 0 && !hasError
 	var timer *time.Timer
@@ -150,7 +254,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 		}
 		n, readErr := h.readFetch(req, parts)
 		if !waiting || readErr || n >= int(req.MinBytes) || ctx.Err() != nil {
-			return resp, nil
+			return
 		}
 		if !armed {
 			continue
@@ -169,7 +273,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 			if chosen == len(cases)-2 {
 				_, _ = h.readFetch(req, parts)
 			}
-			return resp, nil
+			return
 		}
 	}
 }
@@ -177,10 +281,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 // readFetch fills every partition's response from its log and returns the
 // bytes of records read and whether a partition answered an error.
 func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int, bool) {
-	remaining := req.MaxBytes
-	if remaining <= 0 {
-		remaining = 0
-	}
+	remaining := h.fetchMaxBytes(req)
 	total := 0
 	hasErr := false
 	for i := range parts {

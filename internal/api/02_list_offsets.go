@@ -15,6 +15,9 @@ package api
 //
 // v0 answers OldStyleOffsets with at most one offset (MaxNumOffsets > 0).
 //
+// A partition listed more than once is answered once, with
+// INVALID_REQUEST, as Kafka does (ListOffsetsRequest.duplicatePartitions).
+//
 // Per partition codes: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
 // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (v4+ CurrentLeaderEpoch),
 // KAFKA_STORAGE_ERROR.
@@ -54,6 +57,15 @@ const (
 func (h *Handler) listOffsets(_ context.Context, _ *network.Conn, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, 0, len(req.Topics))
+	// Kafka answers a partition listed more than once once, with
+	// INVALID_REQUEST (ListOffsetsRequest.duplicatePartitions).
+	mentions := map[topicPartitionKey]int{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			mentions[topicPartitionKey{rt.Topic, rp.Partition}]++
+		}
+	}
+	answered := make(map[topicPartitionKey]bool, len(mentions))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewListOffsetsResponseTopic()
@@ -61,9 +73,22 @@ func (h *Handler) listOffsets(_ context.Context, _ *network.Conn, req *kmsg.List
 		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
+			k := topicPartitionKey{rt.Topic, rp.Partition}
+			if answered[k] {
+				continue
+			}
+			answered[k] = true
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+			if mentions[k] > 1 {
+				sp.ErrorCode = kerr.InvalidRequest.Code
+				if req.Version == 0 {
+					sp.OldStyleOffsets = []int64{}
+				}
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if err := h.listPartitionOffset(req, rt.Topic, rp, &sp); err != nil {
 				sp.ErrorCode = h.errorCode(err, "list offsets", "topic", rt.Topic, "partition", rp.Partition)
 				sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
@@ -71,9 +96,18 @@ func (h *Handler) listOffsets(_ context.Context, _ *network.Conn, req *kmsg.List
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		if len(st.Partitions) > 0 || len(rt.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, st)
+		}
 	}
 	return resp, nil
+}
+
+// topicPartitionKey names a partition by topic name, for requests that
+// must answer each partition once.
+type topicPartitionKey struct {
+	topic     string
+	partition int32
 }
 
 func (h *Handler) listPartitionOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {

@@ -15,9 +15,22 @@ package api
 // auto-created when auto.create.topics.enable is set and the request
 // allows it (v4+ AllowAutoTopicCreation; v0-v3 always allow).
 //
+// The missing topics of one request are auto-created in one controller
+// operation, bounded like CreateTopics by MaxRecordsPerUserOp (10,000
+// records: Kafka's AutoTopicCreationManager sends them in one
+// CreateTopics); over it none is created. A topic named twice is
+// answered once (Kafka reads the names into a set). A partition whose
+// replica on this broker is offline (its log could not be opened) lists
+// this broker in OfflineReplicas, and if this broker is its leader it is
+// answered with leader -1 and LEADER_NOT_AVAILABLE, which is what Kafka's
+// controller leaves once it has moved leadership off an offline log dir
+// with no other replica.
+//
 // Differences from Kafka: an auto-created topic is answered with its
 // partitions right away rather than LEADER_NOT_AVAILABLE, since the
-// controller has created its logs before it returns. Authorized operations
+// controller has created its logs before it returns; a refused
+// auto-creation answers UNKNOWN_TOPIC_OR_PARTITION rather than
+// LEADER_NOT_AVAILABLE (the topic does not exist). Authorized operations
 // (v8+) are not computed (no ACLs yet): the "not requested" value
 // -2147483648 is returned.
 //
@@ -83,11 +96,16 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	allowAuto := h.d.Config.AutoCreateTopicsEnable && (req.Version < 4 || req.AllowAutoTopicCreation)
+	failedAuto := map[string]int16{}
 	if !all && allowAuto {
-		// Create the missing topics first, then answer from one image.
-		created := false
+		// Create the missing topics first, all in one controller
+		// operation (Kafka's AutoTopicCreationManager sends them in one
+		// CreateTopics, bounded by MaxRecordsPerUserOp), then answer
+		// from one image.
+		var missing []string
+		queued := map[string]bool{}
 		for _, rt := range req.Topics {
-			if rt.Topic == nil || *rt.Topic == "" {
+			if rt.Topic == nil || *rt.Topic == "" || queued[*rt.Topic] {
 				continue
 			}
 			if _, ok := im.Topics[*rt.Topic]; ok || internalTopics[*rt.Topic] {
@@ -96,22 +114,33 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			if controller.ValidateTopicName(*rt.Topic) != nil {
 				continue
 			}
+			queued[*rt.Topic] = true
 			if *rt.Topic == offsetsTopic {
 				// Created with the group coordinator's settings, as
 				// Kafka's AutoTopicCreationManager does.
 				if err := h.createOffsetsTopic(ctx); err != nil {
 					h.logger.Warn("auto-create topic", "topic", offsetsTopic, "err", err)
 				}
-				created = true
 				continue
 			}
-			code := h.d.Controller.AutoCreateTopic(ctx, *rt.Topic)
-			if code != 0 && code != kerr.TopicAlreadyExists.Code {
-				h.logger.Warn("auto-create topic", "topic", *rt.Topic, "err", kerr.ErrorForCode(code))
-			}
-			created = true
+			missing = append(missing, *rt.Topic)
 		}
-		if created {
+		if len(missing) > 0 {
+			for topic, code := range h.d.Controller.AutoCreateTopics(ctx, missing) {
+				if code != 0 && code != kerr.TopicAlreadyExists.Code {
+					failedAuto[topic] = code
+				}
+			}
+			// A refused creation (POLICY_VIOLATION when the request
+			// named too many new topics) leaves the topics missing:
+			// they answer UNKNOWN_TOPIC_OR_PARTITION below. Kafka
+			// answers LEADER_NOT_AVAILABLE before its asynchronous
+			// creation fails, and again on every retry.
+			if len(failedAuto) > 0 {
+				h.logger.Warn("auto-create topics", "topics", len(missing), "failed", len(failedAuto), "err", kerr.ErrorForCode(failedAuto[missing[0]]))
+			}
+		}
+		if len(queued) > 0 {
 			im = h.d.Controller.Image()
 		}
 	}
@@ -139,7 +168,22 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 	}
 
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
+	answered := make(map[string]bool, len(req.Topics))
+	answeredIDs := map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		// A topic named twice (or, v10+, given twice by id) is answered
+		// once: Kafka collects the requested names and ids in sets.
+		if rt.Topic != nil && *rt.Topic != "" {
+			if answered[*rt.Topic] {
+				continue
+			}
+			answered[*rt.Topic] = true
+		} else if rt.TopicID != [16]byte{} {
+			if answeredIDs[rt.TopicID] {
+				continue
+			}
+			answeredIDs[rt.TopicID] = true
+		}
 		var t *metadata.Topic
 		var code int16
 		switch {
@@ -189,9 +233,18 @@ func (h *Handler) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.Meta
 		for _, r := range p.Replicas {
 			if b, ok := im.Brokers[r]; !ok || b.Fenced {
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			} else if r == h.d.NodeID && h.d.Replicas.OfflineError(t.Name, p.ID) != nil {
+				// Our replica's log could not be opened (or failed
+				// later). Kafka's controller would elect another leader
+				// or none; until replication does that here, the leader
+				// it would lose is shown as gone.
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+				if mp.Leader == r {
+					mp.Leader = -1
+				}
 			}
 		}
-		if p.Leader < 0 {
+		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

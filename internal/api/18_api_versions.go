@@ -36,15 +36,14 @@ import (
 // answered UNSUPPORTED_FOR_MESSAGE_FORMAT); Fetch starts at v4 because
 // older versions need the legacy message format, which we never serve.
 // Each maximum is the newest version kmsg v1.15.0 knows, except where a
-// newer version needs transaction version 2 (KIP-890 part 2) or a
-// feature not implemented (ListTransactions v2 patterns).
+// newer version needs transaction version 2 (KIP-890 part 2).
 var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 0, MinVersion: 0, MaxVersion: 13}, // Produce
 	{ApiKey: 1, MinVersion: 4, MaxVersion: 18}, // Fetch
 	{ApiKey: 2, MinVersion: 0, MaxVersion: 11}, // ListOffsets
 	{ApiKey: 3, MinVersion: 0, MaxVersion: 13}, // Metadata
-	{ApiKey: 8, MinVersion: 0, MaxVersion: 9},  // OffsetCommit
-	{ApiKey: 9, MinVersion: 0, MaxVersion: 9},  // OffsetFetch
+	{ApiKey: 8, MinVersion: 0, MaxVersion: 10}, // OffsetCommit
+	{ApiKey: 9, MinVersion: 0, MaxVersion: 10}, // OffsetFetch
 	{ApiKey: 10, MinVersion: 0, MaxVersion: 6}, // FindCoordinator
 	{ApiKey: 11, MinVersion: 0, MaxVersion: 9}, // JoinGroup
 	{ApiKey: 12, MinVersion: 0, MaxVersion: 4}, // Heartbeat
@@ -71,7 +70,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 60, MinVersion: 0, MaxVersion: 2}, // DescribeCluster
 	{ApiKey: 61, MinVersion: 0, MaxVersion: 0}, // DescribeProducers
 	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
-	{ApiKey: 66, MinVersion: 0, MaxVersion: 1}, // ListTransactions
+	{ApiKey: 66, MinVersion: 0, MaxVersion: 2}, // ListTransactions
 }
 
 // servedByKey indexes apiVersionsServed by key.

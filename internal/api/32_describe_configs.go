@@ -13,7 +13,9 @@ package api
 // the entry itself as its one synonym; IncludeDocumentation (v3+) adds the
 // key's documentation.
 //
-// Differences from Kafka: the BROKER resource "" (cluster-wide default) is
+// Differences from Kafka: a resource listed more than once is answered
+// once (at its first place, with its last mention's config names); Kafka
+// answers every mention. The BROKER resource "" (cluster-wide default) is
 // answered like this broker's configs, not with only the dynamic defaults
 // (Samsa has no dynamic broker configs yet, so Kafka's answer would be
 // empty and less useful). Another broker's id, BROKER_LOGGER,
@@ -40,8 +42,26 @@ func (h *Handler) describeConfigs(_ context.Context, _ *network.Conn, req *kmsg.
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	im := h.d.Controller.Image()
 	self := strconv.Itoa(int(h.d.NodeID))
+	// A resource listed more than once is answered once, where it is
+	// first listed, with the config names of its last mention: each
+	// answer lists every config (with documentation, kilobytes), so
+	// repeats would multiply a small request into a huge response.
+	type resourceKey struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	last := make(map[resourceKey]int, len(req.Resources))
+	for i, rr := range req.Resources {
+		last[resourceKey{rr.ResourceType, rr.ResourceName}] = i
+	}
 	for i := range req.Resources {
-		rr := &req.Resources[i]
+		k := resourceKey{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
+		at, ok := last[k]
+		if !ok {
+			continue // answered already
+		}
+		delete(last, k)
+		rr := &req.Resources[at]
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []config.Entry

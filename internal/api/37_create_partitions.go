@@ -6,6 +6,12 @@ package api
 // equal count answers INVALID_PARTITIONS), with an optional manual
 // assignment of the new partitions' replicas; ValidateOnly is honoured.
 //
+// One request may add at most controller.MaxRecordsPerUserOp (10,000)
+// partitions in all: the topic that would cross the bound, and every
+// later one, answers POLICY_VIOLATION (Kafka fails them too, though with
+// UNKNOWN_SERVER_ERROR). New partitions that could not be opened on this
+// broker answer KAFKA_STORAGE_ERROR, as in CreateTopics.
+//
 // Differences from Kafka: the timeout is not used (the new partitions'
 // logs exist before the answer).
 //
@@ -14,11 +20,31 @@ package api
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
 )
 
 func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
-	return h.d.Controller.CreatePartitions(ctx, req), nil
+	im := h.d.Controller.Image()
+	resp := h.d.Controller.CreatePartitions(ctx, req)
+	if req.ValidateOnly {
+		return resp, nil
+	}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		if rt.ErrorCode != 0 {
+			continue
+		}
+		first := int32(0)
+		if t := im.Topics[rt.Topic]; t != nil {
+			first = int32(len(t.Partitions))
+		}
+		if err := h.offlinePartitions(rt.Topic, first); err != nil {
+			rt.ErrorCode, rt.ErrorMessage = kerr.KafkaStorageError.Code, errorMessage(err)
+		}
+	}
+	return resp, nil
 }

@@ -25,10 +25,17 @@ import (
 
 func (h *Handler) describeProducers(_ context.Context, _ *network.Conn, req *kmsg.DescribeProducersRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	answered := map[topicPartitionKey]bool{}
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
 		for _, p := range rt.Partitions {
+			// A partition listed more than once is answered once.
+			k := topicPartitionKey{rt.Topic, p}
+			if answered[k] {
+				continue
+			}
+			answered[k] = true
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
 			sp.ActiveProducers = []kmsg.DescribeProducersResponseTopicPartitionActiveProducer{}

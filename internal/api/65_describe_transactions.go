@@ -23,7 +23,13 @@ import (
 
 func (h *Handler) describeTransactions(_ context.Context, _ *network.Conn, req *kmsg.DescribeTransactionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	answered := make(map[string]bool, len(req.TransactionalIDs))
 	for _, id := range req.TransactionalIDs {
+		// An id listed more than once is answered once.
+		if answered[id] {
+			continue
+		}
+		answered[id] = true
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID = id
 		s.StartTimestamp, s.ProducerID, s.ProducerEpoch = -1, -1, -1

@@ -1,6 +1,6 @@
 package api
 
-// ListTransactions (key 66), versions 0-1.
+// ListTransactions (key 66), versions 0-2.
 //
 // Lists the transactional ids this node coordinates with their producer
 // id and state, filtered by state names (an unknown name is echoed in
@@ -10,11 +10,18 @@ package api
 // partition of __transaction_state is still loading (the ids of the
 // others are listed).
 //
-// Versions: v1 duration filter (KIP-994). v2 (transactional id pattern)
-// is not served.
+// v2 (KIP-1152) filters by a transactional id pattern in RE2 syntax
+// (Kafka compiles it with RE2/J; Go's regexp is RE2): null or empty lists
+// every id, otherwise an id is listed when the whole id matches, as Java's
+// Matcher.matches() does. A pattern that does not compile answers
+// INVALID_REGULAR_EXPRESSION.
+//
+// Versions: v1 duration filter (KIP-994); v2 transactional id pattern
+// (KIP-1152).
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"time"
 
@@ -31,6 +38,15 @@ func (h *Handler) listTransactions(_ context.Context, _ *network.Conn, req *kmsg
 	if h.d.Txns == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
+	}
+	var idPattern *regexp.Regexp
+	if p := req.TransactionalIDPattern; req.Version >= 2 && p != nil && *p != "" {
+		re, err := regexp.Compile(`^(?:` + *p + `)$`)
+		if err != nil {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return resp, nil
+		}
+		idPattern = re
 	}
 	var states []kmsg.TransactionState
 	for _, f := range req.StateFilters {
@@ -53,6 +69,9 @@ func (h *Handler) listTransactions(_ context.Context, _ *network.Conn, req *kmsg
 			continue
 		}
 		if len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, d.ProducerID) {
+			continue
+		}
+		if idPattern != nil && !idPattern.MatchString(d.TransactionalID) {
 			continue
 		}
 		if req.Version >= 1 && req.DurationFilterMillis >= 0 && (d.StartTimestamp < 0 || now-d.StartTimestamp < req.DurationFilterMillis) {

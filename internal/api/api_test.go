@@ -623,6 +623,33 @@ func TestAPIBadInput(t *testing.T) {
 				t.Fatal("appended")
 			}
 		}},
+		{"NaN double config answers INVALID_CONFIG", func(c *rawConn) {
+			// ParseFloat accepts NaN and Inf, and NaN passes any range check.
+			for _, v := range []string{"NaN", "Inf", "-Infinity"} {
+				ct := kmsg.NewPtrCreateTopicsRequest()
+				ct.Version = 5
+				rt := kmsg.NewCreateTopicsRequestTopic()
+				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "nan-ratio", 1, 1
+				cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+				cfg.Name, cfg.Value = "min.cleanable.dirty.ratio", kmsg.StringPtr(v)
+				rt.Configs = append(rt.Configs, cfg)
+				ct.Topics = append(ct.Topics, rt)
+				if code := c.do(ct).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.InvalidConfig.Code {
+					t.Fatalf("create with %s: %v", v, kerr.ErrorForCode(code))
+				}
+				ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				ia.Version = 1
+				r := kmsg.NewIncrementalAlterConfigsRequestResource()
+				r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "bad"
+				rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				rc.Name, rc.Value = "min.cleanable.dirty.ratio", kmsg.StringPtr(v)
+				r.Configs = append(r.Configs, rc)
+				ia.Resources = append(ia.Resources, r)
+				if code := c.do(ia).(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode; code != kerr.InvalidConfig.Code {
+					t.Fatalf("alter to %s: %v", v, kerr.ErrorForCode(code))
+				}
+			}
+		}},
 		{"truncated produce body closes", func(c *rawConn) {
 			b := c.f.AppendRequest(nil, produceReq(9, "bad", 0, batch(t, 1, "x", now)), 1)
 			b = b[:len(b)-10]

@@ -37,10 +37,11 @@ type Deps struct {
 }
 
 // Handler serves every API key listed in apiVersionsServed. It is safe for
-// concurrent use; it holds no state of its own beyond its dependencies.
+// concurrent use; its only state of its own is the fetch session cache.
 type Handler struct {
-	d      Deps
-	logger *slog.Logger
+	d        Deps
+	logger   *slog.Logger
+	sessions *fetchSessions // KIP-227 fetch sessions (fetch_session.go)
 }
 
 // New returns a Handler over d.
@@ -49,7 +50,11 @@ func New(d Deps) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Handler{d: d, logger: logger}
+	slots, eviction := defaultFetchSessionSlots, defaultFetchSessionEviction
+	if d.Config != nil {
+		slots, eviction = d.Config.FetchSessionCacheSlots, d.Config.FetchSessionEviction
+	}
+	return &Handler{d: d, logger: logger, sessions: newFetchSessions(slots, eviction)}
 }
 
 var (

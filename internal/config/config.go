@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -42,6 +43,9 @@ type Config struct {
 	DeleteTopicEnable           bool              // delete.topic.enable (true)
 	MessageMaxBytes             int32             // message.max.bytes (1048588)
 	SocketRequestMaxBytes       int32             // socket.request.max.bytes (104857600)
+	FetchMaxBytes               int32             // fetch.max.bytes (57671680, at least 1024): cap of every fetch response
+	FetchSessionCacheSlots      int               // max.incremental.fetch.session.cache.slots (1000; 0: no sessions)
+	FetchSessionEviction        time.Duration     // min.incremental.fetch.session.eviction.ms (120000)
 	NumIOThreads                int               // num.io.threads (8), informational
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
 
@@ -249,7 +253,13 @@ func checkValue(k kind, v string) error {
 	case kLong:
 		_, err = strconv.ParseInt(v, 10, 64)
 	case kDouble:
-		_, err = strconv.ParseFloat(v, 64)
+		var f float64
+		f, err = strconv.ParseFloat(v, 64)
+		// ParseFloat accepts "NaN" and "Inf": no config of Kafka's
+		// means anything with them, and NaN passes every range check.
+		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			err = fmt.Errorf("not a finite number")
+		}
 	}
 	if ne, ok := err.(*strconv.NumError); ok {
 		err = ne.Err
@@ -350,6 +360,18 @@ func (c *Config) derive() error {
 	}
 	if err := c.deriveNetwork(); err != nil {
 		return err
+	}
+	c.FetchMaxBytes = int32(c.int64Of("fetch.max.bytes"))
+	if c.FetchMaxBytes < 1024 {
+		return fmt.Errorf("config: fetch.max.bytes must be >= 1024")
+	}
+	c.FetchSessionCacheSlots = int(c.int64Of("max.incremental.fetch.session.cache.slots"))
+	if c.FetchSessionCacheSlots < 0 {
+		return fmt.Errorf("config: max.incremental.fetch.session.cache.slots must be >= 0")
+	}
+	c.FetchSessionEviction = time.Duration(c.int64Of("min.incremental.fetch.session.eviction.ms")) * time.Millisecond
+	if c.FetchSessionEviction < 0 {
+		return fmt.Errorf("config: min.incremental.fetch.session.eviction.ms must be >= 0")
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
 	c.HTTPListener, _ = c.Get("http.listener")

@@ -129,6 +129,8 @@ func TestConfigErrors(t *testing.T) {
 		{"transaction.max.timeout.ms=0", "transaction.max.timeout.ms"},
 		{"transaction.state.log.num.partitions=0", "transaction.state.log.num.partitions"},
 		{"transaction.state.log.min.isr=0", "transaction.state.log.min.isr"},
+		{"log.cleaner.min.cleanable.ratio=NaN", "log.cleaner.min.cleanable.ratio"},
+		{"fetch.max.bytes=100", "fetch.max.bytes"},
 	} {
 		_, err := Load("", []string{tc.override}, quiet)
 		if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
@@ -211,6 +213,11 @@ func TestConfigValidateTopicConfig(t *testing.T) {
 		{map[string]string{"not.a.topic.config": "1"}, false},
 		{map[string]string{"message.timestamp.type": "LogAppendTime"}, true},
 		{map[string]string{"min.cleanable.dirty.ratio": "1.5"}, false},
+		{map[string]string{"min.cleanable.dirty.ratio": "NaN"}, false},
+		{map[string]string{"min.cleanable.dirty.ratio": "nan"}, false},
+		{map[string]string{"min.cleanable.dirty.ratio": "+Inf"}, false},
+		{map[string]string{"min.cleanable.dirty.ratio": "-Infinity"}, false},
+		{map[string]string{"min.cleanable.dirty.ratio": "0.25"}, true},
 	} {
 		err := ValidateTopicConfig(tc.cfg)
 		if (err == nil) != tc.ok {

@@ -62,6 +62,7 @@ var brokerKeys = map[string]key{
 	"max.connections.per.ip":                   {kind: kInt, def: "1000", doc: "Most connections from one address; more are closed right after accept.", readOnly: true},
 	"max.connections.per.ip.overrides":         {kind: kString, def: "", doc: "Per-address max.connections.per.ip, ip:count,ip:count.", readOnly: true},
 	"socket.request.read.timeout.ms":           {kind: kLong, def: "30000", doc: "Samsa: close a connection that has not sent a whole request frame this long after its size (waiting for queued.max.request.bytes included).", readOnly: true, samsa: true},
+	"fetch.max.bytes":                          {kind: kInt, def: "57671680", doc: "Largest fetch response the broker builds (the request's MaxBytes is capped by it; the first batch may exceed it, KIP-74).", readOnly: true},
 	"socket.send.buffer.bytes":                 {kind: kInt, def: "102400", doc: "SO_SNDBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
 	"socket.receive.buffer.bytes":              {kind: kInt, def: "102400", doc: "SO_RCVBUF of sockets (-1: OS default).", readOnly: true, ignored: true},
 	"num.network.threads":                      {kind: kInt, def: "3", doc: "Accepted for compatibility; Samsa uses goroutines per connection.", readOnly: true, ignored: true},
@@ -113,6 +114,8 @@ var brokerKeys = map[string]key{
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
 	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the HTTP listener: the read-only web console at /, Prometheus /metrics and /healthz; empty disables.", readOnly: true, samsa: true},
+	"max.incremental.fetch.session.cache.slots":                   {kind: kInt, def: "1000", doc: "Fetch sessions (KIP-227) the broker keeps; 0 turns them off.", readOnly: true},
+	"min.incremental.fetch.session.eviction.ms":                   {kind: kInt, def: "120000", doc: "Age before a fetch session may be evicted for a larger one; an idle session older than this is evicted first.", readOnly: true},
 }
 
 // topicKey is a topic-level config with the broker key that sets its

@@ -29,6 +29,18 @@ import (
 	"samsa/internal/metadata"
 )
 
+// MaxRecordsPerUserOp bounds the metadata records one user operation
+// (CreateTopics, CreatePartitions, the auto-creation of one Metadata
+// request) may write, as Kafka's QuorumController.MAX_RECORDS_PER_USER_OP
+// (10,000) does: a topic costs one record, plus one per config override
+// and one per partition. Beyond it Kafka refuses the whole operation.
+const MaxRecordsPerUserOp = 10000
+
+// errTooLargeMessage is Kafka's answer to an operation over
+// MaxRecordsPerUserOp (EventHandlerExceptionInfo maps the controller's
+// BoundedListTooLongException to a PolicyViolationException).
+const errTooLargeMessage = "Unable to perform excessively large batch operation."
+
 // producerIDBlock is how many producer ids one ProducerIdsRecord reserves
 // (Kafka's ProducerIdManager uses blocks of 1000 too).
 const producerIDBlock = 1000
@@ -43,10 +55,15 @@ type Controller struct {
 	cfg    *config.Config
 	logger *slog.Logger
 
-	mu sync.Mutex
+	// pidMu guards the reserved producer ids, so InitProducerID waits for
+	// mu (which a large CreateTopics holds for seconds) only once per
+	// block of producerIDBlock ids. Lock order: pidMu before mu.
+	pidMu sync.Mutex
 	// nextPID..pidLimit are reserved producer ids not yet handed out.
-	// Guarded by mu.
+	// Guarded by pidMu.
 	nextPID, pidLimit int64
+
+	mu sync.Mutex
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
 }
@@ -301,7 +318,11 @@ func sortedKeys(m map[string]string) []string {
 
 // CreateTopics serves a CreateTopics request (validate-only, per-topic
 // configs, replica assignment, num.partitions/default.replication.factor
-// for -1), answering per topic.
+// for -1), answering per topic. The topics that pass validation are
+// committed together in one batch of records, published once (as Kafka's
+// ReplicationControlManager.createTopics returns one atomic batch); a
+// request whose batch would exceed MaxRecordsPerUserOp creates nothing
+// and answers POLICY_VIOLATION for every topic, as Kafka does.
 func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	resp.Version = req.Version
@@ -311,59 +332,116 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 	for _, t := range req.Topics {
 		counts[t.Topic]++
 	}
+	im := c.pub.Image()
+	specs := make([]*topicSpec, len(req.Topics))
+	errs := make([]*codeErr, len(req.Topics))
+	ids := make([]metadata.UUID, len(req.Topics))
+	// normalized names of the topics accepted so far in this request:
+	// two new topics may collide with each other too.
+	accepted := map[string]string{}
+	var recs []metadata.Record
+	tooLarge := false
+	rr := c.rr
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		if counts[t.Topic] > 1 {
+			errs[i] = fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
+			continue
+		}
+		if int64(t.NumPartitions) > MaxRecordsPerUserOp || len(t.ReplicaAssignment) > MaxRecordsPerUserOp {
+			// Over the bound on its own: refuse before placing replicas.
+			tooLarge = true
+			break
+		}
+		specs[i], errs[i] = c.specFromRequest(im, t, req.Version)
+		if errs[i] != nil {
+			continue
+		}
+		norm := strings.ReplaceAll(t.Topic, ".", "_")
+		if other, ok := accepted[norm]; ok {
+			specs[i], errs[i] = nil, fail(kerr.InvalidTopicException, "topic %q collides with topic %q of the same request", t.Topic, other)
+			continue
+		}
+		accepted[norm] = t.Topic
+		ids[i] = newTopicID()
+		recs = append(recs, topicRecords(specs[i], ids[i])...)
+		if len(recs) > MaxRecordsPerUserOp {
+			tooLarge = true
+			break
+		}
+	}
+	if tooLarge {
+		c.rr = rr // nothing placed
+		c.logger.Warn("create topics refused: too many records", "topics", len(req.Topics), "limit", MaxRecordsPerUserOp)
+		for i := range req.Topics {
+			specs[i], errs[i] = nil, fail(kerr.PolicyViolation, "%s", errTooLargeMessage)
+		}
+	} else if !req.ValidateOnly && len(recs) > 0 {
+		if err := c.commitLocked(recs); err != nil {
+			c.logger.Error("create topics", "err", err)
+			for i := range req.Topics {
+				if errs[i] == nil {
+					specs[i], errs[i] = nil, fail(kerr.UnknownServerError, "create topic: %v", err)
+				}
+			}
+		}
+	}
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
 		rt.NumPartitions, rt.ReplicationFactor = -1, -1
-		var e *codeErr
-		var spec *topicSpec
-		if counts[t.Topic] > 1 {
-			e = fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
-		} else {
-			spec, e = c.specFromRequest(c.pub.Image(), t, req.Version)
-		}
-		if e == nil {
-			id := newTopicID()
-			if !req.ValidateOnly {
-				if err := c.commitLocked(topicRecords(spec, id)); err != nil {
-					c.logger.Error("create topic", "topic", t.Topic, "err", err)
-					e = fail(kerr.UnknownServerError, "create topic: %v", err)
-				}
-				rt.TopicID = id
-			}
-		}
-		if e != nil {
+		if e := errs[i]; e != nil {
 			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
-		} else {
-			rt.NumPartitions = int32(len(spec.assignment))
-			rt.ReplicationFactor = int16(len(spec.assignment[0]))
-			for _, ce := range c.cfg.Topic(spec.configs) {
-				rc := kmsg.NewCreateTopicsResponseTopicConfig()
-				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = ce.Name, ce.Value, ce.ReadOnly, int8(ce.Source), ce.Sensitive
-				rt.Configs = append(rt.Configs, rc)
-			}
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
+		spec := specs[i]
+		if !req.ValidateOnly {
+			rt.TopicID = ids[i]
+		}
+		rt.NumPartitions = int32(len(spec.assignment))
+		rt.ReplicationFactor = int16(len(spec.assignment[0]))
+		for _, ce := range c.cfg.Topic(spec.configs) {
+			rc := kmsg.NewCreateTopicsResponseTopicConfig()
+			rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = ce.Name, ce.Value, ce.ReadOnly, int8(ce.Source), ce.Sensitive
+			rt.Configs = append(rt.Configs, rc)
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
 }
 
-// AutoCreateTopic creates topic with the broker defaults (auto-creation
-// from Metadata). It returns the Kafka error code: 0 on success,
-// TOPIC_ALREADY_EXISTS when it already exists.
-func (c *Controller) AutoCreateTopic(ctx context.Context, topic string) int16 {
+// AutoCreateTopics creates topics with the broker defaults (auto-creation
+// from one Metadata request: one operation, as Kafka's
+// AutoTopicCreationManager sends one CreateTopics for them, so the
+// MaxRecordsPerUserOp bound applies to them together). It returns the
+// Kafka error code per topic: 0 on success, TOPIC_ALREADY_EXISTS when
+// one exists, POLICY_VIOLATION for all when they are too many.
+func (c *Controller) AutoCreateTopics(ctx context.Context, topics []string) map[string]int16 {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = 4
-	t := kmsg.NewCreateTopicsRequestTopic()
-	t.Topic = topic
-	t.NumPartitions, t.ReplicationFactor = -1, -1
-	req.Topics = append(req.Topics, t)
-	resp := c.CreateTopics(ctx, req)
-	if resp.Topics[0].ErrorCode == 0 {
-		c.logger.Info("auto-created topic", "topic", topic, "partitions", c.cfg.NumPartitions)
+	for _, name := range topics {
+		t := kmsg.NewCreateTopicsRequestTopic()
+		t.Topic = name
+		t.NumPartitions, t.ReplicationFactor = -1, -1
+		req.Topics = append(req.Topics, t)
 	}
-	return resp.Topics[0].ErrorCode
+	resp := c.CreateTopics(ctx, req)
+	out := make(map[string]int16, len(resp.Topics))
+	for _, rt := range resp.Topics {
+		out[rt.Topic] = rt.ErrorCode
+		if rt.ErrorCode == 0 {
+			c.logger.Info("auto-created topic", "topic", rt.Topic, "partitions", rt.NumPartitions)
+		}
+	}
+	return out
+}
+
+// AutoCreateTopic creates one topic with the broker defaults
+// (AutoCreateTopics of one topic).
+func (c *Controller) AutoCreateTopic(ctx context.Context, topic string) int16 {
+	return c.AutoCreateTopics(ctx, []string{topic})[topic]
 }
 
 // DeleteTopics serves DeleteTopics by name or topic id.
@@ -429,10 +507,11 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 	for _, t := range req.Topics {
 		counts[t.Topic]++
 	}
+	budget := MaxRecordsPerUserOp
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
-		e := c.createPartitionsLocked(t, counts[t.Topic] > 1, req.ValidateOnly)
+		e := c.createPartitionsLocked(t, counts[t.Topic] > 1, req.ValidateOnly, &budget)
 		if e != nil {
 			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
 		}
@@ -441,7 +520,14 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 	return resp
 }
 
-func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic, dup, validateOnly bool) *codeErr {
+// createPartitionsLocked adds the partitions of one topic of a
+// CreatePartitions request. budget is what remains of the request's
+// MaxRecordsPerUserOp; a topic whose new partitions exceed it is refused
+// whole with POLICY_VIOLATION (Kafka's controller fails that topic, and
+// every later one, when its record list overflows; it reports
+// UNKNOWN_SERVER_ERROR without a message and may keep part of the topic's
+// partitions, which Samsa does not copy).
+func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic, dup, validateOnly bool, budget *int) *codeErr {
 	if dup {
 		return fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
 	}
@@ -458,6 +544,10 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 		return fail(kerr.InvalidPartitions, "topic %q already has %d partitions", t.Topic, cur)
 	}
 	add := t.Count - cur
+	if int64(add) > int64(*budget) {
+		*budget = 0
+		return fail(kerr.PolicyViolation, "%s", errTooLargeMessage)
+	}
 	var assignment [][]int32
 	if t.Assignment != nil {
 		if int32(len(t.Assignment)) != add {
@@ -478,6 +568,7 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 			return e
 		}
 	}
+	*budget -= int(add)
 	if validateOnly {
 		return nil
 	}
@@ -491,9 +582,11 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 // AllocateProducerID hands out a new unique producer id, persisted in
 // blocks in the metadata log so ids are never reused across restarts.
 func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
 	if c.nextPID >= c.pidLimit {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		start := c.pub.Image().NextProducerID
 		rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
 			BrokerID: c.cfg.NodeID, NextProducerID: start + producerIDBlock,

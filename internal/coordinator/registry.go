@@ -57,6 +57,26 @@ func (r *Registry[P]) Start(p int32, old, ps P, load func()) bool {
 	return true
 }
 
+// StartNow is Start with load run on the calling goroutine before it
+// returns, for a partition with nothing to replay (an empty log: a new
+// internal topic). Such a partition then serves from the moment the
+// metadata change that made it ours is applied, so a FindCoordinator that
+// created the topic is followed by requests the coordinator answers:
+// clients such as kafka-go do not retry COORDINATOR_LOAD_IN_PROGRESS.
+func (r *Registry[P]) StartNow(p int32, old, ps P, load func()) bool {
+	r.mu.Lock()
+	if r.closed || r.parts[p] != old {
+		r.mu.Unlock()
+		return false
+	}
+	r.parts[p] = ps
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+	load()
+	return true
+}
+
 // Remove takes partition p out of the registry and returns it (the zero P
 // if there was none).
 func (r *Registry[P]) Remove(p int32) P {

@@ -85,7 +85,15 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	resp.Version = req.Version
+	answered := make(map[string]bool, len(req.Groups))
 	for _, id := range req.Groups {
+		// A group listed more than once is answered once: a description
+		// carries every member's metadata and assignment, so repeats
+		// would multiply a small request into a huge response.
+		if answered[id] {
+			continue
+		}
+		answered[id] = true
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group = id
 		c.describeGroup(id, &dg)

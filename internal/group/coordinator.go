@@ -122,8 +122,12 @@ func PartitionFor(group string, n int32) int32 { return coordinator.PartitionFor
 
 // Load makes this node the coordinator of __consumer_offsets partition p: it
 // replays the partition asynchronously; until that is done requests for its
-// groups answer COORDINATOR_LOAD_IN_PROGRESS. Loading a partition that is
-// loaded or loading is a no-op; one whose replay failed is replayed again.
+// groups answer COORDINATOR_LOAD_IN_PROGRESS. An empty partition (nothing
+// below the high watermark: a new __consumer_offsets) is loaded before
+// Load returns, so it serves at once (Kafka loads it in no time too;
+// kafka-go's JoinGroup right after FindCoordinator does not retry
+// COORDINATOR_LOAD_IN_PROGRESS). Loading a partition that is loaded or
+// loading is a no-op; one whose replay failed is replayed again.
 func (c *Coordinator) Load(p int32, part Partition) {
 	old := c.parts.Get(p)
 	if old != nil {
@@ -137,7 +141,11 @@ func (c *Coordinator) Load(p int32, part Partition) {
 		}
 	}
 	ps := newPartition(c, p, part)
-	if !c.parts.Start(p, old, ps, ps.load) {
+	start := c.parts.Start
+	if part.HighWatermark() <= part.LogStartOffset() {
+		start = c.parts.StartNow
+	}
+	if !start(p, old, ps, ps.load) {
 		ps.cancel()
 	}
 }

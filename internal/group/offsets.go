@@ -255,13 +255,19 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	resp.Version = req.Version
 	if req.Version >= 8 {
+		answered := make(map[string]bool, len(req.Groups))
 		for _, rg := range req.Groups {
+			if answered[rg.Group] {
+				continue // a group listed more than once is answered once
+			}
+			answered[rg.Group] = true
 			var topics []requestedTopic
 			if rg.Topics != nil {
 				topics = make([]requestedTopic, 0, len(rg.Topics))
 				for _, t := range rg.Topics {
 					topics = append(topics, requestedTopic{t.Topic, t.Partitions})
 				}
+				topics = dedupeRequested(topics)
 			}
 			out, code := c.fetchOffsets(rg.Group, topics, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
@@ -290,6 +296,8 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	}
 	if req.Topics == nil && req.Version >= 2 {
 		topics = nil
+	} else {
+		topics = dedupeRequested(topics)
 	}
 	out, code := c.fetchOffsets(req.Group, topics, req.Version >= 7 && req.RequireStable)
 	if code != nil {
@@ -323,6 +331,34 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 type requestedTopic struct {
 	topic      string
 	partitions []int32
+}
+
+// dedupeRequested answers each partition once: a topic listed in several
+// entries is merged into its first, a repeated partition dropped. Each
+// answer may carry up to offset.metadata.max.bytes of metadata, so
+// repeats would multiply a small request into a huge response. The
+// result is never nil (nil means "all topics").
+func dedupeRequested(topics []requestedTopic) []requestedTopic {
+	out := make([]requestedTopic, 0, len(topics))
+	at := make(map[string]int, len(topics))
+	seen := map[topicPartition]bool{}
+	for _, t := range topics {
+		i, ok := at[t.topic]
+		if !ok {
+			i = len(out)
+			at[t.topic] = i
+			out = append(out, requestedTopic{topic: t.topic, partitions: make([]int32, 0, len(t.partitions))})
+		}
+		for _, p := range t.partitions {
+			tp := topicPartition{t.topic, p}
+			if seen[tp] {
+				continue
+			}
+			seen[tp] = true
+			out[i].partitions = append(out[i].partitions, p)
+		}
+	}
+	return out
 }
 
 type fetchedPartition struct {

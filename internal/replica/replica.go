@@ -50,8 +50,9 @@ type Manager struct {
 	// Guarded by mu; the *Partition values are never replaced while the
 	// partition exists, their state is.
 	partitions map[topicPartition]*Partition
-	// offline holds partitions whose log could not be opened. Guarded by mu.
-	offline map[topicPartition]bool
+	// offline holds partitions whose log could not be opened, with the
+	// error. Guarded by mu.
+	offline map[topicPartition]error
 	// image is the last image applied. Guarded by mu.
 	image *metadata.Image
 }
@@ -65,7 +66,7 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	return &Manager{
 		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
 		partitions: map[topicPartition]*Partition{},
-		offline:    map[topicPartition]bool{},
+		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
 	}
 }
@@ -77,7 +78,7 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	tp := topicPartition{topic, partition}
 	m.mu.RLock()
 	p := m.partitions[tp]
-	off := m.offline[tp]
+	off := m.offline[tp] != nil
 	im := m.image
 	m.mu.RUnlock()
 	if p != nil {
@@ -115,7 +116,8 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 		return int32(n)
 	}
 	ratio, err := strconv.ParseFloat(cfg.TopicValue(overrides, "min.cleanable.dirty.ratio"), 64)
-	if err != nil {
+	if err != nil || !(ratio >= 0 && ratio <= 1) {
+		// Also NaN, which older versions accepted into the metadata log.
 		ratio = 0.5
 	}
 	return storage.Config{
@@ -144,16 +146,70 @@ func HasCleanupPolicy(value, policy string) bool {
 	return slices.Contains(config.SplitList(value), policy)
 }
 
+// OfflineError returns why this broker's replica of the partition is
+// offline (its log could not be opened, or went offline after a storage
+// error), or nil when it is online or not held here.
+func (m *Manager) OfflineError(topic string, partition int32) error {
+	tp := topicPartition{topic, partition}
+	m.mu.RLock()
+	p := m.partitions[tp]
+	err := m.offline[tp]
+	m.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if p != nil && p.log.Offline() {
+		return fmt.Errorf("%w: log of %s-%d is offline", ErrOffline, topic, partition)
+	}
+	return nil
+}
+
+// newReplica is a partition of the image this broker holds a replica of
+// but has no log for yet.
+type newReplica struct {
+	tp      topicPartition
+	topicID metadata.UUID
+	cfg     storage.Config
+	mp      metadata.Partition
+	minISR  int
+	log     *storage.Log // set by the creation phase
+	err     error        // set by the creation phase
+}
+
 // Apply is the metadata listener: it brings the partitions in line with
-// next.
+// next. The publisher runs listeners one image at a time, so Apply calls
+// never overlap.
+//
+// Creating or deleting a log is slow (directories, files, fsyncs: a topic
+// of thousands of partitions takes seconds), so it runs without mu: the
+// produce and fetch paths look partitions up under mu (Partition) and must
+// not wait for another topic's creation. mu is held only to read the maps
+// and to install the result. A partition whose log is being created is
+// unknown to Partition until it is installed (UNKNOWN_TOPIC_OR_PARTITION,
+// retriable), as in Kafka until the broker has applied the delta.
 func (m *Manager) Apply(prev, next *metadata.Image) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	var creates []newReplica
+	var existing []*Partition
+	var existingMP []metadata.Partition
+	var existingISR []int
+	var existingCfg []*storage.Config
 	seen := map[topicPartition]bool{}
+
+	m.mu.RLock()
 	for _, t := range next.Topics {
 		var old *metadata.Topic
 		if prev != nil {
 			old = prev.TopicsByID[t.ID]
+		}
+		if old == t && prev == m.image {
+			// Images share unchanged topics (copy on write): nothing
+			// to do but remember which partitions are still ours.
+			for _, mp := range t.Partitions {
+				if contains(mp.Replicas, m.nodeID) {
+					seen[topicPartition{t.Name, mp.ID}] = true
+				}
+			}
+			continue
 		}
 		cfgChanged := old == nil || !equalConfigs(old.Configs, t.Configs)
 		// Computed for every topic: a partition newly assigned to this
@@ -168,32 +224,59 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			seen[tp] = true
 			p := m.partitions[tp]
 			if p == nil {
-				if m.offline[tp] {
-					continue
+				if m.offline[tp] == nil {
+					creates = append(creates, newReplica{tp: tp, topicID: t.ID, cfg: scfg, mp: mp, minISR: minISR})
 				}
-				l, err := m.logs.CreateLog(t.Name, mp.ID, t.ID, scfg)
-				if err != nil {
-					m.logger.Error("open partition log; partition offline", "topic", t.Name, "partition", mp.ID, "err", err)
-					m.offline[tp] = true
-					continue
-				}
-				p = &Partition{log: l}
-				p.state.Store(&partitionState{})
-				m.partitions[tp] = p
-			} else if cfgChanged {
-				p.log.SetConfig(scfg)
+				continue
 			}
-			p.update(mp, minISR, m.nodeID, m.logger)
+			existing = append(existing, p)
+			existingMP = append(existingMP, mp)
+			existingISR = append(existingISR, minISR)
+			if cfgChanged {
+				c := scfg
+				existingCfg = append(existingCfg, &c)
+			} else {
+				existingCfg = append(existingCfg, nil)
+			}
 		}
 	}
+	var removed []topicPartition
 	for tp := range m.partitions {
-		if seen[tp] {
+		if !seen[tp] {
+			removed = append(removed, tp)
+		}
+	}
+	m.mu.RUnlock()
+
+	// Slow part, without mu.
+	for i := range creates {
+		nr := &creates[i]
+		nr.log, nr.err = m.logs.CreateLog(nr.tp.topic, nr.tp.partition, nr.topicID, nr.cfg)
+		if nr.err != nil {
+			m.logger.Error("open partition log; partition offline", "topic", nr.tp.topic, "partition", nr.tp.partition, "err", nr.err)
+		}
+	}
+	for i, p := range existing {
+		if existingCfg[i] != nil {
+			p.log.SetConfig(*existingCfg[i])
+		}
+		p.update(existingMP[i], existingISR[i], m.nodeID, m.logger)
+	}
+
+	m.mu.Lock()
+	for i := range creates {
+		nr := &creates[i]
+		if nr.err != nil {
+			m.offline[nr.tp] = fmt.Errorf("%w: %v", ErrOffline, nr.err)
 			continue
 		}
+		p := &Partition{log: nr.log}
+		p.state.Store(&partitionState{})
+		p.update(nr.mp, nr.minISR, m.nodeID, m.logger)
+		m.partitions[nr.tp] = p
+	}
+	for _, tp := range removed {
 		delete(m.partitions, tp)
-		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
-			m.logger.Error("delete partition log", "topic", tp.topic, "partition", tp.partition, "err", err)
-		}
 	}
 	for tp := range m.offline {
 		if !seen[tp] {
@@ -201,6 +284,13 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 		}
 	}
 	m.image = next
+	m.mu.Unlock()
+
+	for _, tp := range removed {
+		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
+			m.logger.Error("delete partition log", "topic", tp.topic, "partition", tp.partition, "err", err)
+		}
+	}
 }
 
 // RemoveStrayLogs deletes logs on disk that belong to no partition of the

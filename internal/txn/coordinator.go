@@ -143,7 +143,13 @@ func (c *Coordinator) Load(p int32, part Partition, coordinatorEpoch int32) {
 		c.Unload(p)
 	}
 	ps := newPartition(c, p, part, coordinatorEpoch)
-	if !c.parts.Start(p, nil, ps, ps.load) {
+	// An empty partition (a new __transaction_state) is loaded before
+	// Load returns: it serves at once (see coordinator.Registry.StartNow).
+	start := c.parts.Start
+	if part.HighWatermark() <= part.LogStartOffset() {
+		start = c.parts.StartNow
+	}
+	if !start(p, nil, ps, ps.load) {
 		ps.cancel()
 	}
 }

@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -124,5 +125,96 @@ func kafkaGoCreateTopic(ctx context.Context, t *testing.T, addr, topic string) {
 	}
 	if len(parts) != 1 || parts[0].Topic != topic || parts[0].ID != 0 {
 		t.Fatalf("Conn.ReadPartitions: %+v, want one partition of %s", parts, topic)
+	}
+}
+
+// TestKafkaGoClientCreateProduceFetch uses kafka-go's kafka.Client (the
+// request/response API): CreateTopics, Produce of 10 records, Fetch of
+// partition 0. Client.Fetch sends a sessionless fetch (session id -1,
+// epoch -1), which Kafka serves as a full fetch (KIP-227).
+func TestKafkaGoClientCreateProduceFetch(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topic := topicName(t)
+	cl := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 20 * time.Second}
+	cr, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}},
+	})
+	if err != nil || cr.Errors[topic] != nil {
+		t.Fatalf("CreateTopics: %v %v", err, cr)
+	}
+	const n = 10
+	var recs []kafka.Record
+	for i := range n {
+		recs = append(recs, kafka.Record{Value: kafka.NewBytes([]byte(fmt.Sprintf("value-%d", i)))})
+	}
+	pr, err := cl.Produce(ctx, &kafka.ProduceRequest{
+		Topic: topic, Partition: 0, RequiredAcks: kafka.RequireAll,
+		Records: kafka.NewRecordReader(recs...),
+	})
+	if err != nil || pr.Error != nil {
+		t.Fatalf("Produce: %v %+v", err, pr)
+	}
+	fr, err := cl.Fetch(ctx, &kafka.FetchRequest{
+		Topic: topic, Partition: 0, Offset: 0, MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if fr.Error != nil {
+		t.Fatalf("Fetch: partition error %v", fr.Error)
+	}
+	if fr.HighWatermark != n {
+		t.Fatalf("Fetch: high watermark %d, want %d", fr.HighWatermark, n)
+	}
+	got := 0
+	for {
+		r, err := fr.Records.ReadRecord()
+		if err != nil {
+			break
+		}
+		v, err := io.ReadAll(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Offset != int64(got) || string(v) != fmt.Sprintf("value-%d", got) {
+			t.Fatalf("record %d: offset %d value %q", got, r.Offset, v)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("fetched %d records, want %d", got, n)
+	}
+}
+
+// TestKafkaGoConsumerGroupFirstJoin: kafka-go's ConsumerGroup on a fresh
+// broker. Its first FindCoordinator creates __consumer_offsets and its
+// JoinGroup follows at once; kafka-go reports COORDINATOR_LOAD_IN_PROGRESS
+// from Next instead of retrying, so the coordinator must serve the new,
+// empty partition right away.
+func TestKafkaGoConsumerGroupFirstJoin(t *testing.T) {
+	addr := startGroupBroker(t)
+	topic := topicName(t)
+	createTopic(t, addr, topic, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: "kafka-go-first-join", Brokers: []string{addr}, Topics: []string{topic},
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	gen, err := cg.Next(ctx)
+	if err != nil {
+		t.Fatalf("first generation: %v", err)
+	}
+	if got := len(gen.Assignments[topic]); got != 2 {
+		t.Fatalf("assigned %d partitions of %s, want 2", got, topic)
+	}
+	if err := gen.CommitOffsets(map[string]map[int]int64{topic: {0: 0, 1: 0}}); err != nil {
+		t.Fatalf("commit: %v", err)
 	}
 }
