@@ -109,7 +109,7 @@ var brokerKeys = map[string]key{
 	"compression.zstd.level":                                      {kind: kInt, def: "3", doc: "Default compression.zstd.level of topics."},
 	"log.message.timestamp.before.max.ms":                         {kind: kLong, def: maxLong, doc: "message.timestamp.before.max.ms default."},
 	"log.message.timestamp.after.max.ms":                          {kind: kLong, def: "3600000", doc: "message.timestamp.after.max.ms default."},
-	"message.max.decompressed.bytes":                              {kind: kLong, def: "-1", doc: "Samsa: largest decompressed size of one compressed record batch; a batch inflating beyond it is refused with INVALID_RECORD. -1: the larger of 64 MiB and 32 times the topic's max.message.bytes.", samsa: true},
+	"message.max.decompressed.bytes":                              {kind: kLong, def: "-1", doc: "Samsa: largest decompressed size of one compressed record batch; a batch inflating beyond it is refused with INVALID_RECORD. -1: the larger of 64 MiB and 32 times the topic's max.message.bytes, at most 256 MiB.", samsa: true},
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
 	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the web console and /metrics; empty disables.", readOnly: true, samsa: true},

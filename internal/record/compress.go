@@ -37,6 +37,21 @@ func LimitDecompression(n int) (restore func()) {
 	return func() { decompressLimit.Store(old) }
 }
 
+// RaiseDecompressionLimit raises the decompressed-size bound of every
+// decompression in this package (DecodeBatch, Recompress, and
+// ValidateRecords without an explicit limit) to n bytes if it is lower.
+// The broker calls it with message.max.decompressed.bytes when that is set
+// above MaxDecompressedSize, so that batches the produce path accepted can
+// always be read back.
+func RaiseDecompressionLimit(n int64) {
+	for {
+		old := decompressLimit.Load()
+		if n <= old || decompressLimit.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
 // xerialMagic starts snappy data in the Java client's xerial framing.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 

@@ -20,6 +20,7 @@ import (
 
 	"samsa/internal/config"
 	"samsa/internal/metadata"
+	"samsa/internal/record"
 	"samsa/internal/storage"
 )
 
@@ -61,6 +62,9 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// Readers (log cleaner, console, ListOffsets) must be able to read
+	// back every batch the produce path accepts.
+	record.RaiseDecompressionLimit(explicitMaxDecompressedBytes(cfg))
 	return &Manager{
 		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
 		partitions: map[topicPartition]*Partition{},

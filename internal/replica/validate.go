@@ -43,7 +43,8 @@ func compressionConfig(cfg *config.Config, overrides map[string]string) (string,
 
 // Auto bound of message.max.decompressed.bytes (-1): the larger of
 // autoDecompressedFloor and autoDecompressedRatio times the topic's
-// max.message.bytes.
+// max.message.bytes, at most record.MaxDecompressedSize (the bound of
+// every reader, so what was accepted can be read back).
 const (
 	autoDecompressedFloor = 64 << 20
 	autoDecompressedRatio = 32
@@ -52,11 +53,23 @@ const (
 // maxDecompressedBytes resolves Samsa's message.max.decompressed.bytes
 // for a topic whose max.message.bytes is maxMessageBytes.
 func maxDecompressedBytes(cfg *config.Config, maxMessageBytes int32) int64 {
+	if n := explicitMaxDecompressedBytes(cfg); n > 0 {
+		return n
+	}
+	return min(max(autoDecompressedFloor, autoDecompressedRatio*int64(maxMessageBytes)), record.MaxDecompressedSize)
+}
+
+// explicitMaxDecompressedBytes is message.max.decompressed.bytes when set
+// to a positive value, else 0.
+func explicitMaxDecompressedBytes(cfg *config.Config) int64 {
+	if cfg == nil {
+		return 0
+	}
 	v, _ := cfg.Get("message.max.decompressed.bytes")
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
 		return n
 	}
-	return max(autoDecompressedFloor, autoDecompressedRatio*int64(maxMessageBytes))
+	return 0
 }
 
 // targetCodec is the codec compression.type asks batches to be stored
