@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -152,7 +152,15 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 // HasCleanupPolicy reports whether the cleanup.policy list value holds
 // policy ("delete" or "compact").
 func HasCleanupPolicy(value, policy string) bool {
-	return slices.Contains(config.SplitList(value), policy)
+	// Walked in place: every produce asks, so no allocation.
+	for value != "" {
+		var p string
+		p, value, _ = strings.Cut(value, ",")
+		if strings.TrimSpace(p) == policy {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply is the metadata listener: it brings the partitions in line with

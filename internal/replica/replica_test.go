@@ -36,6 +36,11 @@ func TestReplicaHasCleanupPolicy(t *testing.T) {
 // broker (node 1). props are broker config overrides.
 func testPartition(t *testing.T, overrides map[string]string, props ...string) *Partition {
 	t.Helper()
+	return testPartitionTB(t, overrides, props...)
+}
+
+func testPartitionTB(t testing.TB, overrides map[string]string, props ...string) *Partition {
+	t.Helper()
 	cfg, err := config.Load("", props, nil)
 	if err != nil {
 		t.Fatal(err)
