@@ -5,8 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"samsa/internal/config"
 	"samsa/internal/metadata"
@@ -279,5 +284,100 @@ func TestReplicaAppendRecompresses(t *testing.T) {
 				t.Fatalf("headers %+v", bt.Records[0].Headers)
 			}
 		})
+	}
+}
+
+// zeroReader reads zero bytes forever.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// bomb builds a batch of one record whose value is size zero bytes,
+// compressed with codec c by a streaming writer (never holding the value
+// in memory), as an attacker would.
+func bomb(t *testing.T, c record.Compression, size int64) []byte {
+	t.Helper()
+	rec := []byte{0}
+	rec = binary.AppendVarint(rec, 0)
+	rec = binary.AppendVarint(rec, 0)
+	rec = binary.AppendVarint(rec, 1)
+	rec = append(rec, 'k')
+	rec = binary.AppendVarint(rec, size)
+	head := binary.AppendVarint(nil, int64(len(rec))+size+1)
+	head = append(head, rec...)
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch c {
+	case record.CompressionGzip:
+		w, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	case record.CompressionZstd:
+		zw, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = zw
+	}
+	if _, err := w.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(w, zeroReader{}, size); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	b, err := record.Build(record.BuildOptions{Compression: c}, []record.Record{{Timestamp: now, Key: []byte("k")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b[:61], buf.Bytes()...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	return withCRC(b)
+}
+
+// TestReplicaAppendParallelBombsBoundedMemory: four compression bombs at
+// once (zstd and gzip, each inflating to 256 MiB, past the default 64 MiB
+// limit) are refused on plain and compacted topics without the
+// broker allocating more than a few windows for them.
+func TestReplicaAppendParallelBombsBoundedMemory(t *testing.T) {
+	bombs := map[record.Compression][]byte{
+		record.CompressionZstd: bomb(t, record.CompressionZstd, 256<<20),
+		record.CompressionGzip: bomb(t, record.CompressionGzip, 256<<20),
+	}
+	plain := testPartition(t, nil)
+	compacted := testPartition(t, map[string]string{"cleanup.policy": "compact"})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	errs := make(chan error, 4)
+	for _, c := range []record.Compression{record.CompressionZstd, record.CompressionGzip} {
+		for _, p := range []*Partition{plain, compacted} {
+			go func() {
+				b := append([]byte(nil), bombs[c]...)
+				_, err := p.Append(b, -1)
+				errs <- err
+			}()
+		}
+	}
+	for range 4 {
+		if err := <-errs; !errors.Is(err, storage.ErrInvalidRecord) {
+			t.Fatalf("bomb: %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	alloc := int64(after.TotalAlloc - before.TotalAlloc)
+	t.Logf("4 bombs (%d KiB zstd, %d KiB gzip, 256 MiB each): %d KiB allocated", len(bombs[record.CompressionZstd])>>10, len(bombs[record.CompressionGzip])>>10, alloc>>10)
+	if alloc > 96<<20 {
+		t.Fatalf("4 bombs allocated %d MiB", alloc>>20)
+	}
+	if plain.Log().LogEndOffset() != 0 || compacted.Log().LogEndOffset() != 0 {
+		t.Fatal("a bomb was stored")
 	}
 }
