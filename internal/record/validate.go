@@ -295,6 +295,14 @@ func (s *recStream) varlong() int64 {
 	if s.err != nil {
 		return 0
 	}
+	// Most varints of a record (attributes aside: deltas, lengths, header
+	// count) fit one byte.
+	if s.pos < s.end {
+		if c := s.buf[s.pos]; c < 0x80 {
+			s.pos++
+			return int64(c>>1) ^ -int64(c&1)
+		}
+	}
 	if s.end-s.pos < binary.MaxVarintLen64 {
 		s.fill(binary.MaxVarintLen64)
 	}
