@@ -332,3 +332,19 @@ func FuzzValidateRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateRecordsHighlyCompressible: the densest legitimate output of
+// every codec (zeros) is accepted; the snappy expansion bound does not
+// refuse real snappy.
+func TestValidateRecordsHighlyCompressible(t *testing.T) {
+	recs := []Record{{Timestamp: testNow, Key: []byte("k"), Value: make([]byte, 4<<20)}}
+	for _, o := range []BuildOptions{
+		{Compression: CompressionGzip}, {Compression: CompressionSnappy}, {Compression: CompressionSnappy, SnappyXerial: true},
+		{Compression: CompressionLZ4}, {Compression: CompressionZstd},
+	} {
+		b := mustBuild(t, o, recs)
+		if _, err := validate(t, b, ValidateOptions{NowMs: testNow}); err != nil {
+			t.Fatalf("%s (xerial %v, %d bytes): %v", o.Compression, o.SnappyXerial, len(b), err)
+		}
+	}
+}
