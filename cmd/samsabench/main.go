@@ -20,12 +20,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -59,9 +61,16 @@ type options struct {
 	targets   string
 	noStartup bool
 	idleWait  time.Duration
-	only      string    // run only workloads whose "kind name" contains this
-	cpuProf   string    // write a CPU profile of the workload runs here
-	progress  io.Writer // one line per finished run; nil: stderr
+	// idleConns, attackConns and attackFrame shape the process memory
+	// measurements: RSS with idleConns idle connections, then with
+	// attackConns connections that each announce an attackFrame-byte
+	// request, send its header and then nothing (issue 9's attack).
+	idleConns   int
+	attackConns int
+	attackFrame int
+	only        string    // run only workloads whose "kind name" contains this
+	cpuProf     string    // write a CPU profile of the workload runs here
+	progress    io.Writer // one line per finished run; nil: stderr
 }
 
 // workload is one produce configuration; its consume reads back what it
@@ -108,7 +117,15 @@ type startup struct {
 	StartupMillis float64 `json:"startup_ms"` // exec to the Kafka "listener bound" log line
 	ReadyMillis   float64 `json:"ready_ms"`   // exec to the "samsa started" log line
 	IdleRSSKiB    int64   `json:"idle_rss_kib"`
-	Error         string  `json:"error,omitempty"`
+	// ConnsRSSKiB is the RSS with IdleConns idle connections open.
+	ConnsRSSKiB int64 `json:"conns_rss_kib,omitempty"`
+	IdleConns   int   `json:"idle_conns,omitempty"`
+	// AttackRSSKiB is the RSS while AttackConns connections each announce
+	// an AttackFrame-byte request and stall after its header.
+	AttackRSSKiB int64  `json:"attack_rss_kib,omitempty"`
+	AttackConns  int    `json:"attack_conns,omitempty"`
+	AttackFrame  int    `json:"attack_frame_bytes,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 type report struct {
@@ -137,11 +154,15 @@ func main() {
 	flag.StringVar(&o.targets, "targets", "samsa,kfake", "targets to run, comma separated")
 	flag.BoolVar(&o.noStartup, "no-startup", false, "skip the start-up time and idle memory measurement")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long the samsa process idles before its RSS is read")
+	flag.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections held open for the RSS-with-connections measurement (0: skip)")
+	flag.IntVar(&o.attackConns, "attack-conns", 100, "connections of the frame-length attack measurement (0: skip)")
+	flag.IntVar(&o.attackFrame, "attack-frame", 100<<20, "frame length each attacking connection announces, in bytes")
 	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
 	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs (both targets, one process) to this file")
 	flag.Parse()
 	if o.quick {
 		o.records, o.duration, o.idleWait, o.reps = 20_000, time.Second, 500*time.Millisecond, 1
+		o.idleConns, o.attackConns = 100, 10
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -414,6 +435,13 @@ func printReport(w io.Writer, rep report, order []string) {
 		} else {
 			fmt.Fprintf(w, "samsa process: start-up %.1f ms (exec to Kafka listener bound), %.1f ms to \"samsa started\", idle RSS %.1f MiB\n",
 				st.StartupMillis, st.ReadyMillis, float64(st.IdleRSSKiB)/1024)
+			if st.IdleConns > 0 {
+				fmt.Fprintf(w, "samsa process: RSS %.1f MiB with %d idle connections\n", float64(st.ConnsRSSKiB)/1024, st.IdleConns)
+			}
+			if st.AttackConns > 0 {
+				fmt.Fprintf(w, "samsa process: RSS %.1f MiB under a frame-length attack (%d connections each announcing %d MiB, then stalling)\n",
+					float64(st.AttackRSSKiB)/1024, st.AttackConns, st.AttackFrame>>20)
+			}
 		}
 	}
 }
@@ -473,6 +501,10 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 	if err != nil {
 		return startup{}, err
 	}
+	// The child inherits the limit: it must hold the measured connections.
+	if err := raiseNoFile(uint64(o.idleConns+o.attackConns) + 256); err != nil {
+		return startup{}, err
+	}
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return startup{}, err
@@ -491,6 +523,7 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 	// bound gets the time to the Kafka listener's "listener bound" line,
 	// then the time to "samsa started" (everything up), then is closed.
 	bound := make(chan time.Duration, 2)
+	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		listening, started := false, false
@@ -498,6 +531,7 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 			line := sc.Text()
 			if !listening && strings.Contains(line, `msg="listener bound"`) && strings.Contains(line, "listener=PLAINTEXT") {
 				bound <- time.Since(began)
+				addrc <- logField(line, "addr")
 				listening = true
 			}
 			if listening && !started && strings.Contains(line, `msg="samsa started"`) {
@@ -531,7 +565,86 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 		return st, err
 	}
 	st.IdleRSSKiB = rss
+	addr := <-addrc
+	if o.idleConns > 0 {
+		if st.ConnsRSSKiB, err = rssWithConns(ctx, cmd.Process.Pid, addr, o.idleConns, 0, o.idleWait); err != nil {
+			return st, fmt.Errorf("idle connections: %w", err)
+		}
+		st.IdleConns = o.idleConns
+	}
+	if o.attackConns > 0 {
+		if st.AttackRSSKiB, err = rssWithConns(ctx, cmd.Process.Pid, addr, o.attackConns, o.attackFrame, o.idleWait); err != nil {
+			return st, fmt.Errorf("frame-length attack: %w", err)
+		}
+		st.AttackConns, st.AttackFrame = o.attackConns, o.attackFrame
+	}
 	return st, nil
+}
+
+// rssWithConns opens n connections to addr; with frame > 0 each sends a
+// 4-byte size of frame bytes and a Produce v9 request header, then
+// nothing. After wait it reads the process's RSS, then closes them all.
+func rssWithConns(ctx context.Context, pid int, addr string, n, frame int, wait time.Duration) (int64, error) {
+	if err := raiseNoFile(uint64(n) + 256); err != nil {
+		return 0, err
+	}
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var d net.Dialer
+	for range n {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		conns = append(conns, c)
+		if frame > 0 {
+			// size, api key 0 (Produce), version 9, correlation id 1,
+			// client id "x", no header tags.
+			b := binary.BigEndian.AppendUint32(nil, uint32(frame))
+			b = append(b, 0, 0, 0, 9, 0, 0, 0, 1, 0, 1, 'x', 0)
+			if _, err := c.Write(b); err != nil {
+				return 0, err
+			}
+		}
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return vmRSS(pid)
+}
+
+// raiseNoFile raises this process's open file limit to at least n (up to
+// the hard limit); the samsa child started afterwards inherits it.
+func raiseNoFile(n uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	lim.Cur = min(max(n, lim.Cur), lim.Max)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// logField returns the value of key=value in a slog text line ("" if
+// absent), unquoting a quoted value.
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			if u, err := strconv.Unquote(v); err == nil {
+				return u
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // vmRSS reads a process's resident set size in KiB from /proc.
