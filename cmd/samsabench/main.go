@@ -3,6 +3,12 @@
 // in-memory kfake, prints a comparison table, and measures the start-up
 // time and idle memory of a freshly built `samsa start` process.
 //
+// Produce runs are sustained: each lasts -duration (3 s by default, no
+// record cap unless -records is set), long enough for page-cache
+// writeback, GC and allocation costs to show, which runs of about a
+// second hide. Each workload runs -reps times (3) per target, the targets
+// alternating which goes first, and the table shows the median run.
+//
 // Both targets are driven by internal/perf with franz-go clients pinned to
 // Kafka 4.0's protocol versions (kfake closes the connection on the
 // ApiVersions v5 that franz-go sends by default), so the comparison is
@@ -14,12 +20,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -53,17 +61,25 @@ type options struct {
 	targets   string
 	noStartup bool
 	idleWait  time.Duration
-	only      string    // run only workloads whose "kind name" contains this
-	cpuProf   string    // write a CPU profile of the workload runs here
-	progress  io.Writer // one line per finished run; nil: stderr
+	// idleConns, attackConns and attackFrame shape the process memory
+	// measurements: RSS with idleConns idle connections, then with
+	// attackConns connections that each announce an attackFrame-byte
+	// request, send its header and then nothing (issue 9's attack).
+	idleConns   int
+	attackConns int
+	attackFrame int
+	only        string    // run only workloads whose "kind name" contains this
+	cpuProf     string    // write a CPU profile of the workload runs here
+	progress    io.Writer // one line per finished run; nil: stderr
 }
 
 // workload is one produce configuration; its consume reads back what it
 // produced.
 type workload struct {
-	RecordSize int   `json:"record_size"`
-	Partitions int32 `json:"partitions"`
-	Acks       int   `json:"acks"`
+	RecordSize  int    `json:"record_size"`
+	Partitions  int32  `json:"partitions"`
+	Acks        int    `json:"acks"`
+	Compression string `json:"compression,omitempty"` // producer codec; "": none
 }
 
 func (w workload) name() string {
@@ -75,7 +91,11 @@ func (w workload) name() string {
 	if w.Acks == -1 {
 		acks = "all"
 	}
-	return fmt.Sprintf("%s p%d acks=%s", size, w.Partitions, acks)
+	name := fmt.Sprintf("%s p%d acks=%s", size, w.Partitions, acks)
+	if w.Compression != "" {
+		name += " " + w.Compression
+	}
+	return name
 }
 
 func (w workload) topic() string {
@@ -97,7 +117,15 @@ type startup struct {
 	StartupMillis float64 `json:"startup_ms"` // exec to the Kafka "listener bound" log line
 	ReadyMillis   float64 `json:"ready_ms"`   // exec to the "samsa started" log line
 	IdleRSSKiB    int64   `json:"idle_rss_kib"`
-	Error         string  `json:"error,omitempty"`
+	// ConnsRSSKiB is the RSS with IdleConns idle connections open.
+	ConnsRSSKiB int64 `json:"conns_rss_kib,omitempty"`
+	IdleConns   int   `json:"idle_conns,omitempty"`
+	// AttackRSSKiB is the RSS while AttackConns connections each announce
+	// an AttackFrame-byte request and stall after its header.
+	AttackRSSKiB int64  `json:"attack_rss_kib,omitempty"`
+	AttackConns  int    `json:"attack_conns,omitempty"`
+	AttackFrame  int    `json:"attack_frame_bytes,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 type report struct {
@@ -117,8 +145,8 @@ type report struct {
 
 func main() {
 	var o options
-	flag.Int64Var(&o.records, "records", 200_000, "records per produce workload")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "maximum time per produce workload")
+	flag.Int64Var(&o.records, "records", 0, "stop a produce run after this many records (0: run for -duration)")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each produce run (sustained throughput needs >= 3s)")
 	flag.IntVar(&o.reps, "reps", 3, "runs of each workload per target; the table shows the median")
 	flag.BoolVar(&o.quick, "quick", false, "short smoke run (20k records, 1s per workload)")
 	flag.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
@@ -126,11 +154,15 @@ func main() {
 	flag.StringVar(&o.targets, "targets", "samsa,kfake", "targets to run, comma separated")
 	flag.BoolVar(&o.noStartup, "no-startup", false, "skip the start-up time and idle memory measurement")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long the samsa process idles before its RSS is read")
+	flag.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections held open for the RSS-with-connections measurement (0: skip)")
+	flag.IntVar(&o.attackConns, "attack-conns", 100, "connections of the frame-length attack measurement (0: skip)")
+	flag.IntVar(&o.attackFrame, "attack-frame", 100<<20, "frame length each attacking connection announces, in bytes")
 	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
 	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs (both targets, one process) to this file")
 	flag.Parse()
 	if o.quick {
 		o.records, o.duration, o.idleWait, o.reps = 20_000, time.Second, 500*time.Millisecond, 1
+		o.idleConns, o.attackConns = 100, 10
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -146,8 +178,12 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		NumCPU: runtime.NumCPU(), ClientPin: "kgo.MaxVersions(kversion.V4_0_0())",
 		Records: o.records, Reps: max(o.reps, 1), Duration: o.duration.String(), DataDirRoot: o.dir,
 	}
-	fmt.Fprintf(w, "samsabench: %s %s/%s, %d CPUs; up to %d records or %s per produce workload, %d runs each\n",
-		rep.GoVersion, rep.GOOS, rep.GOARCH, rep.NumCPU, o.records, o.duration, rep.Reps)
+	limit := o.duration.String()
+	if o.records > 0 {
+		limit = fmt.Sprintf("up to %d records or %s", o.records, o.duration)
+	}
+	fmt.Fprintf(w, "samsabench: %s %s/%s, %d CPUs; %s per produce run, %d alternated runs per workload and target\n",
+		rep.GoVersion, rep.GOOS, rep.GOARCH, rep.NumCPU, limit, rep.Reps)
 	fmt.Fprintln(w, "clients: franz-go kgo pinned to Kafka 4.0 protocol versions for both targets (kfake needs it)")
 
 	progressOut := o.progress
@@ -204,6 +240,11 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 	}
+	// Compressed produce: the broker validates every record through a
+	// streaming decompressor.
+	for _, codec := range []string{"lz4", "zstd"} {
+		workloads = append(workloads, workload{RecordSize: 1024, Partitions: 8, Acks: 1, Compression: codec})
+	}
 	if o.cpuProf != "" {
 		f, err := os.Create(o.cpuProf)
 		if err != nil {
@@ -237,7 +278,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 					if kind == "produce" {
 						r.Result, err = perf.Produce(ctx, perf.ProduceConfig{
 							Topic: wl.topic(), Records: o.records, Duration: o.duration, RecordSize: wl.RecordSize,
-							Partitions: wl.Partitions, Acks: wl.Acks, ClientOpts: targets[target],
+							Partitions: wl.Partitions, Acks: wl.Acks, Compression: wl.Compression, ClientOpts: targets[target],
 						})
 					} else {
 						r.Result, err = perf.Consume(ctx, perf.ConsumeConfig{Topic: wl.topic(), ClientOpts: targets[target]})
@@ -394,6 +435,13 @@ func printReport(w io.Writer, rep report, order []string) {
 		} else {
 			fmt.Fprintf(w, "samsa process: start-up %.1f ms (exec to Kafka listener bound), %.1f ms to \"samsa started\", idle RSS %.1f MiB\n",
 				st.StartupMillis, st.ReadyMillis, float64(st.IdleRSSKiB)/1024)
+			if st.IdleConns > 0 {
+				fmt.Fprintf(w, "samsa process: RSS %.1f MiB with %d idle connections\n", float64(st.ConnsRSSKiB)/1024, st.IdleConns)
+			}
+			if st.AttackConns > 0 {
+				fmt.Fprintf(w, "samsa process: RSS %.1f MiB under a frame-length attack (%d connections each announcing %d MiB, then stalling)\n",
+					float64(st.AttackRSSKiB)/1024, st.AttackConns, st.AttackFrame>>20)
+			}
 		}
 	}
 }
@@ -454,6 +502,10 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 	if err != nil {
 		return startup{}, err
 	}
+	// The child inherits the limit: it must hold the measured connections.
+	if err := raiseNoFile(uint64(o.idleConns+o.attackConns) + 256); err != nil {
+		return startup{}, err
+	}
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return startup{}, err
@@ -472,6 +524,7 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 	// bound gets the time to the Kafka listener's "listener bound" line,
 	// then the time to "samsa started" (everything up), then is closed.
 	bound := make(chan time.Duration, 2)
+	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		listening, started := false, false
@@ -479,6 +532,7 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 			line := sc.Text()
 			if !listening && strings.Contains(line, `msg="listener bound"`) && strings.Contains(line, "listener=PLAINTEXT") {
 				bound <- time.Since(began)
+				addrc <- logField(line, "addr")
 				listening = true
 			}
 			if listening && !started && strings.Contains(line, `msg="samsa started"`) {
@@ -512,7 +566,86 @@ func measureStartupErr(ctx context.Context, o options) (startup, error) {
 		return st, err
 	}
 	st.IdleRSSKiB = rss
+	addr := <-addrc
+	if o.idleConns > 0 {
+		if st.ConnsRSSKiB, err = rssWithConns(ctx, cmd.Process.Pid, addr, o.idleConns, 0, o.idleWait); err != nil {
+			return st, fmt.Errorf("idle connections: %w", err)
+		}
+		st.IdleConns = o.idleConns
+	}
+	if o.attackConns > 0 {
+		if st.AttackRSSKiB, err = rssWithConns(ctx, cmd.Process.Pid, addr, o.attackConns, o.attackFrame, o.idleWait); err != nil {
+			return st, fmt.Errorf("frame-length attack: %w", err)
+		}
+		st.AttackConns, st.AttackFrame = o.attackConns, o.attackFrame
+	}
 	return st, nil
+}
+
+// rssWithConns opens n connections to addr; with frame > 0 each sends a
+// 4-byte size of frame bytes and a Produce v9 request header, then
+// nothing. After wait it reads the process's RSS, then closes them all.
+func rssWithConns(ctx context.Context, pid int, addr string, n, frame int, wait time.Duration) (int64, error) {
+	if err := raiseNoFile(uint64(n) + 256); err != nil {
+		return 0, err
+	}
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var d net.Dialer
+	for range n {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		conns = append(conns, c)
+		if frame > 0 {
+			// size, api key 0 (Produce), version 9, correlation id 1,
+			// client id "x", no header tags.
+			b := binary.BigEndian.AppendUint32(nil, uint32(frame))
+			b = append(b, 0, 0, 0, 9, 0, 0, 0, 1, 0, 1, 'x', 0)
+			if _, err := c.Write(b); err != nil {
+				return 0, err
+			}
+		}
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return vmRSS(pid)
+}
+
+// raiseNoFile raises this process's open file limit to at least n (up to
+// the hard limit); the samsa child started afterwards inherits it.
+func raiseNoFile(n uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	lim.Cur = min(max(n, lim.Cur), lim.Max)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// logField returns the value of key=value in a slog text line ("" if
+// absent), unquoting a quoted value.
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			if u, err := strconv.Unquote(v); err == nil {
+				return u
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // vmRSS reads a process's resident set size in KiB from /proc.

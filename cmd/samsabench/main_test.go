@@ -36,8 +36,8 @@ func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
 			n++
 		}
 	}
-	if n != 16 {
-		t.Errorf("%d table rows, want 16:\n%s", n, text)
+	if n != 20 {
+		t.Errorf("%d table rows, want 20:\n%s", n, text)
 	}
 	b, err := os.ReadFile(jsonFile)
 	if err != nil {
@@ -47,8 +47,8 @@ func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Runs) != 32 {
-		t.Fatalf("%d runs, want 32", len(rep.Runs))
+	if len(rep.Runs) != 40 {
+		t.Fatalf("%d runs, want 40", len(rep.Runs))
 	}
 	for _, r := range rep.Runs {
 		// Each producer sends one uncounted warm-up record.
@@ -77,8 +77,9 @@ func TestBenchWorkloadNames(t *testing.T) {
 		w           workload
 		name, topic string
 	}{
-		{workload{100, 1, 1}, "100B p1 acks=1", "bench-100B-p1-acks1"},
-		{workload{1024, 8, -1}, "1KiB p8 acks=all", "bench-1KiB-p8-acksall"},
+		{workload{100, 1, 1, ""}, "100B p1 acks=1", "bench-100B-p1-acks1"},
+		{workload{1024, 8, -1, ""}, "1KiB p8 acks=all", "bench-1KiB-p8-acksall"},
+		{workload{1024, 8, 1, "zstd"}, "1KiB p8 acks=1 zstd", "bench-1KiB-p8-acks1-zstd"},
 	} {
 		if got := tc.w.name(); got != tc.name {
 			t.Errorf("name = %q, want %q", got, tc.name)

@@ -4,25 +4,41 @@ package api
 //
 // Each partition's records go to replica.Partition.Append with the
 // request's acks; errors are per partition (one bad partition does not fail
-// the others) and nothing of a rejected partition is stored: storage
-// validates every batch (magic, length, CRC-32C, max.message.bytes,
-// producer sequence) before writing any of them. A duplicate of one of the
-// producer's last five batches answers the original base offset with no
-// error, as Kafka does.
+// the others) and nothing of a rejected partition is stored: every batch
+// and every record in it is validated (magic, length, CRC-32C,
+// max.message.bytes, header offsets and count, each record's varints,
+// lengths and offset delta, timestamps, keys on compacted topics, producer
+// sequence) before any is written, compressed batches through a bounded
+// streaming decompressor (replica/validate.go, record/validate.go). A
+// duplicate of one of the producer's last five batches answers the
+// original base offset with no error, as Kafka does.
 //
 // Per partition codes: UNKNOWN_TOPIC_OR_PARTITION (v13+: UNKNOWN_TOPIC_ID),
-// INVALID_TOPIC_EXCEPTION for a name Kafka would never accept,
-// CORRUPT_MESSAGE, UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1 message
-// sets, which v0-v2 carry), MESSAGE_TOO_LARGE, INVALID_RECORD,
+// INVALID_TOPIC_EXCEPTION for a name Kafka would never accept;
+// CORRUPT_MESSAGE for bytes that are not a batch or do not decompress
+// (bad CRC, unknown codec, a codec flag on other bytes); INVALID_RECORD
+// for records that break the format (count, lengths, varints, offset
+// deltas, trailing bytes), a keyless record on a compacted topic, a
+// control batch, a batch inflating beyond message.max.decompressed.bytes
+// and, from v3 (Kafka's ProduceRequest.validateRecords), a magic 0/1
+// message set or more than one batch per partition;
+// UNSUPPORTED_FOR_MESSAGE_FORMAT for magic 0/1 message sets in v0-v2;
+// UNSUPPORTED_COMPRESSION_TYPE for zstd before v7; INVALID_TIMESTAMP for
+// a CreateTime record outside message.timestamp.before/after.max.ms or a
+// producer batch claiming LogAppendTime; MESSAGE_TOO_LARGE,
 // OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
 // UNKNOWN_PRODUCER_ID, NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR,
 // NOT_LEADER_OR_FOLLOWER; INVALID_REQUIRED_ACKS for acks outside -1/0/1.
 //
-// On a topic whose cleanup.policy contains "compact", a record without a
-// key is INVALID_RECORD for its partition (Kafka's
-// LogValidator.validateKey); replica.Partition.Append decompresses the
-// batches of such topics to check, the only place the produce path reads
-// records.
+// A topic whose compression.type names a codec (not producer) stores
+// batches recompressed in it, keeping offsets, timestamps and producer
+// fields (Kafka's LogValidator does the same).
+//
+// Differences from Kafka in validation: record offset deltas must be
+// 0..count-1 (Kafka rewrites a compressed batch with other deltas and does
+// not look at an uncompressed one's); a batch whose codec Kafka fails to
+// open answers CORRUPT_MESSAGE where Kafka answers UNKNOWN_SERVER_ERROR;
+// trailing bytes after the last complete batch are refused, not trimmed.
 //
 // acks=0 gets no response at all; if any partition failed, the connection
 // is closed instead so the client refreshes its metadata (Kafka's
@@ -60,6 +76,7 @@ import (
 	"samsa/internal/metadata"
 	"samsa/internal/network"
 	"samsa/internal/record"
+	"samsa/internal/storage"
 	"samsa/internal/txn"
 )
 
@@ -107,7 +124,10 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 				failed = true
 				continue
 			}
-			err := h.verifyTxn(req.TransactionID, topic, rp)
+			err := checkProduceRecords(req.Version, rp.Records)
+			if err == nil {
+				err = h.verifyTxn(req.TransactionID, topic, rp)
+			}
 			if err == nil {
 				err = h.appendPartition(topic, rp, req.Acks, &sp)
 			}
@@ -129,6 +149,31 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// checkProduceRecords applies Kafka's ProduceRequest.validateRecords to
+// one partition's records: from v3 on, exactly one batch, of magic 2
+// (INVALID_RECORD otherwise), and zstd only from v7
+// (UNSUPPORTED_COMPRESSION_TYPE). v0-v2 are left to the append, which
+// answers UNSUPPORTED_FOR_MESSAGE_FORMAT for magic 0/1 message sets.
+func checkProduceRecords(version int16, records []byte) error {
+	if version < 3 {
+		return nil
+	}
+	_, h, rest, err := record.Next(records)
+	switch {
+	case errors.Is(err, record.ErrUnsupportedMagic):
+		return fmt.Errorf("%w: produce requests v%d only carry record batches of magic 2: %v", storage.ErrInvalidRecord, version, err)
+	case len(records) == 0 || errors.Is(err, record.ErrTruncated):
+		return fmt.Errorf("%w: produce requests v%d must have one complete record batch per partition", storage.ErrInvalidRecord, version)
+	case err != nil:
+		return fmt.Errorf("%w: %v", storage.ErrCorruptMessage, err)
+	case version < 7 && h.Compression() == record.CompressionZstd:
+		return fmt.Errorf("%w: produce requests v%d cannot use zstd", kerr.UnsupportedCompressionType, version)
+	case len(rest) > 0:
+		return fmt.Errorf("%w: produce requests v%d must have exactly one record batch per partition", storage.ErrInvalidRecord, version)
+	}
+	return nil
 }
 
 // verifyTxn checks a transactional batch against the coordinator's state

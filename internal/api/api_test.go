@@ -513,7 +513,7 @@ func TestAPIProduceAcksZeroNoResponse(t *testing.T) {
 // connection while a healthy kgo client keeps producing, and checks the
 // answer and that nothing was stored.
 func TestAPIBadInput(t *testing.T) {
-	n := startNode(t, "socket.request.max.bytes=1048576")
+	n := startNode(t, "socket.request.max.bytes=1048576", "message.max.decompressed.bytes=1048576")
 	small := "2000"
 	n.createTopic("bad", 1, map[string]*string{"max.message.bytes": &small})
 	n.createTopic("healthy", 1, nil)
@@ -524,6 +524,17 @@ func TestAPIBadInput(t *testing.T) {
 	badCRC := batch(t, 2, "crc", now)
 	badCRC[len(badCRC)-1] ^= 0xff
 	tooBig := batch(t, 100, "this-record-is-long-enough-to-pass-2000-bytes", now)
+
+	// edit changes a batch in place and fixes its CRC-32C.
+	edit := func(b []byte, fn func(b []byte)) []byte {
+		fn(b)
+		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+		return b
+	}
+	bomb, err := record.Build(record.BuildOptions{Compression: record.CompressionZstd}, []record.Record{{Timestamp: now, Value: make([]byte, 8<<20)}})
+	if err != nil || len(bomb) > 2000 {
+		t.Fatalf("bomb of %d bytes: %v", len(bomb), err)
+	}
 
 	partitionCode := func(c *rawConn, req kmsg.Request) int16 {
 		switch r := c.do(req).(type) {
@@ -588,6 +599,34 @@ func TestAPIBadInput(t *testing.T) {
 				t.Fatalf("test batch is only %d bytes", len(tooBig))
 			}
 			if code := partitionCode(c, produceReq(9, "bad", 0, tooBig)); code != kerr.MessageTooLarge.Code {
+				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			}
+		}},
+		{"magic 1 in produce v3+ answers INVALID_RECORD", func(c *rawConn) {
+			if code := partitionCode(c, produceReq(3, "bad", 0, magicV1MessageSet(now))); code != kerr.InvalidRecord.Code {
+				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			}
+		}},
+		{"two batches in produce v3+ answer INVALID_RECORD", func(c *rawConn) {
+			two := append(batch(t, 1, "a", now), batch(t, 1, "b", now)...)
+			if code := partitionCode(c, produceReq(9, "bad", 0, two)); code != kerr.InvalidRecord.Code {
+				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			}
+		}},
+		{"unknown codec answers CORRUPT_MESSAGE", func(c *rawConn) {
+			b := edit(batch(t, 1, "x", now), func(b []byte) { b[22] |= 6 })
+			if code := partitionCode(c, produceReq(9, "bad", 0, b)); code != kerr.CorruptMessage.Code {
+				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			}
+		}},
+		{"record count over the records answers INVALID_RECORD", func(c *rawConn) {
+			b := edit(batch(t, 1, "x", now), func(b []byte) { b[26], b[60] = 4, 5 })
+			if code := partitionCode(c, produceReq(9, "bad", 0, b)); code != kerr.InvalidRecord.Code {
+				t.Fatalf("got %v", kerr.ErrorForCode(code))
+			}
+		}},
+		{"compression bomb answers INVALID_RECORD", func(c *rawConn) {
+			if code := partitionCode(c, produceReq(9, "bad", 0, bomb)); code != kerr.InvalidRecord.Code {
 				t.Fatalf("got %v", kerr.ErrorForCode(code))
 			}
 		}},

@@ -130,6 +130,22 @@ func ValidateTopicConfig(overrides map[string]string) error {
 			default:
 				return bad("unknown compression type")
 			}
+		case "compression.gzip.level":
+			if n != -1 && (n < 1 || n > 9) {
+				return bad("must be -1 or between 1 and 9")
+			}
+		case "compression.lz4.level":
+			if n < 1 || n > 17 {
+				return bad("must be between 1 and 17")
+			}
+		case "compression.zstd.level":
+			if n < -131072 || n > 22 {
+				return bad("must be between -131072 and 22")
+			}
+		case "message.timestamp.before.max.ms", "message.timestamp.after.max.ms":
+			if n < 0 {
+				return bad("must be >= 0")
+			}
 		case "segment.bytes":
 			if n < 14 {
 				return bad("must be at least 14")

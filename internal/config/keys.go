@@ -111,6 +111,12 @@ var brokerKeys = map[string]key{
 	"log.preallocate":                                             {kind: kBool, def: "false", doc: "preallocate default.", ignored: true},
 	"log.segment.delete.delay.ms":                                 {kind: kLong, def: "60000", doc: "file.delete.delay.ms default."},
 	"compression.type":                                            {kind: kString, def: "producer", doc: "Default compression.type of topics."},
+	"compression.gzip.level":                                      {kind: kInt, def: "-1", doc: "Default compression.gzip.level of topics."},
+	"compression.lz4.level":                                       {kind: kInt, def: "9", doc: "Default compression.lz4.level of topics."},
+	"compression.zstd.level":                                      {kind: kInt, def: "3", doc: "Default compression.zstd.level of topics."},
+	"log.message.timestamp.before.max.ms":                         {kind: kLong, def: maxLong, doc: "message.timestamp.before.max.ms default."},
+	"log.message.timestamp.after.max.ms":                          {kind: kLong, def: "3600000", doc: "message.timestamp.after.max.ms default."},
+	"message.max.decompressed.bytes":                              {kind: kLong, def: "-1", doc: "Samsa: largest decompressed size of one compressed record batch; a batch inflating beyond it is refused with INVALID_RECORD. -1: the larger of 64 MiB and 32 times the topic's max.message.bytes, at most 256 MiB.", samsa: true},
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
 	"http.listener":                                               {kind: kString, def: "127.0.0.1:8080", doc: "Samsa: address of the HTTP listener: the read-only web console at /, Prometheus /metrics and /healthz; empty disables.", readOnly: true, samsa: true},
@@ -128,7 +134,10 @@ type topicKey struct {
 // topicKeys are the topic-level configs (Kafka's TopicConfig).
 var topicKeys = map[string]topicKey{
 	"cleanup.policy":                  {key{kind: kList, def: "delete", doc: "delete, compact or both."}, "log.cleanup.policy"},
-	"compression.type":                {key{kind: kString, def: "producer", doc: "Final compression of the topic; only producer is honoured."}, "compression.type"},
+	"compression.type":                {key{kind: kString, def: "producer", doc: "Final compression of the topic: producer keeps the producer's codec; uncompressed, gzip, snappy, lz4 or zstd make the broker recompress batches in another codec."}, "compression.type"},
+	"compression.gzip.level":          {key{kind: kInt, def: "-1", doc: "Level of gzip when compression.type=gzip (1-9, -1 default)."}, "compression.gzip.level"},
+	"compression.lz4.level":           {key{kind: kInt, def: "9", doc: "Level of lz4 when compression.type=lz4 (1-17)."}, "compression.lz4.level"},
+	"compression.zstd.level":          {key{kind: kInt, def: "3", doc: "Level of zstd when compression.type=zstd (-131072-22)."}, "compression.zstd.level"},
 	"delete.retention.ms":             {key{kind: kLong, def: "86400000", doc: "Tombstone retention for compacted topics."}, "log.cleaner.delete.retention.ms"},
 	"file.delete.delay.ms":            {key{kind: kLong, def: "60000", doc: "Delay before a deleted segment's file is removed."}, "log.segment.delete.delay.ms"},
 	"flush.messages":                  {key{kind: kLong, def: maxLong, doc: "Messages appended before an fsync (1: fsync before acknowledging)."}, "log.flush.interval.messages"},
@@ -148,8 +157,8 @@ var topicKeys = map[string]topicKey{
 	"segment.jitter.ms":               {key{kind: kLong, def: "0", doc: "Random jitter subtracted from segment.ms."}, "log.roll.jitter.ms"},
 	"segment.ms":                      {key{kind: kLong, def: "604800000", doc: "Segment age before roll."}, "log.roll.ms"},
 	"unclean.leader.election.enable":  {key{kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."}, "unclean.leader.election.enable"},
-	"message.timestamp.before.max.ms": {key{kind: kLong, def: maxLong, doc: "How far in the past a timestamp may be."}, ""},
-	"message.timestamp.after.max.ms":  {key{kind: kLong, def: maxLong, doc: "How far in the future a timestamp may be."}, ""},
+	"message.timestamp.before.max.ms": {key{kind: kLong, def: maxLong, doc: "How far in the past a CreateTime record timestamp may be (INVALID_TIMESTAMP beyond)."}, "log.message.timestamp.before.max.ms"},
+	"message.timestamp.after.max.ms":  {key{kind: kLong, def: "3600000", doc: "How far in the future a CreateTime record timestamp may be (INVALID_TIMESTAMP beyond)."}, "log.message.timestamp.after.max.ms"},
 }
 
 var _ = math.MaxInt64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,21 @@ func init() { decompressLimit.Store(MaxDecompressedSize) }
 func LimitDecompression(n int) (restore func()) {
 	old := decompressLimit.Swap(int64(n))
 	return func() { decompressLimit.Store(old) }
+}
+
+// RaiseDecompressionLimit raises the decompressed-size bound of every
+// decompression in this package (DecodeBatch, Recompress, and
+// ValidateRecords without an explicit limit) to n bytes if it is lower.
+// The broker calls it with message.max.decompressed.bytes when that is set
+// above MaxDecompressedSize, so that batches the produce path accepted can
+// always be read back.
+func RaiseDecompressionLimit(n int64) {
+	for {
+		old := decompressLimit.Load()
+		if n <= old || decompressLimit.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // xerialMagic starts snappy data in the Java client's xerial framing.
@@ -153,12 +169,28 @@ func decodeSnappy(b []byte) ([]byte, error) {
 }
 
 func compress(c Compression, xerial bool, b []byte) ([]byte, error) {
+	return compressLevel(c, xerial, DefaultLevel, b)
+}
+
+// DefaultLevel asks compressLevel for the codec's default level.
+const DefaultLevel = math.MinInt
+
+// compressLevel compresses b with codec c at a Kafka compression level
+// (compression.gzip.level, compression.lz4.level, compression.zstd.level;
+// snappy has none); DefaultLevel is the codec's default.
+func compressLevel(c Compression, xerial bool, level int, b []byte) ([]byte, error) {
 	switch c {
 	case CompressionNone:
 		return b, nil
 	case CompressionGzip:
 		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
+		if level == DefaultLevel {
+			level = gzip.DefaultCompression
+		}
+		zw, err := gzip.NewWriterLevel(&buf, level)
+		if err != nil {
+			return nil, err
+		}
 		if _, err := zw.Write(b); err != nil {
 			return nil, err
 		}
@@ -185,6 +217,11 @@ func compress(c Compression, xerial bool, b []byte) ([]byte, error) {
 	case CompressionLZ4:
 		var buf bytes.Buffer
 		zw := lz4.NewWriter(&buf)
+		if level != DefaultLevel {
+			if err := zw.Apply(lz4.CompressionLevelOption(lz4Level(level))); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := zw.Write(b); err != nil {
 			return nil, err
 		}
@@ -194,10 +231,45 @@ func compress(c Compression, xerial bool, b []byte) ([]byte, error) {
 		return buf.Bytes(), nil
 	case CompressionZstd:
 		e, err := zstdEncoderOnce()
+		if level != DefaultLevel {
+			e, err = zstdEncoderAt(zstd.EncoderLevelFromZstd(level))
+		}
 		if err != nil {
 			return nil, err
 		}
 		return e.EncodeAll(b, nil), nil
 	}
 	return nil, fmt.Errorf("record: unknown compression codec %d", c)
+}
+
+// lz4Level maps Kafka's lz4 levels (1-17) to the lz4 package's: like
+// Kafka's Lz4BlockOutputStream, the default level 9 is the fast
+// compressor and any other level the high-compression one (the package's
+// HC levels 1-9 cover Kafka's 1-17 two by two).
+func lz4Level(level int) lz4.CompressionLevel {
+	if level == 9 {
+		return lz4.Fast
+	}
+	return lz4.CompressionLevel(1 << (8 + min(max(level/2, 1), 9)))
+}
+
+var (
+	zstdLevelsMu sync.Mutex
+	// zstdLevels holds one encoder per zstd speed asked for (a handful).
+	// Guarded by zstdLevelsMu.
+	zstdLevels = map[zstd.EncoderLevel]*zstd.Encoder{}
+)
+
+func zstdEncoderAt(l zstd.EncoderLevel) (*zstd.Encoder, error) {
+	zstdLevelsMu.Lock()
+	defer zstdLevelsMu.Unlock()
+	if e := zstdLevels[l]; e != nil {
+		return e, nil
+	}
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(l))
+	if err != nil {
+		return nil, err
+	}
+	zstdLevels[l] = e
+	return e, nil
 }

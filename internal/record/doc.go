@@ -2,14 +2,29 @@
 // v2, "magic 2"), the unit the broker stores byte-for-byte and serves to
 // consumers.
 //
-// The produce path only needs the fixed 61-byte batch header: Split walks a
-// produce payload batch by batch and validates each one (length, magic,
-// CRC-32C, record count) without decompressing, and SetBaseOffset /
-// SetPartitionLeaderEpoch rewrite the two fields that lie outside the CRC.
+// The produce path walks a produce payload batch by batch with Split,
+// which validates each header (length, magic, CRC-32C), then checks every
+// record with ValidateRecords (validate.go), Kafka's LogValidator: record
+// count against the records, each record's length, varints, offset delta
+// (0..count-1), key/value/header lengths, no trailing bytes, keys on
+// compacted topics, CreateTime timestamp bounds. ValidateRecords never
+// materialises records: an uncompressed batch is walked in place with no
+// allocation, a compressed one is streamed through a pooled decompressor
+// into a fixed 64 KiB window, and its decompressed size is capped
+// (ValidateOptions.MaxDecompressedBytes), so a compression bomb costs
+// neither memory nor much CPU. Errors separate ErrCorrupt (cannot be
+// decoded: CORRUPT_MESSAGE) from ErrInvalidRecord (decodes, but breaks the
+// format or a rule: INVALID_RECORD) and ErrInvalidTimestamp.
+// SetBaseOffset / SetPartitionLeaderEpoch rewrite the two fields that lie
+// outside the CRC; SetMaxTimestamp and SetLogAppendTime rewrite inside it
+// and recompute it; Recompress re-encodes a batch in another codec
+// (topic compression.type).
+//
 // Readers that need the records themselves (console, compaction, CLI
 // debugging, OffsetForTimestamp) use DecodeBatch, which decompresses gzip,
-// snappy (raw block and xerial framing), lz4 (frame format) and zstd.
-// Build creates batches, mainly for tests.
+// snappy (raw block and xerial framing), lz4 (frame format) and zstd, up
+// to MaxDecompressedSize (raised by RaiseDecompressionLimit). Build
+// creates batches, mainly for tests.
 //
 // # Batch layout (all integers big-endian)
 //

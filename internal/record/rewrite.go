@@ -45,6 +45,37 @@ func (h *Header) SetDeleteHorizon(ms int64) {
 // (Kafka's DefaultRecordBatch.writeEmptyHeader), which the cleaner keeps
 // when the batch was a producer's last, so its sequence numbers survive.
 func Rewrite(orig []byte, h Header, recs []Record) ([]byte, error) {
+	xerial := h.Compression() == CompressionSnappy && len(orig) > HeaderSize &&
+		bytes.HasPrefix(orig[HeaderSize:], xerialMagic)
+	return rewrite(h, recs, xerial, DefaultLevel)
+}
+
+// Recompress encodes the records of the batch b (which ValidateRecords
+// accepted) again with codec c at level (DefaultLevel: the codec's), as
+// Kafka's LogValidator does when a topic's compression.type names another
+// codec than the producer's (buildRecordsAndAssignOffsets): offsets,
+// timestamps, producer id, epoch, base sequence and the transactional
+// flag are kept, so idempotence and transactions see the same batch.
+// Snappy is written in xerial framing, which every client reads.
+func Recompress(b []byte, c Compression, level int) ([]byte, error) {
+	bt, err := DecodeBatch(b)
+	if err != nil {
+		return nil, err
+	}
+	h := bt.Header
+	h.Attributes = h.Attributes&^compressionMask | int16(c)&compressionMask
+	return rewrite(h, bt.Records, true, level)
+}
+
+// SetMaxTimestamp rewrites the max timestamp (ms) of the batch at the
+// start of b and recomputes the CRC, as Kafka's LogValidator does when a
+// producer's header disagrees with its records.
+func SetMaxTimestamp(b []byte, ts int64) {
+	binary.BigEndian.PutUint64(b[maxTimestampOffset:], uint64(ts))
+	binary.BigEndian.PutUint32(b[crcOffset:], crc32.Checksum(b[attributesOffset:], castagnoli))
+}
+
+func rewrite(h Header, recs []Record, xerial bool, level int) ([]byte, error) {
 	var body []byte
 	if len(recs) == 0 {
 		h.Attributes &^= compressionMask
@@ -71,10 +102,8 @@ func Rewrite(orig []byte, h Header, recs []Record) ([]byte, error) {
 			body = binary.AppendVarint(body, int64(len(rec)))
 			body = append(body, rec...)
 		}
-		xerial := h.Compression() == CompressionSnappy && len(orig) > HeaderSize &&
-			bytes.HasPrefix(orig[HeaderSize:], xerialMagic)
 		var err error
-		if body, err = compress(h.Compression(), xerial, body); err != nil {
+		if body, err = compressLevel(h.Compression(), xerial, level, body); err != nil {
 			return nil, err
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +63,9 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// Readers (log cleaner, console, ListOffsets) must be able to read
+	// back every batch the produce path accepts.
+	record.RaiseDecompressionLimit(explicitMaxDecompressedBytes(cfg))
 	return &Manager{
 		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
 		partitions: map[topicPartition]*Partition{},
@@ -120,12 +123,20 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 		// Also NaN, which older versions accepted into the metadata log.
 		ratio = 0.5
 	}
+	codec, level := compressionConfig(cfg, overrides)
+	maxMessageBytes := clamp32(i64("max.message.bytes"))
 	return storage.Config{
+		MessageTimestampBeforeMaxMs: i64("message.timestamp.before.max.ms"),
+		MessageTimestampAfterMaxMs:  i64("message.timestamp.after.max.ms"),
+		CompressionType:             codec,
+		CompressionLevel:            level,
+		MaxDecompressedBytes:        maxDecompressedBytes(cfg, maxMessageBytes),
+
 		SegmentBytes:           i64("segment.bytes"),
 		SegmentMs:              i64("segment.ms"),
 		SegmentIndexBytes:      clamp32(i64("segment.index.bytes")),
 		IndexIntervalBytes:     clamp32(i64("index.interval.bytes")),
-		MaxMessageBytes:        clamp32(i64("max.message.bytes")),
+		MaxMessageBytes:        maxMessageBytes,
 		FlushMessages:          i64("flush.messages"),
 		FlushMs:                i64("flush.ms"),
 		MessageTimestampType:   cfg.TopicValue(overrides, "message.timestamp.type"),
@@ -143,7 +154,15 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 // HasCleanupPolicy reports whether the cleanup.policy list value holds
 // policy ("delete" or "compact").
 func HasCleanupPolicy(value, policy string) bool {
-	return slices.Contains(config.SplitList(value), policy)
+	// Walked in place: every produce asks, so no allocation.
+	for value != "" {
+		var p string
+		p, value, _ = strings.Cut(value, ",")
+		if strings.TrimSpace(p) == policy {
+			return true
+		}
+	}
+	return false
 }
 
 // OfflineError returns why this broker's replica of the partition is
@@ -374,15 +393,19 @@ func (p *Partition) LeaderEpoch() int32 { return p.state.Load().leaderEpoch }
 // the only ISR member, right away). With acks=-1 it returns
 // ErrNotEnoughReplicas when the ISR is smaller than min.insync.replicas
 // (nothing is appended then).
+//
+// Every record of every batch is validated first (validate.go); a batch
+// that fails rejects the whole request for this partition and nothing is
+// stored. records may be rewritten in place (see validateProduce).
 func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, error) {
 	st := p.state.Load()
 	if acks == -1 && st.isrSize < st.minISR {
 		return storage.AppendInfo{}, ErrNotEnoughReplicas
 	}
-	if HasCleanupPolicy(p.log.Config().CleanupPolicy, "compact") {
-		if err := checkKeys(records); err != nil {
-			return storage.AppendInfo{}, err
-		}
+	cfg := p.log.Config()
+	records, err := validateProduce(records, &cfg, nowMs())
+	if err != nil {
+		return storage.AppendInfo{}, err
 	}
 	info, err := p.log.AppendAsLeader(records, st.leaderEpoch)
 	if err != nil {
@@ -435,40 +458,4 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 		return -1, fmt.Errorf("%w: offset %d is negative", storage.ErrOffsetOutOfRange, offset)
 	}
 	return p.log.DeleteRecordsBefore(offset)
-}
-
-// errNoKey stops checkKeys' walk at the first record without a key.
-var errNoKey = errors.New("replica: record without key")
-
-// checkKeys rejects records for a compacted topic that carry no key
-// (null; an empty key is accepted), as Kafka's LogValidator.validateKey
-// does: compaction keeps the latest record per key, so a keyless record
-// could never be cleaned. It decompresses the batches, which the produce
-// path otherwise never does; only compacted topics pay for it. Control
-// batches are skipped, and bytes that do not decode are left to the
-// storage engine, which rejects them with its own error.
-func checkKeys(records []byte) error {
-	for len(records) > 0 {
-		b, h, rest, err := record.Next(records)
-		if err != nil {
-			return nil
-		}
-		records = rest
-		if h.Control() {
-			continue
-		}
-		err = record.ForEachRecord(b, func(_ *record.Header, r *record.Record) error {
-			if r.Key == nil {
-				return errNoKey
-			}
-			return nil
-		})
-		if errors.Is(err, errNoKey) {
-			return fmt.Errorf("%w: a compacted topic cannot accept a record without a key", storage.ErrInvalidRecord)
-		}
-		if err != nil {
-			return nil
-		}
-	}
-	return nil
 }

@@ -17,6 +17,10 @@ const (
 	defaultDeleteRetentionMs  = 24 * 60 * 60 * 1000
 	defaultFileDeleteDelayMs  = 60000
 	defaultMinCleanableRatio  = 0.5
+	// defaultTimestampAfterMaxMs is Kafka 4's message.timestamp.after.max.ms
+	// (KIP-1030).
+	defaultTimestampAfterMaxMs  = 60 * 60 * 1000
+	defaultMaxDecompressedBytes = 64 << 20
 
 	// CleanupPolicyDelete and CleanupPolicyCompact are the values of the
 	// cleanup.policy list.
@@ -49,6 +53,12 @@ func DefaultConfig() Config {
 		MinCompactionLagMs:     0,
 		MaxCompactionLagMs:     math.MaxInt64,
 		FileDeleteDelayMs:      defaultFileDeleteDelayMs,
+
+		MessageTimestampBeforeMaxMs: math.MaxInt64,
+		MessageTimestampAfterMaxMs:  defaultTimestampAfterMaxMs,
+		CompressionType:             "producer",
+		CompressionLevel:            math.MinInt,
+		MaxDecompressedBytes:        defaultMaxDecompressedBytes,
 	}
 }
 
@@ -106,6 +116,12 @@ func (c Config) withDefaults(d Config) Config {
 	}
 	if c.FileDeleteDelayMs < 0 {
 		c.FileDeleteDelayMs = 0
+	}
+	if c.CompressionType == "" {
+		c.CompressionType, c.CompressionLevel = d.CompressionType, d.CompressionLevel
+	}
+	if c.MaxDecompressedBytes <= 0 {
+		c.MaxDecompressedBytes = d.MaxDecompressedBytes
 	}
 	return c
 }

@@ -58,6 +58,15 @@ type Config struct {
 	MinCompactionLagMs     int64   // min.compaction.lag.ms, default 0
 	MaxCompactionLagMs     int64   // max.compaction.lag.ms, default math.MaxInt64
 	FileDeleteDelayMs      int64   // file.delete.delay.ms, default 60000: a deleted segment's files linger as *.deleted
+
+	// Produce validation. Storage only carries these (as Kafka's LogConfig
+	// does for LogValidator); internal/replica applies them before
+	// AppendAsLeader. Zero is honoured as given, like the fields above.
+	MessageTimestampBeforeMaxMs int64  // message.timestamp.before.max.ms, default math.MaxInt64
+	MessageTimestampAfterMaxMs  int64  // message.timestamp.after.max.ms, default 3600000 (Kafka 4)
+	CompressionType             string // compression.type: producer (default), uncompressed, gzip, snappy, lz4, zstd
+	CompressionLevel            int    // compression.<codec>.level of CompressionType; math.MinInt: codec default
+	MaxDecompressedBytes        int64  // Samsa's message.max.decompressed.bytes, resolved (> 0)
 }
 
 // ManagerOptions configure OpenManager.

@@ -1,0 +1,532 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// This file is the produce path's record validator, Samsa's counterpart of
+// Kafka's LogValidator (with DefaultRecordBatch's record iterator and
+// DefaultRecord.readFrom): it walks every record of a batch without
+// materialising them. Uncompressed batches are walked in place, with no
+// allocation; compressed ones are streamed through a pooled decompressor
+// into a fixed window (validateWindow bytes), so memory stays bounded
+// whatever a batch inflates to, and the decompressed size is capped.
+
+// Errors of ValidateRecords, besides ErrCorrupt (the records cannot be
+// decompressed: unknown codec, bytes that are not of the batch's codec,
+// a truncated or damaged compressed stream; Kafka's CorruptRecordException,
+// CORRUPT_MESSAGE).
+var (
+	// ErrInvalidRecord: the records decode to something that breaks the
+	// format or a topic rule (Kafka's InvalidRecordException,
+	// INVALID_RECORD): a record count that does not match the records, a
+	// bad varint or length, offset deltas other than 0..count-1, bytes
+	// after the last record, a record without a key on a compacted topic.
+	ErrInvalidRecord = errors.New("record: invalid record")
+	// ErrDecompressedTooLarge: a compressed batch inflates beyond the
+	// limit (ValidateOptions.MaxDecompressedBytes). It wraps
+	// ErrInvalidRecord: the batch is well formed but refused by policy,
+	// and clients must not retry it (CORRUPT_MESSAGE is retriable).
+	ErrDecompressedTooLarge = fmt.Errorf("%w: decompressed records exceed the limit", ErrInvalidRecord)
+	// ErrNoKey: a record without key for a topic that requires keys
+	// (compacted). It wraps ErrInvalidRecord.
+	ErrNoKey = fmt.Errorf("%w: a compacted topic cannot accept a record without a key", ErrInvalidRecord)
+	// ErrInvalidTimestamp: a CreateTime record timestamp outside the
+	// topic's bounds, or a producer batch claiming LogAppendTime on a
+	// CreateTime topic (Kafka's InvalidTimestampException,
+	// INVALID_TIMESTAMP).
+	ErrInvalidTimestamp = errors.New("record: invalid timestamp")
+)
+
+// ValidateOptions are the topic rules ValidateRecords applies.
+type ValidateOptions struct {
+	// NowMs is the broker's clock, ms since the epoch.
+	NowMs int64
+	// CreateTime: the topic keeps producer timestamps
+	// (message.timestamp.type=CreateTime), so every record timestamp
+	// other than -1 must lie in [NowMs-TimestampBeforeMaxMs,
+	// NowMs+TimestampAfterMaxMs], and a batch must not claim
+	// LogAppendTime.
+	CreateTime           bool
+	TimestampBeforeMaxMs int64 // message.timestamp.before.max.ms
+	TimestampAfterMaxMs  int64 // message.timestamp.after.max.ms
+	// RequireKeys rejects records with a null key (compacted topics).
+	RequireKeys bool
+	// MaxDecompressedBytes caps the decompressed size of a compressed
+	// batch's records; <= 0 means the package bound
+	// (MaxDecompressedSize unless LimitDecompression lowered it).
+	MaxDecompressedBytes int64
+}
+
+// validateWindow is the size of the window compressed records stream
+// through: larger than any varint, independent of record sizes.
+const validateWindow = 64 << 10
+
+// maxZstdWindow bounds the zstd window a frame may declare. The decoder
+// allocates the whole window, so a hostile frame could otherwise claim
+// 512 MiB. zstd levels 1-19 use at most 8 MiB; ultra levels (20-22) on
+// batches over 16 MiB are refused as corrupt.
+const maxZstdWindow = 16 << 20
+
+// snappyMaxRatio bounds how much a snappy block can expand: the densest
+// snappy element is a 3-byte copy of 64 bytes. A block declaring more is
+// not snappy (s2's extensions can go further; no Kafka client writes them).
+const snappyMaxRatio = 22
+
+// ValidateRecords checks every record of the batch b, whose header h
+// Validate accepted (length, CRC), against the format and the topic rules
+// o, decompressing through a bounded stream. It returns the largest record
+// timestamp (-1 if none; for a LogAppendTime batch the header's). Errors
+// wrap ErrCorrupt, ErrInvalidRecord or ErrInvalidTimestamp.
+func ValidateRecords(b []byte, h *Header, o *ValidateOptions) (int64, error) {
+	if o.CreateTime && h.LogAppendTime() {
+		return -1, fmt.Errorf("%w: the producer set the timestamp type to LogAppendTime", ErrInvalidTimestamp)
+	}
+	if len(b) < HeaderSize {
+		return -1, ErrTruncated
+	}
+	c := h.Compression()
+	if c == CompressionNone {
+		var s recStream
+		s.buf = b[HeaderSize:]
+		s.end = len(s.buf)
+		return walkRecords(&s, h, o)
+	}
+	if c > CompressionZstd {
+		return -1, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
+	}
+	limit := o.MaxDecompressedBytes
+	if limit <= 0 {
+		limit = decompressLimit.Load()
+	}
+	in := inflaters.Get().(*inflater)
+	defer in.release()
+	s, err := in.open(c, b[HeaderSize:], limit)
+	if err != nil {
+		return -1, err
+	}
+	return walkRecords(s, h, o)
+}
+
+// walkRecords reads h.RecordCount records from s and checks each (see
+// ValidateRecords), then that nothing follows them.
+func walkRecords(s *recStream, h *Header, o *ValidateOptions) (int64, error) {
+	maxTs := int64(-1)
+	checkTs := o.CreateTime && !h.LogAppendTime()
+	var lo, hi int64 = math.MinInt64, math.MaxInt64
+	if checkTs {
+		lo = satAdd(o.NowMs, -max(o.TimestampBeforeMaxMs, 0))
+		hi = satAdd(o.NowMs, max(o.TimestampAfterMaxMs, 0))
+	}
+	n := h.RecordCount
+	for i := int32(0); i < n; i++ {
+		length := s.varint()
+		if s.err != nil {
+			return -1, s.fail(i, "record length")
+		}
+		// attributes, timestamp delta, offset delta, key length, value
+		// length and header count take at least one byte each.
+		if length < 6 {
+			return -1, s.fail(i, fmt.Sprintf("record length %d", length))
+		}
+		start := s.offset()
+		s.bodyEnd = start + int64(length)
+		if s.src == nil && s.bodyEnd > int64(s.end) {
+			return -1, s.fail(i, fmt.Sprintf("record length %d past the end of the batch", length))
+		}
+		s.skip(1) // attributes: none defined for v2 records
+		tsDelta := s.varlong()
+		offDelta := s.varint()
+		keyLen := s.varint()
+		if s.err != nil {
+			return -1, s.fail(i, "record fields")
+		}
+		if offDelta != i {
+			return -1, s.fail(i, fmt.Sprintf("offset delta %d, want %d", offDelta, i))
+		}
+		switch {
+		case keyLen < -1:
+			return -1, s.fail(i, fmt.Sprintf("key length %d", keyLen))
+		case keyLen == -1 && o.RequireKeys:
+			return -1, fmt.Errorf("%w (record %d)", ErrNoKey, i)
+		case keyLen > 0:
+			s.skip(int64(keyLen))
+		}
+		valueLen := s.varint()
+		if valueLen < -1 {
+			return -1, s.fail(i, fmt.Sprintf("value length %d", valueLen))
+		}
+		s.skip(int64(max(valueLen, 0)))
+		headers := s.varint()
+		if s.err != nil {
+			return -1, s.fail(i, "record key or value")
+		}
+		if headers < 0 || int64(headers) > s.bodyEnd-s.offset() {
+			return -1, s.fail(i, fmt.Sprintf("%d headers", headers))
+		}
+		for j := int32(0); j < headers; j++ {
+			kl := s.varint()
+			if kl < 0 {
+				return -1, s.fail(i, fmt.Sprintf("header key length %d", kl))
+			}
+			s.skip(int64(kl))
+			vl := s.varint()
+			if vl < -1 {
+				return -1, s.fail(i, fmt.Sprintf("header value length %d", vl))
+			}
+			s.skip(int64(max(vl, 0)))
+			if s.err != nil {
+				return -1, s.fail(i, "record header")
+			}
+		}
+		if s.err != nil || s.offset() != s.bodyEnd {
+			return -1, s.fail(i, fmt.Sprintf("record of %d bytes does not end where its length says", length))
+		}
+		ts := h.BaseTimestamp + tsDelta
+		if (tsDelta > 0 && ts < h.BaseTimestamp) || (tsDelta < 0 && ts > h.BaseTimestamp) {
+			return -1, s.fail(i, fmt.Sprintf("timestamp delta %d overflows", tsDelta))
+		}
+		if ts > maxTs {
+			maxTs = ts
+		}
+		if checkTs && ts != -1 && (ts < lo || ts > hi) {
+			return -1, fmt.Errorf("%w: timestamp %d of record %d is out of range [%d, %d]", ErrInvalidTimestamp, ts, i, lo, hi)
+		}
+	}
+	s.bodyEnd = math.MaxInt64
+	if !s.atEnd() {
+		if err := s.srcFailure(); err != nil {
+			return -1, err
+		}
+		return -1, fmt.Errorf("%w: bytes after the last of %d records", ErrInvalidRecord, n)
+	}
+	if h.LogAppendTime() {
+		maxTs = h.MaxTimestamp
+	}
+	return maxTs, nil
+}
+
+// satAdd is a+b saturated to the int64 range (b may be negative; a >= 0
+// for a clock).
+func satAdd(a, b int64) int64 {
+	c := a + b
+	switch {
+	case b > 0 && c < a:
+		return math.MaxInt64
+	case b < 0 && c > a:
+		return math.MinInt64
+	}
+	return c
+}
+
+// recStream reads the records section: a slice held whole (src nil), or a
+// decompressing reader seen through the window buf. The first failure
+// sticks in err; accessors then return zeros.
+type recStream struct {
+	buf      []byte
+	pos, end int   // buf[pos:end] is read but not consumed
+	base     int64 // stream offset of buf[0]
+	// bodyEnd is the stream offset where the current record ends; skips
+	// never pass it.
+	bodyEnd int64
+	err     error
+
+	src    io.Reader // nil: buf holds all the input
+	limit  int64     // most bytes src may produce
+	total  int64     // bytes src produced
+	srcErr error     // io.EOF once src is drained, or why it failed
+}
+
+var errRecordEnd = errors.New("premature end of the records")
+
+// offset is the stream offset of the next byte.
+func (s *recStream) offset() int64 { return s.base + int64(s.pos) }
+
+// fill tries to make n bytes available; n <= len(s.buf).
+func (s *recStream) fill(n int) bool {
+	if s.end-s.pos >= n {
+		return true
+	}
+	if s.src == nil || s.srcErr != nil {
+		return false
+	}
+	if s.pos > 0 {
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.base += int64(s.pos)
+		s.end -= s.pos
+		s.pos = 0
+	}
+	for zero := 0; s.end-s.pos < n && s.srcErr == nil; {
+		m, err := s.src.Read(s.buf[s.end:])
+		s.end += m
+		s.total += int64(m)
+		switch {
+		case s.total > s.limit:
+			s.srcErr = ErrDecompressedTooLarge
+		case err != nil:
+			s.srcErr = err
+		case m == 0:
+			if zero++; zero > 100 {
+				s.srcErr = io.ErrNoProgress
+			}
+		}
+	}
+	return s.end-s.pos >= n
+}
+
+func (s *recStream) setErr() {
+	if s.err == nil {
+		s.err = errRecordEnd
+	}
+}
+
+func (s *recStream) varlong() int64 {
+	if s.err != nil {
+		return 0
+	}
+	// Most varints of a record (attributes aside: deltas, lengths, header
+	// count) fit one byte.
+	if s.pos < s.end {
+		if c := s.buf[s.pos]; c < 0x80 {
+			s.pos++
+			return int64(c>>1) ^ -int64(c&1)
+		}
+	}
+	if s.end-s.pos < binary.MaxVarintLen64 {
+		s.fill(binary.MaxVarintLen64)
+	}
+	v, n := binary.Varint(s.buf[s.pos:s.end])
+	if n <= 0 {
+		s.setErr()
+		return 0
+	}
+	s.pos += n
+	return v
+}
+
+func (s *recStream) varint() int32 {
+	v := s.varlong()
+	if v != int64(int32(v)) {
+		s.setErr()
+		return 0
+	}
+	return int32(v)
+}
+
+// skip consumes n bytes of the current record.
+func (s *recStream) skip(n int64) {
+	if s.err != nil {
+		return
+	}
+	if n > s.bodyEnd-s.offset() {
+		s.setErr()
+		return
+	}
+	for {
+		if avail := int64(s.end - s.pos); avail >= n {
+			s.pos += int(n)
+			return
+		} else {
+			n -= avail
+			s.pos = s.end
+		}
+		if !s.fill(1) {
+			s.setErr()
+			return
+		}
+	}
+}
+
+// atEnd reports whether the stream is drained (a decompressor is read to
+// its end, which checks its trailer).
+func (s *recStream) atEnd() bool {
+	return s.pos == s.end && !s.fill(1) && (s.src == nil || s.srcErr == io.EOF)
+}
+
+// srcFailure is the decompressor's error, nil if it ended cleanly or did
+// not fail.
+func (s *recStream) srcFailure() error {
+	switch {
+	case s.srcErr == nil || s.srcErr == io.EOF:
+		return nil
+	case errors.Is(s.srcErr, ErrDecompressedTooLarge):
+		return fmt.Errorf("%w (%d bytes)", ErrDecompressedTooLarge, s.limit)
+	}
+	return fmt.Errorf("%w: decompress: %v", ErrCorrupt, s.srcErr)
+}
+
+// fail builds the error for record i: the decompressor's failure if it
+// failed, else an invalid record.
+func (s *recStream) fail(i int32, what string) error {
+	if err := s.srcFailure(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: record %d: %s", ErrInvalidRecord, i, what)
+}
+
+// inflater is the pooled state of one compressed-batch validation: the
+// window, the codec readers (created on first use, then Reset) and the
+// snappy output buffer.
+type inflater struct {
+	window []byte
+	br     bytes.Reader
+	gz     *gzip.Reader
+	lz     *lz4.Reader
+	zd     *zstd.Decoder
+	sn     snappyReader
+	s      recStream
+}
+
+var inflaters = sync.Pool{New: func() any { return &inflater{window: make([]byte, validateWindow)} }}
+
+// maxPooledSnappy is the largest snappy buffer kept in the pool.
+const maxPooledSnappy = 4 << 20
+
+func (in *inflater) release() {
+	in.br.Reset(nil)
+	if in.zd != nil {
+		_ = in.zd.Reset(nil)
+	}
+	if in.lz != nil {
+		in.lz.Reset(nil)
+	}
+	in.sn.in = nil
+	if cap(in.sn.out) > maxPooledSnappy {
+		in.sn.out = nil
+	}
+	in.s = recStream{}
+	inflaters.Put(in)
+}
+
+// open starts decompressing data with codec c and returns the stream.
+func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, error) {
+	in.br.Reset(data)
+	var src io.Reader
+	switch c {
+	case CompressionGzip:
+		if in.gz == nil {
+			in.gz = new(gzip.Reader)
+		}
+		if err := in.gz.Reset(&in.br); err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+		}
+		src = in.gz
+	case CompressionSnappy:
+		in.sn.reset(data, limit)
+		src = &in.sn
+	case CompressionLZ4:
+		if in.lz == nil {
+			in.lz = lz4.NewReader(nil)
+		}
+		in.lz.Reset(&in.br)
+		src = in.lz
+	case CompressionZstd:
+		if in.zd == nil {
+			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow),
+				zstd.WithDecoderMaxMemory(maxZstdWindow), zstd.WithDecodeBuffersBelow(0))
+			if err != nil {
+				return nil, err
+			}
+			in.zd = d
+		}
+		if err := in.zd.Reset(&in.br); err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		}
+		src = in.zd
+	}
+	in.s = recStream{buf: in.window, src: src, limit: limit}
+	return &in.s, nil
+}
+
+// snappyReader decompresses a raw snappy block or xerial framing (see
+// doc.go) one block at a time into out.
+type snappyReader struct {
+	in      []byte // compressed input not yet decoded
+	xerial  bool
+	started bool
+	out     []byte
+	pos     int // out[pos:] is not yet read
+	limit   int64
+	total   int64 // declared decoded bytes so far
+}
+
+func (r *snappyReader) reset(data []byte, limit int64) {
+	*r = snappyReader{in: data, out: r.out[:0], limit: limit}
+	if bytes.HasPrefix(data, xerialMagic) {
+		r.xerial = true
+		r.in = data[len(xerialMagic):]
+	}
+}
+
+func (r *snappyReader) Read(p []byte) (int, error) {
+	for r.pos == len(r.out) {
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.out[r.pos:])
+	r.pos += n
+	return n, nil
+}
+
+// next decodes the next block into out.
+func (r *snappyReader) next() error {
+	var blk []byte
+	switch {
+	case !r.xerial:
+		if r.started {
+			return io.EOF
+		}
+		blk = r.in
+	case !r.started:
+		if len(r.in) < 8 {
+			return errors.New("short xerial header")
+		}
+		r.in = r.in[8:] // version, compatible version
+		fallthrough
+	default:
+		r.started = true
+		if len(r.in) == 0 {
+			return io.EOF
+		}
+		if len(r.in) < 4 {
+			return errors.New("short xerial chunk length")
+		}
+		n := binary.BigEndian.Uint32(r.in)
+		if uint64(n) > uint64(len(r.in)-4) {
+			return errors.New("xerial chunk past the end")
+		}
+		blk, r.in = r.in[4:4+n], r.in[4+n:]
+	}
+	r.started = true
+	n, err := s2.DecodedLen(blk)
+	if err != nil {
+		return err
+	}
+	if int64(n) > int64(len(blk))*snappyMaxRatio+64 {
+		return fmt.Errorf("snappy block of %d bytes claims %d decoded bytes", len(blk), n)
+	}
+	if r.total += int64(n); r.total > r.limit {
+		return ErrDecompressedTooLarge
+	}
+	if cap(r.out) < n {
+		r.out = make([]byte, n)
+	}
+	out, err := s2.Decode(r.out[:n], blk)
+	if err != nil {
+		return err
+	}
+	r.out, r.pos = out, 0
+	return nil
+}
