@@ -406,7 +406,7 @@ func TestLogIOErrorTakesLogOffline(t *testing.T) {
 	mustAppend(t, l, makeBatch(t, batchSpec{n: 1}))
 	// Pull the file out from under the log: the next write fails.
 	l.mu.Lock()
-	l.mu.segments[0].log.Close()
+	l.mu.segments[0].f.Close()
 	l.mu.Unlock()
 	if _, err := l.AppendAsLeader(makeBatch(t, batchSpec{n: 1}), 0); !isErr(err, ErrStorage) {
 		t.Fatalf("append: %v", err)

@@ -1,0 +1,108 @@
+package storage
+
+import (
+	"container/list"
+	"sync"
+	"syscall"
+)
+
+// Open files of inactive segments.
+//
+// Kafka keeps every segment's .log, .index and .timeindex open (the
+// indexes mmapped), so a partition with many small segments exhausts
+// RLIMIT_NOFILE, and a broker that wrote such a log may not be able to
+// open it again. Here a segment holds at most one descriptor, its .log,
+// and only while it is used: the active segment's .log stays open (appends
+// go to it), index files are opened for a write or an fsync and closed
+// again (their entries are mirrored in memory), and the .log of an
+// inactive segment is opened on demand and closed by a per-Manager LRU
+// once more than fileCache.limit of them are open. The node can thus start
+// on, and serve, a data dir holding any number of segments under any
+// descriptor limit above a few hundred.
+//
+// Safety with concurrent readers rests on the segment reference count:
+// a reader takes a reference under Log.mu, then calls segment.file; the
+// cache closes a file only when the segment is listed (not retired), not
+// pinned (not active), and holds no reference but the list's. A reader
+// that took its reference after the cache closed the file reopens it. A
+// segment that leaves the list (retention, cleaner swap) is retired: its
+// file is opened first if a reader still holds it (the path is renamed
+// next) and never closed by the cache; the last release closes it.
+
+// fileCache bounds the open .log descriptors of inactive segments. Its
+// lock is taken before segment.fmu.
+type fileCache struct {
+	mu    sync.Mutex
+	limit int       // most inactive .log files open at once; constant
+	lru   list.List // of *segment, most recently used first. Guarded by mu.
+	// opens counts .log opens by the cache's segments (tests, metrics).
+	opens int64 // guarded by mu
+}
+
+// defaultOpenSegmentFiles derives the cache limit from RLIMIT_NOFILE:
+// half of the soft limit (the rest is for sockets, active segments and
+// checkpoints), at least 64 and at most 100,000.
+func defaultOpenSegmentFiles() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur == 0 {
+		return 1024
+	}
+	return int(min(max(r.Cur/2, 64), 100_000))
+}
+
+func newFileCache(limit int) *fileCache {
+	if limit <= 0 {
+		limit = defaultOpenSegmentFiles()
+	}
+	return &fileCache{limit: limit}
+}
+
+// evictScan bounds how many in-use entries touch skips when looking for
+// a file to close: if that many are busy the cache overshoots its limit
+// for a moment rather than scanning the whole list.
+const evictScan = 16
+
+// touch marks s as just used (its file is open) and closes the least
+// recently used idle files beyond the limit.
+func (c *fileCache) touch(s *segment, opened bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if opened {
+		c.opens++
+	}
+	if s.lru != nil {
+		c.lru.MoveToFront(s.lru)
+	} else {
+		s.lru = c.lru.PushFront(s)
+	}
+	skipped := 0
+	for e := c.lru.Back(); e != nil && c.lru.Len() > c.limit && skipped < evictScan; {
+		prev := e.Prev()
+		v := e.Value.(*segment)
+		if v != s && v.closeIfIdle() {
+			c.lru.Remove(e)
+			v.lru = nil
+		} else {
+			skipped++
+		}
+		e = prev
+	}
+}
+
+// remove takes s out of the cache (retired, pinned or closed).
+func (c *fileCache) remove(s *segment) {
+	c.mu.Lock()
+	if s.lru != nil {
+		c.lru.Remove(s.lru)
+		s.lru = nil
+	}
+	c.mu.Unlock()
+}
+
+// openCount is the number of inactive segments with an open .log in the
+// cache.
+func (c *fileCache) openCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
