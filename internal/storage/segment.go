@@ -126,8 +126,8 @@ type segment struct {
 	rebuildTxn, txnBad bool
 
 	// Guarded by Log.appendMu:
-	bytesSinceIndex int64     // bytes appended since the last offset-index entry
-	created         time.Time // first append (or load) time, for segment.ms
+	bytesSinceIndex int64         // bytes appended since the last offset-index entry
+	created         time.Time     // first append (or load) time, for segment.ms
 	jitter          time.Duration // segment.jitter.ms draw subtracted from segment.ms for this segment
 }
 
@@ -137,7 +137,9 @@ func newSegment(dir string, base int64, files *fileCache) *segment {
 	return s
 }
 
-func (s *segment) path(suffix string) string { return filepath.Join(s.dir, segmentName(s.base, suffix)) }
+func (s *segment) path(suffix string) string {
+	return filepath.Join(s.dir, segmentName(s.base, suffix))
+}
 
 // createSegment creates the files of a new segment at base, replacing
 // any stale ones (an empty .index and .timeindex, as Kafka has them, and
