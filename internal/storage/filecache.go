@@ -3,6 +3,7 @@ package storage
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -37,6 +38,9 @@ type fileCache struct {
 	lru   list.List // of *segment, most recently used first. Guarded by mu.
 	// opens counts .log opens by the cache's segments (tests, metrics).
 	opens int64 // guarded by mu
+	// over: the last touch left more than limit files open because some
+	// were in use; the release of a segment then trims the cache.
+	over atomic.Bool
 }
 
 // defaultOpenSegmentFiles derives the cache limit from RLIMIT_NOFILE:
@@ -57,13 +61,11 @@ func newFileCache(limit int) *fileCache {
 	return &fileCache{limit: limit}
 }
 
-// evictScan bounds how many in-use entries touch skips when looking for
-// a file to close: if that many are busy the cache overshoots its limit
-// for a moment rather than scanning the whole list.
-const evictScan = 16
-
 // touch marks s as just used (its file is open) and closes the least
-// recently used idle files beyond the limit.
+// recently used idle files beyond the limit. A file in use (a reader or
+// the flusher holds its segment) is moved to the front instead: it is
+// being used. Each entry is looked at once at most, so when every file
+// is busy the cache overshoots its limit until they are released.
 func (c *fileCache) touch(s *segment, opened bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,17 +77,38 @@ func (c *fileCache) touch(s *segment, opened bool) {
 	} else {
 		s.lru = c.lru.PushFront(s)
 	}
-	skipped := 0
-	for e := c.lru.Back(); e != nil && c.lru.Len() > c.limit && skipped < evictScan; {
-		prev := e.Prev()
+	c.trimLocked(s)
+}
+
+// trimLocked closes idle files from the back until at most limit are
+// open, looking at each entry once; keep is never closed. Caller holds
+// mu.
+func (c *fileCache) trimLocked(keep *segment) {
+	for budget := c.lru.Len(); c.lru.Len() > c.limit && budget > 0; budget-- {
+		e := c.lru.Back()
 		v := e.Value.(*segment)
-		if v != s && v.closeIfIdle() {
+		if v == keep {
+			c.lru.MoveToFront(e)
+			continue
+		}
+		if v.closeIfIdle() {
 			c.lru.Remove(e)
 			v.lru = nil
 		} else {
-			skipped++
+			c.lru.MoveToFront(e)
 		}
-		e = prev
+	}
+	c.over.Store(c.lru.Len() > c.limit)
+}
+
+// released is called when a reader released a segment of the cache: if
+// the cache is over its limit (files were busy at the last touch), it is
+// trimmed now.
+func (c *fileCache) released() {
+	if c.over.Load() {
+		c.mu.Lock()
+		c.trimLocked(nil)
+		c.mu.Unlock()
 	}
 }
 

@@ -599,8 +599,11 @@ func (l *Log) syncRound() (int64, error) {
 		s.acquire()
 	}
 	l.mu.Unlock()
+	// Each segment is released once synced, so the flusher holds (and
+	// keeps open in the file cache) one segment at a time.
+	done := 0
 	defer func() {
-		for _, s := range segs {
+		for _, s := range segs[done:] {
 			s.release()
 		}
 	}()
@@ -623,6 +626,8 @@ func (l *Log) syncRound() (int64, error) {
 				return 0, l.ioFailure("fsync index", err)
 			}
 		}
+		s.release()
+		done++
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {

@@ -211,12 +211,19 @@ func (s *segment) closeIfIdle() bool {
 }
 
 // setPinned pins (active) or unpins (rolled) the segment's .log.
+// An unpinned segment with an open .log enters the cache at once, so the
+// cache's bound covers it.
 func (s *segment) setPinned(p bool) {
 	s.fmu.Lock()
 	s.pinned = p
+	open := s.f != nil
 	s.fmu.Unlock()
-	if p && s.files != nil {
+	switch {
+	case s.files == nil:
+	case p:
 		s.files.remove(s)
+	case open:
+		s.files.touch(s, false)
 	}
 }
 
@@ -243,8 +250,13 @@ func (s *segment) acquire() { s.refs.Add(1) }
 
 // release drops a reference and closes the files with the last one.
 func (s *segment) release() error {
-	if s.refs.Add(-1) == 0 {
+	switch s.refs.Add(-1) {
+	case 0:
 		return s.close()
+	case 1:
+		if s.files != nil {
+			s.files.released()
+		}
 	}
 	return nil
 }

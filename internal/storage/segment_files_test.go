@@ -1,0 +1,232 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"samsa/internal/record"
+)
+
+// openFilesUnder counts this process's descriptors open on files under
+// dir (from /proc/self/fd).
+func openFilesUnder(t testing.TB, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("list open files: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// writeTinySegments appends n one-record batches to a log whose
+// segment.bytes makes every batch its own segment, and returns the values.
+func writeTinySegments(t testing.TB, l *Log, n int) [][]byte {
+	t.Helper()
+	vals := make([][]byte, n)
+	for i := range vals {
+		vals[i] = fmt.Appendf(nil, "v%05d", i)
+		b, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: int64(i), Value: vals[i]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.AppendAsLeader(b, 0); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	return vals
+}
+
+// checkValues reads the whole log and compares the record values.
+func checkValues(t testing.TB, l *Log, want [][]byte) {
+	t.Helper()
+	var got [][]byte
+	from := l.LogStartOffset()
+	for from < l.LogEndOffset() {
+		b, err := l.Read(from, 1<<20, l.LogEndOffset(), true)
+		if err != nil {
+			t.Fatalf("read %d: %v", from, err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("read %d: nothing before the log end %d", from, l.LogEndOffset())
+		}
+		err = record.Split(b, func(batch []byte, h record.Header) error {
+			bt, err := record.DecodeBatch(batch)
+			if err != nil {
+				return err
+			}
+			for _, r := range bt.Records {
+				got = append(got, r.Value)
+			}
+			from = h.NextOffset()
+			return nil
+		})
+		ReleaseBuffer(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// TestLogManySegmentsFileDescriptors writes thousands of one-batch
+// segments: the log keeps at most MaxOpenSegmentFiles descriptors of
+// inactive segments (before, three per segment stayed open), reads every
+// record back through the LRU, and loads again after a clean and after an
+// unclean stop within the same bound.
+func TestLogManySegmentsFileDescriptors(t *testing.T) {
+	const segments, limit = 3000, 32
+	dir := t.TempDir()
+	opts := func(o *ManagerOptions) { o.MaxOpenSegmentFiles = limit }
+	m := openTestManager(t, dir, opts)
+	l, err := m.CreateLog("tiny", 0, [16]byte{}, Config{SegmentBytes: 14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := writeTinySegments(t, l, segments)
+	l.mu.Lock()
+	nsegs := len(l.mu.segments)
+	l.mu.Unlock()
+	if nsegs != segments {
+		t.Fatalf("%d segments, want %d", nsegs, segments)
+	}
+	// At rest (no flush round holding segments): the active segment
+	// (.log, plus its .index/.timeindex while written) and the cached
+	// inactive ones; the flusher opens index files only for the fsync.
+	const slack = 4
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFilesUnder(t, dir); n > limit+slack {
+		t.Fatalf("%d files open for %d segments; want at most %d", n, segments, limit+slack)
+	}
+	checkValues(t, l, vals)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.OpenSegmentFiles(); n > limit {
+		t.Fatalf("file cache holds %d files, limit %d", n, limit)
+	}
+	if n := openFilesUnder(t, dir); n > limit+slack {
+		t.Fatalf("%d files open after reading %d segments", n, segments)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Clean restart: indexes trusted, every file opened once, bounded.
+	m = openTestManager(t, dir, opts)
+	if n := openFilesUnder(t, dir); n > limit+slack {
+		t.Fatalf("%d files open after a clean open", n)
+	}
+	l, _ = m.Log("tiny", 0)
+	checkValues(t, l, vals)
+	vals = append(vals, writeTinySegments(t, l, 10)...)
+	m.abandon()
+
+	// Unclean restart: recovery from the recovery point and producer
+	// state replay, within the bound too.
+	m = openTestManager(t, dir, opts)
+	defer m.Close()
+	l, _ = m.Log("tiny", 0)
+	if n := openFilesUnder(t, dir); n > limit+slack {
+		t.Fatalf("%d files open after recovery", n)
+	}
+	// An unclean stop may lose unflushed tails of the last segments; all
+	// of the rest is there.
+	if leo := l.LogEndOffset(); leo < segments {
+		t.Fatalf("log end %d after recovery, want >= %d", leo, segments)
+	}
+	checkValues(t, l, vals[:l.LogEndOffset()])
+}
+
+// TestLogReadersSurviveFileCacheEviction reads a log of many segments
+// from many goroutines while retention deletes its oldest segments and
+// the cache (limit 4) keeps closing files: no read may fail except with
+// ErrOffsetOutOfRange below the moving log start offset.
+func TestLogReadersSurviveFileCacheEviction(t *testing.T) {
+	m := openTestManager(t, t.TempDir(), func(o *ManagerOptions) { o.MaxOpenSegmentFiles = 4 })
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{SegmentBytes: 14, FileDeleteDelayMs: 0})
+	writeTinySegments(t, l, 400)
+	l.SetHighWatermark(l.LogEndOffset())
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				off := int64((i*37 + g*101) % 400)
+				b, err := l.Read(off, 1<<10, 400, true)
+				if err != nil && !isErr(err, ErrOffsetOutOfRange) {
+					errs <- fmt.Errorf("read %d: %w", off, err)
+					return
+				}
+				ReleaseBuffer(b)
+			}
+		}(g)
+	}
+	for start := int64(20); start <= 300; start += 20 {
+		if _, err := l.DeleteRecordsBefore(start); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(done)
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.Offline() {
+		t.Fatal("log went offline")
+	}
+}
+
+// TestLogRollKeepsTwoSnapshots checks the in-memory list of producer
+// snapshots (which spares each roll a directory listing) against the
+// files: the two newest are kept.
+func TestLogRollKeepsTwoSnapshots(t *testing.T) {
+	m := openTestManager(t, t.TempDir(), nil)
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{SegmentBytes: 14})
+	for i := 0; i < 50; i++ {
+		mustAppend(t, l, makeBatch(t, batchSpec{n: 1, pid: 7, seq: int32(i)}))
+	}
+	offs, err := listSnapshots(l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offs) != 2 || offs[0] != 49 || offs[1] != 48 {
+		t.Fatalf("snapshots on disk %v, want [49 48]", offs)
+	}
+	l.appendMu.Lock()
+	mem := append([]int64(nil), l.snapshots...)
+	l.appendMu.Unlock()
+	if len(mem) != 2 || mem[0] != 48 || mem[1] != 49 {
+		t.Fatalf("snapshots in memory %v, want [48 49]", mem)
+	}
+}
