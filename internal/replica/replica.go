@@ -121,6 +121,7 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 	return storage.Config{
 		SegmentBytes:           i64("segment.bytes"),
 		SegmentMs:              i64("segment.ms"),
+		SegmentJitterMs:        i64("segment.jitter.ms"),
 		SegmentIndexBytes:      clamp32(i64("segment.index.bytes")),
 		IndexIntervalBytes:     clamp32(i64("index.interval.bytes")),
 		MaxMessageBytes:        clamp32(i64("max.message.bytes")),

@@ -67,7 +67,7 @@ func checkValues(t testing.TB, l *Log, want [][]byte) {
 				return err
 			}
 			for _, r := range bt.Records {
-				got = append(got, r.Value)
+				got = append(got, bytes.Clone(r.Value)) // b goes back to its pool
 			}
 			from = h.NextOffset()
 			return nil
@@ -82,7 +82,7 @@ func checkValues(t testing.TB, l *Log, want [][]byte) {
 	}
 	for i := range want {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("record %d = %q, want %q", i, got[i], want[i])
+			t.Fatalf("record %d = %d bytes %x..., want %d bytes %x...", i, len(got[i]), got[i][:min(8, len(got[i]))], len(want[i]), want[i][:min(8, len(want[i]))])
 		}
 	}
 }
