@@ -32,6 +32,12 @@ import (
 
 // fileCache bounds the open .log descriptors of inactive segments. Its
 // lock is taken before segment.fmu.
+//
+// It is a CLOCK approximation of LRU, so that a read of a segment whose
+// file is open takes no global lock: a hit only sets the segment's
+// referenced bit; eviction scans from the back of the list and gives a
+// referenced entry a second chance (to the front, bit cleared) instead of
+// closing it. Only opening a file (a miss) takes mu.
 type fileCache struct {
 	mu    sync.Mutex
 	limit int       // most inactive .log files open at once; constant
@@ -76,6 +82,7 @@ func (c *fileCache) touch(s *segment, opened bool) {
 		c.lru.MoveToFront(s.lru)
 	} else {
 		s.lru = c.lru.PushFront(s)
+		s.inCache.Store(true)
 	}
 	c.trimLocked(s)
 }
@@ -84,16 +91,19 @@ func (c *fileCache) touch(s *segment, opened bool) {
 // open, looking at each entry once; keep is never closed. Caller holds
 // mu.
 func (c *fileCache) trimLocked(keep *segment) {
-	for budget := c.lru.Len(); c.lru.Len() > c.limit && budget > 0; budget-- {
+	// Each entry is looked at twice at most: once to clear its referenced
+	// bit, once to close it.
+	for budget := 2 * c.lru.Len(); c.lru.Len() > c.limit && budget > 0; budget-- {
 		e := c.lru.Back()
 		v := e.Value.(*segment)
-		if v == keep {
+		if v == keep || v.referenced.Swap(false) {
 			c.lru.MoveToFront(e)
 			continue
 		}
 		if v.closeIfIdle() {
 			c.lru.Remove(e)
 			v.lru = nil
+			v.inCache.Store(false)
 		} else {
 			c.lru.MoveToFront(e)
 		}
@@ -118,6 +128,7 @@ func (c *fileCache) remove(s *segment) {
 	if s.lru != nil {
 		c.lru.Remove(s.lru)
 		s.lru = nil
+		s.inCache.Store(false)
 	}
 	c.mu.Unlock()
 }

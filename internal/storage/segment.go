@@ -69,6 +69,10 @@ type segment struct {
 	// lru is the segment's entry in files.lru, nil when not in it.
 	// Guarded by files.mu.
 	lru *list.Element
+	// inCache mirrors lru != nil for the lock-free hit path of file();
+	// written under files.mu. referenced: used since the cache last
+	// looked at the entry (CLOCK's bit).
+	inCache, referenced atomic.Bool
 
 	// idx and tidx are the index files, open only while the active
 	// segment writes entries (closed at roll and close). Guarded by
@@ -187,7 +191,14 @@ func (s *segment) file() (*os.File, error) {
 	}
 	cached := !s.pinned && !s.retired && s.files != nil
 	s.fmu.Unlock()
-	if cached {
+	switch {
+	case !cached:
+	case !opened && s.inCache.Load():
+		// A hit: no global lock.
+		if !s.referenced.Load() {
+			s.referenced.Store(true)
+		}
+	default:
 		s.files.touch(s, opened)
 	}
 	return f, nil
