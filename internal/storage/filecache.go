@@ -87,13 +87,18 @@ func (c *fileCache) touch(s *segment, opened bool) {
 	c.trimLocked(s)
 }
 
+// maxTrimScan bounds the entries one trim looks at.
+const maxTrimScan = 256
+
 // trimLocked closes idle files from the back until at most limit are
 // open, looking at each entry once; keep is never closed. Caller holds
 // mu.
 func (c *fileCache) trimLocked(keep *segment) {
 	// Each entry is looked at twice at most: once to clear its referenced
-	// bit, once to close it.
-	for budget := 2 * c.lru.Len(); c.lru.Len() > c.limit && budget > 0; budget-- {
+	// bit, once to close it; and at most maxTrimScan entries per call, so
+	// that a cache full of busy files costs a bounded scan (the release
+	// of each busy file trims again).
+	for budget := min(2*c.lru.Len(), maxTrimScan); c.lru.Len() > c.limit && budget > 0; budget-- {
 		e := c.lru.Back()
 		v := e.Value.(*segment)
 		if v == keep || v.referenced.Swap(false) {
