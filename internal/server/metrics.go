@@ -69,7 +69,7 @@ var (
 	descLogDirOffline = prometheus.NewDesc("samsa_log_dir_offline_partitions",
 		"Partitions in the log dir that are offline after an I/O error or could not be opened.", []string{"dir"}, nil)
 	descOpenSegmentFiles = prometheus.NewDesc("samsa_log_open_segment_files",
-		"Inactive segments whose .log file is open (bounded by an LRU).", nil, nil)
+		"Segments whose .log file is open (bounded by an LRU).", nil, nil)
 
 	descGroups = prometheus.NewDesc("samsa_consumer_groups",
 		"Groups coordinated by this broker, by state.", []string{"state"}, nil)

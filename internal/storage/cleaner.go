@@ -769,7 +769,7 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 	l.mu.segments = segs
 	l.recomputeMaxTimestampLocked()
 	l.mu.Unlock()
-	ns.setPinned(false) // its open .log enters the file cache
+	ns.enterCache()
 	if err := old.release(); err != nil {
 		l.m.logger.Warn("close replaced segment", "partition", l.name(), "segment", old.base, "err", err)
 	}

@@ -87,9 +87,9 @@ type ManagerOptions struct {
 	// CleanerBackoff is how long the cleaner sleeps when no log is
 	// cleanable (log.cleaner.backoff.ms). 0: 15s.
 	CleanerBackoff time.Duration
-	// MaxOpenSegmentFiles bounds the .log files of inactive segments kept
-	// open (an LRU; active segments are not counted). 0: half of
-	// RLIMIT_NOFILE, at least 64.
+	// MaxOpenSegmentFiles bounds the segment .log files kept open (an
+	// LRU over every log). 0: half of RLIMIT_NOFILE, at least 64, at
+	// most 100,000.
 	MaxOpenSegmentFiles int
 	// DiskFullCheckInterval is how often a full log dir is probed for free
 	// space (log.dir.full.check.interval.ms). 0: 1s.

@@ -15,22 +15,24 @@ import (
 // open it again. Here a segment holds at most one descriptor, its .log,
 // and only while it is used: the active segment's .log stays open (appends
 // go to it), index files are opened for a write or an fsync and closed
-// again (their entries are mirrored in memory), and the .log of an
-// inactive segment is opened on demand and closed by a per-Manager LRU
-// once more than fileCache.limit of them are open. The node can thus start
+// again (their entries are mirrored in memory), and the .log of a segment
+// is opened on demand and closed by a per-Manager LRU once more than
+// fileCache.limit of them are open. Active segments are in the LRU too
+// (an append holds a reference while it writes), so a broker with many
+// idle partitions is bounded as well. The node can thus start
 // on, and serve, a data dir holding any number of segments under any
 // descriptor limit above a few hundred.
 //
 // Safety with concurrent readers rests on the segment reference count:
 // a reader takes a reference under Log.mu, then calls segment.file; the
-// cache closes a file only when the segment is listed (not retired), not
-// pinned (not active), and holds no reference but the list's. A reader
+// cache closes a file only when the segment is listed (not retired) and
+// holds no reference but the list's. A reader
 // that took its reference after the cache closed the file reopens it. A
 // segment that leaves the list (retention, cleaner swap) is retired: its
 // file is opened first if a reader still holds it (the path is renamed
 // next) and never closed by the cache; the last release closes it.
 
-// fileCache bounds the open .log descriptors of inactive segments. Its
+// fileCache bounds the open .log descriptors of segments. Its
 // lock is taken before segment.fmu.
 //
 // It is a CLOCK approximation of LRU, so that a read of a segment whose
@@ -127,7 +129,7 @@ func (c *fileCache) released() {
 	}
 }
 
-// remove takes s out of the cache (retired, pinned or closed).
+// remove takes s out of the cache (retired or closed).
 func (c *fileCache) remove(s *segment) {
 	c.mu.Lock()
 	if s.lru != nil {

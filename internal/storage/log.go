@@ -316,7 +316,12 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	leo := l.mu.leo
 	active := l.mu.segments[len(l.mu.segments)-1]
 	activeSize := active.size
+	// The reference keeps the file cache from closing the active
+	// segment's .log during the write (idle partitions' active segments
+	// are in the cache too, so a broker with many partitions is bounded).
+	active.acquire()
 	l.mu.Unlock()
+	defer func() { active.release() }()
 
 	// Offsets the batches will get (written into records only once every
 	// check passed).
@@ -402,11 +407,13 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		now.Sub(active.created) >= cfg.segmentAge()-active.jitter ||
 		len(active.offsets) >= cfg.maxIndexEntries() || len(active.times) >= cfg.maxTimeIndexEntries() ||
 		next-1-active.base > math.MaxInt32) {
-		var err error
-		if active, err = l.rollLocked(leo, now); err != nil {
+		seg, err := l.rollLocked(leo, now)
+		if err != nil {
 			return AppendInfo{}, -1, err
 		}
-		activeSize = 0
+		seg.acquire() // appendMu is held: no one can retire it meanwhile
+		active.release()
+		active, activeSize = seg, 0
 	}
 
 	f, err := active.file()
@@ -510,7 +517,6 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	l.mu.segments = append(l.mu.segments, seg)
 	l.mu.rollPending = true
 	l.mu.Unlock()
-	old.setPinned(false)
 	return seg, nil
 }
 

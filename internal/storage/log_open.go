@@ -60,7 +60,6 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 	}
 	now := m.now()
 	last := segs[len(segs)-1]
-	last.setPinned(true)
 	last.jitter = cfg.randomJitter()
 	leo := last.next
 	for _, s := range segs {

@@ -189,6 +189,6 @@ func (m *Manager) LogDirs() []LogDirInfo {
 	return out
 }
 
-// OpenSegmentFiles is the number of inactive segments whose .log is open
-// (bounded by ManagerOptions.MaxOpenSegmentFiles).
+// OpenSegmentFiles is the number of segments whose .log is open in the
+// file cache (bounded by ManagerOptions.MaxOpenSegmentFiles).
 func (m *Manager) OpenSegmentFiles() int { return m.files.openCount() }

@@ -56,13 +56,11 @@ type segment struct {
 	dir   string     // the partition's directory; immutable
 	files *fileCache // bounds the open .log files; nil for a cleaner's output until it is swapped in
 
-	// fmu guards f, pinned and retired.
+	// fmu guards f and retired.
 	fmu sync.Mutex
 	// f is the .log, nil while closed. Use it through file(), holding a
-	// reference (or appendMu, for the active segment).
+	// reference (appends take one on the active segment too).
 	f *os.File
-	// pinned: the cache never closes f (the active segment).
-	pinned bool
 	// retired: the segment left Log.mu.segments; its path may be renamed
 	// or replaced, so f stays open until the last reference goes.
 	retired bool
@@ -147,10 +145,9 @@ func (s *segment) path(suffix string) string {
 
 // createSegment creates the files of a new segment at base, replacing
 // any stale ones (an empty .index and .timeindex, as Kafka has them, and
-// no .txnindex), and returns it pinned with its .log open.
+// no .txnindex), and returns it with its .log open and in the file cache.
 func createSegment(dir string, base int64, files *fileCache) (*segment, error) {
 	s := newSegment(dir, base, files)
-	s.pinned = true
 	var err error
 	if s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
 		return nil, err
@@ -171,12 +168,12 @@ func createSegment(dir string, base int64, files *fileCache) (*segment, error) {
 		s.close()
 		return nil, err
 	}
+	s.enterCache()
 	return s, nil
 }
 
 // file returns the open .log, opening it if the cache closed it. The
-// caller holds a reference (or appendMu, for the pinned active segment)
-// and uses the file only until it releases it.
+// caller holds a reference and uses the file only until it releases it.
 func (s *segment) file() (*os.File, error) {
 	s.fmu.Lock()
 	f := s.f
@@ -189,7 +186,7 @@ func (s *segment) file() (*os.File, error) {
 		}
 		s.f, opened = f, true
 	}
-	cached := !s.pinned && !s.retired && s.files != nil
+	cached := !s.retired && s.files != nil
 	s.fmu.Unlock()
 	switch {
 	case !cached:
@@ -205,12 +202,12 @@ func (s *segment) file() (*os.File, error) {
 }
 
 // closeIfIdle is the cache's eviction: it closes f if no reader holds the
-// segment. true means the segment leaves the cache (closed, or pinned or
-// retired, which the cache does not manage). Caller holds files.mu.
+// segment. true means the segment leaves the cache (closed, or retired,
+// which the cache does not manage). Caller holds files.mu.
 func (s *segment) closeIfIdle() bool {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	if s.pinned || s.retired || s.f == nil {
+	if s.retired || s.f == nil {
 		return true
 	}
 	if s.refs.Load() > 1 {
@@ -221,19 +218,13 @@ func (s *segment) closeIfIdle() bool {
 	return true
 }
 
-// setPinned pins (active) or unpins (rolled) the segment's .log.
-// An unpinned segment with an open .log enters the cache at once, so the
-// cache's bound covers it.
-func (s *segment) setPinned(p bool) {
+// enterCache puts a segment whose .log is open (new, or a cleaner's
+// output just swapped in) in the file cache, so its bound covers it.
+func (s *segment) enterCache() {
 	s.fmu.Lock()
-	s.pinned = p
-	open := s.f != nil
+	open := s.f != nil && !s.retired
 	s.fmu.Unlock()
-	switch {
-	case s.files == nil:
-	case p:
-		s.files.remove(s)
-	case open:
+	if open && s.files != nil {
 		s.files.touch(s, false)
 	}
 }
@@ -256,7 +247,8 @@ func (s *segment) retire() error {
 }
 
 // acquire takes a reference; the caller holds Log.mu and found s in
-// Log.mu.segments (so the count is not 0), or owns s (loading).
+// Log.mu.segments (so the count is not 0), or holds appendMu while s is
+// listed (nothing can retire it then), or owns s (loading).
 func (s *segment) acquire() { s.refs.Add(1) }
 
 // release drops a reference and closes the files with the last one.

@@ -230,3 +230,40 @@ func TestLogRollKeepsTwoSnapshots(t *testing.T) {
 		t.Fatalf("snapshots in memory %v, want [48 49]", mem)
 	}
 }
+
+// TestLogManyPartitionsFileDescriptors: the active segments of idle
+// partitions are in the file cache too, so 400 partitions with data cost
+// at most MaxOpenSegmentFiles descriptors; every partition still appends
+// and reads.
+func TestLogManyPartitionsFileDescriptors(t *testing.T) {
+	const partitions, limit = 400, 32
+	dir := t.TempDir()
+	m := openTestManager(t, dir, func(o *ManagerOptions) { o.MaxOpenSegmentFiles = limit })
+	defer m.Close()
+	var logs []*Log
+	for p := 0; p < partitions; p++ {
+		l, err := m.CreateLog("many", int32(p), [16]byte{}, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	for round := 0; round < 2; round++ {
+		for _, l := range logs {
+			mustAppend(t, l, makeBatch(t, batchSpec{n: 2, valueSize: 10}))
+		}
+	}
+	for _, l := range logs {
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := openFilesUnder(t, dir); n > limit+4 {
+		t.Fatalf("%d files open for %d partitions; want at most %d", n, partitions, limit+4)
+	}
+	for _, l := range logs {
+		if hs := readAll(t, l, 0); len(hs) != 2 {
+			t.Fatalf("%s: %d batches", l.name(), len(hs))
+		}
+	}
+}
