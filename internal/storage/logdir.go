@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -23,8 +24,8 @@ import (
 //     producers, who retry), before any byte is written.
 //   - The Manager's background loop probes a full dir every
 //     DiskFullCheckInterval with statfs(2); once DiskFullResumeBytes are
-//     available the dir is online again and appends resume, without a
-//     restart.
+//     available (to this process: reserved blocks count for root) the dir
+//     is online again and appends resume, without a restart.
 //
 // Any other I/O error (EIO, a failed fsync, ...) keeps Kafka's semantics
 // for the partition: it goes offline until restart (Log.ioFailure).
@@ -122,13 +123,20 @@ func (m *Manager) logDirOf(pdir string) *logDir {
 	return &logDir{path: parent}
 }
 
-// freeBytes is the space available to unprivileged writers in dir.
+// freeBytes is the space this process can write in dir: the blocks
+// available to unprivileged users, or all free blocks for root, which may
+// write into the file system's reserved blocks (ext4's 5%) and so only
+// gets ENOSPC once those are gone too.
 func freeBytes(dir string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	blocks := st.Bavail
+	if os.Geteuid() == 0 {
+		blocks = st.Bfree
+	}
+	return int64(blocks) * int64(st.Bsize), nil
 }
 
 // checkFullDirs probes every full log dir and brings it back online when
