@@ -203,7 +203,16 @@ func (l *Log) name() string { return fmt.Sprintf("%s-%d", l.topic, l.partition) 
 // ioFailure takes the log offline after an I/O error (Kafka's
 // LogDirFailureChannel, per partition here) and returns ErrStorage. If
 // the log was closed meanwhile it returns ErrClosed.
+//
+// Running out of descriptors (EMFILE, ENFILE) is not an I/O error of the
+// log: the operation fails with ErrStorage but the log stays online, so
+// an exhausted descriptor limit does not poison partitions until restart
+// (the file cache closes idle files as others are released).
 func (l *Log) ioFailure(op string, err error) error {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		l.m.logger.Warn("out of file descriptors", "partition", l.name(), "op", op, "err", err)
+		return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
@@ -500,9 +509,10 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	}
 	seg, err := createSegment(l.dir, base, l.m.files)
 	if err != nil {
-		if isNoSpace(err) {
-			_ = removeSegmentFiles(l.dir, base)
-		}
+		// Out of space or descriptors: the append fails, the log stays
+		// as it was (base is the log end offset: no file of an existing
+		// segment is named after it).
+		_ = removeSegmentFiles(l.dir, base)
 		return nil, l.writeFailure("roll", err)
 	}
 	if err := old.closeIndexFiles(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,4 +299,44 @@ func TestLogRollCostIndependentOfSegments(t *testing.T) {
 	if many > 1.5*few+5 {
 		t.Fatalf("an append allocates %.0f objects at 2,000 segments, %.0f at 10: the roll does per-segment work", many, few)
 	}
+}
+
+// TestLogOutOfDescriptorsStaysOnline: a read that cannot reopen an
+// evicted segment because the process is out of descriptors (EMFILE)
+// fails with ErrStorage, but the log stays online and serves the same
+// read once descriptors are available again (an exhausted resource must
+// not poison a partition until restart).
+func TestLogOutOfDescriptorsStaysOnline(t *testing.T) {
+	m := openTestManager(t, t.TempDir(), func(o *ManagerOptions) {
+		o.MaxOpenSegmentFiles = 4
+		o.FlushCheckInterval = time.Hour
+	})
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{SegmentBytes: 14})
+	vals := writeTinySegments(t, l, 50)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.SetHighWatermark(l.LogEndOffset())
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	low := orig
+	low.Cur = 3 // every descriptor number in use is above: no open succeeds
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	_, readErr := l.Read(0, 1<<10, l.LogEndOffset(), true) // segment 0 was evicted
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	if !isErr(readErr, ErrStorage) || !isErr(readErr, syscall.EMFILE) && !strings.Contains(readErr.Error(), "too many open files") {
+		t.Fatalf("read without descriptors: %v, want ErrStorage (EMFILE)", readErr)
+	}
+	if l.Offline() {
+		t.Fatal("running out of descriptors took the log offline")
+	}
+	checkValues(t, l, vals)
+	mustAppend(t, l, makeBatch(t, batchSpec{n: 1}))
 }
