@@ -408,7 +408,9 @@ func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, erro
 	if err != nil {
 		return storage.AppendInfo{}, err
 	}
-	info, err := p.log.AppendAsLeader(records, st.leaderEpoch)
+	// validateProduce checked every batch's CRC (and fixed it where it
+	// rewrote a header): storage does not check it a second time.
+	info, err := p.log.AppendValidatedAsLeader(records, st.leaderEpoch)
 	if err != nil {
 		return info, err
 	}

@@ -30,7 +30,6 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 	l.cfg.Store(&cfg)
 	l.flusher.cond.L = &l.flusher.mu
 	l.producers.entries = map[int64]*producerEntry{}
-	l.mu.changed = make(chan struct{})
 	l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp = noTimestamp, -1
 	l.mu.cleanerOffset = -1
 	l.mu.ongoing = map[int64]int64{}
