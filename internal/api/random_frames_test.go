@@ -477,7 +477,7 @@ func FuzzBrokerFrames(f *testing.F) {
 		if len(frame) > 1<<20 {
 			return
 		}
-		nc, err := net.Dial("tcp", addr)
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
