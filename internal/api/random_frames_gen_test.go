@@ -341,7 +341,7 @@ func (g *rfGen) frame() ([]byte, []rfMutation) {
 	g.corr++
 	b := g.f.AppendRequest(nil, g.request(), g.corr)
 	var muts []rfMutation
-	if g.rng.IntN(8) == 0 {
+	if g.rng.IntN(4) == 0 { // some valid frames, so garbage also stores data
 		return b, []rfMutation{rfValid}
 	}
 	for range 1 + g.rng.IntN(3) {

@@ -367,6 +367,7 @@ func rfCheckTopic(t *testing.T, n *node, topic string, partitions int32, want ma
 func rfCheckDecodable(t *testing.T, rc *rawConn, topic string, partition int32) {
 	t.Helper()
 	offset := int64(-1)
+	batches := 0
 	for range 10_000 {
 		if offset < 0 {
 			lo := kmsg.NewPtrListOffsetsRequest()
@@ -396,6 +397,7 @@ func rfCheckDecodable(t *testing.T, rc *rawConn, topic string, partition int32) 
 			t.Fatalf("%s-%d: fetch at %d: %v", topic, partition, offset, kerr.ErrorForCode(fp.ErrorCode))
 		}
 		if offset >= fp.HighWatermark {
+			t.Logf("%s-%d: %d stored batches decode, up to the high watermark %d", topic, partition, batches, fp.HighWatermark)
 			return
 		}
 		b := fp.RecordBatches
@@ -418,6 +420,7 @@ func rfCheckDecodable(t *testing.T, rc *rawConn, topic string, partition int32) 
 				t.Fatalf("%s-%d: fetch at %d returned the batch %d..%d", topic, partition, offset, bt.Header.BaseOffset, bt.Header.LastOffset())
 			}
 			offset = bt.Header.NextOffset()
+			batches++
 			b = rest
 		}
 	}
