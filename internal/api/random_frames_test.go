@@ -43,7 +43,7 @@ func TestRandomFramesKeepBrokerServing(t *testing.T) {
 		}
 		seed = v
 	}
-	frames := 2000
+	frames := 20000
 	if s := os.Getenv("SAMSA_RANDOM_FRAMES_N"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v <= 0 {
