@@ -88,7 +88,7 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	var im *metadata.Image
 	if req.Version >= 13 {
-		im = h.d.Controller.Image()
+		im = h.image()
 	}
 	failed := false
 	for i := range req.Topics {

@@ -173,7 +173,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, resp *kmsg.FetchResponse) (parts []fetchPartition, hasError bool) {
 	var im *metadata.Image
 	if req.Version >= 13 {
-		im = h.d.Controller.Image()
+		im = h.image()
 	}
 	// Response topics group consecutive partitions of one topic, as
 	// Kafka's FetchResponse.of does.

@@ -92,7 +92,7 @@ func brokersOn(im *metadata.Image, listener string, includeFenced bool) []broker
 
 func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	im := h.d.Controller.Image()
+	im := h.image()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	allowAuto := h.d.Config.AutoCreateTopicsEnable && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -141,7 +141,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			}
 		}
 		if len(queued) > 0 {
-			im = h.d.Controller.Image()
+			im = h.image()
 		}
 	}
 

@@ -104,7 +104,7 @@ func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType i
 		none.msg = err.Error()
 		return none
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	t := im.Topics[topic]
 	if t == nil || len(t.Partitions) == 0 {
 		none.msg = topic + " has no partitions"

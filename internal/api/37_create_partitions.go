@@ -28,7 +28,7 @@ import (
 )
 
 func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
-	im := h.d.Controller.Image()
+	im := h.image()
 	resp := h.d.Controller.CreatePartitions(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil

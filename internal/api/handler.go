@@ -19,17 +19,44 @@ import (
 	"samsa/internal/config"
 	"samsa/internal/controller"
 	"samsa/internal/group"
+	"samsa/internal/metadata"
 	"samsa/internal/network"
 	"samsa/internal/replica"
 	"samsa/internal/txn"
 )
+
+// Controller is how handlers change cluster metadata: the local
+// controller (*controller.Controller) when this node is the active one,
+// or a client that forwards to the active controller over the
+// inter-broker listener (internal/interbroker). Both answer Kafka error
+// codes, NOT_CONTROLLER included when the quorum has no active
+// controller.
+type Controller interface {
+	CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse
+	DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse
+	CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse
+	AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse
+	IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
+	// AutoCreateTopics creates topics with the broker defaults and
+	// returns each one's error code.
+	AutoCreateTopics(ctx context.Context, topics []string) map[string]int16
+	// AllocateProducerID returns a producer id never handed out before.
+	AllocateProducerID(ctx context.Context) (int64, error)
+	// CreateInternalTopic creates an internal topic unless it exists.
+	CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error
+}
+
+var _ Controller = (*controller.Controller)(nil)
 
 // Deps are the components the handlers use.
 type Deps struct {
 	Config     *config.Config
 	ClusterID  string
 	NodeID     int32
-	Controller *controller.Controller
+	Controller Controller
+	// Metadata publishes the metadata image this node has applied; every
+	// handler reads the cluster's state from it.
+	Metadata *metadata.Publisher
 	Replicas   *replica.Manager
 	Groups     *group.Coordinator
 	Txns       *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
@@ -62,6 +89,9 @@ var (
 	_ network.Versions = (*Handler)(nil)
 	_ network.Waiter   = (*Handler)(nil)
 )
+
+// image is the latest metadata image published on this node.
+func (h *Handler) image() *metadata.Image { return h.d.Metadata.Image() }
 
 // Handle serves one request (network.Handler).
 func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request) (kmsg.Response, error) {
