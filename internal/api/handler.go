@@ -57,10 +57,10 @@ type Deps struct {
 	// Metadata publishes the metadata image this node has applied; every
 	// handler reads the cluster's state from it.
 	Metadata *metadata.Publisher
-	Replicas   *replica.Manager
-	Groups     *group.Coordinator
-	Txns       *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
-	Logger     *slog.Logger     // nil: slog.Default()
+	Replicas *replica.Manager
+	Groups   *group.Coordinator
+	Txns     *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
+	Logger   *slog.Logger     // nil: slog.Default()
 }
 
 // Handler serves every API key listed in apiVersionsServed. It is safe for

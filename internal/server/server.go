@@ -71,15 +71,15 @@ type Server struct {
 	controller *controller.Controller
 	// ctrl is how handlers reach the active controller: local when this
 	// node is active, forwarded otherwise.
-	ctrl       api.Controller
-	replicas   *replica.Manager
-	groups     *group.Coordinator
-	txns       *txn.Coordinator
-	listeners  []*network.Server
-	kafkaAddr  string
-	http       *http.Server
-	httpAddr   string
-	httpDone   chan struct{}
+	ctrl      api.Controller
+	replicas  *replica.Manager
+	groups    *group.Coordinator
+	txns      *txn.Coordinator
+	listeners []*network.Server
+	kafkaAddr string
+	http      *http.Server
+	httpAddr  string
+	httpDone  chan struct{}
 	// console is the web console served at "/" on the HTTP listener, a
 	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
 	console *console.Console
