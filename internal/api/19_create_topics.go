@@ -43,7 +43,7 @@ import (
 )
 
 func (h *Handler) createTopics(ctx context.Context, _ *network.Conn, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
-	resp := h.d.Controller.CreateTopics(ctx, req)
+	resp := h.ctrl(ctx).CreateTopics(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil
 	}

@@ -29,7 +29,7 @@ import (
 
 func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	im := h.image()
-	resp := h.d.Controller.CreatePartitions(ctx, req)
+	resp := h.ctrl(ctx).CreatePartitions(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil
 	}

@@ -72,8 +72,16 @@ type Controller struct {
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
 	// epoch is the controller epoch this soft state belongs to; a new
-	// one (a takeover) restarts rr. Guarded by mu.
+	// one (a takeover) restarts rr and the broker sessions. Guarded by mu.
 	epoch int32
+	// sessions are the brokers' heartbeat sessions (brokers.go), soft
+	// state of this controller epoch. Guarded by mu.
+	sessions map[int32]*session
+	// addLearner makes a broker-only node a learner of the quorum
+	// (SetAddLearner); nil: registrations of non-voters add nothing.
+	addLearner func(ctx context.Context, id int32, addr string) error
+	// voters are the quorum's voter ids (SetAddLearner).
+	voters map[int32]bool
 }
 
 // New returns a controller that commits to q (and reads q's published
@@ -105,6 +113,9 @@ func (c *Controller) activeLocked() *codeErr {
 	if epoch != c.epoch {
 		c.epoch = epoch
 		c.rr = 0
+		// A new controller knows no heartbeat: every broker gets a
+		// whole session from now to find it.
+		c.sessions = map[int32]*session{}
 	}
 	return nil
 }
@@ -119,15 +130,20 @@ func notController(id int32) *codeErr {
 // commitLocked checks recs against the image, appends them to the quorum
 // and returns once the new image is published on this node.
 func (c *Controller) commitLocked(ctx context.Context, recs []metadata.Record) error {
+	_, err := c.commitOffsetLocked(ctx, recs)
+	return err
+}
+
+// commitOffsetLocked is commitLocked returning the entry's offset.
+func (c *Controller) commitOffsetLocked(ctx context.Context, recs []metadata.Record) (int64, error) {
 	if len(recs) == 0 {
-		return nil
+		return c.pub.Image().Offset, nil
 	}
 	// Validate first: Image.Apply's errors carry the Kafka meaning.
 	if _, err := c.pub.Image().Apply(recs); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := c.q.Append(ctx, recs)
-	return err
+	return c.q.Append(ctx, recs)
 }
 
 // commitErr maps an error of commitLocked to the code a client sees:
@@ -221,10 +237,55 @@ func liveBrokers(im *metadata.Image) []int32 {
 	return ids
 }
 
-// placeLocked assigns replicas round-robin over live brokers, leaders
-// spread by rotating the start (Kafka's StripedReplicaPlacer without racks).
+// maxReplicationFactor is the largest replication factor served: a
+// partition has one replica until replication (ISR, followers) lands.
+const maxReplicationFactor = 1
+
+// errNoReplication explains the refusal of a replication factor above
+// maxReplicationFactor.
+const errNoReplication = "replication factor %d is not available yet: a partition has one replica until replication lands (Cluster II); use 1"
+
+// stripedBrokers orders the live brokers for placement as Kafka's
+// StripedReplicaPlacer does: racks interleaved (the first broker of every
+// rack, then the second of every rack, ...; racks and brokers in id
+// order), so consecutive brokers sit on different racks when there are
+// several. Brokers without broker.rack form one rack.
+func stripedBrokers(im *metadata.Image) []int32 {
+	live := liveBrokers(im)
+	byRack := map[string][]int32{}
+	for _, id := range live {
+		r := im.Brokers[id].Rack
+		byRack[r] = append(byRack[r], id)
+	}
+	racks := make([]string, 0, len(byRack))
+	for r := range byRack {
+		racks = append(racks, r)
+	}
+	slices.Sort(racks)
+	var out []int32
+	for i := 0; len(out) < len(live); i++ {
+		for _, r := range racks {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
+}
+
+// placeLocked assigns replicas over the live, unfenced brokers: partition
+// p's leader is the next broker of the rack-striped order (rr continues
+// across requests), so leaders spread evenly (8 partitions on 4 brokers:
+// 2 each) and consecutive partitions alternate racks; its other replicas
+// (replication factor > 1, Cluster II) are the brokers after it.
 func (c *Controller) placeLocked(im *metadata.Image, partitions int32, rf int16) ([][]int32, *codeErr) {
-	ids := liveBrokers(im)
+	if rf > maxReplicationFactor {
+		return nil, fail(kerr.InvalidReplicationFactor, errNoReplication, rf)
+	}
+	ids := stripedBrokers(im)
+	if len(ids) == 0 {
+		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 0 available brokers", rf)
+	}
 	if int(rf) > len(ids) {
 		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(ids))
 	}
@@ -252,6 +313,9 @@ func checkAssignment(im *metadata.Image, parts [][]int32) *codeErr {
 		}
 		if len(reps) != len(parts[0]) {
 			return fail(kerr.InvalidReplicaAssignment, "partitions have different replica counts")
+		}
+		if len(reps) > maxReplicationFactor {
+			return fail(kerr.InvalidReplicationFactor, errNoReplication, len(reps))
 		}
 		seen := map[int32]bool{}
 		for _, b := range reps {
@@ -703,7 +767,7 @@ func (c *Controller) CreateInternalTopic(ctx context.Context, name string, parti
 	if c.activeLocked() != nil {
 		return &metadata.NotControllerError{ControllerID: im.ControllerID}
 	}
-	rf = min(rf, int16(len(liveBrokers(im))))
+	rf = min(rf, int16(len(liveBrokers(im))), maxReplicationFactor)
 	if rf <= 0 {
 		return fmt.Errorf("controller: create %s: no live broker", name)
 	}

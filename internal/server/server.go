@@ -19,18 +19,21 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/api"
 	"samsa/internal/config"
 	"samsa/internal/console"
 	"samsa/internal/controller"
 	"samsa/internal/group"
+	"samsa/internal/interbroker"
 	"samsa/internal/metadata"
 	"samsa/internal/metrics"
 	"samsa/internal/network"
@@ -45,6 +48,9 @@ type Options struct {
 	ConfigFile string       // server.properties path; "" for the single-node defaults
 	Overrides  []string     // "key=value" (-o), applied after the file
 	Logger     *slog.Logger // nil: slog.Default()
+	// StartTimeout bounds the wait for the metadata quorum and the
+	// broker's registration; 0: 60 s.
+	StartTimeout time.Duration
 	// Listeners are pre-bound sockets by listener name (tests: bind
 	// 127.0.0.1:0 first so controller.quorum.voters can name the ports);
 	// a listener not in the map is bound from its configured address.
@@ -71,15 +77,27 @@ type Server struct {
 	controller *controller.Controller
 	// ctrl is how handlers reach the active controller: local when this
 	// node is active, forwarded otherwise.
-	ctrl      api.Controller
-	replicas  *replica.Manager
-	groups    *group.Coordinator
-	txns      *txn.Coordinator
-	listeners []*network.Server
-	kafkaAddr string
-	http      *http.Server
-	httpAddr  string
-	httpDone  chan struct{}
+	ctrl api.Controller
+	// voters are the quorum's voters, id -> controller listener address
+	// (controller.quorum.voters, or this node alone).
+	voters map[int32]string
+	// client is the inter-broker client (forwarding, registration,
+	// heartbeats, transaction markers).
+	client *interbroker.Client
+	// life registers and heartbeats this broker; nil on a
+	// controller-only node.
+	life *lifecycle
+	// expiryStop ends the session expiry goroutine (controller role);
+	// expiryDone is closed when it has returned.
+	expiryStop, expiryDone chan struct{}
+	replicas               *replica.Manager
+	groups                 *group.Coordinator
+	txns                   *txn.Coordinator
+	listeners              []*network.Server
+	kafkaAddr              string
+	http                   *http.Server
+	httpAddr               string
+	httpDone               chan struct{}
 	// console is the web console served at "/" on the HTTP listener, a
 	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
 	console *console.Console
@@ -146,22 +164,45 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.pub = s.quorum.Publisher()
+	s.client = interbroker.New(interbroker.Options{ClientID: fmt.Sprintf("samsa-broker-%d", cfg.NodeID), Logger: logger})
+	controllers := interbroker.NewControllers(s.client, s.voters, func() int32 { return s.pub.Image().ControllerID })
+	var life *lifecycle // set below; the forwarder reads its epoch
+	router := &controllerRouter{fwd: interbroker.NewForwarder(controllers, s.pub, cfg.NodeID, func() int64 {
+		if life == nil {
+			return -1
+		}
+		return life.epoch.Load()
+	})}
+	var local api.LocalController
 	if cfg.HasRole("controller") {
 		s.controller = controller.New(s.quorum, cfg, logger)
+		node := s.quorum.Node()
+		s.controller.SetAddLearner(slices.Collect(maps.Keys(s.voters)), node.AddLearner)
+		router.local = s.controller
+		local = s.controller
 	}
-	s.ctrl = s.controller
+	s.ctrl = router
 	s.replicas = replica.New(cfg.NodeID, s.logs, cfg, logger)
 	s.pub.Subscribe(s.replicas.Apply)
 	s.groups = newGroupCoordinator(s)
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
-	s.txns = newTxnCoordinator(s, api.LocalMarkers{Replicas: s.replicas, Groups: s.groups})
+	s.txns = newTxnCoordinator(s, &interbroker.Markers{
+		Client: s.client, Local: api.LocalMarkers{Replicas: s.replicas, Groups: s.groups},
+		Metadata: s.pub, Self: cfg.NodeID, Listener: interBrokerListener(cfg).Name,
+	})
 	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
 	s.pub.Subscribe(tl.apply)
 
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
-		Controller: s.ctrl, Metadata: s.pub, Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
+		Controller: s.ctrl, LocalController: local, Metadata: s.pub,
+		QuorumStatus: s.quorum.Node().Status,
+		ForwardToController: func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
+			r, _, err := controllers.Do(ctx, req, notController)
+			return r, err
+		},
+		Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	s.registry = newRegistry(s)
 	netMetrics := metrics.NewNetwork(s.registry)
@@ -198,15 +239,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = startTimeout
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.joinQuorum(sctx); err != nil {
 		return nil, err
 	}
-	if err := s.controller.RegisterBroker(sctx, metadata.RegisterBrokerRecord{
-		BrokerID: cfg.NodeID, Rack: cfg.Cluster.Rack, Endpoints: advertisedEndpoints(cfg, bound),
-	}); err != nil {
-		return nil, fmt.Errorf("server: register broker: %w", err)
+	if cfg.HasRole("broker") {
+		life = newLifecycle(s, controllers, advertisedEndpoints(cfg, bound))
+		if err := life.register(sctx); err != nil {
+			return nil, err
+		}
+		s.life = life
+		go life.run()
+	}
+	if s.controller != nil {
+		s.expiryStop, s.expiryDone = make(chan struct{}), make(chan struct{})
+		go s.expireSessions()
 	}
 	// Only now is the image complete up to this broker's registration:
 	// logs of no partition of it belong to deleted topics.
@@ -281,6 +333,7 @@ func (s *Server) openQuorum(bound map[string]int) error {
 		}
 		voters = map[int32]string{cfg.NodeID: net.JoinHostPort(host, strconv.Itoa(bound[name]))}
 	}
+	s.voters = voters
 	tick := cfg.Cluster.ElectionTimeout / electionTicks
 	q, err := raft.OpenMetadataLog(raft.Config{
 		NodeID: cfg.NodeID, Voters: voters, Learner: !cfg.HasRole("controller"), ClusterID: s.clusterID,
@@ -324,6 +377,15 @@ func (s *Server) joinQuorum(ctx context.Context) error {
 		return nil
 	}
 	old := filepath.Join(cfg.MetadataLogDir, metadata.LocalLogDir, oldLocalLog)
+	if !cfg.HasRole("controller") {
+		// A learner hears from the leader once the controller has
+		// added it, on registration: it waits for its registration's
+		// metadata instead (lifecycle.register).
+		if _, err := os.Stat(old); err == nil {
+			return fmt.Errorf("server: %s is the metadata log of an earlier single-node release; a process.roles=broker node cannot import it", old)
+		}
+		return nil
+	}
 	if _, err := os.Stat(old); err == nil {
 		return fmt.Errorf("server: %s is the metadata log of an earlier single-node release: start this node once with controller.quorum.voters naming only itself to import it, or move it away", old)
 	}
@@ -351,21 +413,40 @@ func managerOptions(cfg *config.Config, logger *slog.Logger) storage.ManagerOpti
 	}
 }
 
-// checkSupportedTopology rejects configurations that need a multi-node
-// quorum, which this version does not have yet.
-func checkSupportedTopology(cfg *config.Config) error {
-	if !cfg.HasRole("controller") || !cfg.HasRole("broker") {
-		return fmt.Errorf("server: process.roles=%s: only combined broker,controller nodes are supported so far", strings.Join(cfg.ProcessRoles, ","))
+// expireSessions fences brokers whose heartbeat session expired, every
+// half heartbeat interval, until expiryStop is closed.
+func (s *Server) expireSessions() {
+	defer close(s.expiryDone)
+	t := time.NewTicker(max(s.cfg.Cluster.HeartbeatInterval/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.expiryStop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.SessionTimeout)
+		s.controller.ExpireSessions(ctx)
+		cancel()
 	}
-	for _, v := range strings.Split(cfg.ControllerQuorumVoters, ",") {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			continue
+}
+
+// checkSupportedTopology rejects configurations the quorum cannot run:
+// several voters need a controller listener on every voter, and a
+// process.roles=broker node needs a broker listener (checked by config).
+func checkSupportedTopology(cfg *config.Config) error {
+	hasCtl := false
+	for _, l := range cfg.Listeners {
+		if cfg.IsControllerListener(l.Name) {
+			hasCtl = true
 		}
-		id, _, _ := strings.Cut(v, "@")
-		if id != strconv.Itoa(int(cfg.NodeID)) {
-			return fmt.Errorf("server: controller.quorum.voters lists node %s: only a single-voter quorum (this node) is supported so far", id)
-		}
+	}
+	if cfg.HasRole("controller") && len(cfg.Cluster.Voters) > 1 && !hasCtl {
+		return fmt.Errorf("server: controller.quorum.voters lists %d voters but listeners has none of controller.listener.names (%s)",
+			len(cfg.Cluster.Voters), strings.Join(cfg.ControllerListenerNames, ","))
+	}
+	if !cfg.HasRole("broker") && !hasCtl {
+		return fmt.Errorf("server: process.roles=controller needs a listener named in controller.listener.names (%s)", strings.Join(cfg.ControllerListenerNames, ","))
 	}
 	return nil
 }
@@ -447,6 +528,12 @@ func (s *Server) KafkaAddr() string { return s.kafkaAddr }
 // clean-shutdown marker.
 func (s *Server) Close() error {
 	var errs []error
+	if s.life != nil {
+		// Controlled shutdown first, while this node still serves (a
+		// one-node cluster's controller is this node).
+		s.life.shutdown(min(s.cfg.Cluster.SessionTimeout, 5*time.Second))
+		s.life = nil
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))
@@ -468,6 +555,15 @@ func (s *Server) Close() error {
 		}
 	}
 	s.socks = nil
+	if s.expiryStop != nil {
+		close(s.expiryStop)
+		<-s.expiryDone
+		s.expiryStop = nil
+	}
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
 	// The quorum closes once no request is served: it stops raft, then
 	// publishes what was applied (the replica manager still has its
 	// storage) and stops the publishing goroutine.

@@ -1,0 +1,267 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/server"
+)
+
+// testCluster is an in-process cluster: every node is a combined
+// broker+controller voter unless started with other roles.
+type testCluster struct {
+	t     *testing.T
+	nodes map[int32]*clusterNode
+}
+
+type clusterNode struct {
+	id        int32
+	dir       string
+	overrides []string
+	// plain and ctl are the PLAINTEXT and CONTROLLER addresses.
+	plain, ctl string
+	s          *server.Server
+}
+
+// reserve binds 127.0.0.1:0 and returns the listener.
+func reserve(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// nodeSpec describes one node of startCluster.
+type nodeSpec struct {
+	id    int32
+	roles string // "" : broker,controller
+	extra []string
+}
+
+// startCluster starts the nodes concurrently (voters need a majority to
+// elect a leader before any of them finishes starting).
+func startCluster(t *testing.T, specs []nodeSpec, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, nodes: map[int32]*clusterNode{}}
+	socks := map[int32]map[string]net.Listener{}
+	var voters []string
+	for _, sp := range specs {
+		plain, ctl := reserve(t), reserve(t)
+		n := &clusterNode{id: sp.id, dir: t.TempDir(), plain: plain.Addr().String(), ctl: ctl.Addr().String()}
+		roles := sp.roles
+		if roles == "" {
+			roles = "broker,controller"
+		}
+		socks[sp.id] = map[string]net.Listener{"PLAINTEXT": plain}
+		listeners := "PLAINTEXT://" + n.plain
+		if strings.Contains(roles, "controller") {
+			socks[sp.id]["CONTROLLER"] = ctl
+			listeners += ",CONTROLLER://" + n.ctl
+			voters = append(voters, fmt.Sprintf("%d@%s", sp.id, n.ctl))
+		} else {
+			ctl.Close()
+			n.ctl = ""
+		}
+		if roles == "controller" {
+			socks[sp.id] = map[string]net.Listener{"CONTROLLER": ctl}
+			plain.Close()
+			listeners = "CONTROLLER://" + n.ctl
+			n.plain = ""
+		}
+		n.overrides = append([]string{
+			fmt.Sprintf("node.id=%d", sp.id), "process.roles=" + roles, "listeners=" + listeners,
+			"inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
+			"log.dirs=" + n.dir, "http.listener=",
+			"broker.heartbeat.interval.ms=100", "broker.session.timeout.ms=1500",
+			"offsets.topic.num.partitions=6", "transaction.state.log.num.partitions=6",
+			"group.initial.rebalance.delay.ms=0",
+		}, append(extra, sp.extra...)...)
+		c.nodes[sp.id] = n
+	}
+	for _, n := range c.nodes {
+		n.overrides = append(n.overrides, "controller.quorum.voters="+strings.Join(voters, ","))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(specs))
+	for _, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := server.Start(context.Background(), server.Options{Overrides: n.overrides, Logger: quiet, Listeners: socks[n.id], StartTimeout: 30 * time.Second})
+			if err != nil {
+				errs <- fmt.Errorf("node %d: %w", n.id, err)
+				return
+			}
+			n.s = s
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	t.Cleanup(c.closeAll)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// closeAll closes the running nodes concurrently.
+func (c *testCluster) closeAll() {
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		if n.s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(s *server.Server) {
+			defer wg.Done()
+			s.Close()
+		}(n.s)
+		n.s = nil
+	}
+	wg.Wait()
+}
+
+// restart starts a stopped node again on its data dir and addresses.
+func (c *testCluster) restart(id int32) {
+	c.t.Helper()
+	n := c.nodes[id]
+	s, err := server.Start(context.Background(), server.Options{Overrides: n.overrides, Logger: quiet, StartTimeout: 30 * time.Second})
+	if err != nil {
+		c.t.Fatalf("restart node %d: %v", id, err)
+	}
+	n.s = s
+}
+
+func (c *testCluster) client(id int32, opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.nodes[id].plain)}, opts...)...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// controllerID is the active controller as node id's Metadata says.
+func (c *testCluster) controllerID(ctx context.Context, id int32) int32 {
+	c.t.Helper()
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.client(id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.ControllerID
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func specs(n int) []nodeSpec {
+	var out []nodeSpec
+	for i := 1; i <= n; i++ {
+		out = append(out, nodeSpec{id: int32(i)})
+	}
+	return out
+}
+
+// TestClusterFormsAndServesFromEveryNode: three combined nodes form one
+// cluster; Metadata and DescribeCluster on every node list every broker
+// and the same active controller; CreateTopics sent to a node that is not
+// the controller is forwarded; records produced through one node are
+// consumed through another.
+func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
+	c := startCluster(t, specs(3))
+	ctx := ctxFor(t, 60*time.Second)
+	ctrl := c.controllerID(ctx, 1)
+	if ctrl < 1 || ctrl > 3 {
+		t.Fatalf("controller id %d", ctrl)
+	}
+	for id := int32(1); id <= 3; id++ {
+		adm := kadm.NewClient(c.client(id))
+		var bm kadm.BrokerDetails
+		// Registrations of the others may still be applying here.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			m, err := adm.BrokerMetadata(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bm = m.Brokers
+			if len(bm) == 3 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(bm) != 3 {
+			t.Fatalf("node %d lists brokers %v", id, bm)
+		}
+		for _, b := range bm {
+			if b.Host != "127.0.0.1" || fmt.Sprintf("%s:%d", b.Host, b.Port) != c.nodes[b.NodeID].plain {
+				t.Errorf("node %d: broker %+v, want %s", id, b, c.nodes[b.NodeID].plain)
+			}
+		}
+		dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, c.client(id))
+		if err != nil || dc.ErrorCode != 0 || len(dc.Brokers) != 3 || dc.ControllerID != ctrl {
+			t.Fatalf("node %d DescribeCluster: %+v %v (controller %d)", id, dc, err, ctrl)
+		}
+	}
+	// Admin on a node that is not the controller.
+	other := ctrl%3 + 1
+	adm := kadm.NewClient(c.client(other))
+	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "fwd"); err != nil || r.Err != nil {
+		t.Fatalf("create through node %d: %v %v", other, err, r.Err)
+	}
+	td, err := adm.ListTopics(ctx, "fwd")
+	if err != nil || len(td["fwd"].Partitions) != 6 {
+		t.Fatalf("topic: %+v %v", td["fwd"], err)
+	}
+	leaders := map[int32]int{}
+	for _, p := range td["fwd"].Partitions {
+		leaders[p.Leader]++
+	}
+	if len(leaders) != 3 || leaders[1] != 2 || leaders[2] != 2 || leaders[3] != 2 {
+		t.Fatalf("leaders %v, want 2 on each broker", leaders)
+	}
+	if r, err := adm.CreateTopic(ctx, 1, 2, nil, "rf2"); err == nil && r.Err == nil {
+		t.Fatal("replication factor 2 accepted")
+	}
+	if _, err := adm.CreatePartitions(ctx, 2, "fwd"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("1000000")}}, "fwd"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Produce through node 1, consume through node 3.
+	prod := c.client(1, kgo.DefaultProduceTopic("fwd"))
+	var rs []*kgo.Record
+	for i := 0; i < 200; i++ {
+		rs = append(rs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))})
+	}
+	if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cons := c.client(3, kgo.ConsumeTopics("fwd"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < 200 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	if _, err := adm.DeleteTopics(ctx, "fwd"); err != nil {
+		t.Fatal(err)
+	}
+}
