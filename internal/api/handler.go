@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/config"
@@ -90,6 +91,11 @@ type Deps struct {
 	// (interbroker.Controllers.Do); notController tells a response of a
 	// node that is not it. nil: nothing is forwarded.
 	ForwardToController func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error)
+	// VerifyTxnRemote checks that a partition is in an ongoing
+	// transaction whose coordinator is another broker (KIP-890
+	// verification over the inter-broker listener); nil: only the local
+	// coordinator is asked.
+	VerifyTxnRemote func(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) *kerr.Error
 	// Metadata publishes the metadata image this node has applied; every
 	// handler reads the cluster's state from it.
 	Metadata *metadata.Publisher

@@ -107,6 +107,7 @@ func (w *Markers) remote(ctx context.Context, im *metadata.Image, leader int32, 
 	req.Markers = append(req.Markers, rm)
 	r, err := w.Client.Request(ctx, addr, req)
 	if err != nil {
+		w.Client.logger.Warn("write txn markers", "leader", leader, "addr", addr, "err", err)
 		return fill(kerr.NotLeaderForPartition)
 	}
 	resp := r.(*kmsg.WriteTxnMarkersResponse)

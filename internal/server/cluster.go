@@ -206,12 +206,17 @@ func (l *lifecycle) heartbeat(ctx context.Context, shutdown bool) (*kmsg.BrokerH
 	return resp, nil
 }
 
+// stopHeartbeats ends run and waits for it.
+func (l *lifecycle) stopHeartbeats() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
 // shutdown stops the heartbeats and does a controlled shutdown: it asks
 // the controller to fence this broker (WantShutdown) until told it may
 // stop, at most timeout.
 func (l *lifecycle) shutdown(timeout time.Duration) {
-	l.stopOnce.Do(func() { close(l.stop) })
-	<-l.done
+	l.stopHeartbeats()
 	if l.epoch.Load() < 0 {
 		return
 	}

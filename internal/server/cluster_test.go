@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -98,7 +100,7 @@ func startCluster(t *testing.T, specs []nodeSpec, extra ...string) *testCluster 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := server.Start(context.Background(), server.Options{Overrides: n.overrides, Logger: quiet, Listeners: socks[n.id], StartTimeout: 30 * time.Second})
+			s, err := server.Start(context.Background(), server.Options{Overrides: n.overrides, Logger: clusterLogger(n.id), Listeners: socks[n.id], StartTimeout: 30 * time.Second})
 			if err != nil {
 				errs <- fmt.Errorf("node %d: %w", n.id, err)
 				return
@@ -264,4 +266,12 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	if _, err := adm.DeleteTopics(ctx, "fwd"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// clusterLogger is quiet unless SAMSA_CLUSTER_LOG is set (debugging).
+func clusterLogger(id int32) *slog.Logger {
+	if os.Getenv("SAMSA_CLUSTER_LOG") == "" {
+		return quiet
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
 }

@@ -202,6 +202,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			r, _, err := controllers.Do(ctx, req, notController)
 			return r, err
 		},
+		VerifyTxnRemote: (&interbroker.TxnVerifier{
+			Client: s.client, Metadata: s.pub, Listener: interBrokerListener(cfg).Name,
+		}).Verify,
 		Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	s.registry = newRegistry(s)
