@@ -83,7 +83,7 @@ import (
 // errAcksZeroFailed closes the connection after a failed acks=0 produce.
 var errAcksZeroFailed = errors.New("api: produce with acks=0 failed; closing the connection so the client refreshes metadata")
 
-func (h *Handler) produce(ctx context.Context, _ *network.Conn, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+func (h *Handler) produce(ctx context.Context, c *network.Conn, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	var im *metadata.Image
@@ -147,6 +147,9 @@ func (h *Handler) produce(ctx context.Context, _ *network.Conn, req *kmsg.Produc
 			return nil, errAcksZeroFailed
 		}
 		return nil, nil
+	}
+	if failed && c != nil {
+		h.produceLeaderHints(resp, c.Listener())
 	}
 	return resp, nil
 }

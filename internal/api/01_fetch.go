@@ -130,7 +130,7 @@ func requestEntries(req *kmsg.FetchRequest) []fetchEntry {
 	return entries
 }
 
-func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
+func (h *Handler) fetch(ctx context.Context, c *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
 	// KIP-227, as Kafka's FetchManager.newContext: epoch 0 (INITIAL) or
@@ -164,6 +164,9 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 		h.finishIncremental(inc, resp, parts, entries)
 	case req.SessionEpoch == 0 && ctx.Err() == nil:
 		resp.SessionID = h.sessions.create(req, entries, parts)
+	}
+	if hasError && c != nil {
+		h.fetchLeaderHints(resp, c.Listener())
 	}
 	return resp, nil
 }

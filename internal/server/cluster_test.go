@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/record"
 	"samsa/internal/server"
 )
 
@@ -192,11 +194,12 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 		t.Fatalf("controller id %d", ctrl)
 	}
 	for id := int32(1); id <= 3; id++ {
-		adm := kadm.NewClient(c.client(id))
-		var bm kadm.BrokerDetails
+		var bm []kmsg.MetadataResponseBroker
 		// Registrations of the others may still be applying here.
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			m, err := adm.BrokerMetadata(ctx)
+			mreq := kmsg.NewPtrMetadataRequest()
+			mreq.Topics = []kmsg.MetadataRequestTopic{}
+			m, err := mreq.RequestWith(ctx, c.client(id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,6 +266,43 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
+	// A partition asked of a broker that does not lead it: Produce v10+
+	// and Fetch v16+ name the leader and its endpoint (KIP-951).
+	leader := c.leaders(ctx, 1, "fwd")[0]
+	wrong := leader%3 + 1
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Version, preq.Acks, preq.TimeoutMillis = 11, 1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic, pt.TopicID = "fwd", td["fwd"].ID
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = oneBatch()
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	presp, err := c.client(wrong).Broker(int(wrong)).Request(ctx, preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := presp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	if pr.ErrorCode != kerr.NotLeaderForPartition.Code || pr.CurrentLeader.LeaderID != leader ||
+		len(presp.(*kmsg.ProduceResponse).Brokers) != 1 || presp.(*kmsg.ProduceResponse).Brokers[0].NodeID != leader {
+		t.Fatalf("produce to node %d for a partition led by %d: %+v %+v", wrong, leader, pr, presp.(*kmsg.ProduceResponse).Brokers)
+	}
+	freq := kmsg.NewPtrFetchRequest()
+	freq.Version, freq.MaxBytes = 16, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.TopicID = td["fwd"].ID
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp, err := c.client(wrong).Broker(int(wrong)).Request(ctx, freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := fresp.(*kmsg.FetchResponse)
+	if p := fr.Topics[0].Partitions[0]; p.ErrorCode != kerr.NotLeaderForPartition.Code || p.CurrentLeader.LeaderID != leader || len(fr.Brokers) != 1 {
+		t.Fatalf("fetch from node %d for a partition led by %d: %+v %+v", wrong, leader, p, fr.Brokers)
+	}
 	if _, err := adm.DeleteTopics(ctx, "fwd"); err != nil {
 		t.Fatal(err)
 	}
@@ -274,4 +314,13 @@ func clusterLogger(id int32) *slog.Logger {
 		return quiet
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
+}
+
+// oneBatch is a record batch of one record.
+func oneBatch() []byte {
+	b, err := record.Build(record.BuildOptions{}, []record.Record{{Value: []byte("x"), Timestamp: time.Now().UnixMilli()}})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
