@@ -2,7 +2,9 @@ package api
 
 // DescribeCluster (key 60), versions 0-2.
 //
-// Answers the cluster id, the controller id and the brokers with their
+// Answers the cluster id, the controller id (the active controller when
+// it is a live broker, else a live broker that forwards admin requests to
+// it, as in Kafka) and the brokers with their
 // endpoint on the listener the request came in on; fenced brokers only
 // when IncludeFencedBrokers (v2+) is set, marked IsFenced.
 //
@@ -43,7 +45,7 @@ func (h *Handler) describeCluster(_ context.Context, c *network.Conn, req *kmsg.
 	}
 	im := h.image()
 	resp.ClusterID = h.d.ClusterID
-	resp.ControllerID = im.ControllerID
+	resp.ControllerID = h.clientControllerID(im, c.Listener())
 	for _, b := range brokersOn(im, c.Listener(), req.IncludeFencedBrokers) {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack, rb.IsFenced = b.id, b.host, b.port, b.rack, b.fenced

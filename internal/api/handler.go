@@ -96,6 +96,9 @@ type Deps struct {
 	// verification over the inter-broker listener); nil: only the local
 	// coordinator is asked.
 	VerifyTxnRemote func(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) *kerr.Error
+	// LocalMarkers writes transaction markers to this broker's
+	// partitions (WriteTxnMarkers).
+	LocalMarkers txn.MarkerWriter
 	// Metadata publishes the metadata image this node has applied; every
 	// handler reads the cluster's state from it.
 	Metadata *metadata.Publisher

@@ -188,7 +188,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
 	s.txns = newTxnCoordinator(s, &interbroker.Markers{
-		Client: s.client, Local: api.LocalMarkers{Replicas: s.replicas, Groups: s.groups},
+		Client: s.client, Local: localMarkers{replicas: s.replicas, groups: s.groups},
 		Metadata: s.pub, Self: cfg.NodeID, Listener: interBrokerListener(cfg).Name,
 	})
 	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
@@ -205,7 +205,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		VerifyTxnRemote: (&interbroker.TxnVerifier{
 			Client: s.client, Metadata: s.pub, Listener: interBrokerListener(cfg).Name,
 		}).Verify,
-		Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
+		LocalMarkers: localMarkers{replicas: s.replicas, groups: s.groups},
+		Replicas:     s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	s.registry = newRegistry(s)
 	netMetrics := metrics.NewNetwork(s.registry)
