@@ -84,6 +84,9 @@ type Deps struct {
 	// arrives on a controller listener (forwarded ones: never forwarded
 	// again).
 	LocalController LocalController
+	// Voters are the metadata quorum's voters, id -> controller listener
+	// address (DescribeCluster EndpointType 2).
+	Voters map[int32]string
 	// QuorumStatus reports the metadata quorum's raft status
 	// (DescribeQuorum); nil: DescribeQuorum answers NOT_LEADER_OR_FOLLOWER.
 	QuorumStatus func(ctx context.Context) (raft.Status, error)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/interbroker"
 	"samsa/internal/record"
 	"samsa/internal/server"
 )
@@ -221,6 +222,32 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 			t.Fatalf("node %d DescribeCluster: %+v %v (controller %d)", id, dc, err, ctrl)
 		}
 	}
+	// On the controller listener: DescribeCluster EndpointType 2 lists
+	// the voters (KIP-919), and an admin request to a voter that is not
+	// the active controller answers NOT_CONTROLLER (never forwarded on).
+	raw := interbroker.New(interbroker.Options{Logger: quiet})
+	defer raw.Close()
+	dcreq := kmsg.NewPtrDescribeClusterRequest()
+	dcreq.EndpointType = 2
+	r, err := raw.Request(ctx, c.nodes[1].ctl, dcreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc := r.(*kmsg.DescribeClusterResponse); dc.ErrorCode != 0 || len(dc.Brokers) != 3 || dc.ControllerID != ctrl || fmt.Sprintf("%s:%d", dc.Brokers[1].Host, dc.Brokers[1].Port) != c.nodes[2].ctl {
+		t.Fatalf("controllers: %+v", dc)
+	}
+	ctreq := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "direct", 1, 1
+	ctreq.Topics = append(ctreq.Topics, ct)
+	r, err = raw.Request(ctx, c.nodes[ctrl%3+1].ctl, ctreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := r.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.NotController.Code {
+		t.Fatalf("CreateTopics on a standby controller's listener: %v", kerr.ErrorForCode(code))
+	}
+
 	// Admin on a node that is not the controller.
 	other := ctrl%3 + 1
 	adm := kadm.NewClient(c.client(other))

@@ -197,7 +197,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
 		Controller: s.ctrl, LocalController: local, Metadata: s.pub,
-		QuorumStatus: s.quorum.Node().Status,
+		QuorumStatus: s.quorum.Node().Status, Voters: s.voters,
 		ForwardToController: func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
 			r, _, err := controllers.Do(ctx, req, notController)
 			return r, err
