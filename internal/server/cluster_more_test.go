@@ -191,7 +191,7 @@ func TestClusterFencingAndReturn(t *testing.T) {
 		}
 	}
 	if victimPart < 0 {
-		t.Fatal("no partition on the victim")
+		t.Fatalf("no partition on the victim %d: %v", victim, c.leaders(ctx, asker, "f"))
 	}
 	waitLeader := func(want int32, within time.Duration) time.Duration {
 		t.Helper()
@@ -236,6 +236,15 @@ func TestClusterFencingAndReturn(t *testing.T) {
 		// applies it within moments.
 		waitLeader(-1, time.Second)
 	}
+	c.restart(victim)
+	waitLeader(victim, 10*time.Second)
+
+	// Crashed and restarted at once: the new process's registration
+	// waits for the old one's session to expire, then serves.
+	if err := c.nodes[victim].s.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[victim].s = nil
 	c.restart(victim)
 	waitLeader(victim, 10*time.Second)
 }

@@ -117,7 +117,28 @@ func startCluster(t *testing.T, specs []nodeSpec, extra ...string) *testCluster 
 	for err := range errs {
 		t.Fatal(err)
 	}
+	c.waitAllBrokers()
 	return c
+}
+
+// waitAllBrokers waits until every running broker lists every running
+// broker: registrations reach the other nodes a moment after Start
+// returns.
+func (c *testCluster) waitAllBrokers() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	n := 0
+	for _, nd := range c.nodes {
+		if nd.s != nil && nd.plain != "" {
+			n++
+		}
+	}
+	for id, nd := range c.nodes {
+		if nd.s != nil && nd.plain != "" {
+			c.waitBrokers(ctx, id, n)
+		}
+	}
 }
 
 // closeAll closes the running nodes concurrently.
@@ -146,6 +167,7 @@ func (c *testCluster) restart(id int32) {
 		c.t.Fatalf("restart node %d: %v", id, err)
 	}
 	n.s = s
+	c.waitAllBrokers()
 }
 
 func (c *testCluster) client(id int32, opts ...kgo.Opt) *kgo.Client {
@@ -156,6 +178,25 @@ func (c *testCluster) client(id int32, opts ...kgo.Opt) *kgo.Client {
 	}
 	c.t.Cleanup(cl.Close)
 	return cl
+}
+
+// waitBrokers waits until node id's Metadata lists n brokers.
+func (c *testCluster) waitBrokers(ctx context.Context, id int32, n int) {
+	c.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		m, err := req.RequestWith(ctx, c.client(id))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if len(m.Brokers) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d lists %d brokers, want %d", id, len(m.Brokers), n)
+		}
+	}
 }
 
 // controllerID is the active controller as node id's Metadata says.
@@ -190,6 +231,11 @@ func specs(n int) []nodeSpec {
 func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	c := startCluster(t, specs(3))
 	ctx := ctxFor(t, 60*time.Second)
+	// Every node applies every registration (the quorum's commit
+	// reaches followers a moment after Start returns on the others).
+	for id := int32(1); id <= 3; id++ {
+		c.waitBrokers(ctx, id, 3)
+	}
 	ctrl := c.controllerID(ctx, 1)
 	if ctrl < 1 || ctrl > 3 {
 		t.Fatalf("controller id %d", ctrl)

@@ -81,9 +81,10 @@ type Server struct {
 	// voters are the quorum's voters, id -> controller listener address
 	// (controller.quorum.voters, or this node alone).
 	voters map[int32]string
-	// client is the inter-broker client (forwarding, registration,
-	// heartbeats, transaction markers).
-	client *interbroker.Client
+	// client is the inter-broker client (forwarding, transaction
+	// markers and verification); lifeClient carries registration and
+	// heartbeats only.
+	client, lifeClient *interbroker.Client
 	// life registers and heartbeats this broker; nil on a
 	// controller-only node.
 	life *lifecycle
@@ -253,7 +254,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if cfg.HasRole("broker") {
-		life = newLifecycle(s, controllers, advertisedEndpoints(cfg, bound))
+		// Heartbeats have their own connections: a forwarded admin
+		// request waiting on the controller must not delay them past
+		// broker.session.timeout.ms.
+		s.lifeClient = interbroker.New(interbroker.Options{ClientID: fmt.Sprintf("samsa-broker-%d-lifecycle", cfg.NodeID), Logger: logger})
+		lifeControllers := interbroker.NewControllers(s.lifeClient, s.voters, func() int32 { return s.pub.Image().ControllerID })
+		life = newLifecycle(s, lifeControllers, advertisedEndpoints(cfg, bound))
 		if err := life.register(sctx); err != nil {
 			return nil, err
 		}
@@ -567,6 +573,10 @@ func (s *Server) Close() error {
 	if s.client != nil {
 		s.client.Close()
 		s.client = nil
+	}
+	if s.lifeClient != nil {
+		s.lifeClient.Close()
+		s.lifeClient = nil
 	}
 	// The quorum closes once no request is served: it stops raft, then
 	// publishes what was applied (the replica manager still has its
