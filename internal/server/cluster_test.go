@@ -321,6 +321,12 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Auto-creation by Metadata on a node that is not the controller.
+	auto := c.client(other, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("auto-fwd"))
+	if err := auto.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}).FirstErr(); err != nil {
+		t.Fatalf("auto-created topic through node %d: %v", other, err)
+	}
+
 	// Produce through node 1, consume through node 3.
 	prod := c.client(1, kgo.DefaultProduceTopic("fwd"))
 	var rs []*kgo.Record
