@@ -24,7 +24,14 @@ package api
 // this broker in OfflineReplicas, and if this broker is its leader it is
 // answered with leader -1 and LEADER_NOT_AVAILABLE, which is what Kafka's
 // controller leaves once it has moved leadership off an offline log dir
-// with no other replica.
+// with no other replica. A partition whose leader is fenced (no
+// heartbeat for broker.session.timeout.ms, or shut down) is answered
+// likewise, until the broker returns.
+//
+// The controller id (v1+) is the active controller when it is a live
+// broker; with a controller-only active controller it is a live broker
+// (this one, else the lowest id), which forwards admin requests, as
+// Kafka's KRaft brokers answer a random live broker.
 //
 // Differences from Kafka: an auto-created topic is answered with its
 // partitions right away rather than LEADER_NOT_AVAILABLE, since the
@@ -90,9 +97,33 @@ func brokersOn(im *metadata.Image, listener string, includeFenced bool) []broker
 	return out
 }
 
+// clientControllerID is the controller id told to clients (Metadata,
+// DescribeCluster): the active controller when it is a live broker
+// clients can reach on listener, else, as Kafka's KRaft brokers do (a
+// client sends admin requests to "the controller" and brokers forward
+// them), a live broker: this one if it is, else the lowest id. -1 when
+// there is none.
+func (h *Handler) clientControllerID(im *metadata.Image, listener string) int32 {
+	live := brokersOn(im, listener, false)
+	for _, b := range live {
+		if b.id == im.ControllerID {
+			return b.id
+		}
+	}
+	for _, b := range live {
+		if b.id == h.d.NodeID {
+			return b.id
+		}
+	}
+	if len(live) > 0 {
+		return live[0].id
+	}
+	return -1
+}
+
 func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	im := h.d.Controller.Image()
+	im := h.image()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	allowAuto := h.d.Config.AutoCreateTopicsEnable && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -126,7 +157,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			missing = append(missing, *rt.Topic)
 		}
 		if len(missing) > 0 {
-			for topic, code := range h.d.Controller.AutoCreateTopics(ctx, missing) {
+			for topic, code := range h.ctrl(ctx).AutoCreateTopics(ctx, missing) {
 				if code != 0 && code != kerr.TopicAlreadyExists.Code {
 					failedAuto[topic] = code
 				}
@@ -141,7 +172,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			}
 		}
 		if len(queued) > 0 {
-			im = h.d.Controller.Image()
+			im = h.image()
 		}
 	}
 
@@ -152,7 +183,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 	}
 	clusterID := h.d.ClusterID
 	resp.ClusterID = &clusterID
-	resp.ControllerID = im.ControllerID
+	resp.ControllerID = h.clientControllerID(im, c.Listener())
 
 	if all {
 		names := make([]string, 0, len(im.Topics))
@@ -243,6 +274,12 @@ func (h *Handler) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.Meta
 					mp.Leader = -1
 				}
 			}
+		}
+		if b, ok := im.Brokers[mp.Leader]; mp.Leader >= 0 && (!ok || b.Fenced) {
+			// The leader is fenced (its session expired, or it shut
+			// down): offline until it heartbeats again; with one
+			// replica there is no other leader to elect.
+			mp.Leader = -1
 		}
 		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code

@@ -36,6 +36,15 @@ const maxLong = "9223372036854775807"
 
 // brokerKeys are the server.properties keys Samsa understands.
 var brokerKeys = map[string]key{
+	// Cluster (quorum, liveness, placement): docs/config.md.
+	"cluster.id":                                      {kind: kString, null: true, doc: "Samsa: cluster id written to meta.properties when a log dir is formatted (kafka-storage format -t); unset: derived from controller.quorum.voters when they are several, else random.", readOnly: true, samsa: true},
+	"controller.quorum.election.timeout.ms":           {kind: kInt, def: "500", doc: "Samsa: time without a leader before a voter starts an election (raft: 10 ticks of a tenth of it, randomized up to twice). Kafka's default is 1000; Samsa's 500 meets the 2 s failover goal.", readOnly: true},
+	"metadata.log.max.record.bytes.between.snapshots": {kind: kLong, def: "20971520", doc: "Snapshot the metadata image once this many record bytes were appended since the last snapshot.", readOnly: true},
+	"metadata.log.max.snapshot.interval.ms":           {kind: kLong, def: "3600000", doc: "Snapshot the metadata image at least this often when there are new records; 0 disables.", readOnly: true},
+	"broker.session.timeout.ms":                       {kind: kInt, def: "9000", doc: "A broker that has not heartbeated the controller this long is fenced.", readOnly: true},
+	"broker.heartbeat.interval.ms":                    {kind: kInt, def: "2000", doc: "How often a broker heartbeats the active controller.", readOnly: true},
+	"broker.rack":                                     {kind: kString, null: true, doc: "Rack of this broker, used by rack-aware replica placement.", readOnly: true},
+	// Node and listeners.
 	"node.id":                                  {kind: kInt, def: "1", doc: "This node's id in the cluster.", readOnly: true},
 	"broker.id":                                {kind: kInt, def: "-1", doc: "Legacy name of node.id.", readOnly: true},
 	"process.roles":                            {kind: kList, def: "broker,controller", doc: "Roles of this node: broker, controller or both.", readOnly: true},
