@@ -36,6 +36,13 @@ const (
 	// declared size, so memory follows the bytes received rather than
 	// the size a client claims.
 	frameChunkBytes = 64 << 10
+	// frameWholeBytes: a frame up to this size is allocated at its
+	// declared size at once. Growing by doubling costs a copy and a zeroed
+	// allocation per step, which showed up as ~15% of the server's CPU in
+	// sustained 1 KiB produce runs (kgo sends frames of about 1 MiB); a
+	// client that declares this much and sends nothing pins at most this
+	// per connection, and queued.max.request.bytes bounds the sum anyway.
+	frameWholeBytes = 1 << 20
 )
 
 // Conn is one client connection.
@@ -289,6 +296,17 @@ func (c *Conn) readFrame(br *bufio.Reader, dl *deadline, budget *Budget, n int32
 		deadline = time.Now().Add(c.srv.opts.RequestReadTimeout)
 	}
 	dl.set(deadline)
+	if n <= frameWholeBytes {
+		frame := make([]byte, n)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			budget.Release(int64(n))
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return frame, nil
+	}
 	frame := make([]byte, 0, min(int(n), max(frameChunkBytes, br.Buffered())))
 	for len(frame) < int(n) {
 		if len(frame) == cap(frame) {
