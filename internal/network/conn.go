@@ -39,10 +39,11 @@ const (
 	// frameWholeBytes: a frame up to this size is allocated at its
 	// declared size at once. Growing by doubling costs a copy and a zeroed
 	// allocation per step, which showed up as ~15% of the server's CPU in
-	// sustained 1 KiB produce runs (kgo sends frames of about 1 MiB); a
+	// sustained produce runs (kgo sends produce frames of several MiB). A
 	// client that declares this much and sends nothing pins at most this
-	// per connection, and queued.max.request.bytes bounds the sum anyway.
-	frameWholeBytes = 1 << 20
+	// per connection, and queued.max.request.bytes bounds the sum: the
+	// resident worst case is the budget, not connections x declared size.
+	frameWholeBytes = 16 << 20
 )
 
 // Conn is one client connection.
