@@ -88,6 +88,7 @@ func NewRootCommand() *cobra.Command {
 		newClusterCommand(g),
 		newPerfCommand(g),
 		newTxnCommand(g),
+		newDevCommand(g),
 	)
 	return root
 }
