@@ -67,9 +67,11 @@ type devNode struct {
 	LogFile        string // DIR/node<i>/samsa.log
 }
 
-func (n devNode) kafkaAddr() string      { return net.JoinHostPort(n.Host, strconv.Itoa(n.KafkaPort)) }
-func (n devNode) controllerAddr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.ControllerPort)) }
-func (n devNode) httpAddr() string       { return net.JoinHostPort(n.Host, strconv.Itoa(n.HTTPPort)) }
+func (n devNode) kafkaAddr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.KafkaPort)) }
+func (n devNode) controllerAddr() string {
+	return net.JoinHostPort(n.Host, strconv.Itoa(n.ControllerPort))
+}
+func (n devNode) httpAddr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.HTTPPort)) }
 
 // devNodes derives the nodes of a cluster of count nodes. dir is used as
 // given (the command makes it absolute first); racks are assigned round
