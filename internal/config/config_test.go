@@ -236,3 +236,27 @@ func FuzzConfigParseProperties(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigSegmentJitterFromBroker: segment.jitter.ms defaults to
+// log.roll.jitter.ms, else log.roll.jitter.hours, as in Kafka.
+func TestConfigSegmentJitterFromBroker(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want string
+	}{
+		{nil, "0"},
+		{[]string{"log.roll.jitter.hours=2"}, "7200000"},
+		{[]string{"log.roll.jitter.hours=2", "log.roll.jitter.ms=1500"}, "1500"},
+	} {
+		c, err := Load("", tc.keys, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.TopicValue(nil, "segment.jitter.ms"); got != tc.want {
+			t.Errorf("%v: segment.jitter.ms = %s, want %s", tc.keys, got, tc.want)
+		}
+		if got := c.TopicValue(map[string]string{"segment.jitter.ms": "5"}, "segment.jitter.ms"); got != "5" {
+			t.Errorf("%v: topic override gives %s", tc.keys, got)
+		}
+	}
+}

@@ -48,6 +48,10 @@ func (c *Config) topicDefault(name string) (string, bool) {
 		if v, ok := ms([]string{"log.roll.ms", "log.roll.hours"}, []int64{1, 3_600_000}); ok {
 			return v, true
 		}
+	case "segment.jitter.ms":
+		if v, ok := ms([]string{"log.roll.jitter.ms", "log.roll.jitter.hours"}, []int64{1, 3_600_000}); ok {
+			return v, true
+		}
 	}
 	tk := topicKeys[name]
 	if tk.broker != "" {

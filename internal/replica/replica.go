@@ -134,6 +134,7 @@ func StorageConfig(cfg *config.Config, overrides map[string]string) storage.Conf
 
 		SegmentBytes:           i64("segment.bytes"),
 		SegmentMs:              i64("segment.ms"),
+		SegmentJitterMs:        i64("segment.jitter.ms"),
 		SegmentIndexBytes:      clamp32(i64("segment.index.bytes")),
 		IndexIntervalBytes:     clamp32(i64("index.interval.bytes")),
 		MaxMessageBytes:        maxMessageBytes,

@@ -11,6 +11,7 @@ import (
 	"samsa/internal/group"
 	"samsa/internal/metadata"
 	"samsa/internal/replica"
+	"samsa/internal/storage"
 )
 
 // newRegistry builds the node's metrics registry: the Go runtime and
@@ -21,7 +22,7 @@ func newRegistry(s *Server) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups},
+		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups, logs: s.logs},
 	)
 	return reg
 }
@@ -34,6 +35,7 @@ type stateCollector struct {
 	pub      *metadata.Publisher
 	replicas *replica.Manager
 	groups   *group.Coordinator
+	logs     *storage.Manager
 }
 
 var (
@@ -60,6 +62,15 @@ var (
 	descActiveController = prometheus.NewDesc("samsa_active_controller",
 		"1 if this node is the active controller, else 0.", nil, nil)
 
+	descLogDirState = prometheus.NewDesc("samsa_log_dir_state",
+		"1 for the log dir's current state (online: serving; full: out of space, appends refused, reads served), 0 for the others.", []string{"dir", "state"}, nil)
+	descLogDirFullEvents = prometheus.NewDesc("samsa_log_dir_full_events_total",
+		"Times the log dir ran out of space.", []string{"dir"}, nil)
+	descLogDirOffline = prometheus.NewDesc("samsa_log_dir_offline_partitions",
+		"Partitions in the log dir that are offline after an I/O error or could not be opened.", []string{"dir"}, nil)
+	descOpenSegmentFiles = prometheus.NewDesc("samsa_log_open_segment_files",
+		"Segments whose .log file is open (bounded by an LRU).", nil, nil)
+
 	descGroups = prometheus.NewDesc("samsa_consumer_groups",
 		"Groups coordinated by this broker, by state.", []string{"state"}, nil)
 	descGroupOffset = prometheus.NewDesc("samsa_consumer_group_committed_offset",
@@ -72,6 +83,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descLogEndOffset, descLogStartOffset, descHighWatermark, descLastStableOffset,
 		descPartitions, descLeaders, descUnderReplicated, descOffline, descActiveController,
+		descLogDirState, descLogDirFullEvents, descLogDirOffline, descOpenSegmentFiles,
 		descGroups, descGroupOffset, descGroupLag,
 	} {
 		ch <- d
@@ -81,7 +93,29 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	im := c.pub.Image()
 	c.collectPartitions(ch, im)
+	c.collectLogDirs(ch)
 	c.collectGroups(ch)
+}
+
+// collectLogDirs reports each log dir's state (Kafka has only
+// kafka.log:type=LogManager,name=OfflineLogDirectoryCount; a full dir is
+// Samsa's back-pressure state, see docs/storage.md).
+func (c *stateCollector) collectLogDirs(ch chan<- prometheus.Metric) {
+	if c.logs == nil {
+		return
+	}
+	for _, d := range c.logs.LogDirs() {
+		for _, st := range []storage.LogDirState{storage.LogDirOnline, storage.LogDirFull} {
+			v := 0.0
+			if d.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descLogDirState, prometheus.GaugeValue, v, d.Dir, st.String())
+		}
+		ch <- prometheus.MustNewConstMetric(descLogDirFullEvents, prometheus.CounterValue, float64(d.FullEvents), d.Dir)
+		ch <- prometheus.MustNewConstMetric(descLogDirOffline, prometheus.GaugeValue, float64(d.OfflinePartitions), d.Dir)
+	}
+	ch <- prometheus.MustNewConstMetric(descOpenSegmentFiles, prometheus.GaugeValue, float64(c.logs.OpenSegmentFiles()))
 }
 
 // collectPartitions reports the per-partition log offsets and the

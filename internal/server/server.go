@@ -177,12 +177,16 @@ func managerOptions(cfg *config.Config, logger *slog.Logger) storage.ManagerOpti
 		return time.Duration(n) * time.Millisecond
 	}
 	enable, _ := cfg.Get("log.cleaner.enable")
+	rv, _ := cfg.Get("log.dir.full.resume.bytes")
+	resume, _ := strconv.ParseInt(rv, 10, 64)
 	return storage.ManagerOptions{
 		Dirs: cfg.LogDirs, Logger: logger, DefaultConfig: replica.StorageConfig(cfg, nil),
 		CheckpointInterval:     ms("log.flush.offset.checkpoint.interval.ms"),
 		RetentionCheckInterval: ms("log.retention.check.interval.ms"),
 		CleanerDisabled:        !strings.EqualFold(enable, "true"),
 		CleanerBackoff:         ms("log.cleaner.backoff.ms"),
+		DiskFullCheckInterval:  ms("log.dir.full.check.interval.ms"),
+		DiskFullResumeBytes:    resume,
 	}
 }
 
@@ -250,7 +254,7 @@ func (s *Server) startHTTP() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/healthz", s.healthz)
 	if s.kafkaAddr != "" {
 		if c, err := console.New(console.Options{Bootstrap: s.kafkaAddr, Logger: s.logger}); err != nil {
 			s.logger.Warn("console not started", "err", err)
@@ -269,6 +273,31 @@ func (s *Server) startHTTP() {
 		}
 	}()
 	s.logger.Info("listener bound", "listener", "HTTP", "addr", ln.Addr().String())
+}
+
+// healthz answers 200 while the node serves, with "ok" on the first line
+// when every log dir is online and no partition is offline, "degraded"
+// otherwise, then one line per log dir:
+//
+//	log.dir <path> <online|full> offline_partitions=<n>
+//
+// A full disk is back-pressure (appends refused, reads served, resumes by
+// itself), not an outage, so it does not fail the check: a liveness probe
+// restarting the node would stop the reads too. Alert on the body or on
+// samsa_log_dir_state instead.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	dirs := s.logs.LogDirs()
+	status := "ok"
+	for _, d := range dirs {
+		if d.State != storage.LogDirOnline || d.OfflinePartitions > 0 {
+			status = "degraded"
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, status)
+	for _, d := range dirs {
+		fmt.Fprintf(w, "log.dir %s %s offline_partitions=%d\n", d.Dir, d.State, d.OfflinePartitions)
+	}
 }
 
 // HTTPAddr is the bound address of the HTTP listener (console, /metrics,

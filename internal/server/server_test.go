@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,37 +181,120 @@ func TestServerRefusesOtherNodesData(t *testing.T) {
 	}
 }
 
-// TestServerDiskFullTakesPartitionOffline fills a small tmpfs: the
-// partition answers KAFKA_STORAGE_ERROR, the broker keeps serving others.
-func TestServerDiskFullTakesPartitionOffline(t *testing.T) {
+// TestServerDiskFullBackPressure fills a small tmpfs: produces get
+// KAFKA_STORAGE_ERROR, fetches of the stored records keep working,
+// /healthz and samsa_log_dir_state report the full dir, and once space is
+// freed produces resume without a restart. Every acknowledged record is
+// read back. CI runs as root and must not skip it.
+func TestServerDiskFullBackPressure(t *testing.T) {
 	if os.Geteuid() != 0 {
+		if os.Getenv("SAMSA_REQUIRE_CLIENTS") != "" {
+			t.Fatal("mounting a tmpfs needs root, and SAMSA_REQUIRE_CLIENTS is set")
+		}
 		t.Skip("needs root to mount a tmpfs")
 	}
 	small := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+		t.Fatalf("cannot mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	filler := filepath.Join(small, "filler")
+	fill := make([]byte, 1<<20)
+	rand.Read(fill)
+	if err := os.WriteFile(filler, fill, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	meta := t.TempDir()
-	s := start(t, meta, "log.dirs="+small, "metadata.log.dir="+meta, "log.segment.bytes=524288", "log.index.size.max.bytes=4096")
-	defer s.Close()
+	s := start(t, meta, "log.dirs="+small, "metadata.log.dir="+meta, "log.segment.bytes=524288", "log.index.size.max.bytes=4096",
+		"http.listener=127.0.0.1:0", "log.dir.full.check.interval.ms=50", "log.dir.full.resume.bytes=262144")
+	t.Cleanup(func() { s.Close() }) // before the unmount
 	adm := kadm.NewClient(client(t, s))
 	ctx := context.Background()
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "fill"); err != nil {
 		t.Fatal(err)
 	}
 	cl := client(t, s, kgo.RecordRetries(0), kgo.DisableIdempotentWrite(), kgo.RecordDeliveryTimeout(5*time.Second))
-	big := make([]byte, 100_000)
-	rand.Read(big) // incompressible: the producer compresses by default
+	var acked [][]byte
 	var lastErr error
 	for i := 0; i < 60 && lastErr == nil; i++ {
-		lastErr = cl.ProduceSync(ctx, &kgo.Record{Topic: "fill", Value: big}).FirstErr()
+		v := make([]byte, 100_000)
+		rand.Read(v) // incompressible: the producer compresses by default
+		if lastErr = cl.ProduceSync(ctx, &kgo.Record{Topic: "fill", Value: v}).FirstErr(); lastErr == nil {
+			acked = append(acked, v)
+		}
 	}
 	if lastErr == nil || !strings.Contains(lastErr.Error(), kerr.KafkaStorageError.Message) {
 		t.Fatalf("disk full produced %v, want %v", lastErr, kerr.KafkaStorageError)
 	}
-	// The broker is alive: metadata, and a topic on another disk works.
-	if _, err := adm.ListTopics(ctx); err != nil {
-		t.Fatalf("broker stopped serving: %v", err)
+	// Reads go on.
+	consumeValues(t, s, "fill", acked)
+	if body := healthz(t, s); !strings.HasPrefix(body, "degraded\n") || !strings.Contains(body, " full ") {
+		t.Fatalf("/healthz with a full disk:\n%s", body)
+	}
+	mfs := scrape(t, s)
+	if v := mustValue(t, mfs, "samsa_log_dir_state", "dir", small, "state", "full"); v != 1 {
+		t.Fatalf("samsa_log_dir_state{state=full} = %v", v)
+	}
+
+	// Free space: appends resume by themselves.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for body := healthz(t, s); !strings.HasPrefix(body, "ok\n"); body = healthz(t, s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log dir not back online:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		v := []byte(fmt.Sprintf("after-%d", i))
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "fill", Value: v}).FirstErr(); err != nil {
+			t.Fatalf("produce after space was freed: %v", err)
+		}
+		acked = append(acked, v)
+	}
+	consumeValues(t, s, "fill", acked)
+}
+
+// healthz returns the body of GET /healthz, which must answer 200.
+func healthz(t *testing.T, s *server.Server) string {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + s.HTTPAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %s %v", resp.Status, err)
+	}
+	return string(b)
+}
+
+// consumeValues reads partition 0 of topic from the start and compares
+// the record values with want.
+func consumeValues(t *testing.T, s *server.Server, topic string, want [][]byte) {
+	t.Helper()
+	cl := client(t, s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got [][]byte
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(got), len(want), err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Value) })
+	}
+	if len(got) != len(want) {
+		t.Fatalf("consumed %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d differs (%d bytes, want %d)", i, len(got[i]), len(want[i]))
+		}
 	}
 }

@@ -221,9 +221,13 @@ func (m *Manager) planClean(l *Log, now time.Time) *cleanPlan {
 		// The first dirty batch's timestamp, as Kafka's
 		// LogCleanerManager.maxCompactionDelay uses.
 		s := p.segs[p.dirtyIdx]
-		hs := newHeaderScanner(s.log, p.sizes[p.dirtyIdx])
-		h, err := hs.header(0)
-		hs.release()
+		var h record.Header
+		f, err := s.file()
+		if err == nil {
+			hs := newHeaderScanner(f, p.sizes[p.dirtyIdx])
+			h, err = hs.header(0)
+			hs.release()
+		}
 		if err == nil && h.BaseTimestamp >= 0 && now.UnixMilli()-h.BaseTimestamp > cfg.MaxCompactionLagMs {
 			p.urgent = true
 		}
@@ -564,7 +568,11 @@ func (f *batchFilter) filter(raw []byte, h *record.Header) ([]byte, error) {
 // forEachBatch reads the batches of s below size in order and calls fn
 // with each; raw is only valid during the call.
 func forEachBatch(s *segment, size int64, fn func(raw []byte, h *record.Header) error) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, size), 256<<10)
+	f, err := s.file()
+	if err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 256<<10)
 	buf := make([]byte, 64<<10)
 	for pos := int64(0); pos < size; {
 		if size-pos < record.HeaderSize {
@@ -613,7 +621,7 @@ func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) 
 			removeCleanedFiles(l.dir, s.base)
 		}
 	}()
-	w := bufio.NewWriterSize(ns.log, 256<<10)
+	w := bufio.NewWriterSize(ns.f, 256<<10)
 	changed := false
 	var pos int64
 	err = forEachBatch(s, size, func(raw []byte, h *record.Header) error {
@@ -653,16 +661,16 @@ func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) 
 	}
 	ns.size = pos
 	ns.maybeAppendTime()
-	if err := ns.rewriteIndexes(); err != nil {
+	if err := ns.writeIndexFiles(cleanedSuffix); err != nil {
 		return false, 0, err
 	}
-	if err := errors.Join(fdatasync(ns.log), fdatasync(ns.idx), fdatasync(ns.tidx)); err != nil {
+	if err := fdatasync(ns.f); err != nil {
 		return false, 0, err
 	}
 	// The cleaned segment keeps the original's modification time, which
 	// time-based retention falls back to for a segment without timestamps
 	// (Kafka's Cleaner does the same).
-	if st, err := s.log.Stat(); err == nil {
+	if st, err := os.Stat(s.path(logSuffix)); err == nil {
 		_ = os.Chtimes(filepath.Join(l.dir, segmentName(s.base, logSuffix+cleanedSuffix)), st.ModTime(), st.ModTime())
 	}
 	ok, err := l.swapCleaned(s, ns)
@@ -673,20 +681,13 @@ func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) 
 	return true, pos, nil
 }
 
+// openCleanedFiles creates "<base>.log.cleaned" and returns the segment
+// writing it: not in the file cache (files is nil) until it is swapped in;
+// its index files are written whole at the end (writeIndexFiles).
 func openCleanedFiles(dir string, base int64) (*segment, error) {
-	s := &segment{base: base, next: base, maxTimestamp: noTimestamp, offsetOfMaxTimestamp: -1}
-	s.refs.Store(1)
-	open := func(suf string) (*os.File, error) {
-		return os.OpenFile(filepath.Join(dir, segmentName(base, suf+cleanedSuffix)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	}
+	s := newSegment(dir, base, nil)
 	var err error
-	if s.log, err = open(logSuffix); err == nil {
-		if s.idx, err = open(indexSuffix); err == nil {
-			s.tidx, err = open(timeIndexSuffix)
-		}
-	}
-	if err != nil {
-		_ = s.close()
+	if s.f, err = os.OpenFile(s.path(logSuffix+cleanedSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
 		removeCleanedFiles(dir, base)
 		return nil, err
 	}
@@ -730,6 +731,10 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 	if idx < 0 {
 		return false, nil
 	}
+	// A reader may still hold old: its .log stays open over the renames.
+	if err := old.retire(); err != nil {
+		return false, l.ioFailure("cleaner swap", err)
+	}
 	name := func(suf string) string { return filepath.Join(l.dir, segmentName(old.base, suf)) }
 	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 		if err := os.Rename(name(suf+cleanedSuffix), name(suf+swapSuffix)); err != nil {
@@ -748,18 +753,23 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 		return false, l.ioFailure("cleaner swap", err)
 	}
 	ns.created = old.created
+	ns.files = l.m.files // the .log is now at its final name
 	l.mu.Lock()
 	// The transaction index is not rewritten: offsets and markers are
 	// unchanged, so it stays valid for the cleaned segment, which takes
-	// over its file.
+	// over its file (old keeps its descriptor, if open, until released;
+	// a pending fsync is handed over with the dirty flag).
 	ns.aborted = old.aborted
-	ns.txn.Store(old.txn.Swap(nil))
+	if old.txnDirty.Load() {
+		ns.txnDirty.Store(true)
+	}
 	segs := make([]*segment, len(l.mu.segments))
 	copy(segs, l.mu.segments)
 	segs[idx] = ns
 	l.mu.segments = segs
 	l.recomputeMaxTimestampLocked()
 	l.mu.Unlock()
+	ns.enterCache()
 	if err := old.release(); err != nil {
 		l.m.logger.Warn("close replaced segment", "partition", l.name(), "segment", old.base, "err", err)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"time"
 )
@@ -70,6 +71,9 @@ func (c Config) withDefaults(d Config) Config {
 	}
 	if c.SegmentMs <= 0 {
 		c.SegmentMs = d.SegmentMs
+	}
+	if c.SegmentJitterMs < 0 {
+		c.SegmentJitterMs = 0
 	}
 	if c.SegmentIndexBytes <= 0 {
 		c.SegmentIndexBytes = d.SegmentIndexBytes
@@ -156,6 +160,19 @@ func (c *Config) segmentAge() time.Duration {
 		return math.MaxInt64
 	}
 	return time.Duration(c.SegmentMs) * time.Millisecond
+}
+
+// randomJitter draws a new segment's roll jitter: uniform in
+// [0, min(segment.jitter.ms, segment.ms)), 0 without jitter (Kafka's
+// LogConfig.randomSegmentJitter). The segment then rolls once it is
+// segment.ms minus its jitter old, so the segments of many partitions
+// created together do not all roll at once.
+func (c *Config) randomJitter() time.Duration {
+	j := min(c.SegmentJitterMs, c.SegmentMs)
+	if j <= 0 {
+		return 0
+	}
+	return msDuration(rand.Int64N(j))
 }
 
 func (c *Config) flushAge() time.Duration {

@@ -39,6 +39,7 @@ var (
 type Config struct {
 	SegmentBytes         int64  // segment.bytes, default 1 GiB
 	SegmentMs            int64  // segment.ms, default 7 days
+	SegmentJitterMs      int64  // segment.jitter.ms, default 0: each segment rolls up to this much before segment.ms (a random draw per segment)
 	SegmentIndexBytes    int32  // segment.index.bytes, default 10 MiB
 	IndexIntervalBytes   int32  // index.interval.bytes, default 4096
 	MaxMessageBytes      int32  // max.message.bytes (largest batch), default 1048588
@@ -95,6 +96,16 @@ type ManagerOptions struct {
 	// CleanerBackoff is how long the cleaner sleeps when no log is
 	// cleanable (log.cleaner.backoff.ms). 0: 15s.
 	CleanerBackoff time.Duration
+	// MaxOpenSegmentFiles bounds the segment .log files kept open (an
+	// LRU over every log). 0: half of RLIMIT_NOFILE, at least 64, at
+	// most 100,000.
+	MaxOpenSegmentFiles int
+	// DiskFullCheckInterval is how often a full log dir is probed for free
+	// space (log.dir.full.check.interval.ms). 0: 1s.
+	DiskFullCheckInterval time.Duration
+	// DiskFullResumeBytes is the available space that brings a full log
+	// dir back online (log.dir.full.resume.bytes). 0: 1 MiB.
+	DiskFullResumeBytes int64
 }
 
 // AppendInfo describes a successful append.

@@ -109,5 +109,7 @@
 // the whole log is replayed (headers and markers only, no
 // decompression).
 //
-// See docs/storage.md for recovery, durability and the lock order.
+// See docs/storage.md for recovery, durability, file descriptors (at most
+// one per segment, through a bounded cache), the disk-full state and the
+// lock order.
 package storage

@@ -153,7 +153,7 @@ func FuzzCleanerFilter(f *testing.F) {
 			producers: map[int64]int64{1: 8},
 			now:       now, deleteRetentionMs: 10,
 		}
-		_ = forEachBatch(&segment{log: fh}, int64(len(b)), func(raw []byte, h *record.Header) error {
+		_ = forEachBatch(&segment{f: fh}, int64(len(b)), func(raw []byte, h *record.Header) error {
 			out, err := flt.filter(raw, h)
 			if err != nil || out == nil {
 				return nil

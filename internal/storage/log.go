@@ -26,6 +26,7 @@ type Log struct {
 	partition int32
 	dir       string   // "<log dir>/<topic>-<partition>"
 	m         *Manager // clock, logger, counters
+	ld        *logDir  // the log dir holding dir: its online/full state
 
 	cfg atomic.Pointer[Config] // normalized; replaced whole by SetConfig
 
@@ -34,6 +35,10 @@ type Log struct {
 	appendMu sync.Mutex
 	// producers is the idempotent-producer state. Guarded by appendMu.
 	producers producerState
+	// snapshots are the offsets of the producer snapshot files on disk,
+	// ascending (kept in memory so a roll does not list the directory).
+	// Guarded by appendMu.
+	snapshots []int64
 
 	flusher flusher
 
@@ -198,7 +203,16 @@ func (l *Log) name() string { return fmt.Sprintf("%s-%d", l.topic, l.partition) 
 // ioFailure takes the log offline after an I/O error (Kafka's
 // LogDirFailureChannel, per partition here) and returns ErrStorage. If
 // the log was closed meanwhile it returns ErrClosed.
+//
+// Running out of descriptors (EMFILE, ENFILE) is not an I/O error of the
+// log: the operation fails with ErrStorage but the log stays online, so
+// an exhausted descriptor limit does not poison partitions until restart
+// (the file cache closes idle files as others are released).
 func (l *Log) ioFailure(op string, err error) error {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		l.m.logger.Warn("out of file descriptors", "partition", l.name(), "op", op, "err", err)
+		return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
@@ -303,10 +317,20 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		l.mu.Unlock()
 		return AppendInfo{}, -1, err
 	}
+	if l.ld.isFull() {
+		// Back-pressure: fail fast until the checker sees free space.
+		l.mu.Unlock()
+		return AppendInfo{}, -1, l.fullErr()
+	}
 	leo := l.mu.leo
 	active := l.mu.segments[len(l.mu.segments)-1]
 	activeSize := active.size
+	// The reference keeps the file cache from closing the active
+	// segment's .log during the write (idle partitions' active segments
+	// are in the cache too, so a broker with many partitions is bounded).
+	active.acquire()
 	l.mu.Unlock()
+	defer func() { active.release() }()
 
 	// Offsets the batches will get (written into records only once every
 	// check passed).
@@ -389,18 +413,24 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	// Roll if the active segment cannot take the request.
 	if activeSize > 0 && (activeSize+int64(len(records)) > cfg.SegmentBytes ||
 		activeSize+int64(len(records)) > math.MaxInt32 ||
-		now.Sub(active.created) >= cfg.segmentAge() ||
+		now.Sub(active.created) >= cfg.segmentAge()-active.jitter ||
 		len(active.offsets) >= cfg.maxIndexEntries() || len(active.times) >= cfg.maxTimeIndexEntries() ||
 		next-1-active.base > math.MaxInt32) {
-		var err error
-		if active, err = l.rollLocked(leo, now); err != nil {
+		seg, err := l.rollLocked(leo, now)
+		if err != nil {
 			return AppendInfo{}, -1, err
 		}
-		activeSize = 0
+		seg.acquire() // appendMu is held: no one can retire it meanwhile
+		active.release()
+		active, activeSize = seg, 0
 	}
 
-	if _, err := active.log.WriteAt(records, activeSize); err != nil {
+	f, err := active.file()
+	if err != nil {
 		return AppendInfo{}, -1, l.ioFailure("append", err)
+	}
+	if _, err := f.WriteAt(records, activeSize); err != nil {
+		return AppendInfo{}, -1, l.undoAppend(active, "append", activeSize, err)
 	}
 	var aborted abortedEntry
 	created := false
@@ -410,12 +440,11 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		aborted = l.abortedEntryFor(&txn.completed)
 		var err error
 		if created, err = active.appendTxnIndex(l.dir, aborted); err != nil {
-			return AppendInfo{}, -1, l.ioFailure("write transaction index", err)
+			return AppendInfo{}, -1, l.undoAppend(active, "write transaction index", activeSize, err)
 		}
 	}
 
 	l.mu.Lock()
-	nOff, nTime := len(active.offsets), len(active.times)
 	p := activeSize
 	if active.size == 0 {
 		active.created = now
@@ -442,8 +471,14 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	l.notifyLocked()
 	l.mu.Unlock()
 
-	if err := active.writeIndexTails(nOff, nTime); err != nil {
-		return AppendInfo{}, -1, l.ioFailure("write index", err)
+	if err := active.writeIndexTails(); err != nil {
+		if !isNoSpace(err) {
+			return AppendInfo{}, -1, l.ioFailure("write index", err)
+		}
+		// The batches are in the log and visible: the append stands.
+		// The entries stay in memory and are written with the next
+		// append or at roll or close (recovery rebuilds them if never).
+		l.ld.setFull(l.m, err)
 	}
 
 	// Commit the producer state.
@@ -459,30 +494,62 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 // rollLocked closes the active segment for appends and creates a new one
 // at offset base (the log end offset); it writes a producer snapshot named
 // after base. Caller holds appendMu.
+//
+// Its cost does not depend on the number of segments: the list grows in
+// place (readers hold their own slice header, and elements below its
+// length never change), the snapshot offsets are kept in memory, and the
+// old segment's index files are closed (the flusher fsyncs them by name).
 func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	l.mu.Lock()
 	old := l.mu.segments[len(l.mu.segments)-1]
-	nt := len(old.times)
 	old.maybeAppendTime() // the final entry, as LogSegment.onBecomeInactiveSegment
 	l.mu.Unlock()
-	if err := old.writeIndexTails(len(old.offsets), nt); err != nil {
-		return nil, l.ioFailure("roll", err)
+	if err := old.writeIndexTails(); err != nil {
+		return nil, l.writeFailure("roll", err)
 	}
-	seg, err := openSegmentFiles(l.dir, base, true)
+	seg, err := createSegment(l.dir, base, l.m.files)
 	if err != nil {
-		return nil, l.ioFailure("roll", err)
+		// Out of space or descriptors: the append fails, the log stays
+		// as it was (base is the log end offset: no file of an existing
+		// segment is named after it).
+		_ = removeSegmentFiles(l.dir, base)
+		return nil, l.writeFailure("roll", err)
+	}
+	if err := old.closeIndexFiles(); err != nil {
+		l.m.logger.Warn("close index files", "partition", l.name(), "segment", old.base, "err", err)
 	}
 	seg.created = now
+	seg.jitter = l.config().randomJitter()
 	if err := l.writeSnapshotLocked(base, false); err != nil {
 		l.m.logger.Warn("write producer snapshot", "partition", l.name(), "err", err)
 	}
 	l.mu.Lock()
-	segs := make([]*segment, len(l.mu.segments), len(l.mu.segments)+1)
-	copy(segs, l.mu.segments)
-	l.mu.segments = append(segs, seg)
+	l.mu.segments = append(l.mu.segments, seg)
 	l.mu.rollPending = true
 	l.mu.Unlock()
 	return seg, nil
+}
+
+// undoAppend handles a failed write of an append to the active segment
+// at size (the log end before the append): with the disk full, the
+// partial write is cut so the log ends at the last complete batch, the
+// log dir enters the full state and the log stays online; any other error
+// takes the log offline.
+func (l *Log) undoAppend(active *segment, op string, size int64, err error) error {
+	if !isNoSpace(err) {
+		return l.ioFailure(op, err)
+	}
+	f, ferr := active.file()
+	if ferr == nil {
+		ferr = f.Truncate(size)
+	}
+	if ferr == nil {
+		ferr = active.truncateTxnIndex()
+	}
+	if ferr != nil {
+		return l.ioFailure(op+": cut partial write", ferr)
+	}
+	return l.diskFull(op, err)
 }
 
 // Flush fsyncs everything appended so far.
@@ -548,25 +615,35 @@ func (l *Log) syncRound() (int64, error) {
 		s.acquire()
 	}
 	l.mu.Unlock()
+	// Each segment is released once synced, so the flusher holds (and
+	// keeps open in the file cache) one segment at a time.
+	done := 0
 	defer func() {
-		for _, s := range segs {
+		for _, s := range segs[done:] {
 			s.release()
 		}
 	}()
 	l.fsyncs.Add(1)
 	l.m.fsyncs.Add(1)
 	for j, s := range segs {
-		if err := fdatasync(s.log); err != nil {
+		f, err := s.file()
+		if err == nil {
+			err = fdatasync(f)
+		}
+		if err != nil {
 			return 0, l.ioFailure("fsync", err)
 		}
-		if err := s.syncTxnIndex(); err != nil {
+		inactive := j < len(segs)-1
+		if err := s.syncTxnIndex(inactive); err != nil {
 			return 0, l.ioFailure("fsync transaction index", err)
 		}
-		if j < len(segs)-1 {
-			if err := errors.Join(fdatasync(s.idx), fdatasync(s.tidx)); err != nil {
+		if inactive {
+			if err := s.syncIndexFiles(); err != nil {
 				return 0, l.ioFailure("fsync index", err)
 			}
 		}
+		s.release()
+		done++
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
@@ -707,7 +784,11 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 // batch at or after pos whose last offset is >= offset. found is false
 // when the segment has no such batch.
 func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, maxOffset int64, minOne bool) ([]byte, bool, error) {
-	hs := newHeaderScanner(s.log, size)
+	f, err := s.file()
+	if err != nil {
+		return nil, false, l.readFailure(err)
+	}
+	hs := newHeaderScanner(f, size)
 	var first record.Header
 	for {
 		h, err := hs.header(pos)
@@ -737,7 +818,7 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 		n = int64(first.Size())
 	}
 	buf := getBuffer(int(n))
-	if _, err := s.log.ReadAt(buf, pos); err != nil {
+	if _, err := f.ReadAt(buf, pos); err != nil {
 		ReleaseBuffer(buf)
 		return nil, true, l.readFailure(err)
 	}
@@ -810,8 +891,16 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 
 // searchTimestamp scans the batches of s from pos and decodes the first
 // whose maxTimestamp is >= ts to find the exact record.
+//
+// Like Kafka's LogSegment.findOffsetByTimestamp it decodes that one batch,
+// through package record, whose decompression is bounded
+// (record.MaxDecompressedSize): a compression bomb costs at most that.
 func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int64, bool, error) {
-	hs := newHeaderScanner(s.log, size)
+	f, err := s.file()
+	if err != nil {
+		return -1, -1, false, l.readFailure(err)
+	}
+	hs := newHeaderScanner(f, size)
 	defer hs.release()
 	for {
 		h, err := hs.header(pos)
@@ -823,7 +912,7 @@ func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int
 		}
 		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
 			buf := make([]byte, h.Size())
-			if _, err := s.log.ReadAt(buf, pos); err != nil {
+			if _, err := f.ReadAt(buf, pos); err != nil {
 				return -1, -1, false, l.readFailure(err)
 			}
 			bt, err := record.DecodeBatch(buf)
@@ -841,9 +930,27 @@ func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int
 }
 
 // MaxTimestamp returns the offset and timestamp of the record with the
-// largest timestamp (ListOffsets -3); offset -1 if the log is empty.
-// The offset is the record's own (found by decoding its batch, as Kafka
-// 3.8+ does), or the batch's last offset if decoding fails.
+// largest timestamp (ListOffsets -3, KIP-734); offset -1 if the log is
+// empty. It never decompresses anything.
+//
+// The timestamp and the batch holding it come from memory (the batch
+// headers' maxTimestamp, tracked at append and rebuilt at open from the
+// time indexes). Kafka 4 (UnifiedLog.fetchOffsetByTimestamp, then
+// RecordBatch.offsetOfMaxTimestamp) iterates that batch's records, which
+// inflates a compressed batch on every request: a compression bomb stored
+// once would be inflated again by every ListOffsets -3. We answer the same
+// offset without inflating wherever it is known without decompressing:
+//
+//   - LogAppendTime batch: every record carries the batch's timestamp, so
+//     the first record is the first with the max: the base offset (as
+//     Kafka's iteration finds);
+//   - uncompressed batch: its records are read in place (no inflation,
+//     bounded by the batch's size) and the first with the max timestamp
+//     answers, as in Kafka 4;
+//   - compressed CreateTime batch: the batch's last offset, the "shallow"
+//     offset Kafka 3.0 to 3.7 answered (LogSegment's
+//     shallowOffsetOfMaxTimestamp). It equals Kafka 4's answer for a
+//     one-record batch and otherwise is a later offset of the same batch.
 func (l *Log) MaxTimestamp() (offset, timestamp int64) {
 	l.mu.Lock()
 	ts, shallow := l.mu.maxTimestamp, l.mu.offsetOfMaxTimestamp
@@ -863,13 +970,59 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64) {
 		return -1, -1
 	}
 	if seg != nil {
-		off, t, ok, err := l.searchTimestamp(seg, pos, size, seg.base, ts)
+		off, ok := l.offsetOfMaxTimestamp(seg, pos, size, shallow, ts)
 		seg.release()
-		if err == nil && ok && t == ts && off <= shallow {
+		if ok {
 			return off, ts
 		}
 	}
 	return shallow, ts
+}
+
+// offsetOfMaxTimestamp finds, from pos in s, the batch whose last offset
+// is shallow and resolves the record with timestamp ts in it as
+// MaxTimestamp describes; false if that batch is not there (a concurrent
+// cleaning or deletion) or cannot be read.
+func (l *Log) offsetOfMaxTimestamp(s *segment, pos, size, shallow, ts int64) (int64, bool) {
+	f, err := s.file()
+	if err != nil {
+		return -1, false
+	}
+	hs := newHeaderScanner(f, size)
+	defer hs.release()
+	for {
+		h, err := hs.header(pos)
+		if err != nil || h.LastOffset() > shallow {
+			return -1, false
+		}
+		if h.LastOffset() < shallow {
+			pos += int64(h.Size())
+			continue
+		}
+		if h.MaxTimestamp != ts {
+			return -1, false
+		}
+		switch {
+		case h.LogAppendTime():
+			return h.BaseOffset, true
+		case h.Compression() != record.CompressionNone:
+			return shallow, true
+		}
+		buf := getBuffer(h.Size())
+		defer ReleaseBuffer(buf)
+		if _, err := f.ReadAt(buf, pos); err != nil {
+			return -1, false
+		}
+		// Uncompressed: DecodeBatch parses the records in place.
+		if bt, err := record.DecodeBatch(buf); err == nil {
+			for i := range bt.Records {
+				if bt.Records[i].Timestamp == ts {
+					return bt.Records[i].Offset, true
+				}
+			}
+		}
+		return shallow, true
+	}
 }
 
 // recomputeMaxTimestampLocked derives the log's max timestamp from its
@@ -910,7 +1063,7 @@ func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
 	l.mu.epochs = kept
 	l.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
-		return l.ioFailure("write leader-epoch-checkpoint", err)
+		return l.writeFailure("write leader-epoch-checkpoint", err)
 	}
 	return nil
 }
@@ -955,12 +1108,11 @@ func (l *Log) close() error {
 		errs = append(errs, l.Flush())
 		l.mu.Lock()
 		active := l.mu.segments[len(l.mu.segments)-1]
-		nt := len(active.times)
 		active.maybeAppendTime()
 		leo := l.mu.leo
 		l.mu.Unlock()
-		errs = append(errs, active.writeIndexTails(len(active.offsets), nt),
-			fdatasync(active.idx), fdatasync(active.tidx), active.syncTxnIndex())
+		errs = append(errs, active.writeIndexTails(), active.closeIndexFiles(), active.syncIndexFiles(),
+			active.syncTxnIndex(true))
 		if l.producers.dirty || len(l.producers.entries) > 0 {
 			errs = append(errs, l.writeSnapshotLocked(leo, true))
 		}

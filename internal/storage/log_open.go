@@ -26,7 +26,7 @@ import (
 // damage to data that was fsynced, and the log is not opened
 // (ErrCorruptLog) so nothing is thrown away automatically.
 func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoint, hw, logStartOffset int64, cfg Config) (*Log, error) {
-	l := &Log{topic: tp.Topic, partition: tp.Partition, dir: dir, m: m}
+	l := &Log{topic: tp.Topic, partition: tp.Partition, dir: dir, m: m, ld: m.logDirOf(dir)}
 	l.cfg.Store(&cfg)
 	l.flusher.cond.L = &l.flusher.mu
 	l.producers.entries = map[int64]*producerEntry{}
@@ -60,6 +60,7 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 	}
 	now := m.now()
 	last := segs[len(segs)-1]
+	last.jitter = cfg.randomJitter()
 	leo := last.next
 	for _, s := range segs {
 		s.created = now
@@ -139,21 +140,18 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	if len(bases) == 0 {
-		s, err := openSegmentFiles(l.dir, max(logStartOffset, 0), true)
+		s, err := createSegment(l.dir, max(logStartOffset, 0), l.m.files)
 		if err != nil {
 			return nil, err
 		}
 		return []*segment{s}, nil
 	}
+	// No file is opened here: recovery opens each .log in turn through
+	// the Manager's file cache, so a log of any number of segments loads
+	// under any descriptor limit.
 	segs := make([]*segment, 0, len(bases))
 	for _, b := range bases {
-		s, err := openSegmentFiles(l.dir, b, false)
-		if err != nil {
-			for _, s := range segs {
-				s.close()
-			}
-			return nil, err
-		}
+		s := newSegment(l.dir, b, l.m.files)
 		s.rebuild = rebuild[b]
 		segs = append(segs, s)
 	}
@@ -175,47 +173,15 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 		if i+1 < len(segs) {
 			limit = segs[i+1].base
 		}
-		if !s.loadTxnIndex(l.dir, limit) {
-			l.m.logger.Warn("rebuilding invalid transaction index", "partition", l.name(), "segment", s.base)
-			s.rebuildTxn, s.txnBad = true, true
-		}
-		st, err := s.log.Stat()
+		// The reference keeps the file cache from closing s's .log while
+		// it is recovered.
+		s.acquire()
+		truncated, err := l.recoverSegment(s, i == len(segs)-1, i < first, limit, recoveryPoint, cfg.IndexIntervalBytes)
+		_ = s.release()
 		if err != nil {
 			return segs, err
 		}
-		size := st.Size()
-		if i < first && !s.rebuild && size <= math.MaxInt32 && s.loadIndexes(size) {
-			s.size, s.next = size, limit
-			if i < len(segs)-1 {
-				continue
-			}
-			// The active segment after a clean shutdown: walk the tail.
-			if next, ok := s.walkTail(size); ok {
-				s.next = next
-				continue
-			}
-			l.m.logger.Warn("active segment tail invalid after clean shutdown; recovering it", "partition", l.name(), "segment", s.base)
-		} else if i < first && !s.rebuild {
-			l.m.logger.Warn("rebuilding invalid index", "partition", l.name(), "segment", s.base)
-		}
-		// A recovered segment's transaction index is completed by the
-		// producer-state replay (loadProducerState).
-		s.rebuildTxn = true
-		res, err := s.recover(cfg.IndexIntervalBytes, limit, nil)
-		if err != nil {
-			return segs, err
-		}
-		if res.torn {
-			if res.next < recoveryPoint || (i < first && i < len(segs)-1) {
-				return segs, fmt.Errorf("%w: %s segment %d: invalid batch at byte %d (offset %d) below the recovery point %d: %v",
-					ErrCorruptLog, l.name(), s.base, res.validBytes, res.next, recoveryPoint, res.reason)
-			}
-			l.m.logger.Warn("truncating torn log tail", "partition", l.name(), "segment", s.base,
-				"position", res.validBytes, "offset", res.next, "dropped_bytes", size-res.validBytes,
-				"dropped_segments", len(segs)-i-1, "reason", res.reason)
-			if err := s.log.Truncate(res.validBytes); err != nil {
-				return segs, err
-			}
+		if truncated {
 			for _, later := range segs[i+1:] {
 				later.close()
 				if err := removeSegmentFiles(l.dir, later.base); err != nil {
@@ -224,13 +190,6 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 			}
 			segs = segs[:i+1]
 		}
-		s.size, s.next = res.validBytes, res.next
-		if err := s.rewriteIndexes(); err != nil {
-			return segs, err
-		}
-		if err := errors.Join(fdatasync(s.log), fdatasync(s.idx), fdatasync(s.tidx)); err != nil {
-			return segs, err
-		}
 	}
 	if err := syncDir(l.dir); err != nil {
 		return segs, err
@@ -238,16 +197,75 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 	return segs, nil
 }
 
+// recoverSegment loads one segment's transaction index, indexes and size
+// (trusted: below the first segment to recover after an unclean stop),
+// or recovers it by scanning its batches. truncated: s had a torn tail,
+// which was cut; the later segments must go. Caller holds a reference.
+func (l *Log) recoverSegment(s *segment, last, trusted bool, limit, recoveryPoint int64, interval int32) (truncated bool, err error) {
+	if !s.loadTxnIndex(l.dir, limit) {
+		l.m.logger.Warn("rebuilding invalid transaction index", "partition", l.name(), "segment", s.base)
+		s.rebuildTxn, s.txnBad = true, true
+	}
+	f, err := s.file()
+	if err != nil {
+		return false, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	size := st.Size()
+	if trusted && !s.rebuild && size <= math.MaxInt32 && s.loadIndexes(size) {
+		s.size, s.next = size, limit
+		if !last {
+			return false, nil
+		}
+		// The active segment after a clean shutdown: walk the tail.
+		if next, ok := s.walkTail(f, size); ok {
+			s.next = next
+			return false, nil
+		}
+		l.m.logger.Warn("active segment tail invalid after clean shutdown; recovering it", "partition", l.name(), "segment", s.base)
+	} else if trusted && !s.rebuild {
+		l.m.logger.Warn("rebuilding invalid index", "partition", l.name(), "segment", s.base)
+	}
+	// A recovered segment's transaction index is completed by the
+	// producer-state replay (loadProducerState).
+	s.rebuildTxn = true
+	res, err := s.recover(interval, limit, nil)
+	if err != nil {
+		return false, err
+	}
+	if res.torn {
+		if res.next < recoveryPoint || (trusted && !last) {
+			return false, fmt.Errorf("%w: %s segment %d: invalid batch at byte %d (offset %d) below the recovery point %d: %v",
+				ErrCorruptLog, l.name(), s.base, res.validBytes, res.next, recoveryPoint, res.reason)
+		}
+		l.m.logger.Warn("truncating torn log tail", "partition", l.name(), "segment", s.base,
+			"position", res.validBytes, "offset", res.next, "dropped_bytes", size-res.validBytes,
+			"reason", res.reason)
+		if err := f.Truncate(res.validBytes); err != nil {
+			return false, err
+		}
+		truncated = !last
+	}
+	s.size, s.next = res.validBytes, res.next
+	if err := fdatasync(f); err != nil {
+		return truncated, err
+	}
+	return truncated, s.writeIndexFiles("")
+}
+
 // walkTail reads batch headers from the last index entry to the end of
 // the file and returns the offset after the last batch; false if a header
 // is invalid or the last batch is cut.
-func (s *segment) walkTail(size int64) (int64, bool) {
+func (s *segment) walkTail(f *os.File, size int64) (int64, bool) {
 	pos := int64(0)
 	next := s.base
 	if n := len(s.offsets); n > 0 {
 		pos = int64(s.offsets[n-1].position)
 	}
-	hs := newHeaderScanner(s.log, size)
+	hs := newHeaderScanner(f, size)
 	defer hs.release()
 	for {
 		h, err := hs.header(pos)
@@ -319,10 +337,20 @@ func (l *Log) loadProducerState() error {
 		}
 	}
 	from := segs[0].base
-	for _, off := range offs {
+	defer func() {
+		// The snapshot files left, ascending, for writeSnapshotLocked.
+		l.snapshots = l.snapshots[:0]
+		for i := len(offs) - 1; i >= 0; i-- {
+			if offs[i] >= 0 {
+				l.snapshots = append(l.snapshots, offs[i])
+			}
+		}
+	}()
+	for i, off := range offs {
 		path := filepath.Join(l.dir, segmentName(off, snapshotSuffix))
 		if off > l.mu.leo || off < segs[0].base {
 			_ = os.Remove(path)
+			offs[i] = -1
 			continue
 		}
 		if off > txnFrom {
@@ -339,6 +367,7 @@ func (l *Log) loadProducerState() error {
 		}
 		l.m.logger.Warn("ignoring producer snapshot", "partition", l.name(), "file", path, "err", err)
 		_ = os.Remove(path)
+		offs[i] = -1
 	}
 	for _, s := range segs {
 		if s.txnBad {
@@ -363,7 +392,13 @@ func (l *Log) loadProducerState() error {
 		if i+1 < len(segs) && segs[i+1].base <= from {
 			continue
 		}
-		hs := newHeaderScanner(s.log, s.size)
+		s.acquire()
+		f, err := s.file()
+		if err != nil {
+			_ = s.release()
+			return err
+		}
+		hs := newHeaderScanner(f, s.size)
 		pos := s.lookupLocked(from)
 		for {
 			h, err := hs.header(pos)
@@ -372,6 +407,7 @@ func (l *Log) loadProducerState() error {
 			}
 			if err != nil {
 				hs.release()
+				_ = s.release()
 				return fmt.Errorf("%w: %s: rebuild producer state: %v", ErrCorruptLog, l.name(), err)
 			}
 			if h.BaseOffset >= from && h.ProducerID >= 0 {
@@ -399,6 +435,7 @@ func (l *Log) loadProducerState() error {
 			pos += int64(h.Size())
 		}
 		hs.release()
+		_ = s.release()
 	}
 	for _, s := range segs {
 		if s.rebuildTxn {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -406,7 +407,7 @@ func TestLogIOErrorTakesLogOffline(t *testing.T) {
 	mustAppend(t, l, makeBatch(t, batchSpec{n: 1}))
 	// Pull the file out from under the log: the next write fails.
 	l.mu.Lock()
-	l.mu.segments[0].log.Close()
+	l.mu.segments[0].f.Close()
 	l.mu.Unlock()
 	if _, err := l.AppendAsLeader(makeBatch(t, batchSpec{n: 1}), 0); !isErr(err, ErrStorage) {
 		t.Fatalf("append: %v", err)
@@ -520,5 +521,47 @@ func TestLogConcurrentAppendReadCheckpoint(t *testing.T) {
 	l, _ = m.Log("t", 0)
 	if l.LogEndOffset() != 1200 || len(readAll(t, l, 0)) != 400 {
 		t.Fatalf("leo %d", l.LogEndOffset())
+	}
+}
+
+// TestLogMaxTimestampNeverInflates: ListOffsets -3 is answered from batch
+// headers and indexes. An uncompressed batch is read in place (exact
+// record, as Kafka 4); a LogAppendTime batch answers its base offset; a
+// compressed batch its last offset (Kafka 3.0-3.7's shallow offset)
+// without decompressing: a batch inflating to 64 MiB costs no more than a
+// small one.
+func TestLogMaxTimestampNeverInflates(t *testing.T) {
+	clock := newTestClock()
+	m := openTestManager(t, t.TempDir(), func(o *ManagerOptions) { o.Now = clock.now })
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{})
+	bomb, err := record.Build(record.BuildOptions{Compression: record.CompressionZstd},
+		[]record.Record{{Timestamp: 100}, {Timestamp: 900, Value: make([]byte, 64<<20)}, {Timestamp: 200}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bomb) > 64<<10 {
+		t.Fatalf("bomb of %d bytes does not compress", len(bomb))
+	}
+	mustAppend(t, l, bomb) // offsets 0..2
+	if off, ts := l.MaxTimestamp(); off != 2 || ts != 900 {
+		t.Fatalf("MaxTimestamp = %d, %d; want the batch's last offset 2, 900", off, ts)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 10; i++ {
+		l.MaxTimestamp()
+	}
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+		t.Fatalf("10 max-timestamp lookups allocated %d bytes: the batch was inflated", d)
+	}
+
+	lat, _ := m.CreateLog("lat", 0, [16]byte{}, Config{MessageTimestampType: TimestampLogAppendTime})
+	mustAppend(t, lat, makeBatch(t, batchSpec{n: 3}))
+	clock.advance(time.Second)
+	mustAppend(t, lat, makeBatch(t, batchSpec{n: 4, codec: record.CompressionGzip}))
+	if off, _ := lat.MaxTimestamp(); off != 3 {
+		t.Fatalf("LogAppendTime: MaxTimestamp offset %d, want the last batch's base offset 3", off)
 	}
 }

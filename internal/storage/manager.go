@@ -30,6 +30,14 @@ type Manager struct {
 	retentionEvery  time.Duration
 	cleanerBackoff  time.Duration
 	cleanerDisabled bool
+	diskFullCheck   time.Duration // how often a full log dir is probed
+	diskFullResume  int64         // free bytes that bring a full log dir back online
+
+	// files bounds the open .log files of inactive segments.
+	files *fileCache
+	// logDirs is the state of each log dir, by cleaned path; the map is
+	// immutable after OpenManager.
+	logDirs map[string]*logDir
 
 	// delMu guards pending, the *.deleted files awaiting
 	// file.delete.delay.ms.
@@ -101,6 +109,10 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		retentionEvery:  opts.RetentionCheckInterval,
 		cleanerBackoff:  opts.CleanerBackoff,
 		cleanerDisabled: opts.CleanerDisabled,
+		diskFullCheck:   opts.DiskFullCheckInterval,
+		diskFullResume:  opts.DiskFullResumeBytes,
+		files:           newFileCache(opts.MaxOpenSegmentFiles),
+		logDirs:         map[string]*logDir{},
 		stop:            make(chan struct{}),
 		done:            make(chan struct{}),
 		cleanerDone:     make(chan struct{}),
@@ -122,6 +134,16 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	}
 	if m.cleanerBackoff <= 0 {
 		m.cleanerBackoff = 15 * time.Second
+	}
+	if m.diskFullCheck <= 0 {
+		m.diskFullCheck = defaultDiskFullCheck
+	}
+	if m.diskFullResume <= 0 {
+		m.diskFullResume = defaultDiskFullResume
+	}
+	for _, d := range m.dirs {
+		c := filepath.Clean(d)
+		m.logDirs[c] = &logDir{path: c}
 	}
 	m.mu.logs = map[TopicPartition]*Log{}
 	m.mu.failed = map[TopicPartition]*failedLog{}
@@ -531,10 +553,14 @@ func (m *Manager) loop() {
 	defer ckptT.Stop()
 	retT := time.NewTicker(m.retentionEvery)
 	defer retT.Stop()
+	fullT := time.NewTicker(m.diskFullCheck)
+	defer fullT.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
+		case <-fullT.C:
+			m.checkFullDirs()
 		case <-retT.C:
 			if n := m.RunRetention(); n > 0 {
 				m.logger.Info("retention deleted segments", "segments", n)

@@ -296,20 +296,30 @@ func listSnapshots(dir string) ([]int64, error) {
 
 // writeSnapshotLocked writes the producer state as "<offset>.snapshot"
 // (tmp + rename; fsynced only if sync) and keeps the two newest snapshots.
-// Caller holds appendMu, and offset is the log end offset.
+// The snapshot offsets are tracked in memory (Log.snapshots), so a roll
+// does not list the directory. Caller holds appendMu, and offset is the
+// log end offset.
 func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
 	if err := writeFileAtomic(filepath.Join(l.dir, segmentName(offset, snapshotSuffix)), l.producers.encode(), sync); err != nil {
 		return err
 	}
 	l.producers.dirty = false
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return err
-	}
-	for i, off := range offs {
-		if i >= 2 || off > offset {
+	kept := l.snapshots[:0]
+	for _, off := range l.snapshots {
+		switch {
+		case off < offset:
+			kept = append(kept, off)
+		case off > offset:
 			_ = os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix)))
 		}
 	}
+	kept = append(kept, offset)
+	if n := len(kept); n > 2 {
+		for _, off := range kept[:n-2] {
+			_ = os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix)))
+		}
+		kept = append(kept[:0], kept[n-2:]...)
+	}
+	l.snapshots = kept
 	return nil
 }

@@ -59,7 +59,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (logStartOffset int64, err error
 	// Checkpoint before deleting anything (ckptMu comes before appendMu
 	// in the lock order, so appendMu is released first).
 	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dir), ckptLogStart); err != nil {
-		return -1, l.ioFailure("write log-start-offset-checkpoint", err)
+		return -1, l.writeFailure("write log-start-offset-checkpoint", err)
 	}
 	if _, err := l.deleteOldSegments(false); err != nil {
 		return -1, err
@@ -121,7 +121,7 @@ func (l *Log) deleteOldSegments(retention bool) (int, error) {
 			if ts < 0 {
 				// No timestamps: the file's modification time, as
 				// Kafka's LogSegment.largestTimestamp.
-				if st, err := segs[n].log.Stat(); err == nil {
+				if st, err := os.Stat(segs[n].path(logSuffix)); err == nil {
 					ts = st.ModTime().UnixMilli()
 				} else {
 					ts = now.UnixMilli()
@@ -167,6 +167,10 @@ func (l *Log) retireSegments(gone []*segment, cfg *Config) error {
 	var errs []error
 	var paths []string
 	for _, s := range gone {
+		// A reader may still hold s: its .log stays open over the rename.
+		if err := s.retire(); err != nil {
+			errs = append(errs, err)
+		}
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			p := filepath.Join(l.dir, segmentName(s.base, suf))
 			if err := os.Rename(p, p+deletedSuffix); err != nil {
@@ -210,7 +214,7 @@ func (l *Log) truncateEpochsFromStartLocked(start int64) error {
 	l.mu.epochs = kept
 	l.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
-		return l.ioFailure("write leader-epoch-checkpoint", err)
+		return l.writeFailure("write leader-epoch-checkpoint", err)
 	}
 	return nil
 }

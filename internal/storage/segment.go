@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"container/list"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,20 +49,45 @@ type timeEntry struct {
 	relOffset int32
 }
 
-// segment is one "<base>.log" file with its two indexes. Files are opened
-// at load, roll or cleaner swap and closed when the last reference goes.
+// segment is one "<base>.log" file with its indexes. It holds at most one
+// descriptor at rest, its .log, opened on demand (see filecache.go).
 type segment struct {
-	base int64 // offset of the first batch (file name); immutable
-	log  *os.File
-	idx  *os.File
-	tidx *os.File
+	base  int64      // offset of the first batch (file name); immutable
+	dir   string     // the partition's directory; immutable
+	files *fileCache // bounds the open .log files; nil for a cleaner's output until it is swapped in
 
-	// refs counts the holders of the open files: 1 for Log.mu.segments
+	// fmu guards f and retired.
+	fmu sync.Mutex
+	// f is the .log, nil while closed. Use it through file(), holding a
+	// reference (appends take one on the active segment too).
+	f *os.File
+	// retired: the segment left Log.mu.segments; its path may be renamed
+	// or replaced, so f stays open until the last reference goes.
+	retired bool
+	// lru is the segment's entry in files.lru, nil when not in it.
+	// Guarded by files.mu.
+	lru *list.Element
+	// inCache mirrors lru != nil for the lock-free hit path of file();
+	// written under files.mu. referenced: used since the cache last
+	// looked at the entry (CLOCK's bit).
+	inCache, referenced atomic.Bool
+
+	// idx and tidx are the index files, open only while the active
+	// segment writes entries (closed at roll and close). Guarded by
+	// appendMu.
+	idx, tidx *os.File
+	// idxWritten and timeWritten count the index entries written to the
+	// files (page cache): a write that failed (disk full) is retried from
+	// there with the next one. Guarded by appendMu.
+	idxWritten, timeWritten int
+
+	// refs counts the holders of the segment: 1 for Log.mu.segments
 	// while the segment is listed there, plus 1 per reader (Read, the
-	// flusher, the cleaner) that picked it under Log.mu. The files are
-	// closed when it drops to 0, so a segment deleted by retention or
-	// replaced by the cleaner stays readable for whoever holds it: its
-	// files are renamed or unlinked, the descriptors stay valid.
+	// flusher, the cleaner, recovery) that picked it under Log.mu. The
+	// files are closed when it drops to 0, so a segment deleted by
+	// retention or replaced by the cleaner stays readable for whoever
+	// holds it: its files are renamed or unlinked, the descriptor stays
+	// valid.
 	refs atomic.Int32
 	// rebuild: the indexes must be rebuilt at open (an interrupted cleaner
 	// swap was completed). Only used while loading.
@@ -84,8 +110,9 @@ type segment struct {
 	maxTimestamp         int64
 	offsetOfMaxTimestamp int64
 
-	// txn is the transaction index file, nil until the segment's first
-	// aborted transaction (created lazily, as Kafka does). Set under
+	// txn is the transaction index file while open: from the segment's
+	// first aborted transaction (created lazily, as Kafka does) until the
+	// flusher synced it after the segment stopped being active. Set under
 	// appendMu; atomic because the flusher reads it without appendMu.
 	txn atomic.Pointer[os.File]
 	// aborted mirrors the transaction index: the aborted transactions
@@ -101,61 +128,157 @@ type segment struct {
 	rebuildTxn, txnBad bool
 
 	// Guarded by Log.appendMu:
-	bytesSinceIndex int64     // bytes appended since the last offset-index entry
-	created         time.Time // first append (or load) time, for segment.ms
+	bytesSinceIndex int64         // bytes appended since the last offset-index entry
+	created         time.Time     // first append (or load) time, for segment.ms
+	jitter          time.Duration // segment.jitter.ms draw subtracted from segment.ms for this segment
 }
 
-func openSegmentFiles(dir string, base int64, create bool) (*segment, error) {
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE | os.O_TRUNC
-	}
-	s := &segment{base: base, next: base, maxTimestamp: noTimestamp, offsetOfMaxTimestamp: -1}
+func newSegment(dir string, base int64, files *fileCache) *segment {
+	s := &segment{base: base, dir: dir, files: files, next: base, maxTimestamp: noTimestamp, offsetOfMaxTimestamp: -1}
 	s.refs.Store(1)
+	return s
+}
+
+func (s *segment) path(suffix string) string {
+	return filepath.Join(s.dir, segmentName(s.base, suffix))
+}
+
+// createSegment creates the files of a new segment at base, replacing
+// any stale ones (an empty .index and .timeindex, as Kafka has them, and
+// no .txnindex), and returns it with its .log open and in the file cache.
+func createSegment(dir string, base int64, files *fileCache) (*segment, error) {
+	s := newSegment(dir, base, files)
 	var err error
-	if s.log, err = os.OpenFile(filepath.Join(dir, segmentName(base, logSuffix)), flags, 0o644); err != nil {
+	if s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
 		return nil, err
 	}
-	// Indexes are always created when missing: they are rebuilt from the log.
-	if s.idx, err = os.OpenFile(filepath.Join(dir, segmentName(base, indexSuffix)), flags|os.O_CREATE, 0o644); err != nil {
-		s.close()
-		return nil, err
-	}
-	if s.tidx, err = os.OpenFile(filepath.Join(dir, segmentName(base, timeIndexSuffix)), flags|os.O_CREATE, 0o644); err != nil {
-		s.close()
-		return nil, err
-	}
-	if create {
-		// A stale transaction index of an earlier segment at this base
-		// must not describe the new one. An existing segment's is
-		// opened by loadTxnIndex.
-		if err := os.Remove(txnIndexPath(dir, base)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		f, err := os.OpenFile(s.path(suf), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil {
 			s.close()
 			return nil, err
 		}
 	}
+	// A stale transaction index of an earlier segment at this base must
+	// not describe the new one.
+	if err := os.Remove(s.path(txnIndexSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.close()
+		return nil, err
+	}
+	s.enterCache()
 	return s, nil
 }
 
+// file returns the open .log, opening it if the cache closed it. The
+// caller holds a reference and uses the file only until it releases it.
+func (s *segment) file() (*os.File, error) {
+	s.fmu.Lock()
+	f := s.f
+	opened := false
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0); err != nil {
+			s.fmu.Unlock()
+			return nil, err
+		}
+		s.f, opened = f, true
+	}
+	cached := !s.retired && s.files != nil
+	s.fmu.Unlock()
+	switch {
+	case !cached:
+	case !opened && s.inCache.Load():
+		// A hit: no global lock.
+		if !s.referenced.Load() {
+			s.referenced.Store(true)
+		}
+	default:
+		s.files.touch(s, opened)
+	}
+	return f, nil
+}
+
+// closeIfIdle is the cache's eviction: it closes f if no reader holds the
+// segment. true means the segment leaves the cache (closed, or retired,
+// which the cache does not manage). Caller holds files.mu.
+func (s *segment) closeIfIdle() bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.retired || s.f == nil {
+		return true
+	}
+	if s.refs.Load() > 1 {
+		return false
+	}
+	_ = s.f.Close()
+	s.f = nil
+	return true
+}
+
+// enterCache puts a segment whose .log is open (new, or a cleaner's
+// output just swapped in) in the file cache, so its bound covers it.
+func (s *segment) enterCache() {
+	s.fmu.Lock()
+	open := s.f != nil && !s.retired
+	s.fmu.Unlock()
+	if open && s.files != nil {
+		s.files.touch(s, false)
+	}
+}
+
+// retire is called when the segment leaves the log's list, before its
+// files are renamed or replaced: a reader still holding it keeps an open
+// .log, which the cache no longer closes. Caller holds appendMu.
+func (s *segment) retire() error {
+	s.fmu.Lock()
+	s.retired = true
+	var err error
+	if s.f == nil && s.refs.Load() > 1 {
+		s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+	}
+	s.fmu.Unlock()
+	if s.files != nil {
+		s.files.remove(s)
+	}
+	return err
+}
+
 // acquire takes a reference; the caller holds Log.mu and found s in
-// Log.mu.segments (so the count is not 0).
+// Log.mu.segments (so the count is not 0), or holds appendMu while s is
+// listed (nothing can retire it then), or owns s (loading).
 func (s *segment) acquire() { s.refs.Add(1) }
 
 // release drops a reference and closes the files with the last one.
 func (s *segment) release() error {
-	if s.refs.Add(-1) == 0 {
+	switch s.refs.Add(-1) {
+	case 0:
 		return s.close()
+	case 1:
+		if s.files != nil {
+			s.files.released()
+		}
 	}
 	return nil
 }
 
 func (s *segment) close() error {
 	var errs []error
-	for _, f := range []*os.File{s.log, s.idx, s.tidx, s.txn.Load()} {
+	s.fmu.Lock()
+	f := s.f
+	s.f = nil
+	s.fmu.Unlock()
+	if s.files != nil {
+		s.files.remove(s)
+	}
+	for _, f := range []*os.File{f, s.idx, s.tidx, s.txn.Swap(nil)} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
+	s.idx, s.tidx = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -216,13 +339,14 @@ func encodeTimeEntries(dst []byte, es []timeEntry) []byte {
 // loadIndexes reads both index files and sanity-checks them against the
 // log size (Kafka's AbstractIndex.sanityCheck, extended to every entry):
 // strictly increasing offsets and positions inside the file, timestamps
-// increasing. A false return means "rebuild".
+// increasing. A false return means "rebuild" (also for a missing file).
+// The files are not kept open.
 func (s *segment) loadIndexes(logSize int64) bool {
-	ib, err := io.ReadAll(io.NewSectionReader(s.idx, 0, math.MaxInt64))
+	ib, err := os.ReadFile(s.path(indexSuffix))
 	if err != nil || len(ib)%offsetEntrySize != 0 {
 		return false
 	}
-	tb, err := io.ReadAll(io.NewSectionReader(s.tidx, 0, math.MaxInt64))
+	tb, err := os.ReadFile(s.path(timeIndexSuffix))
 	if err != nil || len(tb)%timeEntrySize != 0 {
 		return false
 	}
@@ -252,6 +376,7 @@ func (s *segment) loadIndexes(logSize int64) bool {
 		s.maxTimestamp = s.times[n-1].timestamp
 		s.offsetOfMaxTimestamp = s.base + int64(s.times[n-1].relOffset)
 	}
+	s.idxWritten, s.timeWritten = len(s.offsets), len(s.times)
 	return true
 }
 
@@ -289,36 +414,119 @@ func (s *segment) maybeAppendTime() bool {
 	return true
 }
 
-// writeIndexTails writes the index entries from offset-entry from and
-// time-entry tfrom on to the files (page cache only).
-func (s *segment) writeIndexTails(from, tfrom int) error {
+// writeIndexTails writes the index entries not yet in the files (page
+// cache only), opening the files if needed; they stay open until
+// closeIndexFiles. Caller holds appendMu.
+func (s *segment) writeIndexTails() error {
 	var buf [256]byte
-	if from < len(s.offsets) {
-		if _, err := s.idx.WriteAt(encodeOffsetEntries(buf[:0], s.offsets[from:]), int64(from)*offsetEntrySize); err != nil {
+	if s.idxWritten < len(s.offsets) {
+		if s.idx == nil {
+			f, err := os.OpenFile(s.path(indexSuffix), os.O_RDWR|os.O_CREATE, 0o644)
+			if err != nil {
+				return err
+			}
+			s.idx = f
+		}
+		es := s.offsets[s.idxWritten:]
+		if len(es) > len(buf)/offsetEntrySize {
+			es = es[:len(buf)/offsetEntrySize]
+		}
+		if _, err := s.idx.WriteAt(encodeOffsetEntries(buf[:0], es), int64(s.idxWritten)*offsetEntrySize); err != nil {
 			return err
 		}
+		s.idxWritten += len(es)
+		if s.idxWritten < len(s.offsets) {
+			return s.writeIndexTails()
+		}
 	}
-	if tfrom < len(s.times) {
-		if _, err := s.tidx.WriteAt(encodeTimeEntries(buf[:0], s.times[tfrom:]), int64(tfrom)*timeEntrySize); err != nil {
+	if s.timeWritten < len(s.times) {
+		if s.tidx == nil {
+			f, err := os.OpenFile(s.path(timeIndexSuffix), os.O_RDWR|os.O_CREATE, 0o644)
+			if err != nil {
+				return err
+			}
+			s.tidx = f
+		}
+		es := s.times[s.timeWritten:]
+		if len(es) > len(buf)/timeEntrySize {
+			es = es[:len(buf)/timeEntrySize]
+		}
+		if _, err := s.tidx.WriteAt(encodeTimeEntries(buf[:0], es), int64(s.timeWritten)*timeEntrySize); err != nil {
+			return err
+		}
+		s.timeWritten += len(es)
+		if s.timeWritten < len(s.times) {
+			return s.writeIndexTails()
+		}
+	}
+	return nil
+}
+
+// closeIndexFiles closes the index files opened by writeIndexTails.
+// Caller holds appendMu.
+func (s *segment) closeIndexFiles() error {
+	var errs []error
+	for _, f := range []*os.File{s.idx, s.tidx} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	s.idx, s.tidx = nil, nil
+	return errors.Join(errs...)
+}
+
+// syncIndexFiles fdatasyncs both index files, opened by name (an fsync
+// covers the inode, whichever descriptor wrote it). A missing file (the
+// segment was deleted meanwhile) is not an error.
+func (s *segment) syncIndexFiles() error {
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		f, err := os.Open(s.path(suf))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = fdatasync(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// rewriteIndexes replaces both index files with the in-memory entries.
-func (s *segment) rewriteIndexes() error {
-	if err := s.idx.Truncate(0); err != nil {
-		return err
+// writeIndexFiles replaces both index files ("<base>.index<extra>",
+// "<base>.timeindex<extra>") with the in-memory entries, fsyncs them and
+// closes them. Used by recovery and the cleaner, never concurrently with
+// appends to s.
+func (s *segment) writeIndexFiles(extra string) error {
+	for _, ix := range []struct {
+		suf string
+		b   []byte
+	}{
+		{indexSuffix, encodeOffsetEntries(nil, s.offsets)},
+		{timeIndexSuffix, encodeTimeEntries(nil, s.times)},
+	} {
+		f, err := os.OpenFile(s.path(ix.suf+extra), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(ix.b)
+		if err == nil {
+			err = fdatasync(f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err := s.tidx.Truncate(0); err != nil {
-		return err
-	}
-	if _, err := s.idx.WriteAt(encodeOffsetEntries(nil, s.offsets), 0); err != nil {
-		return err
-	}
-	_, err := s.tidx.WriteAt(encodeTimeEntries(nil, s.times), 0)
-	return err
+	s.idxWritten, s.timeWritten = len(s.offsets), len(s.times)
+	return nil
 }
 
 // recoverResult is what scanning a segment batch by batch found.
@@ -334,14 +542,18 @@ type recoverResult struct {
 // maxTimestamp, and reports the valid prefix (Kafka's LogSegment.recover).
 // It does not modify the files. fn, if not nil, sees every valid header.
 func (s *segment) recover(interval int32, limit int64, fn func(h *record.Header)) (recoverResult, error) {
-	st, err := s.log.Stat()
+	f, err := s.file()
+	if err != nil {
+		return recoverResult{}, err
+	}
+	st, err := f.Stat()
 	if err != nil {
 		return recoverResult{}, err
 	}
 	fileSize := st.Size()
 	s.offsets, s.times = s.offsets[:0], s.times[:0]
 	s.maxTimestamp, s.offsetOfMaxTimestamp, s.bytesSinceIndex = noTimestamp, -1, 0
-	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 1<<20)
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 1<<20)
 	res := recoverResult{next: s.base}
 	var buf []byte
 	stop := func(err error) (recoverResult, error) {

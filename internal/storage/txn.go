@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -130,32 +128,54 @@ func (s *segment) appendTxnIndex(dir string, e abortedEntry) (created bool, err 
 // since its last fsync. Unlike the offset and time indexes, it is synced
 // with the log even for the active segment: recovery cannot tell a lost
 // entry from no entry (a missing file means "no aborts"), so the entries
-// of markers below the recovery point must be durable.
-func (s *segment) syncTxnIndex() error {
-	if f := s.txn.Load(); f != nil && s.txnDirty.Swap(false) {
-		return fdatasync(f)
+// of markers below the recovery point must be durable. With inactive
+// (the segment rolled: no entry can be appended any more) the file is
+// closed afterwards. Called by the flusher, which holds a reference.
+func (s *segment) syncTxnIndex(inactive bool) error {
+	var err error
+	if s.txnDirty.Swap(false) {
+		f := s.txn.Load()
+		if f == nil {
+			// Closed meanwhile (a cleaner swap hands the dirty flag to
+			// the new segment): sync by name.
+			if f, err = os.Open(txnIndexPath(s.dir, s.base)); err == nil {
+				err = errors.Join(fdatasync(f), f.Close())
+			} else if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		} else {
+			err = fdatasync(f)
+		}
+		if err != nil {
+			s.txnDirty.Store(true)
+		}
+	}
+	if inactive && err == nil {
+		if f := s.txn.Swap(nil); f != nil {
+			err = f.Close()
+		}
+	}
+	return err
+}
+
+// truncateTxnIndex cuts a partial entry a failed append may have left at
+// the end of the open transaction index. Caller holds appendMu.
+func (s *segment) truncateTxnIndex() error {
+	if f := s.txn.Load(); f != nil {
+		return f.Truncate(int64(len(s.aborted)) * txnEntrySize)
 	}
 	return nil
 }
 
-// loadTxnIndex opens and reads "<base>.txnindex" if it exists; false
-// means it must be rebuilt (unreadable, malformed, or an entry whose
-// marker lies outside [base, limit)). Only used while loading.
+// loadTxnIndex reads "<base>.txnindex" if it exists; false means it must
+// be rebuilt (unreadable, malformed, or an entry whose marker lies outside
+// [base, limit)). The file is not kept open. Only used while loading.
 func (s *segment) loadTxnIndex(dir string, limit int64) bool {
-	f := s.txn.Load()
-	if f == nil {
-		var err error
-		f, err = os.OpenFile(txnIndexPath(dir, s.base), os.O_RDWR, 0o644)
-		if errors.Is(err, os.ErrNotExist) {
-			s.aborted = nil
-			return true
-		}
-		if err != nil {
-			return false
-		}
-		s.txn.Store(f)
+	b, err := os.ReadFile(txnIndexPath(dir, s.base))
+	if errors.Is(err, os.ErrNotExist) {
+		s.aborted = nil
+		return true
 	}
-	b, err := io.ReadAll(io.NewSectionReader(f, 0, math.MaxInt64))
 	if err != nil {
 		return false
 	}
@@ -173,33 +193,27 @@ func (s *segment) loadTxnIndex(dir string, limit int64) bool {
 }
 
 // rewriteTxnIndex replaces the segment's transaction index by s.aborted
-// (removing the file when there is none) and fsyncs it. Only used while
-// loading.
+// (removing the file when there is none), fsyncs and closes it. Only used
+// while loading.
 func (s *segment) rewriteTxnIndex(dir string) error {
+	if f := s.txn.Swap(nil); f != nil {
+		_ = f.Close()
+	}
 	if len(s.aborted) == 0 {
-		if f := s.txn.Swap(nil); f != nil {
-			_ = f.Close()
-		}
 		if err := os.Remove(txnIndexPath(dir, s.base)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	f := s.txn.Load()
-	if f == nil {
-		var err error
-		if f, err = os.OpenFile(txnIndexPath(dir, s.base), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-			return err
-		}
-		s.txn.Store(f)
-	}
-	if err := f.Truncate(0); err != nil {
+	f, err := os.OpenFile(txnIndexPath(dir, s.base), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(encodeAbortedEntries(nil, s.aborted), 0); err != nil {
-		return err
+	_, err = f.Write(encodeAbortedEntries(nil, s.aborted))
+	if err == nil {
+		err = fdatasync(f)
 	}
-	return fdatasync(f)
+	return errors.Join(err, f.Close())
 }
 
 // checkMarker applies Kafka's ProducerAppendInfo checks to a marker for
@@ -425,8 +439,12 @@ func (l *Log) WriteTxnMarker(m TxnMarker) (offset int64, err error) {
 // marker; nil when it does not decode (recovery then treats the batch as
 // a bare epoch bump, as before transactions).
 func readMarker(s *segment, pos int64, h *record.Header) *record.EndTxnMarker {
+	f, err := s.file()
+	if err != nil {
+		return nil
+	}
 	buf := make([]byte, h.Size())
-	if _, err := s.log.ReadAt(buf, pos); err != nil {
+	if _, err := f.ReadAt(buf, pos); err != nil {
 		return nil
 	}
 	m, err := record.ParseEndTxnMarkerBatch(buf)

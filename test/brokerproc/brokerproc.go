@@ -124,6 +124,10 @@ type Options struct {
 	// Overrides are extra "key=value" settings passed as -o after the
 	// listener and log.dirs ones (so they may replace them).
 	Overrides []string
+	// Wrapper, if set, is a command the binary is run under, which must
+	// exec it (e.g. {"prlimit", "--nofile=256:256"}), so PID stays the
+	// broker's.
+	Wrapper []string
 }
 
 // Broker is one running (or finished) broker process.
@@ -193,6 +197,10 @@ func spawn(t testing.TB, opts Options) (*Broker, <-chan string, error) {
 		opts: opts,
 		out:  &tailBuffer{max: tailBytes},
 		done: make(chan struct{}),
+	}
+	if len(opts.Wrapper) > 0 {
+		args = append(append(opts.Wrapper[1:len(opts.Wrapper):len(opts.Wrapper)], bin), args...)
+		bin = opts.Wrapper[0]
 	}
 	b.cmd = exec.Command(bin, args...)
 	b.cmd.Dir = opts.Dir
@@ -289,6 +297,17 @@ func ParseListenerBound(line, listener string) (string, bool) {
 		return "", false
 	}
 	return addr, true
+}
+
+// HTTPAddr is the bound address of the broker's HTTP listener (/metrics,
+// /healthz), read from its output; "" if none was logged.
+func (b *Broker) HTTPAddr() string {
+	for _, line := range strings.Split(b.out.String(), "\n") {
+		if a, ok := ParseListenerBound(line, "HTTP"); ok {
+			return a
+		}
+	}
+	return ""
 }
 
 // PID is the broker's process id.
