@@ -34,7 +34,7 @@ func newCluster(t *testing.T) *cluster {
 // stderr.
 func (c *cluster) run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := NewRootCommand()
+	cmd := NewRootCommand(testDeps)
 	full := []string{"-X", c.addr}
 	if c.maxVersion != "" {
 		full = append(full, "--client-max-version", c.maxVersion)

@@ -126,7 +126,7 @@ func TestDevClusterRejectsBadFlags(t *testing.T) {
 		{"dev", "cluster", "--stop-timeout", "0s"},
 		{"dev", "cluster", "extra"},
 	} {
-		cmd := NewRootCommand()
+		cmd := NewRootCommand(testDeps)
 		cmd.SetArgs(append(args, "--dir", t.TempDir()))
 		var o, e bytes.Buffer
 		cmd.SetOut(&o)
