@@ -317,6 +317,9 @@ func runDevCluster(cmd *cobra.Command, g *globals, f devClusterFlags) error {
 	default:
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
+	if ip := net.ParseIP(f.host); f.host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("--host %q: the nodes advertise it to clients, so it must be an address they can reach (not a wildcard)", f.host)
+	}
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
 		return err
@@ -358,10 +361,15 @@ func runDevCluster(cmd *cobra.Command, g *globals, f devClusterFlags) error {
 	// multi-voter quorum may need the others before it serves.
 	for _, c := range children {
 		if err := waitDevNodeReady(ctx, c, f.startTimeout); err != nil {
-			return err
+			if ctx.Err() == nil {
+				return err
+			}
+			break // interrupted while starting: stop below, cleanly
 		}
 	}
-	printDevNodes(out(cmd), children)
+	if ctx.Err() == nil {
+		printDevNodes(out(cmd), children)
+	}
 
 	// Tell when Metadata lists every broker: the quorum has formed and
 	// each node registered. Not fatal: the nodes are up either way.

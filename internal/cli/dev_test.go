@@ -124,6 +124,8 @@ func TestDevClusterRejectsBadFlags(t *testing.T) {
 		{"dev", "cluster", "--base-port", "70000"},
 		{"dev", "cluster", "--log-level", "loud"},
 		{"dev", "cluster", "--stop-timeout", "0s"},
+		{"dev", "cluster", "--host", "0.0.0.0"},
+		{"dev", "cluster", "--host", ""},
 		{"dev", "cluster", "extra"},
 	} {
 		cmd := NewRootCommand(testDeps)
