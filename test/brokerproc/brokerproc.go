@@ -15,6 +15,10 @@
 // reaped by PID in t.Cleanup, and when the test failed the tail of its output
 // is logged, so a failure shows what the broker said.
 //
+// Multi-node clusters (cluster.go) start every node from its own
+// server.properties (Options.ConfigFile) with ports reserved up front,
+// all nodes before waiting for any.
+//
 // The binary is $SAMSA_BIN when set (make test builds bin/samsa once and
 // exports it), otherwise it is built once per test process with
 // `CGO_ENABLED=0 go build`, as make build does.
