@@ -83,12 +83,12 @@ import (
 // errAcksZeroFailed closes the connection after a failed acks=0 produce.
 var errAcksZeroFailed = errors.New("api: produce with acks=0 failed; closing the connection so the client refreshes metadata")
 
-func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+func (h *Handler) produce(ctx context.Context, c *network.Conn, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	var im *metadata.Image
 	if req.Version >= 13 {
-		im = h.d.Controller.Image()
+		im = h.image()
 	}
 	failed := false
 	for i := range req.Topics {
@@ -126,7 +126,7 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 			}
 			err := checkProduceRecords(req.Version, rp.Records)
 			if err == nil {
-				err = h.verifyTxn(req.TransactionID, topic, rp)
+				err = h.verifyTxn(ctx, req.TransactionID, topic, rp)
 			}
 			if err == nil {
 				err = h.appendPartition(topic, rp, req.Acks, &sp)
@@ -147,6 +147,9 @@ func (h *Handler) produce(_ context.Context, _ *network.Conn, req *kmsg.ProduceR
 			return nil, errAcksZeroFailed
 		}
 		return nil, nil
+	}
+	if failed && c != nil {
+		h.produceLeaderHints(resp, c.Listener())
 	}
 	return resp, nil
 }
@@ -179,7 +182,7 @@ func checkProduceRecords(version int16, records []byte) error {
 // verifyTxn checks a transactional batch against the coordinator's state
 // of its transaction (see the header). A non-transactional batch, or a
 // request without transactional id, passes.
-func (h *Handler) verifyTxn(id *string, topic string, rp *kmsg.ProduceRequestTopicPartition) error {
+func (h *Handler) verifyTxn(ctx context.Context, id *string, topic string, rp *kmsg.ProduceRequestTopicPartition) error {
 	if id == nil {
 		return nil
 	}
@@ -190,7 +193,13 @@ func (h *Handler) verifyTxn(id *string, topic string, rp *kmsg.ProduceRequestTop
 	if h.d.Txns == nil {
 		return kerr.NotEnoughReplicas
 	}
-	code := h.d.Txns.VerifyPartition(*id, hdr.ProducerID, hdr.ProducerEpoch, txn.TopicPartition{Topic: topic, Partition: rp.Partition})
+	tp := txn.TopicPartition{Topic: topic, Partition: rp.Partition}
+	code := h.d.Txns.VerifyPartition(*id, hdr.ProducerID, hdr.ProducerEpoch, tp)
+	if code == kerr.NotCoordinator && h.d.VerifyTxnRemote != nil {
+		// The transaction's coordinator is another broker: ask it
+		// (AddPartitionsToTxn v4 VerifyOnly, as Kafka's leaders do).
+		code = h.d.VerifyTxnRemote(ctx, *id, hdr.ProducerID, hdr.ProducerEpoch, tp)
+	}
 	switch code {
 	case nil:
 		return nil

@@ -130,7 +130,7 @@ func requestEntries(req *kmsg.FetchRequest) []fetchEntry {
 	return entries
 }
 
-func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
+func (h *Handler) fetch(ctx context.Context, c *network.Conn, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
 	// KIP-227, as Kafka's FetchManager.newContext: epoch 0 (INITIAL) or
@@ -165,6 +165,9 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 	case req.SessionEpoch == 0 && ctx.Err() == nil:
 		resp.SessionID = h.sessions.create(req, entries, parts)
 	}
+	if hasError && c != nil {
+		h.fetchLeaderHints(resp, c.Listener())
+	}
 	return resp, nil
 }
 
@@ -173,7 +176,7 @@ func (h *Handler) fetch(ctx context.Context, _ *network.Conn, req *kmsg.FetchReq
 func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, resp *kmsg.FetchResponse) (parts []fetchPartition, hasError bool) {
 	var im *metadata.Image
 	if req.Version >= 13 {
-		im = h.d.Controller.Image()
+		im = h.image()
 	}
 	// Response topics group consecutive partitions of one topic, as
 	// Kafka's FetchResponse.of does.

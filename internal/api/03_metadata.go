@@ -24,7 +24,9 @@ package api
 // this broker in OfflineReplicas, and if this broker is its leader it is
 // answered with leader -1 and LEADER_NOT_AVAILABLE, which is what Kafka's
 // controller leaves once it has moved leadership off an offline log dir
-// with no other replica.
+// with no other replica. A partition whose leader is fenced (no
+// heartbeat for broker.session.timeout.ms, or shut down) is answered
+// likewise, until the broker returns.
 //
 // Differences from Kafka: an auto-created topic is answered with its
 // partitions right away rather than LEADER_NOT_AVAILABLE, since the
@@ -92,7 +94,7 @@ func brokersOn(im *metadata.Image, listener string, includeFenced bool) []broker
 
 func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	im := h.d.Controller.Image()
+	im := h.image()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	allowAuto := h.d.Config.AutoCreateTopicsEnable && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -126,7 +128,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			missing = append(missing, *rt.Topic)
 		}
 		if len(missing) > 0 {
-			for topic, code := range h.d.Controller.AutoCreateTopics(ctx, missing) {
+			for topic, code := range h.ctrl(ctx).AutoCreateTopics(ctx, missing) {
 				if code != 0 && code != kerr.TopicAlreadyExists.Code {
 					failedAuto[topic] = code
 				}
@@ -141,7 +143,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 			}
 		}
 		if len(queued) > 0 {
-			im = h.d.Controller.Image()
+			im = h.image()
 		}
 	}
 
@@ -243,6 +245,12 @@ func (h *Handler) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.Meta
 					mp.Leader = -1
 				}
 			}
+		}
+		if b, ok := im.Brokers[mp.Leader]; mp.Leader >= 0 && (!ok || b.Fenced) {
+			// The leader is fenced (its session expired, or it shut
+			// down): offline until it heartbeats again; with one
+			// replica there is no other leader to elect.
+			mp.Leader = -1
 		}
 		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code

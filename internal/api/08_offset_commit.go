@@ -32,7 +32,7 @@ func (h *Handler) offsetCommit(ctx context.Context, _ *network.Conn, req *kmsg.O
 	if req.Version <= offsetsByNameVersion {
 		return h.d.Groups.OffsetCommit(ctx, req), nil
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	byName := *req
 	byName.Version = offsetsByNameVersion
 	byName.Topics = make([]kmsg.OffsetCommitRequestTopic, 0, len(req.Topics))

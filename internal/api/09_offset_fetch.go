@@ -30,7 +30,7 @@ func (h *Handler) offsetFetch(ctx context.Context, _ *network.Conn, req *kmsg.Of
 	if req.Version <= offsetsByNameVersion {
 		return h.d.Groups.OffsetFetch(ctx, req), nil
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	byName := *req
 	byName.Version = offsetsByNameVersion
 	byName.Groups = make([]kmsg.OffsetFetchRequestGroup, len(req.Groups))

@@ -104,7 +104,7 @@ func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType i
 		none.msg = err.Error()
 		return none
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	t := im.Topics[topic]
 	if t == nil || len(t.Partitions) == 0 {
 		none.msg = topic + " has no partitions"
@@ -123,7 +123,7 @@ func (h *Handler) coordinatorFor(ctx context.Context, c *network.Conn, keyType i
 // createOffsetsTopic creates __consumer_offsets unless it exists.
 func (h *Handler) createOffsetsTopic(ctx context.Context) error {
 	cfg := h.d.Config
-	return h.d.Controller.CreateInternalTopic(ctx, offsetsTopic, cfg.OffsetsTopicNumPartitions, cfg.OffsetsTopicReplicationFactor, map[string]string{
+	return h.ctrl(ctx).CreateInternalTopic(ctx, offsetsTopic, cfg.OffsetsTopicNumPartitions, cfg.OffsetsTopicReplicationFactor, map[string]string{
 		"cleanup.policy":   "compact",
 		"segment.bytes":    strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
 		"compression.type": "producer",
@@ -134,7 +134,7 @@ func (h *Handler) createOffsetsTopic(ctx context.Context) error {
 // exists, with Kafka's configs for it (TransactionLog.transactionTopicConfigs).
 func (h *Handler) createTransactionStateTopic(ctx context.Context) error {
 	cfg := h.d.Config
-	return h.d.Controller.CreateInternalTopic(ctx, transactionStateTopic, cfg.TransactionStateLogNumPartitions, cfg.TransactionStateLogReplicationFactor, map[string]string{
+	return h.ctrl(ctx).CreateInternalTopic(ctx, transactionStateTopic, cfg.TransactionStateLogNumPartitions, cfg.TransactionStateLogReplicationFactor, map[string]string{
 		"cleanup.policy":      "compact",
 		"segment.bytes":       strconv.Itoa(int(cfg.TransactionStateLogSegmentBytes)),
 		"compression.type":    "uncompressed",

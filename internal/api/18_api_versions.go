@@ -67,10 +67,14 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 42, MinVersion: 0, MaxVersion: 3}, // DeleteGroups
 	{ApiKey: 44, MinVersion: 0, MaxVersion: 1}, // IncrementalAlterConfigs
 	{ApiKey: 47, MinVersion: 0, MaxVersion: 0}, // OffsetDelete
+	{ApiKey: 55, MinVersion: 0, MaxVersion: 2}, // DescribeQuorum
 	{ApiKey: 60, MinVersion: 0, MaxVersion: 2}, // DescribeCluster
 	{ApiKey: 61, MinVersion: 0, MaxVersion: 0}, // DescribeProducers
+	{ApiKey: 62, MinVersion: 0, MaxVersion: 4}, // BrokerRegistration (controller RPC)
+	{ApiKey: 63, MinVersion: 0, MaxVersion: 2}, // BrokerHeartbeat (controller RPC)
 	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
 	{ApiKey: 66, MinVersion: 0, MaxVersion: 2}, // ListTransactions
+	{ApiKey: 67, MinVersion: 0, MaxVersion: 0}, // AllocateProducerIds (controller RPC)
 }
 
 // servedByKey indexes apiVersionsServed by key.

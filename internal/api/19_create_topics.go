@@ -43,7 +43,7 @@ import (
 )
 
 func (h *Handler) createTopics(ctx context.Context, _ *network.Conn, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
-	resp := h.d.Controller.CreateTopics(ctx, req)
+	resp := h.ctrl(ctx).CreateTopics(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil
 	}
@@ -63,7 +63,7 @@ func (h *Handler) createTopics(ctx context.Context, _ *network.Conn, req *kmsg.C
 // this broker holds a replica of, and returns an error counting those
 // whose log is offline (nil when all are online).
 func (h *Handler) offlinePartitions(topic string, first int32) error {
-	t := h.d.Controller.Image().Topics[topic]
+	t := h.image().Topics[topic]
 	if t == nil {
 		return nil
 	}

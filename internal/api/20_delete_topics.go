@@ -22,5 +22,5 @@ import (
 )
 
 func (h *Handler) deleteTopics(ctx context.Context, _ *network.Conn, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
-	return h.d.Controller.DeleteTopics(ctx, req), nil
+	return h.ctrl(ctx).DeleteTopics(ctx, req), nil
 }

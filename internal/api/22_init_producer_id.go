@@ -54,7 +54,7 @@ func (h *Handler) initProducerID(ctx context.Context, _ *network.Conn, req *kmsg
 		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		return resp, nil
 	}
-	id, err := h.d.Controller.AllocateProducerID(ctx)
+	id, err := h.ctrl(ctx).AllocateProducerID(ctx)
 	if err != nil {
 		h.logger.Error("allocate producer id", "err", err)
 		// Retriable: the client asks again.

@@ -102,7 +102,7 @@ func (h *Handler) addTxnPartitions(ctx context.Context, id string, pid int64, ep
 		}
 		return codes
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	var tps []txn.TopicPartition
 	missing := false
 	for _, t := range topics {

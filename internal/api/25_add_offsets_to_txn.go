@@ -38,7 +38,7 @@ func (h *Handler) addOffsetsToTxn(ctx context.Context, _ *network.Conn, req *kms
 		return resp, nil
 	}
 	n := h.d.Config.OffsetsTopicNumPartitions
-	if t := h.d.Controller.Image().Topics[offsetsTopic]; t != nil {
+	if t := h.image().Topics[offsetsTopic]; t != nil {
 		n = int32(len(t.Partitions))
 	}
 	tp := txn.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(req.Group, n)}

@@ -40,7 +40,7 @@ import (
 
 func (h *Handler) describeConfigs(_ context.Context, _ *network.Conn, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
-	im := h.d.Controller.Image()
+	im := h.image()
 	self := strconv.Itoa(int(h.d.NodeID))
 	// A resource listed more than once is answered once, where it is
 	// first listed, with the config names of its last mention: each

@@ -30,5 +30,5 @@ import (
 )
 
 func (h *Handler) alterConfigs(ctx context.Context, _ *network.Conn, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
-	return h.d.Controller.AlterConfigs(ctx, req), nil
+	return h.ctrl(ctx).AlterConfigs(ctx, req), nil
 }

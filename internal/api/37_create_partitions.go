@@ -28,8 +28,8 @@ import (
 )
 
 func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
-	im := h.d.Controller.Image()
-	resp := h.d.Controller.CreatePartitions(ctx, req)
+	im := h.image()
+	resp := h.ctrl(ctx).CreatePartitions(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil
 	}

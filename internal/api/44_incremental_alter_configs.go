@@ -30,5 +30,5 @@ import (
 )
 
 func (h *Handler) incrementalAlterConfigs(ctx context.Context, _ *network.Conn, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
-	return h.d.Controller.IncrementalAlterConfigs(ctx, req), nil
+	return h.ctrl(ctx).IncrementalAlterConfigs(ctx, req), nil
 }

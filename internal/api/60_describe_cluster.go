@@ -41,7 +41,7 @@ func (h *Handler) describeCluster(_ context.Context, c *network.Conn, req *kmsg.
 		resp.ErrorMessage = &msg
 		return resp, nil
 	}
-	im := h.d.Controller.Image()
+	im := h.image()
 	resp.ClusterID = h.d.ClusterID
 	resp.ControllerID = im.ControllerID
 	for _, b := range brokersOn(im, c.Listener(), req.IncludeFencedBrokers) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"samsa/internal/metadata"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
 )
@@ -39,6 +40,11 @@ var errorCodes = []struct {
 	// A log closed under a request: the partition moved or the broker is
 	// stopping; the client refreshes metadata and retries elsewhere.
 	{storage.ErrClosed, kerr.NotLeaderForPartition},
+
+	// The quorum has no active controller here (or lost it): clients
+	// look for the controller again.
+	{metadata.ErrNotController, kerr.NotController},
+	{metadata.ErrClosed, kerr.NotController},
 
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},

@@ -14,26 +14,95 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/config"
 	"samsa/internal/controller"
 	"samsa/internal/group"
+	"samsa/internal/metadata"
 	"samsa/internal/network"
+	"samsa/internal/raft"
 	"samsa/internal/replica"
 	"samsa/internal/txn"
 )
+
+// Controller is how handlers change cluster metadata: the local
+// controller (*controller.Controller) when this node is the active one,
+// or a client that forwards to the active controller over the
+// inter-broker listener (internal/interbroker). Both answer Kafka error
+// codes, NOT_CONTROLLER included when the quorum has no active
+// controller.
+type Controller interface {
+	CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse
+	DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse
+	CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse
+	AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse
+	IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse
+	// AutoCreateTopics creates topics with the broker defaults and
+	// returns each one's error code.
+	AutoCreateTopics(ctx context.Context, topics []string) map[string]int16
+	// AllocateProducerID returns a producer id never handed out before.
+	AllocateProducerID(ctx context.Context) (int64, error)
+	// CreateInternalTopic creates an internal topic unless it exists.
+	CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error
+}
+
+var _ LocalController = (*controller.Controller)(nil)
+
+// LocalController is the controller of this node (controller role).
+type LocalController interface {
+	Controller
+	BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
+	BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
+	AllocateProducerIDsBlock(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse
+}
+
+// onControllerListener marks the context of a request that arrived on a
+// controller listener.
+type onControllerListener struct{}
+
+// ctrl is the controller a request's admin operations go to: the local
+// one for requests on a controller listener (a forwarded request is
+// never forwarded again; not active: NOT_CONTROLLER), else Deps.Controller.
+func (h *Handler) ctrl(ctx context.Context) Controller {
+	if ctx.Value(onControllerListener{}) != nil && h.d.LocalController != nil {
+		return h.d.LocalController
+	}
+	return h.d.Controller
+}
 
 // Deps are the components the handlers use.
 type Deps struct {
 	Config     *config.Config
 	ClusterID  string
 	NodeID     int32
-	Controller *controller.Controller
-	Replicas   *replica.Manager
-	Groups     *group.Coordinator
-	Txns       *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
-	Logger     *slog.Logger     // nil: slog.Default()
+	Controller Controller
+	// LocalController is this node's own controller, nil on a
+	// broker-only node. It serves the controller RPCs (BrokerRegistration,
+	// BrokerHeartbeat, AllocateProducerIds) and every admin request that
+	// arrives on a controller listener (forwarded ones: never forwarded
+	// again).
+	LocalController LocalController
+	// QuorumStatus reports the metadata quorum's raft status
+	// (DescribeQuorum); nil: DescribeQuorum answers NOT_LEADER_OR_FOLLOWER.
+	QuorumStatus func(ctx context.Context) (raft.Status, error)
+	// ForwardToController sends a request to the active controller
+	// (interbroker.Controllers.Do); notController tells a response of a
+	// node that is not it. nil: nothing is forwarded.
+	ForwardToController func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error)
+	// VerifyTxnRemote checks that a partition is in an ongoing
+	// transaction whose coordinator is another broker (KIP-890
+	// verification over the inter-broker listener); nil: only the local
+	// coordinator is asked.
+	VerifyTxnRemote func(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) *kerr.Error
+	// Metadata publishes the metadata image this node has applied; every
+	// handler reads the cluster's state from it.
+	Metadata *metadata.Publisher
+	Replicas *replica.Manager
+	Groups   *group.Coordinator
+	Txns     *txn.Coordinator // nil: transactional requests answer COORDINATOR_NOT_AVAILABLE
+	Logger   *slog.Logger     // nil: slog.Default()
 }
 
 // Handler serves every API key listed in apiVersionsServed. It is safe for
@@ -63,8 +132,14 @@ var (
 	_ network.Waiter   = (*Handler)(nil)
 )
 
+// image is the latest metadata image published on this node.
+func (h *Handler) image() *metadata.Image { return h.d.Metadata.Image() }
+
 // Handle serves one request (network.Handler).
 func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request) (kmsg.Response, error) {
+	if c != nil && h.d.Config != nil && h.d.Config.IsControllerListener(c.Listener()) {
+		ctx = context.WithValue(ctx, onControllerListener{}, true)
+	}
 	switch r := req.(type) {
 	case *kmsg.ProduceRequest:
 		return h.produce(ctx, c, r)
@@ -132,6 +207,14 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.describeTransactions(ctx, c, r)
 	case *kmsg.ListTransactionsRequest:
 		return h.listTransactions(ctx, c, r)
+	case *kmsg.DescribeQuorumRequest:
+		return h.describeQuorum(ctx, c, r)
+	case *kmsg.BrokerRegistrationRequest:
+		return h.brokerRegistration(ctx, c, r)
+	case *kmsg.BrokerHeartbeatRequest:
+		return h.brokerHeartbeat(ctx, c, r)
+	case *kmsg.AllocateProducerIDsRequest:
+		return h.allocateProducerIDs(ctx, c, r)
 	}
 	// network only passes keys VersionRange admits, so this is a bug.
 	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))

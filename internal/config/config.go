@@ -79,6 +79,9 @@ type Config struct {
 	TransactionAbortTimedOutInterval     time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms (10000)
 	TransactionRemoveExpiredInterval     time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms (3600000)
 
+	// Cluster holds the quorum and broker liveness settings (cluster.go).
+	Cluster Cluster
+
 	// Entries is unused; kept for the contract. Use Broker() and Topic().
 	Entries map[string]Entry
 
@@ -379,6 +382,9 @@ func (c *Config) derive() error {
 		return err
 	}
 	if err := c.deriveTxn(); err != nil {
+		return err
+	}
+	if err := c.deriveCluster(); err != nil {
 		return err
 	}
 	if mt, _ := c.Get("log.message.timestamp.type"); mt != "CreateTime" && mt != "LogAppendTime" {

@@ -63,7 +63,7 @@ func (c *Controller) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsReq
 			rs[i].ops = append(rs[i].ops, configOp{name: kv.Name, op: opSet, value: kv.Value})
 		}
 	}
-	for i, e := range c.alterResources(rs, true, req.ValidateOnly) {
+	for i, e := range c.alterResources(ctx, rs, true, req.ValidateOnly) {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = rs[i].typ, rs[i].name
 		if e != nil {
@@ -86,7 +86,7 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incr
 			rs[i].ops = append(rs[i].ops, configOp{name: kv.Name, op: kv.Op, value: kv.Value})
 		}
 	}
-	for i, e := range c.alterResources(rs, false, req.ValidateOnly) {
+	for i, e := range c.alterResources(ctx, rs, false, req.ValidateOnly) {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = rs[i].typ, rs[i].name
 		if e != nil {
@@ -101,7 +101,7 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incr
 // one's error (nil: altered, or valid with validateOnly). A resource
 // named more than once in the request fails with INVALID_REQUEST, as in
 // Kafka.
-func (c *Controller) alterResources(rs []alterResource, replace, validateOnly bool) []*codeErr {
+func (c *Controller) alterResources(ctx context.Context, rs []alterResource, replace, validateOnly bool) []*codeErr {
 	type key struct {
 		typ  kmsg.ConfigResourceType
 		name string
@@ -113,19 +113,25 @@ func (c *Controller) alterResources(rs []alterResource, replace, validateOnly bo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]*codeErr, len(rs))
+	if e := c.activeLocked(); e != nil {
+		for i := range out {
+			out[i] = e
+		}
+		return out
+	}
 	for i, r := range rs {
 		if counts[key{r.typ, r.name}] > 1 {
 			out[i] = fail(kerr.InvalidRequest, "resource %s %q is listed more than once", r.typ, r.name)
 			continue
 		}
-		out[i] = c.alterResourceLocked(r.typ, r.name, r.ops, replace, validateOnly)
+		out[i] = c.alterResourceLocked(ctx, r.typ, r.name, r.ops, replace, validateOnly)
 	}
 	return out
 }
 
 // alterResourceLocked applies ops to one resource. replace drops every
 // override not named by ops (AlterConfigs).
-func (c *Controller) alterResourceLocked(typ kmsg.ConfigResourceType, name string, ops []configOp, replace, validateOnly bool) *codeErr {
+func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigResourceType, name string, ops []configOp, replace, validateOnly bool) *codeErr {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
@@ -154,9 +160,8 @@ func (c *Controller) alterResourceLocked(typ kmsg.ConfigResourceType, name strin
 	if validateOnly || len(recs) == 0 {
 		return nil
 	}
-	if err := c.commitLocked(recs); err != nil {
-		c.logger.Error("alter topic configs", "topic", name, "err", err)
-		return fail(kerr.UnknownServerError, "alter configs: %v", err)
+	if err := c.commitLocked(ctx, recs); err != nil {
+		return c.commitErr("alter configs", err)
 	}
 	c.logger.Info("altered topic configs", "topic", name, "changes", len(recs))
 	return nil

@@ -94,21 +94,14 @@ func TestControllerAlterConfigsPersist(t *testing.T) {
 	if got := c.Image().Topics["t"].Configs; !maps.Equal(got, want) {
 		t.Fatalf("configs %v, want %v", got, want)
 	}
-	c.log.Close()
+	c.q.Close()
 
-	l, err := metadata.OpenLocalLog(dir)
+	q, err := metadata.OpenLocalQuorum(dir, "cluster", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	var recs []metadata.Record
-	if err := l.Replay(func(_ int64, r metadata.Record) error { recs = append(recs, r); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	im, err := metadata.Empty("cluster").Apply(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer q.Close()
+	im := q.Publisher().Image()
 	if got := im.Topics["t"].Configs; !maps.Equal(got, want) {
 		t.Fatalf("configs after replay %v, want %v", got, want)
 	}

@@ -46,11 +46,13 @@ const errTooLargeMessage = "Unable to perform excessively large batch operation.
 const producerIDBlock = 1000
 
 // Controller validates requests against the current image and appends
-// metadata records. After a method returns, the resulting image has been
-// published (Image reflects it) and every listener has applied it (logs of
-// new partitions exist).
+// metadata records to the quorum. After a method returns, the resulting
+// image has been published on this node (Image reflects it) and every
+// listener has applied it (logs of new partitions exist). Only the active
+// controller of the quorum changes anything: elsewhere every mutating
+// call answers NOT_CONTROLLER (ErrNotController).
 type Controller struct {
-	log    metadata.Log
+	q      metadata.Quorum
 	pub    *metadata.Publisher
 	cfg    *config.Config
 	logger *slog.Logger
@@ -59,52 +61,118 @@ type Controller struct {
 	// mu (which a large CreateTopics holds for seconds) only once per
 	// block of producerIDBlock ids. Lock order: pidMu before mu.
 	pidMu sync.Mutex
-	// nextPID..pidLimit are reserved producer ids not yet handed out.
-	// Guarded by pidMu.
+	// nextPID..pidLimit are reserved producer ids not yet handed out,
+	// reserved in controller epoch pidEpoch: a block reserved in an
+	// earlier epoch is dropped (another controller may have handed out
+	// ids since). Guarded by pidMu.
 	nextPID, pidLimit int64
+	pidEpoch          int32
 
 	mu sync.Mutex
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
+	// epoch is the controller epoch this soft state belongs to; a new
+	// one (a takeover) restarts rr and the broker sessions. Guarded by mu.
+	epoch int32
+	// sessions are the brokers' heartbeat sessions (brokers.go), soft
+	// state of this controller epoch. Guarded by mu.
+	sessions map[int32]*session
+	// addLearner makes a broker-only node a learner of the quorum
+	// (SetAddLearner); nil: registrations of non-voters add nothing.
+	addLearner func(ctx context.Context, id int32, addr string) error
+	// voters are the quorum's voter ids (SetAddLearner).
+	voters map[int32]bool
 }
 
-// New returns a controller that commits to log and publishes to pub,
-// whose image must already hold the replayed log.
-func New(log metadata.Log, pub *metadata.Publisher, cfg *config.Config, logger *slog.Logger) *Controller {
+// New returns a controller that commits to q (and reads q's published
+// image, which already holds the replayed log).
+func New(q metadata.Quorum, cfg *config.Config, logger *slog.Logger) *Controller {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Controller{log: log, pub: pub, cfg: cfg, logger: logger}
+	return &Controller{q: q, pub: q.Publisher(), cfg: cfg, logger: logger, epoch: -1}
 }
 
-// Image returns the latest image.
+// Image returns the latest image published on this node.
 func (c *Controller) Image() *metadata.Image { return c.pub.Image() }
 
-// commitLocked checks recs against the image, appends them to the log and
-// publishes the new image.
-func (c *Controller) commitLocked(recs []metadata.Record) error {
-	if len(recs) == 0 {
-		return nil
+// Active reports whether this node is the active controller.
+func (c *Controller) Active() bool {
+	ok, _ := c.q.Active()
+	return ok
+}
+
+// activeLocked checks that this node is the active controller
+// (NOT_CONTROLLER otherwise) and drops soft state of an earlier
+// controller epoch.
+func (c *Controller) activeLocked() *codeErr {
+	ok, epoch := c.q.Active()
+	if !ok {
+		return notController(c.pub.Image().ControllerID)
 	}
-	next, err := c.pub.Image().Apply(recs)
-	if err != nil {
-		return err
+	if epoch != c.epoch {
+		c.epoch = epoch
+		c.rr = 0
+		// A new controller knows no heartbeat: every broker gets a
+		// whole session from now to find it.
+		c.sessions = map[int32]*session{}
 	}
-	if _, err := c.log.Append(recs); err != nil {
-		return err
-	}
-	c.pub.Publish(next)
 	return nil
 }
 
-// RegisterBroker records this broker's endpoints (called at every start;
-// the endpoints change when ports are ephemeral).
-func (c *Controller) RegisterBroker(id int32, rack string, endpoints []metadata.Endpoint) error {
+func notController(id int32) *codeErr {
+	if id < 0 {
+		return fail(kerr.NotController, "this node is not the active controller (no controller known)")
+	}
+	return fail(kerr.NotController, "this node is not the active controller (node %d is)", id)
+}
+
+// commitLocked checks recs against the image, appends them to the quorum
+// and returns once the new image is published on this node.
+func (c *Controller) commitLocked(ctx context.Context, recs []metadata.Record) error {
+	_, err := c.commitOffsetLocked(ctx, recs)
+	return err
+}
+
+// commitOffsetLocked is commitLocked returning the entry's offset.
+func (c *Controller) commitOffsetLocked(ctx context.Context, recs []metadata.Record) (int64, error) {
+	if len(recs) == 0 {
+		return c.pub.Image().Offset, nil
+	}
+	// Validate first: Image.Apply's errors carry the Kafka meaning.
+	if _, err := c.pub.Image().Apply(recs); err != nil {
+		return 0, err
+	}
+	return c.q.Append(ctx, recs)
+}
+
+// commitErr maps an error of commitLocked to the code a client sees:
+// NOT_CONTROLLER when this node lost (or never had) the quorum, so the
+// client looks for the controller again; UNKNOWN_SERVER_ERROR, logged,
+// for the rest (the records were validated, so it is a bug or a race).
+func (c *Controller) commitErr(op string, err error) *codeErr {
+	var nc *metadata.NotControllerError
+	switch {
+	case errors.As(err, &nc):
+		return notController(nc.ControllerID)
+	case errors.Is(err, metadata.ErrNotController), errors.Is(err, metadata.ErrClosed):
+		return notController(-1)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fail(kerr.RequestTimedOut, "%s: %v", op, err)
+	}
+	c.logger.Error(op, "err", err)
+	return fail(kerr.UnknownServerError, "%s: %v", op, err)
+}
+
+// RegisterBroker records a broker's registration (called at every start
+// of a broker; the endpoints change when ports are ephemeral).
+func (c *Controller) RegisterBroker(ctx context.Context, rec metadata.RegisterBrokerRecord) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.commitLocked([]metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
-		BrokerID: id, Rack: rack, Endpoints: endpoints,
-	}}})
+	if e := c.activeLocked(); e != nil {
+		return fmt.Errorf("controller: register broker %d: %w", rec.BrokerID, &metadata.NotControllerError{ControllerID: c.pub.Image().ControllerID})
+	}
+	return c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec}})
 }
 
 // topicSpec is a validated topic creation.
@@ -169,10 +237,55 @@ func liveBrokers(im *metadata.Image) []int32 {
 	return ids
 }
 
-// placeLocked assigns replicas round-robin over live brokers, leaders
-// spread by rotating the start (Kafka's StripedReplicaPlacer without racks).
+// maxReplicationFactor is the largest replication factor served: a
+// partition has one replica until replication (ISR, followers) lands.
+const maxReplicationFactor = 1
+
+// errNoReplication explains the refusal of a replication factor above
+// maxReplicationFactor.
+const errNoReplication = "replication factor %d is not available yet: a partition has one replica until replication lands (Cluster II); use 1"
+
+// stripedBrokers orders the live brokers for placement as Kafka's
+// StripedReplicaPlacer does: racks interleaved (the first broker of every
+// rack, then the second of every rack, ...; racks and brokers in id
+// order), so consecutive brokers sit on different racks when there are
+// several. Brokers without broker.rack form one rack.
+func stripedBrokers(im *metadata.Image) []int32 {
+	live := liveBrokers(im)
+	byRack := map[string][]int32{}
+	for _, id := range live {
+		r := im.Brokers[id].Rack
+		byRack[r] = append(byRack[r], id)
+	}
+	racks := make([]string, 0, len(byRack))
+	for r := range byRack {
+		racks = append(racks, r)
+	}
+	slices.Sort(racks)
+	var out []int32
+	for i := 0; len(out) < len(live); i++ {
+		for _, r := range racks {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
+}
+
+// placeLocked assigns replicas over the live, unfenced brokers: partition
+// p's leader is the next broker of the rack-striped order (rr continues
+// across requests), so leaders spread evenly (8 partitions on 4 brokers:
+// 2 each) and consecutive partitions alternate racks; its other replicas
+// (replication factor > 1, Cluster II) are the brokers after it.
 func (c *Controller) placeLocked(im *metadata.Image, partitions int32, rf int16) ([][]int32, *codeErr) {
-	ids := liveBrokers(im)
+	if rf > maxReplicationFactor {
+		return nil, fail(kerr.InvalidReplicationFactor, errNoReplication, rf)
+	}
+	ids := stripedBrokers(im)
+	if len(ids) == 0 {
+		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 0 available brokers", rf)
+	}
 	if int(rf) > len(ids) {
 		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(ids))
 	}
@@ -200,6 +313,9 @@ func checkAssignment(im *metadata.Image, parts [][]int32) *codeErr {
 		}
 		if len(reps) != len(parts[0]) {
 			return fail(kerr.InvalidReplicaAssignment, "partitions have different replica counts")
+		}
+		if len(reps) > maxReplicationFactor {
+			return fail(kerr.InvalidReplicationFactor, errNoReplication, len(reps))
 		}
 		seen := map[int32]bool{}
 		for _, b := range reps {
@@ -328,6 +444,15 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 	resp.Version = req.Version
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e := c.activeLocked(); e != nil {
+		for _, t := range req.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, -1, -1
+			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
 	counts := map[string]int{}
 	for _, t := range req.Topics {
 		counts[t.Topic]++
@@ -377,11 +502,11 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 			specs[i], errs[i] = nil, fail(kerr.PolicyViolation, "%s", errTooLargeMessage)
 		}
 	} else if !req.ValidateOnly && len(recs) > 0 {
-		if err := c.commitLocked(recs); err != nil {
-			c.logger.Error("create topics", "err", err)
+		if err := c.commitLocked(ctx, recs); err != nil {
+			e := c.commitErr("create topics", err)
 			for i := range req.Topics {
 				if errs[i] == nil {
-					specs[i], errs[i] = nil, fail(kerr.UnknownServerError, "create topic: %v", err)
+					specs[i], errs[i] = nil, e
 				}
 			}
 		}
@@ -461,6 +586,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReq
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	notActive := c.activeLocked()
 	for _, a := range asks {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = a.name, a.id
@@ -468,6 +594,8 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReq
 		var t *metadata.Topic
 		var e *codeErr
 		switch {
+		case notActive != nil:
+			e = notActive
 		case !c.cfg.DeleteTopicEnable:
 			e = fail(kerr.TopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)")
 		case a.name != nil && *a.name != "":
@@ -484,9 +612,8 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReq
 		if e == nil {
 			name := t.Name
 			rt.Topic, rt.TopicID = &name, t.ID
-			if err := c.commitLocked([]metadata.Record{{Type: metadata.TypeRemoveTopic, RemoveTopic: &metadata.RemoveTopicRecord{TopicID: t.ID}}}); err != nil {
-				c.logger.Error("delete topic", "topic", name, "err", err)
-				e = fail(kerr.UnknownServerError, "delete topic: %v", err)
+			if err := c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeRemoveTopic, RemoveTopic: &metadata.RemoveTopicRecord{TopicID: t.ID}}}); err != nil {
+				e = c.commitErr("delete topic", err)
 			}
 		}
 		if e != nil {
@@ -507,11 +634,15 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 	for _, t := range req.Topics {
 		counts[t.Topic]++
 	}
+	notActive := c.activeLocked()
 	budget := MaxRecordsPerUserOp
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
-		e := c.createPartitionsLocked(t, counts[t.Topic] > 1, req.ValidateOnly, &budget)
+		e := notActive
+		if e == nil {
+			e = c.createPartitionsLocked(ctx, t, counts[t.Topic] > 1, req.ValidateOnly, &budget)
+		}
 		if e != nil {
 			rt.ErrorCode, rt.ErrorMessage = e.code, &e.msg
 		}
@@ -527,7 +658,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreateParti
 // every later one, when its record list overflows; it reports
 // UNKNOWN_SERVER_ERROR without a message and may keep part of the topic's
 // partitions, which Samsa does not copy).
-func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic, dup, validateOnly bool, budget *int) *codeErr {
+func (c *Controller) createPartitionsLocked(ctx context.Context, t kmsg.CreatePartitionsRequestTopic, dup, validateOnly bool, budget *int) *codeErr {
 	if dup {
 		return fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
 	}
@@ -572,9 +703,8 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 	if validateOnly {
 		return nil
 	}
-	if err := c.commitLocked(partitionRecords(top.ID, cur, assignment)); err != nil {
-		c.logger.Error("create partitions", "topic", t.Topic, "err", err)
-		return fail(kerr.UnknownServerError, "create partitions: %v", err)
+	if err := c.commitLocked(ctx, partitionRecords(top.ID, cur, assignment)); err != nil {
+		return c.commitErr("create partitions", err)
 	}
 	return nil
 }
@@ -582,22 +712,42 @@ func (c *Controller) createPartitionsLocked(t kmsg.CreatePartitionsRequestTopic,
 // AllocateProducerID hands out a new unique producer id, persisted in
 // blocks in the metadata log so ids are never reused across restarts.
 func (c *Controller) AllocateProducerID(ctx context.Context) (int64, error) {
+	start, err := c.AllocateProducerIDs(ctx, 1)
+	return start, err
+}
+
+// AllocateProducerIDs hands out n consecutive new producer ids (n <=
+// producerIDBlock) and returns the first. Ids come from blocks reserved
+// in the metadata log (ProducerIdsRecord), so they are never reused
+// across restarts or controllers; a block reserved in an earlier
+// controller epoch is dropped.
+func (c *Controller) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	if n < 1 || n > producerIDBlock {
+		return 0, fmt.Errorf("controller: producer id block of %d", n)
+	}
 	c.pidMu.Lock()
 	defer c.pidMu.Unlock()
-	if c.nextPID >= c.pidLimit {
+	active, epoch := c.q.Active()
+	if !active {
+		return 0, &metadata.NotControllerError{ControllerID: c.pub.Image().ControllerID}
+	}
+	if epoch != c.pidEpoch {
+		c.nextPID, c.pidLimit, c.pidEpoch = 0, 0, epoch
+	}
+	if c.nextPID+n > c.pidLimit {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		start := c.pub.Image().NextProducerID
 		rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
 			BrokerID: c.cfg.NodeID, NextProducerID: start + producerIDBlock,
 		}}
-		if err := c.commitLocked([]metadata.Record{rec}); err != nil {
+		if err := c.commitLocked(ctx, []metadata.Record{rec}); err != nil {
 			return 0, fmt.Errorf("controller: reserve producer ids: %w", err)
 		}
 		c.nextPID, c.pidLimit = start, start+producerIDBlock
 	}
 	id := c.nextPID
-	c.nextPID++
+	c.nextPID += n
 	return id, nil
 }
 
@@ -614,7 +764,10 @@ func (c *Controller) CreateInternalTopic(ctx context.Context, name string, parti
 	if _, ok := im.Topics[name]; ok {
 		return nil
 	}
-	rf = min(rf, int16(len(liveBrokers(im))))
+	if c.activeLocked() != nil {
+		return &metadata.NotControllerError{ControllerID: im.ControllerID}
+	}
+	rf = min(rf, int16(len(liveBrokers(im))), maxReplicationFactor)
 	if rf <= 0 {
 		return fmt.Errorf("controller: create %s: no live broker", name)
 	}
@@ -635,7 +788,7 @@ func (c *Controller) CreateInternalTopic(ctx context.Context, name string, parti
 	if err := config.ValidateTopicConfig(spec.configs); err != nil {
 		return fmt.Errorf("controller: create %s: %w", name, err)
 	}
-	if err := c.commitLocked(topicRecords(spec, newTopicID())); err != nil {
+	if err := c.commitLocked(ctx, topicRecords(spec, newTopicID())); err != nil {
 		return fmt.Errorf("controller: create %s: %w", name, err)
 	}
 	c.logger.Info("created internal topic", "topic", name, "partitions", partitions, "replication.factor", rf)

@@ -24,14 +24,14 @@ func newTestController(t *testing.T, n int, overrides ...string) (*Controller, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := metadata.OpenLocalLog(dir)
+	q, err := metadata.OpenLocalQuorum(dir, "cluster", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	c := New(l, metadata.NewPublisher(metadata.Empty("cluster")), cfg, quiet)
+	t.Cleanup(func() { q.Close() })
+	c := New(q, cfg, quiet)
 	for id := int32(1); id <= int32(n); id++ {
-		if err := c.RegisterBroker(id, "", []metadata.Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 9092}}); err != nil {
+		if err := c.RegisterBroker(context.Background(), metadata.RegisterBrokerRecord{BrokerID: id, Endpoints: []metadata.Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 9092}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,24 +120,18 @@ func TestControllerSurvivesRestart(t *testing.T) {
 	if pid2 != pid1+1 {
 		t.Fatalf("producer ids %d %d", pid1, pid2)
 	}
-	c.log.Close()
+	c.q.Close()
 
-	l, err := metadata.OpenLocalLog(dir)
+	q, err := metadata.OpenLocalQuorum(dir, "cluster", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	var recs []metadata.Record
-	l.Replay(func(_ int64, r metadata.Record) error { recs = append(recs, r); return nil })
-	im, err := metadata.Empty("cluster").Apply(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := im.Topics["a"]
+	defer q.Close()
+	a := q.Publisher().Image().Topics["a"]
 	if a == nil || len(a.Partitions) != 2 || a.Configs["cleanup.policy"] != "compact" {
 		t.Fatalf("replayed topic %+v", a)
 	}
-	c2 := New(l, metadata.NewPublisher(im), c.cfg, quiet)
+	c2 := New(q, c.cfg, quiet)
 	pid3, _ := c2.AllocateProducerID(ctx)
 	if pid3 <= pid2 {
 		t.Fatalf("producer id %d reused after restart (had %d)", pid3, pid2)

@@ -144,6 +144,8 @@ func (c *Conn) readLoop() {
 	// idleSince is when the reader last found no frame waiting; zero
 	// while frames keep arriving.
 	var idleSince time.Time
+	// first is true until the first size prefix is read (Options.Divert).
+	first := true
 	for {
 		if br.Buffered() < len(size) {
 			if idleSince.IsZero() {
@@ -168,6 +170,15 @@ func (c *Conn) readLoop() {
 			return
 		}
 		idleSince = time.Time{}
+		if first && c.srv.opts.Divert != nil {
+			first = false
+			buffered, _ := br.Peek(br.Buffered())
+			peeked := append(size[:len(size):len(size)], buffered...)
+			if c.srv.opts.Divert(peeked, c.nc) {
+				return // served by another protocol until it ended
+			}
+		}
+		first = false
 		n := int32(binary.BigEndian.Uint32(size[:]))
 		if err := CheckFrameSize(n, c.srv.opts.MaxRequestBytes); err != nil {
 			logger.Info("closing connection", "remote", c.remote, "err", err)

@@ -58,6 +58,14 @@ type Options struct {
 	// arrived, waiting for request budget included
 	// (socket.request.read.timeout.ms); <= 0: 30 seconds.
 	RequestReadTimeout time.Duration
+	// Divert, when set, sees the first bytes of every connection (the
+	// 4-byte size prefix plus whatever the reader buffered) before the
+	// frame-size check, and may take the connection over: it returns
+	// true once it has served c until the end (the metadata quorum's
+	// raft transport shares the CONTROLLER listener this way; its
+	// hello's size prefix is far above any Kafka frame), false at once
+	// for a Kafka connection. nil: Kafka only.
+	Divert func(peeked []byte, c net.Conn) bool
 }
 
 // Defaults of Options.

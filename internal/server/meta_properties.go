@@ -2,10 +2,12 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,6 +32,23 @@ func newUUIDString() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// votersClusterID derives a cluster id from controller.quorum.voters
+// (sorted id@host:port entries): every node that lists the same voters
+// formats itself with the same id.
+func votersClusterID(voters map[int32]string) string {
+	ids := make([]int32, 0, len(voters))
+	for id := range voters {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	h.Write([]byte("samsa cluster of voters"))
+	for _, id := range ids {
+		fmt.Fprintf(h, "|%d@%s", id, voters[id])
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 func readMetaProperties(dir string) (*metaProperties, error) {
@@ -78,7 +97,10 @@ func writeMetaProperties(dir string, mp *metaProperties) error {
 // ensureFormatted makes every log dir (and the metadata dir) exist and
 // carry a meta.properties with one cluster id and this node id,
 // formatting the unformatted ones (Kafka needs `kafka-storage format`
-// first; a single Samsa node formats itself). It returns the cluster id.
+// first; a Samsa node formats itself). The cluster id of a new format is
+// cluster.id when set, else derived from controller.quorum.voters when
+// they are several (or this node is broker-only), else random. It
+// returns the cluster id.
 func ensureFormatted(cfg *config.Config) (string, error) {
 	dirs := append([]string{}, cfg.LogDirs...)
 	if !contains(dirs, cfg.MetadataLogDir) {
@@ -106,7 +128,21 @@ func ensureFormatted(cfg *config.Config) (string, error) {
 		}
 		clusterID = mp.ClusterID
 	}
-	if clusterID == "" {
+	want, _ := cfg.Get("cluster.id")
+	switch {
+	case want != "" && clusterID != "" && want != clusterID:
+		return "", fmt.Errorf("server: cluster.id=%s, but the log dirs are formatted for cluster %s (meta.properties)", want, clusterID)
+	case clusterID != "":
+	case want != "":
+		if b, err := base64.RawURLEncoding.DecodeString(want); err != nil || len(b) != 16 {
+			return "", fmt.Errorf("server: cluster.id=%s is not a 22-character base64url uuid (as kafka-storage random-uuid prints)", want)
+		}
+		clusterID = want
+	case len(cfg.Cluster.Voters) > 1 || !cfg.HasRole("controller"):
+		// Nodes of one cluster formatted without a cluster.id agree
+		// on it: it is derived from the voters they all list.
+		clusterID = votersClusterID(cfg.Cluster.Voters)
+	default:
 		clusterID = newUUIDString()
 	}
 	for _, d := range missing {

@@ -14,24 +14,30 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/api"
 	"samsa/internal/config"
 	"samsa/internal/console"
 	"samsa/internal/controller"
 	"samsa/internal/group"
+	"samsa/internal/interbroker"
 	"samsa/internal/metadata"
 	"samsa/internal/metrics"
 	"samsa/internal/network"
+	"samsa/internal/raft"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
 	"samsa/internal/txn"
@@ -42,7 +48,19 @@ type Options struct {
 	ConfigFile string       // server.properties path; "" for the single-node defaults
 	Overrides  []string     // "key=value" (-o), applied after the file
 	Logger     *slog.Logger // nil: slog.Default()
+	// StartTimeout bounds the wait for the metadata quorum and the
+	// broker's registration; 0: 60 s.
+	StartTimeout time.Duration
+	// Listeners are pre-bound sockets by listener name (tests: bind
+	// 127.0.0.1:0 first so controller.quorum.voters can name the ports);
+	// a listener not in the map is bound from its configured address.
+	// Start takes ownership: Close closes them.
+	Listeners map[string]net.Listener
 }
+
+// startTimeout bounds how long Start waits for the quorum (a leader, the
+// migration of an old metadata log, the first registration).
+const startTimeout = 60 * time.Second
 
 // Server is a running node.
 type Server struct {
@@ -50,21 +68,42 @@ type Server struct {
 	logger    *slog.Logger
 	clusterID string
 
-	logs       *storage.Manager
-	metaLog    *metadata.LocalLog
-	pub        *metadata.Publisher
+	logs *storage.Manager
+	// quorum is this node's member of the metadata quorum (a voter, or a
+	// learner on a broker-only node); its publisher is pub.
+	quorum *raft.MetadataLog
+	pub    *metadata.Publisher
+	// controller is the local controller; nil on a broker-only node.
 	controller *controller.Controller
-	replicas   *replica.Manager
-	groups     *group.Coordinator
-	txns       *txn.Coordinator
-	listeners  []*network.Server
-	kafkaAddr  string
-	http       *http.Server
-	httpAddr   string
-	httpDone   chan struct{}
+	// ctrl is how handlers reach the active controller: local when this
+	// node is active, forwarded otherwise.
+	ctrl api.Controller
+	// voters are the quorum's voters, id -> controller listener address
+	// (controller.quorum.voters, or this node alone).
+	voters map[int32]string
+	// client is the inter-broker client (forwarding, registration,
+	// heartbeats, transaction markers).
+	client *interbroker.Client
+	// life registers and heartbeats this broker; nil on a
+	// controller-only node.
+	life *lifecycle
+	// expiryStop ends the session expiry goroutine (controller role);
+	// expiryDone is closed when it has returned.
+	expiryStop, expiryDone chan struct{}
+	replicas               *replica.Manager
+	groups                 *group.Coordinator
+	txns                   *txn.Coordinator
+	listeners              []*network.Server
+	kafkaAddr              string
+	http                   *http.Server
+	httpAddr               string
+	httpDone               chan struct{}
 	// console is the web console served at "/" on the HTTP listener, a
 	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
 	console *console.Console
+	// socks are bound sockets not yet handed to a network.Server (nil
+	// entries are); Close closes them.
+	socks []net.Listener
 	// registry holds this node's metrics: its own, so that several nodes
 	// in one process (tests) do not collide in the default registry.
 	registry *prometheus.Registry
@@ -81,51 +120,92 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	began := time.Now()
 	cfg, err := config.Load(opts.ConfigFile, opts.Overrides, logger)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkSupportedTopology(cfg); err != nil {
+		for _, l := range opts.Listeners {
+			l.Close()
+		}
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger}
 	ok := false
+	pre := opts.Listeners
 	defer func() {
 		if !ok {
+			for _, l := range pre {
+				l.Close()
+			}
 			s.Close()
 		}
 	}()
+	if err := checkSupportedTopology(cfg); err != nil {
+		return nil, err
+	}
 	if s.clusterID, err = ensureFormatted(cfg); err != nil {
 		return nil, err
 	}
 	if s.logs, err = storage.OpenManager(managerOptions(cfg, logger)); err != nil {
 		return nil, fmt.Errorf("server: open logs: %w", err)
 	}
-	if s.metaLog, err = metadata.OpenLocalLog(cfg.MetadataLogDir); err != nil {
+
+	// Sockets are bound first: a one-voter quorum learns its own
+	// controller address from them.
+	socks := make([]net.Listener, len(cfg.Listeners))
+	s.socks = socks
+	bound := map[string]int{}
+	for i, l := range cfg.Listeners {
+		if nl, ok := pre[l.Name]; ok {
+			delete(pre, l.Name)
+			socks[i] = nl
+		} else if socks[i], err = net.Listen("tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port))); err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+		}
+		bound[l.Name] = socks[i].Addr().(*net.TCPAddr).Port
+	}
+	if err := s.openQuorum(bound); err != nil {
 		return nil, err
 	}
-	var recs []metadata.Record
-	if err := s.metaLog.Replay(func(_ int64, r metadata.Record) error { recs = append(recs, r); return nil }); err != nil {
-		return nil, fmt.Errorf("server: replay metadata log: %w", err)
+	s.pub = s.quorum.Publisher()
+	s.client = interbroker.New(interbroker.Options{ClientID: fmt.Sprintf("samsa-broker-%d", cfg.NodeID), Logger: logger})
+	controllers := interbroker.NewControllers(s.client, s.voters, func() int32 { return s.pub.Image().ControllerID })
+	var life *lifecycle // set below; the forwarder reads its epoch
+	router := &controllerRouter{fwd: interbroker.NewForwarder(controllers, s.pub, cfg.NodeID, func() int64 {
+		if life == nil {
+			return -1
+		}
+		return life.epoch.Load()
+	})}
+	var local api.LocalController
+	if cfg.HasRole("controller") {
+		s.controller = controller.New(s.quorum, cfg, logger)
+		node := s.quorum.Node()
+		s.controller.SetAddLearner(slices.Collect(maps.Keys(s.voters)), node.AddLearner)
+		router.local = s.controller
+		local = s.controller
 	}
-	im := metadata.Empty(s.clusterID)
-	im.ControllerID = cfg.NodeID
-	if im, err = im.Apply(recs); err != nil {
-		return nil, fmt.Errorf("server: replay metadata log: %w", err)
-	}
-	s.pub = metadata.NewPublisher(im)
-	s.controller = controller.New(s.metaLog, s.pub, cfg, logger)
+	s.ctrl = router
 	s.replicas = replica.New(cfg.NodeID, s.logs, cfg, logger)
 	s.pub.Subscribe(s.replicas.Apply)
-	s.replicas.RemoveStrayLogs()
 	s.groups = newGroupCoordinator(s)
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
-	s.txns = newTxnCoordinator(s, api.LocalMarkers{Replicas: s.replicas, Groups: s.groups})
+	s.txns = newTxnCoordinator(s, &interbroker.Markers{
+		Client: s.client, Local: api.LocalMarkers{Replicas: s.replicas, Groups: s.groups},
+		Metadata: s.pub, Self: cfg.NodeID, Listener: interBrokerListener(cfg).Name,
+	})
 	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
 	s.pub.Subscribe(tl.apply)
 
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
-		Controller: s.controller, Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
+		Controller: s.ctrl, LocalController: local, Metadata: s.pub,
+		QuorumStatus: s.quorum.Node().Status,
+		ForwardToController: func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
+			r, _, err := controllers.Do(ctx, req, notController)
+			return r, err
+		},
+		VerifyTxnRemote: (&interbroker.TxnVerifier{
+			Client: s.client, Metadata: s.pub, Listener: interBrokerListener(cfg).Name,
+		}).Verify,
+		Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	s.registry = newRegistry(s)
 	netMetrics := metrics.NewNetwork(s.registry)
@@ -136,36 +216,186 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		Metrics: netMetrics,
 	})
-	bound := map[string]int{}
-	for _, l := range cfg.Listeners {
-		ln, err := network.Bind(net.JoinHostPort(l.Host, strconv.Itoa(l.Port)), handler, network.Options{
+	raftListener := raftListenerName(cfg)
+	for i, l := range cfg.Listeners {
+		nopts := network.Options{
 			Listener: l.Name, MaxRequestBytes: cfg.SocketRequestMaxBytes, Logger: logger, Metrics: netMetrics,
 			Limits: limits, IdleTimeout: cfg.ConnectionsMaxIdle, RequestReadTimeout: cfg.SocketRequestReadTimeout,
-		})
+		}
+		if l.Name == raftListener {
+			nopts.Divert = s.quorum.Node().Divert
+		}
+		ln, err := network.NewServer(socks[i], handler, nopts)
 		if err != nil {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
 		}
+		socks[i] = nil // owned by ln
 		s.listeners = append(s.listeners, ln)
-		bound[l.Name] = ln.Addr().(*net.TCPAddr).Port
 		if s.kafkaAddr == "" && !cfg.IsControllerListener(l.Name) {
 			s.kafkaAddr = ln.Addr().String()
 		}
 	}
-	if err := s.controller.RegisterBroker(cfg.NodeID, "", advertisedEndpoints(cfg, bound)); err != nil {
-		return nil, fmt.Errorf("server: register broker: %w", err)
+	// Controller listeners serve first: the quorum talks over them.
+	for i, l := range cfg.Listeners {
+		if l.Name == raftListener || cfg.IsControllerListener(l.Name) {
+			s.listeners[i].Serve()
+			logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
+		}
 	}
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = startTimeout
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := s.joinQuorum(sctx); err != nil {
+		return nil, err
+	}
+	if cfg.HasRole("broker") {
+		life = newLifecycle(s, controllers, advertisedEndpoints(cfg, bound))
+		if err := life.register(sctx); err != nil {
+			return nil, err
+		}
+		s.life = life
+		go life.run()
+	}
+	if s.controller != nil {
+		s.expiryStop, s.expiryDone = make(chan struct{}), make(chan struct{})
+		go s.expireSessions()
+	}
+	// Only now is the image complete up to this broker's registration:
+	// logs of no partition of it belong to deleted topics.
+	s.replicas.RemoveStrayLogs()
 	// Served and logged only after registration: the first request (or a
 	// client that learns the address from this line) finds the broker in
 	// Metadata.
 	for i, l := range cfg.Listeners {
-		s.listeners[i].Serve()
-		logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
+		if l.Name != raftListener && !cfg.IsControllerListener(l.Name) {
+			s.listeners[i].Serve()
+			logger.Info("listener bound", "listener", l.Name, "addr", s.listeners[i].Addr().String())
+		}
 	}
 	s.startHTTP()
 	ok = true
 	logger.Info("samsa started", "node.id", cfg.NodeID, "cluster.id", s.clusterID,
 		"log.dirs", strings.Join(cfg.LogDirs, ","), "topics", len(s.pub.Image().Topics), "startup", time.Since(began).Round(time.Microsecond))
 	return s, nil
+}
+
+// raftListenerName is the listener the metadata quorum's raft transport
+// shares: the first of controller.listener.names this node binds, or on
+// a broker-only node the inter-broker listener (the address it
+// registers as its raft address).
+func raftListenerName(cfg *config.Config) string {
+	for _, l := range cfg.Listeners {
+		if cfg.IsControllerListener(l.Name) {
+			return l.Name
+		}
+	}
+	return interBrokerListener(cfg).Name
+}
+
+// interBrokerListener is inter.broker.listener.name's listener, or the
+// first broker listener.
+func interBrokerListener(cfg *config.Config) config.Listener {
+	for _, l := range cfg.BrokerListeners() {
+		if l.Name == cfg.InterBrokerListenerName {
+			return l
+		}
+	}
+	if bl := cfg.BrokerListeners(); len(bl) > 0 {
+		return bl[0]
+	}
+	return config.Listener{}
+}
+
+// openQuorum opens this node's member of the metadata quorum: voters
+// from controller.quorum.voters, or this node alone (its controller
+// listener's bound address) when the key is empty.
+func (s *Server) openQuorum(bound map[string]int) error {
+	cfg := s.cfg
+	voters := maps.Clone(cfg.Cluster.Voters)
+	if len(voters) > 0 {
+		for id, addr := range voters {
+			host, port, _ := net.SplitHostPort(addr)
+			if port != "0" {
+				continue
+			}
+			if id != cfg.NodeID {
+				return fmt.Errorf("server: controller.quorum.voters: node %d has port 0", id)
+			}
+			voters[id] = net.JoinHostPort(host, strconv.Itoa(bound[raftListenerName(cfg)]))
+		}
+	} else {
+		name := raftListenerName(cfg)
+		host := "127.0.0.1"
+		for _, l := range cfg.Listeners {
+			if l.Name == name && l.Host != "" && l.Host != "0.0.0.0" && l.Host != "::" {
+				host = l.Host
+			}
+		}
+		voters = map[int32]string{cfg.NodeID: net.JoinHostPort(host, strconv.Itoa(bound[name]))}
+	}
+	s.voters = voters
+	tick := cfg.Cluster.ElectionTimeout / electionTicks
+	q, err := raft.OpenMetadataLog(raft.Config{
+		NodeID: cfg.NodeID, Voters: voters, Learner: !cfg.HasRole("controller"), ClusterID: s.clusterID,
+		Dir: filepath.Join(cfg.MetadataLogDir, metadata.LocalLogDir), Logger: s.logger,
+		TickInterval: tick, ElectionTicks: electionTicks, HeartbeatTicks: 1,
+		SnapshotBytes: cfg.Cluster.SnapshotBytes, SnapshotInterval: cfg.Cluster.SnapshotInterval,
+	})
+	if err != nil {
+		return fmt.Errorf("server: open metadata quorum: %w", err)
+	}
+	s.quorum = q
+	return nil
+}
+
+// electionTicks is the raft election timeout in ticks: a tick is a tenth
+// of controller.quorum.election.timeout.ms.
+const electionTicks = 10
+
+// oldLocalLog is the metadata log file of releases before the raft
+// quorum (metadata.LocalLog), imported by a one-voter start.
+const oldLocalLog = "00000000000000000000.metadata"
+
+// joinQuorum waits until the quorum has a leader this node follows (a
+// one-voter quorum: until it is active, then it imports a metadata log
+// written by an earlier release).
+func (s *Server) joinQuorum(ctx context.Context) error {
+	cfg := s.cfg
+	single := len(cfg.Cluster.Voters) <= 1 && cfg.HasRole("controller")
+	if single {
+		if _, err := metadata.WaitActive(ctx, s.quorum); err != nil {
+			return fmt.Errorf("server: the one-voter metadata quorum did not become active: %w", err)
+		}
+		imported, err := metadata.MigrateLocalLog(ctx, s.quorum, cfg.MetadataLogDir)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		if imported {
+			s.logger.Info("imported the metadata log of an earlier release", "dir", cfg.MetadataLogDir,
+				"topics", len(s.pub.Image().Topics))
+		}
+		return nil
+	}
+	old := filepath.Join(cfg.MetadataLogDir, metadata.LocalLogDir, oldLocalLog)
+	if !cfg.HasRole("controller") {
+		// A learner hears from the leader once the controller has
+		// added it, on registration: it waits for its registration's
+		// metadata instead (lifecycle.register).
+		if _, err := os.Stat(old); err == nil {
+			return fmt.Errorf("server: %s is the metadata log of an earlier single-node release; a process.roles=broker node cannot import it", old)
+		}
+		return nil
+	}
+	if _, err := os.Stat(old); err == nil {
+		return fmt.Errorf("server: %s is the metadata log of an earlier single-node release: start this node once with controller.quorum.voters naming only itself to import it, or move it away", old)
+	}
+	if _, err := s.quorum.Node().WaitLeader(ctx); err != nil {
+		return fmt.Errorf("server: no leader of the metadata quorum reachable (controller.quorum.voters=%s): %w", cfg.ControllerQuorumVoters, err)
+	}
+	return nil
 }
 
 // managerOptions maps the broker's log.* settings to the storage engine's
@@ -190,21 +420,40 @@ func managerOptions(cfg *config.Config, logger *slog.Logger) storage.ManagerOpti
 	}
 }
 
-// checkSupportedTopology rejects configurations that need a multi-node
-// quorum, which this version does not have yet.
-func checkSupportedTopology(cfg *config.Config) error {
-	if !cfg.HasRole("controller") || !cfg.HasRole("broker") {
-		return fmt.Errorf("server: process.roles=%s: only combined broker,controller nodes are supported so far", strings.Join(cfg.ProcessRoles, ","))
+// expireSessions fences brokers whose heartbeat session expired, every
+// half heartbeat interval, until expiryStop is closed.
+func (s *Server) expireSessions() {
+	defer close(s.expiryDone)
+	t := time.NewTicker(max(s.cfg.Cluster.HeartbeatInterval/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.expiryStop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.SessionTimeout)
+		s.controller.ExpireSessions(ctx)
+		cancel()
 	}
-	for _, v := range strings.Split(cfg.ControllerQuorumVoters, ",") {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			continue
+}
+
+// checkSupportedTopology rejects configurations the quorum cannot run:
+// several voters need a controller listener on every voter, and a
+// process.roles=broker node needs a broker listener (checked by config).
+func checkSupportedTopology(cfg *config.Config) error {
+	hasCtl := false
+	for _, l := range cfg.Listeners {
+		if cfg.IsControllerListener(l.Name) {
+			hasCtl = true
 		}
-		id, _, _ := strings.Cut(v, "@")
-		if id != strconv.Itoa(int(cfg.NodeID)) {
-			return fmt.Errorf("server: controller.quorum.voters lists node %s: only a single-voter quorum (this node) is supported so far", id)
-		}
+	}
+	if cfg.HasRole("controller") && len(cfg.Cluster.Voters) > 1 && !hasCtl {
+		return fmt.Errorf("server: controller.quorum.voters lists %d voters but listeners has none of controller.listener.names (%s)",
+			len(cfg.Cluster.Voters), strings.Join(cfg.ControllerListenerNames, ","))
+	}
+	if !cfg.HasRole("broker") && !hasCtl {
+		return fmt.Errorf("server: process.roles=controller needs a listener named in controller.listener.names (%s)", strings.Join(cfg.ControllerListenerNames, ","))
 	}
 	return nil
 }
@@ -311,6 +560,12 @@ func (s *Server) KafkaAddr() string { return s.kafkaAddr }
 // clean-shutdown marker.
 func (s *Server) Close() error {
 	var errs []error
+	if s.life != nil {
+		// Controlled shutdown first, while this node still serves (a
+		// one-node cluster's controller is this node).
+		s.life.shutdown(min(s.cfg.Cluster.SessionTimeout, 5*time.Second))
+		s.life = nil
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))
@@ -326,6 +581,28 @@ func (s *Server) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.listeners = nil
+	for _, l := range s.socks {
+		if l != nil {
+			l.Close()
+		}
+	}
+	s.socks = nil
+	if s.expiryStop != nil {
+		close(s.expiryStop)
+		<-s.expiryDone
+		s.expiryStop = nil
+	}
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
+	// The quorum closes once no request is served: it stops raft, then
+	// publishes what was applied (the replica manager still has its
+	// storage) and stops the publishing goroutine.
+	if s.quorum != nil {
+		errs = append(errs, s.quorum.Close())
+		s.quorum = nil
+	}
 	// The transaction coordinator stops first: its marker writers write
 	// to __consumer_offsets through the group coordinator.
 	if s.txns != nil {
@@ -339,10 +616,6 @@ func (s *Server) Close() error {
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
 		s.logs = nil
-	}
-	if s.metaLog != nil {
-		errs = append(errs, s.metaLog.Close())
-		s.metaLog = nil
 	}
 	err := errors.Join(errs...)
 	if err != nil {

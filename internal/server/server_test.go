@@ -163,7 +163,8 @@ func TestServerRejectsBadConfig(t *testing.T) {
 	for _, ov := range [][]string{
 		{"num.partitions=x"},
 		{"process.roles=broker"},
-		{"controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:2"},
+		{"controller.quorum.voters=2@127.0.0.1:1"},               // does not list this controller
+		{"controller.quorum.voters=1@127.0.0.1:0,2@127.0.0.1:2"}, // several voters, no CONTROLLER listener
 	} {
 		_, err := server.Start(context.Background(), server.Options{Overrides: append(ov, "log.dirs="+t.TempDir(), "listeners=PLAINTEXT://127.0.0.1:0"), Logger: quiet})
 		if err == nil {

@@ -38,7 +38,7 @@ func newTxnCoordinator(s *Server, markers txn.MarkerWriter) *txn.Coordinator {
 		IDExpiration:          cfg.TransactionalIDExpiration,
 		AbortTimedOutInterval: cfg.TransactionAbortTimedOutInterval,
 		RemoveExpiredInterval: cfg.TransactionRemoveExpiredInterval,
-		AllocateProducerID:    s.controller.AllocateProducerID,
+		AllocateProducerID:    s.ctrl.AllocateProducerID,
 		Markers:               markers,
 		Logger:                s.logger,
 	})

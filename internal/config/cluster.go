@@ -1,0 +1,104 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cluster settings (Kafka's KRaft names), filled by deriveCluster.
+type Cluster struct {
+	// Voters is controller.quorum.voters parsed: node id -> host:port of
+	// its controller listener. Empty: a one-voter quorum of this node
+	// (the server fills in its own controller address).
+	Voters map[int32]string
+	// ElectionTimeout is controller.quorum.election.timeout.ms.
+	ElectionTimeout time.Duration
+	// SnapshotBytes is metadata.log.max.record.bytes.between.snapshots.
+	SnapshotBytes int64
+	// SnapshotInterval is metadata.log.max.snapshot.interval.ms; < 0
+	// disables (Kafka's 0).
+	SnapshotInterval time.Duration
+	// SessionTimeout is broker.session.timeout.ms: a broker that has not
+	// heartbeated this long is fenced.
+	SessionTimeout time.Duration
+	// HeartbeatInterval is broker.heartbeat.interval.ms.
+	HeartbeatInterval time.Duration
+	// Rack is broker.rack ("" when unset).
+	Rack string
+}
+
+// ParseVoters parses controller.quorum.voters ("id@host:port,..."). Port
+// 0 is accepted (this node's own entry: its bound port); the server
+// refuses it for another node.
+func ParseVoters(s string) (map[int32]string, error) {
+	out := map[int32]string{}
+	for _, v := range splitList(s) {
+		idS, addr, ok := strings.Cut(v, "@")
+		if !ok {
+			return nil, fmt.Errorf("config: controller.quorum.voters: entry %q is not id@host:port", v)
+		}
+		id, err := strconv.ParseInt(idS, 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("config: controller.quorum.voters: entry %q: bad node id", v)
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("config: controller.quorum.voters: entry %q: bad host:port", v)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("config: controller.quorum.voters: entry %q: bad port", v)
+		}
+		if _, dup := out[int32(id)]; dup {
+			return nil, fmt.Errorf("config: controller.quorum.voters: node %d is listed twice", id)
+		}
+		out[int32(id)] = addr
+	}
+	return out, nil
+}
+
+// deriveCluster fills c.Cluster.
+func (c *Config) deriveCluster() error {
+	var err error
+	if c.Cluster.Voters, err = ParseVoters(c.ControllerQuorumVoters); err != nil {
+		return err
+	}
+	ms := func(k string) time.Duration { return time.Duration(c.int64Of(k)) * time.Millisecond }
+	c.Cluster.ElectionTimeout = ms("controller.quorum.election.timeout.ms")
+	c.Cluster.SnapshotBytes = c.int64Of("metadata.log.max.record.bytes.between.snapshots")
+	c.Cluster.SnapshotInterval = ms("metadata.log.max.snapshot.interval.ms")
+	if c.Cluster.SnapshotInterval == 0 {
+		c.Cluster.SnapshotInterval = -1
+	}
+	c.Cluster.SessionTimeout = ms("broker.session.timeout.ms")
+	c.Cluster.HeartbeatInterval = ms("broker.heartbeat.interval.ms")
+	c.Cluster.Rack, _ = c.Get("broker.rack")
+	switch {
+	case c.Cluster.ElectionTimeout < 10*time.Millisecond:
+		return fmt.Errorf("config: controller.quorum.election.timeout.ms must be >= 10")
+	case c.Cluster.SnapshotBytes < 1:
+		return fmt.Errorf("config: metadata.log.max.record.bytes.between.snapshots must be >= 1")
+	case c.Cluster.SnapshotInterval < -1:
+		return fmt.Errorf("config: metadata.log.max.snapshot.interval.ms must be >= 0")
+	case c.Cluster.HeartbeatInterval < time.Millisecond:
+		return fmt.Errorf("config: broker.heartbeat.interval.ms must be >= 1")
+	case c.Cluster.SessionTimeout <= c.Cluster.HeartbeatInterval:
+		return fmt.Errorf("config: broker.session.timeout.ms must be larger than broker.heartbeat.interval.ms")
+	}
+	if c.HasRole("controller") && len(c.Cluster.Voters) > 0 {
+		if _, ok := c.Cluster.Voters[c.NodeID]; !ok {
+			return fmt.Errorf("config: controller.quorum.voters does not list node.id %d, but process.roles has controller", c.NodeID)
+		}
+	}
+	if !c.HasRole("controller") {
+		if len(c.Cluster.Voters) == 0 {
+			return fmt.Errorf("config: controller.quorum.voters is empty: a process.roles=broker node needs the controllers' addresses")
+		}
+		if _, ok := c.Cluster.Voters[c.NodeID]; ok {
+			return fmt.Errorf("config: controller.quorum.voters lists node.id %d, but process.roles has no controller", c.NodeID)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package controller
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/metadata"
+)
+
+// session is a broker's heartbeat session with this controller (Kafka's
+// BrokerHeartbeatManager): soft state, rebuilt by a new controller, which
+// gives every registered broker a whole session to heartbeat it.
+type session struct {
+	// incarnation is the broker process's random id (registration);
+	// zero when the session was rebuilt after a takeover.
+	incarnation [16]byte
+	// epoch is the broker epoch: the metadata offset of its registration;
+	// -1 when rebuilt (the first heartbeat's epoch is then adopted).
+	epoch int64
+	// deadline is when the broker is fenced without a heartbeat.
+	deadline time.Time
+	// shuttingDown is set by a heartbeat with WantShutdown.
+	shuttingDown bool
+}
+
+// SetAddLearner installs the quorum membership hooks: voters are the
+// voter ids (controller.quorum.voters); addLearner adds a broker-only
+// node as a raft learner at addr (raft.Node.AddLearner). Call before
+// serving requests.
+func (c *Controller) SetAddLearner(voters []int32, addLearner func(ctx context.Context, id int32, addr string) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.voters = map[int32]bool{}
+	for _, v := range voters {
+		c.voters[v] = true
+	}
+	c.addLearner = addLearner
+}
+
+// sessionTimeout is broker.session.timeout.ms.
+func (c *Controller) sessionTimeout() time.Duration { return c.cfg.Cluster.SessionTimeout }
+
+// BrokerRegistration serves BrokerRegistration (62): a broker process
+// (re)joins with its listeners, rack and incarnation id. The controller
+// checks the cluster id (INCONSISTENT_CLUSTER_ID) and that no other live
+// process holds the node id (DUPLICATE_BROKER_REGISTRATION: a different
+// incarnation whose session has not expired), adds a broker-only node as
+// a raft learner at the address of its inter-broker listener, and
+// commits a RegisterBroker record (unfenced). The broker epoch is the
+// record's offset.
+func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
+	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	resp.BrokerEpoch = -1
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.activeLocked(); e != nil {
+		resp.ErrorCode = e.code
+		return resp
+	}
+	im := c.pub.Image()
+	if req.ClusterID != im.ClusterID {
+		c.logger.Error("broker registration from another cluster", "node", req.BrokerID, "peer_cluster_id", req.ClusterID, "our_cluster_id", im.ClusterID)
+		resp.ErrorCode = kerr.InconsistentClusterID.Code
+		return resp
+	}
+	now := time.Now()
+	if s := c.sessions[req.BrokerID]; s != nil && s.incarnation != req.IncarnationID && s.incarnation != ([16]byte{}) &&
+		now.Before(s.deadline) && !s.shuttingDown {
+		c.logger.Error("duplicate broker registration: node.id is used by another live process", "node", req.BrokerID)
+		resp.ErrorCode = kerr.DuplicateBrokerRegistration.Code
+		return resp
+	}
+	rec := metadata.RegisterBrokerRecord{BrokerID: req.BrokerID}
+	if req.Rack != nil {
+		rec.Rack = *req.Rack
+	}
+	for _, l := range req.Listeners {
+		rec.Endpoints = append(rec.Endpoints, metadata.Endpoint{
+			Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: securityProtocolName(l.SecurityProtocol),
+		})
+	}
+	if len(rec.Endpoints) == 0 {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
+	if c.addLearner != nil && !c.voters[req.BrokerID] {
+		addr := learnerAddr(rec.Endpoints, c.cfg.InterBrokerListenerName)
+		if err := c.addLearner(ctx, req.BrokerID, addr); err != nil {
+			e := c.commitErr("add learner", err)
+			resp.ErrorCode = e.code
+			return resp
+		}
+	}
+	off, err := c.commitOffsetLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec}})
+	if err != nil {
+		resp.ErrorCode = c.commitErr("register broker", err).code
+		return resp
+	}
+	c.sessions[req.BrokerID] = &session{incarnation: req.IncarnationID, epoch: off, deadline: now.Add(c.sessionTimeout())}
+	c.logger.Info("broker registered", "node", req.BrokerID, "rack", rec.Rack, "broker_epoch", off)
+	resp.BrokerEpoch = off
+	return resp
+}
+
+// learnerAddr is the raft address of a broker-only node: its endpoint on
+// the inter-broker listener (or its first).
+func learnerAddr(eps []metadata.Endpoint, name string) string {
+	for _, e := range eps {
+		if e.Listener == name {
+			return joinHostPort(e.Host, e.Port)
+		}
+	}
+	return joinHostPort(eps[0].Host, eps[0].Port)
+}
+
+// BrokerHeartbeat serves BrokerHeartbeat (63): it renews the broker's
+// session; a fenced broker that heartbeats is unfenced (unless it asks to
+// stay fenced), and one that asks to shut down is fenced first and told
+// it may (controlled shutdown).
+func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	resp.IsFenced = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.activeLocked(); e != nil {
+		resp.ErrorCode = e.code
+		return resp
+	}
+	im := c.pub.Image()
+	b, ok := im.Brokers[req.BrokerID]
+	if !ok {
+		resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
+		return resp
+	}
+	s := c.sessions[req.BrokerID]
+	switch {
+	case s == nil:
+		s = &session{epoch: req.BrokerEpoch}
+		c.sessions[req.BrokerID] = s
+	case s.epoch < 0:
+		s.epoch = req.BrokerEpoch
+	case s.epoch != req.BrokerEpoch:
+		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
+		return resp
+	}
+	s.deadline = time.Now().Add(c.sessionTimeout())
+	fence := req.WantFence || req.WantShutdown
+	if fence != b.Fenced {
+		if err := c.setFencedLocked(ctx, b, fence); err != nil {
+			resp.ErrorCode = c.commitErr("broker heartbeat", err).code
+			return resp
+		}
+		if fence {
+			c.logger.Info("broker fenced", "node", b.ID, "reason", map[bool]string{true: "controlled shutdown", false: "asked"}[req.WantShutdown])
+		} else {
+			c.logger.Info("broker unfenced", "node", b.ID)
+		}
+	}
+	if req.WantShutdown {
+		s.shuttingDown = true
+		resp.ShouldShutdown = true
+	}
+	resp.IsFenced = fence
+	resp.IsCaughtUp = req.CurrentMetadataOffset >= s.epoch
+	return resp
+}
+
+// setFencedLocked commits b's registration with Fenced set to fenced.
+func (c *Controller) setFencedLocked(ctx context.Context, b metadata.Broker, fenced bool) error {
+	return c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
+		BrokerID: b.ID, Rack: b.Rack, Endpoints: slices.Clone(b.Endpoints), Fenced: fenced,
+	}}})
+}
+
+// ExpireSessions fences every unfenced broker whose session has expired
+// (no heartbeat for broker.session.timeout.ms); the server calls it
+// periodically. Only the active controller does anything.
+func (c *Controller) ExpireSessions(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.activeLocked() != nil {
+		return
+	}
+	now := time.Now()
+	im := c.pub.Image()
+	ids := make([]int32, 0, len(im.Brokers))
+	for id := range im.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b := im.Brokers[id]
+		s := c.sessions[id]
+		if s == nil {
+			c.sessions[id] = &session{epoch: -1, deadline: now.Add(c.sessionTimeout())}
+			continue
+		}
+		if b.Fenced || now.Before(s.deadline) {
+			continue
+		}
+		if err := c.setFencedLocked(ctx, b, true); err != nil {
+			c.logger.Warn("fence broker", "node", id, "err", err)
+			return
+		}
+		c.logger.Warn("broker fenced: session expired", "node", id, "broker.session.timeout.ms", c.sessionTimeout().Milliseconds())
+	}
+}
+
+// AllocateProducerIDsBlock serves AllocateProducerIds (67): a broker asks for
+// a block of producer ids, reserved by a ProducerIdsRecord.
+func (c *Controller) AllocateProducerIDsBlock(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse {
+	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.activeLocked(); e != nil {
+		resp.ErrorCode = e.code
+		return resp
+	}
+	im := c.pub.Image()
+	if b, ok := im.Brokers[req.BrokerID]; !ok || b.Fenced {
+		resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
+		return resp
+	}
+	if s := c.sessions[req.BrokerID]; s != nil && s.epoch >= 0 && s.epoch != req.BrokerEpoch {
+		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
+		return resp
+	}
+	start := im.NextProducerID
+	if err := c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
+		BrokerID: req.BrokerID, NextProducerID: start + producerIDBlock,
+	}}}); err != nil {
+		resp.ErrorCode = c.commitErr("allocate producer ids", err).code
+		return resp
+	}
+	resp.ProducerIDStart, resp.ProducerIDLen = start, producerIDBlock
+	return resp
+}
+
+// securityProtocolName maps Kafka's security protocol id to its name.
+func securityProtocolName(id int16) string {
+	switch id {
+	case 1:
+		return "SSL"
+	case 2:
+		return "SASL_PLAINTEXT"
+	case 3:
+		return "SASL_SSL"
+	}
+	return "PLAINTEXT"
+}
+
+func joinHostPort(host string, port int32) string {
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}

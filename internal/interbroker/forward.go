@@ -1,0 +1,347 @@
+package interbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"samsa/internal/metadata"
+)
+
+// Forwarder is the controller of a node that is not the active one: it
+// sends admin requests to the active controller's controller listener
+// (Kafka 4 forwards them there too, wrapped in an Envelope; Samsa sends
+// the request itself) and waits, bounded, until this node's metadata
+// shows the change, so a client that creates a topic here and then
+// produces here finds it. Producer ids come in blocks from the
+// controller (AllocateProducerIds, 67), as Kafka brokers get them.
+type Forwarder struct {
+	cs *Controllers
+	// pub is this node's metadata (waits and live brokers).
+	pub *metadata.Publisher
+	// nodeID and brokerEpoch identify this broker to AllocateProducerIds.
+	nodeID      int32
+	brokerEpoch func() int64
+
+	pidMu sync.Mutex
+	// next..limit are producer ids of the current block not handed out;
+	// guarded by pidMu.
+	next, limit int64
+}
+
+// NewForwarder returns a Forwarder over cs. brokerEpoch returns this
+// broker's current epoch (its registration), -1 before.
+func NewForwarder(cs *Controllers, pub *metadata.Publisher, nodeID int32, brokerEpoch func() int64) *Forwarder {
+	return &Forwarder{cs: cs, pub: pub, nodeID: nodeID, brokerEpoch: brokerEpoch}
+}
+
+// imageWait bounds how long a forwarded change waits to show in this
+// node's metadata.
+const imageWait = 5 * time.Second
+
+// waitImage waits until ok holds for this node's image, at most
+// imageWait or until ctx ends; the change is committed either way.
+func (f *Forwarder) waitImage(ctx context.Context, ok func(*metadata.Image) bool) {
+	ctx, cancel := context.WithTimeout(ctx, imageWait)
+	defer cancel()
+	for {
+		ch := f.pub.Changed()
+		if ok(f.pub.Image()) {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// allNotController reports whether every item of a per-item response
+// carries NOT_CONTROLLER.
+func allNotController(codes []int16) bool {
+	for _, c := range codes {
+		if c != kerr.NotController.Code {
+			return false
+		}
+	}
+	return len(codes) > 0
+}
+
+// CreateTopics forwards to the controller.
+func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	version := req.Version
+	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+		var codes []int16
+		for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
+			codes = append(codes, t.ErrorCode)
+		}
+		return allNotController(codes)
+	})
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+		msg := err.Error()
+		for _, t := range req.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, -1, -1
+			rt.ErrorCode, rt.ErrorMessage = kerr.NotController.Code, &msg
+			resp.Topics = append(resp.Topics, rt)
+		}
+		resp.Version = version
+		req.Version = version
+		return resp
+	}
+	resp := r.(*kmsg.CreateTopicsResponse)
+	if !req.ValidateOnly {
+		f.waitImage(ctx, func(im *metadata.Image) bool {
+			for _, t := range resp.Topics {
+				if t.ErrorCode == 0 && im.Topics[t.Topic] == nil {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Answer in the client's version (the forwarded one may differ).
+	req.Version, resp.Version = version, version
+	return resp
+}
+
+// DeleteTopics forwards to the controller.
+func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	version := req.Version
+	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+		var codes []int16
+		for _, t := range resp.(*kmsg.DeleteTopicsResponse).Topics {
+			codes = append(codes, t.ErrorCode)
+		}
+		return allNotController(codes)
+	})
+	req.Version = version
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+		resp.Version = version
+		msg := err.Error()
+		for i := range req.TopicNames {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = &req.TopicNames[i], kerr.NotController.Code, &msg
+			resp.Topics = append(resp.Topics, rt)
+		}
+		for _, t := range req.Topics {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = t.Topic, t.TopicID, kerr.NotController.Code, &msg
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	resp := r.(*kmsg.DeleteTopicsResponse)
+	f.waitImage(ctx, func(im *metadata.Image) bool {
+		for _, t := range resp.Topics {
+			if t.ErrorCode == 0 && im.TopicsByID[t.TopicID] != nil {
+				return false
+			}
+		}
+		return true
+	})
+	resp.Version = version
+	return resp
+}
+
+// CreatePartitions forwards to the controller.
+func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	version := req.Version
+	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+		var codes []int16
+		for _, t := range resp.(*kmsg.CreatePartitionsResponse).Topics {
+			codes = append(codes, t.ErrorCode)
+		}
+		return allNotController(codes)
+	})
+	req.Version = version
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+		resp.Version = version
+		msg := err.Error()
+		for _, t := range req.Topics {
+			rt := kmsg.NewCreatePartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.NotController.Code, &msg
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	resp := r.(*kmsg.CreatePartitionsResponse)
+	if !req.ValidateOnly {
+		want := map[string]int32{}
+		for _, t := range req.Topics {
+			want[t.Topic] = t.Count
+		}
+		f.waitImage(ctx, func(im *metadata.Image) bool {
+			for _, t := range resp.Topics {
+				if t.ErrorCode == 0 && (im.Topics[t.Topic] == nil || int32(len(im.Topics[t.Topic].Partitions)) < want[t.Topic]) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	resp.Version = version
+	return resp
+}
+
+// AlterConfigs forwards to the controller.
+func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	version := req.Version
+	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+		var codes []int16
+		for _, t := range resp.(*kmsg.AlterConfigsResponse).Resources {
+			codes = append(codes, t.ErrorCode)
+		}
+		return allNotController(codes)
+	})
+	req.Version = version
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+		msg := err.Error()
+		for _, rr := range req.Resources {
+			x := kmsg.NewAlterConfigsResponseResource()
+			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
+			resp.Resources = append(resp.Resources, x)
+		}
+		resp.Version = version
+		return resp
+	}
+	resp := r.(*kmsg.AlterConfigsResponse)
+	resp.Version = version
+	return resp
+}
+
+// IncrementalAlterConfigs forwards to the controller.
+func (f *Forwarder) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	version := req.Version
+	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+		var codes []int16
+		for _, t := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
+			codes = append(codes, t.ErrorCode)
+		}
+		return allNotController(codes)
+	})
+	req.Version = version
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		msg := err.Error()
+		for _, rr := range req.Resources {
+			x := kmsg.NewIncrementalAlterConfigsResponseResource()
+			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
+			resp.Resources = append(resp.Resources, x)
+		}
+		resp.Version = version
+		return resp
+	}
+	resp := r.(*kmsg.IncrementalAlterConfigsResponse)
+	resp.Version = version
+	return resp
+}
+
+// AutoCreateTopics sends one CreateTopics with the broker defaults (-1)
+// for the topics, as Kafka's AutoTopicCreationManager does.
+func (f *Forwarder) AutoCreateTopics(ctx context.Context, topics []string) map[string]int16 {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = req.MaxVersion()
+	req.TimeoutMillis = 30000
+	for _, name := range topics {
+		t := kmsg.NewCreateTopicsRequestTopic()
+		t.Topic, t.NumPartitions, t.ReplicationFactor = name, -1, -1
+		req.Topics = append(req.Topics, t)
+	}
+	resp := f.CreateTopics(ctx, req)
+	out := make(map[string]int16, len(resp.Topics))
+	for _, rt := range resp.Topics {
+		out[rt.Topic] = rt.ErrorCode
+	}
+	return out
+}
+
+// CreateInternalTopic creates name with partitions partitions unless it
+// exists; the replication factor is capped by the live brokers (and by
+// the controller, which serves one replica until Cluster II), and so is
+// min.insync.replicas.
+func (f *Forwarder) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
+	im := f.pub.Image()
+	if im.Topics[name] != nil {
+		return nil
+	}
+	live := 0
+	for _, b := range im.Brokers {
+		if !b.Fenced {
+			live++
+		}
+	}
+	rf = min(rf, int16(live), 1)
+	if rf <= 0 {
+		return fmt.Errorf("interbroker: create %s: no live broker", name)
+	}
+	if v, ok := configs["min.insync.replicas"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > int(rf) {
+			configs = maps.Clone(configs)
+			configs["min.insync.replicas"] = strconv.Itoa(int(rf))
+		}
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = req.MaxVersion()
+	req.TimeoutMillis = 30000
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = name, partitions, rf
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, &v
+		t.Configs = append(t.Configs, c)
+	}
+	req.Topics = append(req.Topics, t)
+	resp := f.CreateTopics(ctx, req)
+	rt := resp.Topics[0]
+	if rt.ErrorCode != 0 && rt.ErrorCode != kerr.TopicAlreadyExists.Code {
+		err := kerr.ErrorForCode(rt.ErrorCode)
+		if rt.ErrorMessage != nil {
+			return fmt.Errorf("interbroker: create %s: %w: %s", name, err, *rt.ErrorMessage)
+		}
+		return fmt.Errorf("interbroker: create %s: %w", name, err)
+	}
+	if rt.ErrorCode != 0 {
+		f.waitImage(ctx, func(im *metadata.Image) bool { return im.Topics[name] != nil })
+	}
+	return nil
+}
+
+// AllocateProducerID hands out the next id of this broker's block,
+// asking the controller for a new block (AllocateProducerIds) when it is
+// used up.
+func (f *Forwarder) AllocateProducerID(ctx context.Context) (int64, error) {
+	f.pidMu.Lock()
+	defer f.pidMu.Unlock()
+	if f.next >= f.limit {
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = f.nodeID, f.brokerEpoch()
+		r, _, err := f.cs.Do(ctx, req, nil)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", metadata.ErrNotController, err)
+		}
+		resp := r.(*kmsg.AllocateProducerIDsResponse)
+		if resp.ErrorCode != 0 {
+			return 0, fmt.Errorf("interbroker: allocate producer ids: %w", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		if resp.ProducerIDLen <= 0 {
+			return 0, errors.New("interbroker: allocate producer ids: empty block")
+		}
+		f.next, f.limit = resp.ProducerIDStart, resp.ProducerIDStart+int64(resp.ProducerIDLen)
+	}
+	id := f.next
+	f.next++
+	return id, nil
+}

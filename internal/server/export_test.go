@@ -1,0 +1,12 @@
+package server
+
+// Crash stops the node like a kill -9 would as far as the cluster sees:
+// no controlled shutdown, heartbeats just stop (then the node closes its
+// files cleanly, which a crash would not).
+func (s *Server) Crash() error {
+	if s.life != nil {
+		s.life.stopHeartbeats()
+		s.life = nil
+	}
+	return s.Close()
+}
