@@ -20,11 +20,6 @@ import (
 	"testing"
 )
 
-// SingleVoterRestriction is the error text of a binary that refuses a
-// multi-voter controller.quorum.voters (before the Raft quorum is wired
-// into the server). Tests of multi-node clusters skip when they see it.
-const SingleVoterRestriction = "only a single-voter quorum (this node) is supported so far"
-
 // ReservePorts returns n distinct free loopback ports.
 func ReservePorts(t testing.TB, n int) []int {
 	t.Helper()
@@ -112,9 +107,9 @@ func NodeProperties(n *Node, voters string, extra []string) string {
 
 // StartCluster writes a server.properties per node with reserved ports
 // and starts every node. It returns an error (rather than failing) when a
-// node exits while starting, so the caller can tell a refused
-// configuration (see SingleVoterRestriction) from a failure; every process
-// is reaped at test cleanup either way.
+// node exits while starting, so a test of bad configurations can look at
+// its output (ExitError); every process is reaped at test cleanup either
+// way.
 func StartCluster(t testing.TB, opts ClusterOptions) (*Cluster, error) {
 	t.Helper()
 	if opts.Nodes < 1 {
@@ -199,25 +194,6 @@ func StartConfigs(t testing.TB, files []string) ([]*Broker, error) {
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
-}
-
-// RefusedMultiVoter reports whether err is a node that exited because the
-// binary does not support multi-voter quorums yet.
-func RefusedMultiVoter(err error) bool {
-	var ee *ExitError
-	for _, e := range unjoin(err) {
-		if errors.As(e, &ee) && strings.Contains(ee.Output, SingleVoterRestriction) {
-			return true
-		}
-	}
-	return false
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // Bootstrap is every node's Kafka address.

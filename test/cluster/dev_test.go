@@ -236,9 +236,6 @@ func TestClusterDevCommandThreeNodes(t *testing.T) {
 	base := freeBasePort(t, 3)
 	d, stderr := startDev(t, "--base-port", strconv.Itoa(base), "--dir", t.TempDir(), "--rack", "a,b,c")
 	if d == nil {
-		if strings.Contains(stderr, brokerproc.SingleVoterRestriction) {
-			t.Skipf("this samsa binary refuses multi-voter quorums (%q): multi-node clusters land with Cluster I's Raft quorum", brokerproc.SingleVoterRestriction)
-		}
 		t.Fatalf("dev cluster exited before printing the bootstrap string:\n%s", stderr)
 	}
 	if len(d.pids) != 3 || len(strings.Split(d.bootstrap, ",")) != 3 {

@@ -11,8 +11,4 @@
 // SAMSA_FAILOVER_ROUNDS, 2 by default, many in `make failover`), a paused
 // broker fenced and serving again, `samsa cluster info/health`, the
 // example configs of config/ and `samsa dev cluster`.
-//
-// A binary that refuses multi-voter quorums (before the Raft quorum is
-// wired into the server) makes the multi-node tests skip with a message
-// naming that restriction; everything else must pass.
 package cluster

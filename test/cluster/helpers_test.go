@@ -27,26 +27,15 @@ var fastLiveness = []string{
 	"broker.heartbeat.interval.ms=500",
 }
 
-// startCluster starts n nodes, or skips the test when the binary refuses
-// a multi-voter quorum (the Raft quorum is not wired into it yet).
+// startCluster starts n nodes and waits until they form one cluster.
 func startCluster(t *testing.T, n int, racks ...string) *brokerproc.Cluster {
 	t.Helper()
 	c, err := brokerproc.StartCluster(t, brokerproc.ClusterOptions{Nodes: n, Racks: racks, Extra: fastLiveness})
 	if err != nil {
-		skipIfRefused(t, err)
 		t.Fatal(err)
 	}
 	waitFormed(t, c.Bootstrap(), n)
 	return c
-}
-
-// skipIfRefused skips when err is the single-voter restriction of a
-// binary without the multi-node quorum.
-func skipIfRefused(t *testing.T, err error) {
-	t.Helper()
-	if brokerproc.RefusedMultiVoter(err) {
-		t.Skipf("this samsa binary refuses multi-voter quorums (%q): multi-node clusters land with Cluster I's Raft quorum", brokerproc.SingleVoterRestriction)
-	}
 }
 
 // nodeClient is a franz-go client whose seed is the node at addr;
