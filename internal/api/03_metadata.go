@@ -28,6 +28,11 @@ package api
 // heartbeat for broker.session.timeout.ms, or shut down) is answered
 // likewise, until the broker returns.
 //
+// The controller id (v1+) is the active controller when it is a live
+// broker; with a controller-only active controller it is a live broker
+// (this one, else the lowest id), which forwards admin requests, as
+// Kafka's KRaft brokers answer a random live broker.
+//
 // Differences from Kafka: an auto-created topic is answered with its
 // partitions right away rather than LEADER_NOT_AVAILABLE, since the
 // controller has created its logs before it returns; a refused
@@ -92,6 +97,30 @@ func brokersOn(im *metadata.Image, listener string, includeFenced bool) []broker
 	return out
 }
 
+// clientControllerID is the controller id told to clients (Metadata,
+// DescribeCluster): the active controller when it is a live broker
+// clients can reach on listener, else, as Kafka's KRaft brokers do (a
+// client sends admin requests to "the controller" and brokers forward
+// them), a live broker: this one if it is, else the lowest id. -1 when
+// there is none.
+func (h *Handler) clientControllerID(im *metadata.Image, listener string) int32 {
+	live := brokersOn(im, listener, false)
+	for _, b := range live {
+		if b.id == im.ControllerID {
+			return b.id
+		}
+	}
+	for _, b := range live {
+		if b.id == h.d.NodeID {
+			return b.id
+		}
+	}
+	if len(live) > 0 {
+		return live[0].id
+	}
+	return -1
+}
+
 func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := h.image()
@@ -154,7 +183,7 @@ func (h *Handler) metadata(ctx context.Context, c *network.Conn, req *kmsg.Metad
 	}
 	clusterID := h.d.ClusterID
 	resp.ClusterID = &clusterID
-	resp.ControllerID = im.ControllerID
+	resp.ControllerID = h.clientControllerID(im, c.Listener())
 
 	if all {
 		names := make([]string, 0, len(im.Topics))

@@ -4,7 +4,8 @@ package api
 //
 // The transaction coordinator's order to end transactions on partitions
 // this broker leads. Served for inter-broker use: each marker is written
-// through LocalMarkers, the same path the local coordinator uses
+// through Deps.LocalMarkers (internal/server's localMarkers), the same
+// path the local coordinator uses for its own partitions
 // (replica.Partition.WriteTxnMarker, then for __consumer_offsets
 // group.Coordinator.CompleteTxn). Errors are per partition:
 // UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
@@ -17,60 +18,20 @@ package api
 
 import (
 	"context"
+	"errors"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"samsa/internal/group"
 	"samsa/internal/network"
-	"samsa/internal/replica"
-	"samsa/internal/storage"
 	"samsa/internal/txn"
 )
 
-// LocalMarkers writes transaction markers to this broker's partitions:
-// the transaction coordinator's txn.MarkerWriter on a single node, and
-// what WriteTxnMarkers serves. In a cluster the coordinator's writer
-// sends WriteTxnMarkers to each partition's leader instead.
-type LocalMarkers struct {
-	Replicas *replica.Manager
-	Groups   *group.Coordinator // nil: no group coordinator to tell
-}
-
-var _ txn.MarkerWriter = LocalMarkers{}
-
-// WriteTxnMarkers writes m's marker to each partition; the errors are
-// *kerr.Error values (txn.MarkerWriter).
-func (w LocalMarkers) WriteTxnMarkers(_ context.Context, m txn.Marker) []error {
-	errs := make([]error, len(m.Partitions))
-	for i, tp := range m.Partitions {
-		if code := w.write(m, tp); code != 0 {
-			errs[i] = kerr.ErrorForCode(code)
-		}
-	}
-	return errs
-}
-
-func (w LocalMarkers) write(m txn.Marker, tp txn.TopicPartition) int16 {
-	p, err := w.Replicas.Partition(tp.Topic, tp.Partition)
-	if err != nil {
-		return ErrorCode(err)
-	}
-	_, err = p.WriteTxnMarker(storage.TxnMarker{
-		ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, Commit: m.Commit, CoordinatorEpoch: m.CoordinatorEpoch,
-	})
-	if err != nil {
-		return ErrorCode(err)
-	}
-	if tp.Topic == offsetsTopic && w.Groups != nil {
-		w.Groups.CompleteTxn(tp.Partition, m.ProducerID, m.ProducerEpoch, m.Commit)
-	}
-	return 0
-}
-
 func (h *Handler) writeTxnMarkers(ctx context.Context, _ *network.Conn, req *kmsg.WriteTxnMarkersRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
-	w := LocalMarkers{Replicas: h.d.Replicas, Groups: h.d.Groups}
+	w := h.d.LocalMarkers
+	if w == nil {
+		return nil, errors.New("api: WriteTxnMarkers without a marker writer")
+	}
 	for _, rm := range req.Markers {
 		m := txn.Marker{ProducerID: rm.ProducerID, ProducerEpoch: rm.ProducerEpoch, Commit: rm.Committed, CoordinatorEpoch: rm.CoordinatorEpoch}
 		for _, t := range rm.Topics {

@@ -84,6 +84,9 @@ type Deps struct {
 	// arrives on a controller listener (forwarded ones: never forwarded
 	// again).
 	LocalController LocalController
+	// Voters are the metadata quorum's voters, id -> controller listener
+	// address (DescribeCluster EndpointType 2).
+	Voters map[int32]string
 	// QuorumStatus reports the metadata quorum's raft status
 	// (DescribeQuorum); nil: DescribeQuorum answers NOT_LEADER_OR_FOLLOWER.
 	QuorumStatus func(ctx context.Context) (raft.Status, error)
@@ -96,6 +99,9 @@ type Deps struct {
 	// verification over the inter-broker listener); nil: only the local
 	// coordinator is asked.
 	VerifyTxnRemote func(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) *kerr.Error
+	// LocalMarkers writes transaction markers to this broker's
+	// partitions (WriteTxnMarkers).
+	LocalMarkers txn.MarkerWriter
 	// Metadata publishes the metadata image this node has applied; every
 	// handler reads the cluster's state from it.
 	Metadata *metadata.Publisher

@@ -204,13 +204,14 @@ func (c *Client) roundTripLocked(ctx context.Context, cn *conn, req kmsg.Request
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	_ = cn.nc.SetDeadline(deadline)
+	nc := cn.nc // the callback below may run after cn.nc is reset
+	_ = nc.SetDeadline(deadline)
 	// ctx cancelation ends a blocked read or write.
-	stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	defer stop()
 	cn.corr++
 	corr := cn.corr
-	if _, err := cn.nc.Write(c.formatter.AppendRequest(nil, req, corr)); err != nil {
+	if _, err := nc.Write(c.formatter.AppendRequest(nil, req, corr)); err != nil {
 		return nil, err
 	}
 	var size [4]byte

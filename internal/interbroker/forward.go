@@ -42,6 +42,17 @@ func NewForwarder(cs *Controllers, pub *metadata.Publisher, nodeID int32, broker
 	return &Forwarder{cs: cs, pub: pub, nodeID: nodeID, brokerEpoch: brokerEpoch}
 }
 
+// forwardTimeout bounds a forwarded request, the search for the active
+// controller included (Kafka's request.timeout.ms).
+const forwardTimeout = 30 * time.Second
+
+// do forwards req to the active controller within forwardTimeout.
+func (f *Forwarder) do(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	return f.cs.Do(ctx, req, notController)
+}
+
 // imageWait bounds how long a forwarded change waits to show in this
 // node's metadata.
 const imageWait = 5 * time.Second
@@ -78,7 +89,7 @@ func allNotController(codes []int16) bool {
 // CreateTopics forwards to the controller.
 func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	version := req.Version
-	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		var codes []int16
 		for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
 			codes = append(codes, t.ErrorCode)
@@ -117,7 +128,7 @@ func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequ
 // DeleteTopics forwards to the controller.
 func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	version := req.Version
-	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		var codes []int16
 		for _, t := range resp.(*kmsg.DeleteTopicsResponse).Topics {
 			codes = append(codes, t.ErrorCode)
@@ -157,7 +168,7 @@ func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequ
 // CreatePartitions forwards to the controller.
 func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	version := req.Version
-	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		var codes []int16
 		for _, t := range resp.(*kmsg.CreatePartitionsResponse).Topics {
 			codes = append(codes, t.ErrorCode)
@@ -198,7 +209,7 @@ func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartit
 // AlterConfigs forwards to the controller.
 func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	version := req.Version
-	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		var codes []int16
 		for _, t := range resp.(*kmsg.AlterConfigsResponse).Resources {
 			codes = append(codes, t.ErrorCode)
@@ -225,7 +236,7 @@ func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequ
 // IncrementalAlterConfigs forwards to the controller.
 func (f *Forwarder) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	version := req.Version
-	r, _, err := f.cs.Do(ctx, req, func(resp kmsg.Response) bool {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		var codes []int16
 		for _, t := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
 			codes = append(codes, t.ErrorCode)
@@ -328,7 +339,7 @@ func (f *Forwarder) AllocateProducerID(ctx context.Context) (int64, error) {
 	if f.next >= f.limit {
 		req := kmsg.NewPtrAllocateProducerIDsRequest()
 		req.BrokerID, req.BrokerEpoch = f.nodeID, f.brokerEpoch()
-		r, _, err := f.cs.Do(ctx, req, nil)
+		r, _, err := f.do(ctx, req, nil)
 		if err != nil {
 			return 0, fmt.Errorf("%w: %w", metadata.ErrNotController, err)
 		}

@@ -123,9 +123,16 @@ var errFatalRegistration = errors.New("server: broker registration refused")
 // answers until ctx ends, and waits until this node's metadata holds the
 // registration (so every earlier change is applied too).
 func (l *lifecycle) register(ctx context.Context) error {
+	// refused is the last refusal; a duplicate registration is retried
+	// (a node restarted right after a crash waits for its old session
+	// to expire), and reported if it lasts until ctx ends.
+	var refused error
 	for {
 		r, ctrl, err := l.cs.Do(ctx, l.req, nil)
 		if err != nil {
+			if refused != nil {
+				return refused
+			}
 			return fmt.Errorf("server: register broker %d: %w", l.req.BrokerID, err)
 		}
 		resp := r.(*kmsg.BrokerRegistrationResponse)
@@ -137,16 +144,20 @@ func (l *lifecycle) register(ctx context.Context) error {
 			}
 			return nil
 		case kerr.DuplicateBrokerRegistration.Code:
-			return fmt.Errorf("%w: node.id %d is already registered by another running process (controller %d): node.id must be unique", errFatalRegistration, l.req.BrokerID, ctrl)
+			refused = fmt.Errorf("%w: node.id %d is already registered by another running process (controller %d, DUPLICATE_BROKER_REGISTRATION; a crashed process's registration expires after broker.session.timeout.ms): node.id must be unique", errFatalRegistration, l.req.BrokerID, ctrl)
 		case kerr.InconsistentClusterID.Code:
 			return fmt.Errorf("%w: the cluster id %s in this node's meta.properties differs from the cluster's (controller %d)", errFatalRegistration, l.req.ClusterID, ctrl)
+		default:
+			l.logger.Debug("broker registration", "controller", ctrl, "err", kerr.ErrorForCode(resp.ErrorCode))
 		}
-		l.logger.Debug("broker registration", "controller", ctrl, "err", kerr.ErrorForCode(resp.ErrorCode))
-		t := time.NewTimer(100 * time.Millisecond)
+		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			if refused != nil {
+				return refused
+			}
 			return fmt.Errorf("server: register broker %d: %w", l.req.BrokerID, ctx.Err())
 		}
 	}

@@ -191,7 +191,7 @@ func TestClusterFencingAndReturn(t *testing.T) {
 		}
 	}
 	if victimPart < 0 {
-		t.Fatal("no partition on the victim")
+		t.Fatalf("no partition on the victim %d: %v", victim, c.leaders(ctx, asker, "f"))
 	}
 	waitLeader := func(want int32, within time.Duration) time.Duration {
 		t.Helper()
@@ -238,6 +238,15 @@ func TestClusterFencingAndReturn(t *testing.T) {
 	}
 	c.restart(victim)
 	waitLeader(victim, 10*time.Second)
+
+	// Crashed and restarted at once: the new process's registration
+	// waits for the old one's session to expire, then serves.
+	if err := c.nodes[victim].s.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[victim].s = nil
+	c.restart(victim)
+	waitLeader(victim, 10*time.Second)
 }
 
 // TestClusterControllerFailover kills (Crash) the active controller
@@ -253,6 +262,7 @@ func TestClusterControllerFailover(t *testing.T) {
 	c := startCluster(t, specs(3))
 	ctx := ctxFor(t, time.Duration(kills)*30*time.Second+30*time.Second)
 	var times []time.Duration
+	pids := map[int64]bool{}
 	for k := 0; k < kills; k++ {
 		var ctrl int32 = -1
 		for id, n := range c.nodes {
@@ -263,6 +273,10 @@ func TestClusterControllerFailover(t *testing.T) {
 		}
 		survivor := ctrl%3 + 1
 		adm := kadm.NewClient(c.client(survivor, kgo.RetryTimeout(0), kgo.RequestRetries(0)))
+		pidBefore := initProducerID(t, ctx, c.client(survivor))
+		if pids[pidBefore] {
+			t.Fatalf("kill %d: producer id %d handed out twice", k, pidBefore)
+		}
 		name := fmt.Sprintf("before-%d", k)
 		if r, err := adm.CreateTopic(ctx, 1, 1, nil, name); err != nil || r.Err != nil {
 			t.Fatalf("kill %d: create before: %v %v", k, err, r.Err)
@@ -283,6 +297,13 @@ func TestClusterControllerFailover(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		times = append(times, time.Since(began))
+		// Producer ids stay unique across the takeover (the new
+		// controller reserves a fresh block).
+		if pid := initProducerID(t, ctx, c.client(survivor)); pid == pidBefore || pids[pid] {
+			t.Fatalf("kill %d: producer id %d handed out twice", k, pid)
+		} else {
+			pids[pid], pids[pidBefore] = true, true
+		}
 		td, err := kadm.NewClient(c.client(survivor)).ListTopics(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -112,7 +112,7 @@ func TestClusterBadInput(t *testing.T) {
 		}
 		ov = append(ov, o)
 	}
-	_, err := server.Start(context.Background(), server.Options{Overrides: ov, Logger: quiet, StartTimeout: 10 * time.Second})
+	_, err := server.Start(context.Background(), server.Options{Overrides: ov, Logger: quiet, StartTimeout: 3 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "node.id 4") {
 		t.Fatalf("duplicate node.id: %v", err)
 	}

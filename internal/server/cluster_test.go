@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/interbroker"
 	"samsa/internal/record"
 	"samsa/internal/server"
 )
@@ -116,7 +117,28 @@ func startCluster(t *testing.T, specs []nodeSpec, extra ...string) *testCluster 
 	for err := range errs {
 		t.Fatal(err)
 	}
+	c.waitAllBrokers()
 	return c
+}
+
+// waitAllBrokers waits until every running broker lists every running
+// broker: registrations reach the other nodes a moment after Start
+// returns.
+func (c *testCluster) waitAllBrokers() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	n := 0
+	for _, nd := range c.nodes {
+		if nd.s != nil && nd.plain != "" {
+			n++
+		}
+	}
+	for id, nd := range c.nodes {
+		if nd.s != nil && nd.plain != "" {
+			c.waitBrokers(ctx, id, n)
+		}
+	}
 }
 
 // closeAll closes the running nodes concurrently.
@@ -145,6 +167,7 @@ func (c *testCluster) restart(id int32) {
 		c.t.Fatalf("restart node %d: %v", id, err)
 	}
 	n.s = s
+	c.waitAllBrokers()
 }
 
 func (c *testCluster) client(id int32, opts ...kgo.Opt) *kgo.Client {
@@ -155,6 +178,25 @@ func (c *testCluster) client(id int32, opts ...kgo.Opt) *kgo.Client {
 	}
 	c.t.Cleanup(cl.Close)
 	return cl
+}
+
+// waitBrokers waits until node id's Metadata lists n brokers.
+func (c *testCluster) waitBrokers(ctx context.Context, id int32, n int) {
+	c.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		m, err := req.RequestWith(ctx, c.client(id))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if len(m.Brokers) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d lists %d brokers, want %d", id, len(m.Brokers), n)
+		}
+	}
 }
 
 // controllerID is the active controller as node id's Metadata says.
@@ -189,6 +231,11 @@ func specs(n int) []nodeSpec {
 func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	c := startCluster(t, specs(3))
 	ctx := ctxFor(t, 60*time.Second)
+	// Every node applies every registration (the quorum's commit
+	// reaches followers a moment after Start returns on the others).
+	for id := int32(1); id <= 3; id++ {
+		c.waitBrokers(ctx, id, 3)
+	}
 	ctrl := c.controllerID(ctx, 1)
 	if ctrl < 1 || ctrl > 3 {
 		t.Fatalf("controller id %d", ctrl)
@@ -221,6 +268,32 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 			t.Fatalf("node %d DescribeCluster: %+v %v (controller %d)", id, dc, err, ctrl)
 		}
 	}
+	// On the controller listener: DescribeCluster EndpointType 2 lists
+	// the voters (KIP-919), and an admin request to a voter that is not
+	// the active controller answers NOT_CONTROLLER (never forwarded on).
+	raw := interbroker.New(interbroker.Options{Logger: quiet})
+	defer raw.Close()
+	dcreq := kmsg.NewPtrDescribeClusterRequest()
+	dcreq.EndpointType = 2
+	r, err := raw.Request(ctx, c.nodes[1].ctl, dcreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc := r.(*kmsg.DescribeClusterResponse); dc.ErrorCode != 0 || len(dc.Brokers) != 3 || dc.ControllerID != ctrl || fmt.Sprintf("%s:%d", dc.Brokers[1].Host, dc.Brokers[1].Port) != c.nodes[2].ctl {
+		t.Fatalf("controllers: %+v", dc)
+	}
+	ctreq := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "direct", 1, 1
+	ctreq.Topics = append(ctreq.Topics, ct)
+	r, err = raw.Request(ctx, c.nodes[ctrl%3+1].ctl, ctreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := r.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.NotController.Code {
+		t.Fatalf("CreateTopics on a standby controller's listener: %v", kerr.ErrorForCode(code))
+	}
+
 	// Admin on a node that is not the controller.
 	other := ctrl%3 + 1
 	adm := kadm.NewClient(c.client(other))
@@ -246,6 +319,12 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	}
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("1000000")}}, "fwd"); err != nil {
 		t.Fatal(err)
+	}
+
+	// Auto-creation by Metadata on a node that is not the controller.
+	auto := c.client(other, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("auto-fwd"))
+	if err := auto.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}).FirstErr(); err != nil {
+		t.Fatalf("auto-created topic through node %d: %v", other, err)
 	}
 
 	// Produce through node 1, consume through node 3.

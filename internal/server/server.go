@@ -81,9 +81,10 @@ type Server struct {
 	// voters are the quorum's voters, id -> controller listener address
 	// (controller.quorum.voters, or this node alone).
 	voters map[int32]string
-	// client is the inter-broker client (forwarding, registration,
-	// heartbeats, transaction markers).
-	client *interbroker.Client
+	// client is the inter-broker client (forwarding, transaction
+	// markers and verification); lifeClient carries registration and
+	// heartbeats only.
+	client, lifeClient *interbroker.Client
 	// life registers and heartbeats this broker; nil on a
 	// controller-only node.
 	life *lifecycle
@@ -188,7 +189,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
 	s.txns = newTxnCoordinator(s, &interbroker.Markers{
-		Client: s.client, Local: api.LocalMarkers{Replicas: s.replicas, Groups: s.groups},
+		Client: s.client, Local: localMarkers{replicas: s.replicas, groups: s.groups},
 		Metadata: s.pub, Self: cfg.NodeID, Listener: interBrokerListener(cfg).Name,
 	})
 	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
@@ -197,7 +198,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	handler := api.New(api.Deps{
 		Config: cfg, ClusterID: s.clusterID, NodeID: cfg.NodeID,
 		Controller: s.ctrl, LocalController: local, Metadata: s.pub,
-		QuorumStatus: s.quorum.Node().Status,
+		QuorumStatus: s.quorum.Node().Status, Voters: s.voters,
 		ForwardToController: func(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
 			r, _, err := controllers.Do(ctx, req, notController)
 			return r, err
@@ -205,7 +206,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		VerifyTxnRemote: (&interbroker.TxnVerifier{
 			Client: s.client, Metadata: s.pub, Listener: interBrokerListener(cfg).Name,
 		}).Verify,
-		Replicas: s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
+		LocalMarkers: localMarkers{replicas: s.replicas, groups: s.groups},
+		Replicas:     s.replicas, Groups: s.groups, Txns: s.txns, Logger: logger,
 	})
 	s.registry = newRegistry(s)
 	netMetrics := metrics.NewNetwork(s.registry)
@@ -252,7 +254,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if cfg.HasRole("broker") {
-		life = newLifecycle(s, controllers, advertisedEndpoints(cfg, bound))
+		// Heartbeats have their own connections: a forwarded admin
+		// request waiting on the controller must not delay them past
+		// broker.session.timeout.ms.
+		s.lifeClient = interbroker.New(interbroker.Options{ClientID: fmt.Sprintf("samsa-broker-%d-lifecycle", cfg.NodeID), Logger: logger})
+		lifeControllers := interbroker.NewControllers(s.lifeClient, s.voters, func() int32 { return s.pub.Image().ControllerID })
+		life = newLifecycle(s, lifeControllers, advertisedEndpoints(cfg, bound))
 		if err := life.register(sctx); err != nil {
 			return nil, err
 		}
@@ -595,6 +602,10 @@ func (s *Server) Close() error {
 	if s.client != nil {
 		s.client.Close()
 		s.client = nil
+	}
+	if s.lifeClient != nil {
+		s.lifeClient.Close()
+		s.lifeClient = nil
 	}
 	// The quorum closes once no request is served: it stops raft, then
 	// publishes what was applied (the replica manager still has its
