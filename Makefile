@@ -11,8 +11,11 @@ FUZZTIME_LONG ?= 60s
 # `make soak`.
 CRASH_ROUNDS ?= 2
 SOAK_ROUNDS  ?= 25
+# Controller kill -9 rounds of the cluster failover test: 2 in `make test`
+# (the test's default), many in `make failover`, which prints p50/p99.
+FAILOVER_ROUNDS ?= 25
 
-.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak clean
+.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak failover clean
 
 all: build
 
@@ -61,6 +64,10 @@ bench:
 soak: build
 	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_CRASH_ROUNDS=$(SOAK_ROUNDS) \
 		$(GO) test -count=1 -timeout 90m -v -run '^TestCrash' ./test/crash/
+
+failover: build
+	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestClusterControllerFailover$$' ./test/cluster/
 
 clean:
 	rm -rf bin

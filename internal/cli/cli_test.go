@@ -8,9 +8,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
@@ -29,7 +34,7 @@ func newCluster(t *testing.T) *cluster {
 // stderr.
 func (c *cluster) run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := NewRootCommand()
+	cmd := NewRootCommand(testDeps)
 	full := []string{"-X", c.addr}
 	if c.maxVersion != "" {
 		full = append(full, "--client-max-version", c.maxVersion)
@@ -282,8 +287,17 @@ func TestClusterInfo(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.mustRun(t, "", "cluster", "info", "--format", "json")), &ci); err != nil {
 		t.Fatal(err)
 	}
-	if len(ci.Brokers) != 1 || ci.Brokers[0].Port == 0 || ci.ClusterID == "" {
+	if len(ci.Brokers) != 1 || ci.Brokers[0].Port == 0 || ci.ClusterID == "" || ci.Brokers[0].Fenced {
 		t.Errorf("cluster info json = %+v", ci)
+	}
+	// A single node is the only voter and the leader of its quorum.
+	// (franz-go's kfake serves no DescribeQuorum.)
+	if q := ci.Quorum; q != nil {
+		if q.LeaderID != ci.Brokers[0].NodeID || len(q.Voters) != 1 || q.Voters[0].Lag != 0 || ci.ActiveController != q.LeaderID {
+			t.Errorf("quorum of a single node = %+v", q)
+		}
+	} else if os.Getenv("SAMSA_TEST_TARGET") != "kfake" || ci.QuorumError != errQuorumNotServed.Error() {
+		t.Errorf("no quorum: %q", ci.QuorumError)
 	}
 }
 
@@ -335,13 +349,155 @@ func TestTopicDescribeGolden(t *testing.T) {
 
 func TestClusterInfoGolden(t *testing.T) {
 	rack := "r1"
-	ci := clusterInfo{ClusterID: "Vx2kQ9sRTxyz", Controller: 2, Brokers: []brokerInfo{
+	now := time.UnixMilli(1_700_000_100_000)
+	ci := clusterInfo{ClusterID: "Vx2kQ9sRTxyz", Controller: 2, ActiveController: 2, Brokers: []brokerInfo{
 		{NodeID: 1, Host: "10.0.0.1", Port: 9092},
 		{NodeID: 2, Host: "10.0.0.2", Port: 9092, Rack: &rack},
+		{NodeID: 4, Host: "10.0.0.4", Port: 9092, Fenced: true},
 	}}
+	ci.Quorum = &quorumInfo{LeaderID: 2, LeaderEpoch: 7, HighWatermark: 1500,
+		Voters: []quorumReplica{
+			{NodeID: 1, LogEndOffset: 1490, Lag: 10, LastFetchTimestamp: 1_700_000_099_750, LastCaughtUpTimestamp: 1_700_000_098_000, LastFetchAgeMs: 250, LastCaughtUpAgeMs: 2000},
+			{NodeID: 2, LogEndOffset: 1500, Lag: 0, LastFetchTimestamp: 1_700_000_100_000, LastCaughtUpTimestamp: 1_700_000_100_000},
+			{NodeID: 3, LogEndOffset: -1, Lag: -1, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1, LastFetchAgeMs: -1, LastCaughtUpAgeMs: -1},
+		},
+		Observers: []quorumReplica{{NodeID: 4, LogEndOffset: 900, Lag: 600, LastFetchTimestamp: 1_699_999_990_000, LastCaughtUpTimestamp: 1_699_999_900_000, LastFetchAgeMs: 110_000, LastCaughtUpAgeMs: 200_000}},
+	}
 	var b bytes.Buffer
-	if err := printClusterInfo(&b, &globals{format: "text"}, ci); err != nil {
+	if err := printClusterInfo(&b, &globals{format: "text"}, ci, now); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "cluster_info", b.String())
+	b.Reset()
+	if err := printClusterInfo(&b, &globals{format: "json"}, ci, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cluster_info_json", b.String())
+
+	b.Reset()
+	noQuorum := clusterInfo{ClusterID: "c", Controller: 1, ActiveController: 1, Brokers: ci.Brokers[:1],
+		QuorumError: errQuorumNotServed.Error()}
+	if err := printClusterInfo(&b, &globals{format: "text"}, noQuorum, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cluster_info_no_quorum", b.String())
+}
+
+func TestClusterQuorumFromResponse(t *testing.T) {
+	now := time.UnixMilli(10_000)
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	rt := kmsg.NewDescribeQuorumResponseTopic()
+	rt.Topic = metadataTopic
+	p := kmsg.NewDescribeQuorumResponseTopicPartition()
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = 3, 2, 40
+	rs := func(id int32, leo, fetch, caught int64) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp, r.LastCaughtUpTimestamp = id, leo, fetch, caught
+		return r
+	}
+	p.CurrentVoters = append(p.CurrentVoters, rs(3, 42, 10_000, 10_000), rs(1, 40, 9_000, 8_000), rs(2, -1, -1, -1))
+	p.Observers = append(p.Observers, rs(5, 50, 11_000, 9_500)) // ahead of the leader: lag 0, not negative
+	rt.Partitions = append(rt.Partitions, p)
+	resp.Topics = append(resp.Topics, rt)
+	q, err := quorumFromResponse(resp, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &quorumInfo{LeaderID: 3, LeaderEpoch: 2, HighWatermark: 40,
+		Voters: []quorumReplica{
+			{NodeID: 1, LogEndOffset: 40, Lag: 2, LastFetchTimestamp: 9_000, LastCaughtUpTimestamp: 8_000, LastFetchAgeMs: 1000, LastCaughtUpAgeMs: 2000},
+			{NodeID: 2, LogEndOffset: -1, Lag: -1, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1, LastFetchAgeMs: -1, LastCaughtUpAgeMs: -1},
+			{NodeID: 3, LogEndOffset: 42, Lag: 0, LastFetchTimestamp: 10_000, LastCaughtUpTimestamp: 10_000},
+		},
+		Observers: []quorumReplica{{NodeID: 5, LogEndOffset: 50, Lag: 0, LastFetchTimestamp: 11_000, LastCaughtUpTimestamp: 9_500, LastFetchAgeMs: 0, LastCaughtUpAgeMs: 500}},
+	}
+	if !reflect.DeepEqual(q, want) {
+		t.Errorf("quorum = %+v\nwant     %+v", q, want)
+	}
+
+	p.ErrorCode = kerr.NotLeaderForPartition.Code
+	resp.Topics[0].Partitions[0] = p
+	if _, err := quorumFromResponse(resp, now); err == nil || !strings.Contains(err.Error(), "NOT_LEADER_FOR_PARTITION") {
+		t.Errorf("partition error: %v", err)
+	}
+	resp.Topics = nil
+	if _, err := quorumFromResponse(resp, now); err == nil {
+		t.Error("a response without __cluster_metadata-0 was accepted")
+	}
+}
+
+func TestClusterHealthGolden(t *testing.T) {
+	md := func(leaders map[string][]int32) kadm.Metadata {
+		m := kadm.Metadata{Topics: kadm.TopicDetails{}}
+		for topic, ls := range leaders {
+			td := kadm.TopicDetail{Topic: topic, Partitions: kadm.PartitionDetails{}}
+			for i, l := range ls {
+				td.Partitions[int32(i)] = kadm.PartitionDetail{Topic: topic, Partition: int32(i), Leader: l}
+			}
+			m.Topics[topic] = td
+		}
+		return m
+	}
+	voters := []quorumReplica{{NodeID: 1}, {NodeID: 2}, {NodeID: 3}}
+	healthy := clusterInfo{Controller: 1, ActiveController: 1,
+		Brokers:    []brokerInfo{{NodeID: 1}, {NodeID: 2}, {NodeID: 3}},
+		Quorum:     &quorumInfo{LeaderID: 1, LeaderEpoch: 4, Voters: voters, Observers: []quorumReplica{}},
+		registered: map[int32]bool{1: true, 2: true, 3: true}}
+	fenced := clusterInfo{Controller: 1, ActiveController: -1,
+		Brokers: []brokerInfo{{NodeID: 1}, {NodeID: 3, Fenced: true}},
+		// Node 2 is no live broker and, without DescribeCluster v2,
+		// cannot be told from a controller-only node: reported too.
+		Quorum: &quorumInfo{LeaderID: -1, LeaderEpoch: 9, Voters: voters, Observers: []quorumReplica{{NodeID: 4}}}}
+	controllerOnly := clusterInfo{Controller: 2, ActiveController: 2,
+		Brokers:    []brokerInfo{{NodeID: 4}},
+		Quorum:     &quorumInfo{LeaderID: 2, LeaderEpoch: 1, Voters: voters, Observers: []quorumReplica{{NodeID: 4}}},
+		registered: map[int32]bool{4: true}}
+	notServed := clusterInfo{Controller: -1, ActiveController: -1, Brokers: []brokerInfo{{NodeID: 1}},
+		QuorumError: errQuorumNotServed.Error(), quorumNotServed: true}
+
+	var b bytes.Buffer
+	for _, tc := range []struct {
+		ci      clusterInfo
+		md      kadm.Metadata
+		healthy bool
+	}{
+		{healthy, md(map[string][]int32{"orders": {1, 2, 3}, "__consumer_offsets": {1, 2}}), true},
+		{fenced, md(map[string][]int32{"orders": {1, -1, 3}}), false},
+		{controllerOnly, md(map[string][]int32{"a": {4}}), true},
+		{notServed, md(nil), false},
+	} {
+		h := checkHealth(tc.ci, tc.md)
+		if h.Healthy != tc.healthy {
+			t.Errorf("checkHealth(%+v).Healthy = %v, want %v (%v)", tc.ci, h.Healthy, tc.healthy, h.Problems)
+		}
+		if err := printClusterHealth(&b, &globals{format: "text"}, h); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("--\n")
+	}
+	h := checkHealth(fenced, md(map[string][]int32{"orders": {1, -1, 3}}))
+	if err := printClusterHealth(&b, &globals{format: "json"}, h); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cluster_health", b.String())
+}
+
+func TestClusterHealthLive(t *testing.T) {
+	c := newCluster(t)
+	c.mustRun(t, "", "topic", "create", "h", "-p", "3")
+	out := c.mustRun(t, "", "cluster", "health")
+	if !strings.HasPrefix(out, "healthy: 1 live broker,") || !strings.Contains(out, "3 partitions online") ||
+		(os.Getenv("SAMSA_TEST_TARGET") != "kfake" && !strings.Contains(out, "quorum leader 1 (epoch ")) {
+		t.Errorf("cluster health:\n%s", out)
+	}
+	var h clusterHealth
+	if err := json.Unmarshal([]byte(c.mustRun(t, "", "cluster", "health", "--format", "json")), &h); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Healthy || h.LiveBrokers != 1 || h.QuorumLeader < 0 || len(h.Problems) != 0 || h.Partitions < 3 {
+		t.Errorf("cluster health json = %+v", h)
+	}
+	if _, _, err := c.run(t, "", "cluster", "health", "--timeout", "0s"); err == nil {
+		t.Error("--timeout 0s accepted")
+	}
 }

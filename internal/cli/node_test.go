@@ -12,6 +12,11 @@ import (
 	"samsa/internal/server"
 )
 
+// testDeps runs `samsa start` in process, as cmd/samsa does.
+var testDeps = Deps{RunNode: func(ctx context.Context, o NodeOptions) error {
+	return server.Run(ctx, server.Options{ConfigFile: o.ConfigFile, Overrides: o.Overrides, Logger: o.Logger})
+}}
+
 // startNode starts a single-node cluster for a test and returns its Kafka
 // address and the client version pin the CLI must use ("" for none). It is
 // a real Samsa node (broker + controller, data in a temporary directory);

@@ -1,7 +1,9 @@
-// Package cli is the `samsa` command line: `samsa start` runs a node through
-// internal/server, every other command is a Kafka client of a running
-// cluster, built on franz-go's kgo and kadm only (no broker internals), so
-// it works the same against Samsa or Apache Kafka.
+// Package cli is the `samsa` command line: `samsa start` runs a node
+// through the function cmd/samsa injects (Deps.RunNode), every other
+// command is a Kafka client of a running cluster, built on franz-go's kgo
+// and kadm only, so it works the same against Samsa or Apache Kafka. The
+// package imports no broker internals (DESIGN.md); `samsa dev cluster`
+// runs nodes as child processes of the samsa binary.
 //
 // Commands follow rpk's noun/verb shape (`samsa topic create`), Kafka's
 // column names, and print either aligned text tables or, with
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -43,10 +46,25 @@ type globals struct {
 	clientMaxVersion string   // "" or a Kafka version such as "4.0"; hidden
 }
 
+// NodeOptions is what `samsa start` hands to the node runner.
+type NodeOptions struct {
+	ConfigFile string       // --config; "" for the built-in defaults
+	Overrides  []string     // -o key=value, applied after the file
+	Logger     *slog.Logger // the node's log
+}
+
+// Deps are the functions the command line cannot have itself without
+// importing the broker: cmd/samsa provides them.
+type Deps struct {
+	// RunNode runs a node until ctx is cancelled (SIGINT, SIGTERM) and
+	// returns once it has stopped.
+	RunNode func(ctx context.Context, opts NodeOptions) error
+}
+
 // Execute runs the samsa command line with os.Args and returns the error
 // that made it fail (already printed to stderr).
-func Execute() error {
-	cmd := NewRootCommand()
+func Execute(d Deps) error {
+	cmd := NewRootCommand(d)
 	err := cmd.Execute()
 	if err != nil && !errors.Is(err, errReported) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
@@ -56,7 +74,7 @@ func Execute() error {
 
 // NewRootCommand builds the whole command tree. Tests build one per run and
 // set its arguments and streams.
-func NewRootCommand() *cobra.Command {
+func NewRootCommand(d Deps) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "samsa",
@@ -82,12 +100,13 @@ func NewRootCommand() *cobra.Command {
 	}
 
 	root.AddCommand(
-		newStartCommand(),
+		newStartCommand(d),
 		newTopicCommand(g),
 		newGroupCommand(g),
 		newClusterCommand(g),
 		newPerfCommand(g),
 		newTxnCommand(g),
+		newDevCommand(g),
 	)
 	return root
 }

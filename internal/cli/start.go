@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,11 +11,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"samsa/internal/server"
 )
 
-func newStartCommand() *cobra.Command {
+func newStartCommand(d Deps) *cobra.Command {
 	var (
 		configFile string
 		overrides  []string
@@ -49,7 +48,10 @@ after the file. Ctrl-C (SIGINT) or SIGTERM stops the node cleanly.`,
 			logger := slog.New(slog.NewTextHandler(errOut(cmd), &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(contextOrBackground(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return server.Run(ctx, server.Options{ConfigFile: configFile, Overrides: overrides, Logger: logger})
+			if d.RunNode == nil {
+				return errors.New("this samsa build cannot run a node (no node runner)")
+			}
+			return d.RunNode(ctx, NodeOptions{ConfigFile: configFile, Overrides: overrides, Logger: logger})
 		},
 	}
 	f := cmd.Flags()

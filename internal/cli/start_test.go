@@ -14,7 +14,7 @@ func TestStartRunsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
-	cmd := NewRootCommand()
+	cmd := NewRootCommand(testDeps)
 	cmd.SetArgs([]string{"start",
 		"-o", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
 		"-o", "log.dirs=" + t.TempDir(), "-o", "http.listener=", "--log-level", "info"})
@@ -79,7 +79,7 @@ func TestStartRejectsBadFlags(t *testing.T) {
 		{"start", "--log-level", "loud"},
 		{"start", "extra-arg"},
 	} {
-		cmd := NewRootCommand()
+		cmd := NewRootCommand(testDeps)
 		cmd.SetArgs(args)
 		cmd.SetOut(io.Discard)
 		cmd.SetErr(io.Discard)

@@ -15,6 +15,10 @@
 // reaped by PID in t.Cleanup, and when the test failed the tail of its output
 // is logged, so a failure shows what the broker said.
 //
+// Multi-node clusters (cluster.go) start every node from its own
+// server.properties (Options.ConfigFile) with ports reserved up front,
+// all nodes before waiting for any.
+//
 // The binary is $SAMSA_BIN when set (make test builds bin/samsa once and
 // exports it), otherwise it is built once per test process with
 // `CGO_ENABLED=0 go build`, as make build does.
@@ -114,8 +118,13 @@ func ModuleRoot() (string, error) {
 
 // Options configure a broker process.
 type Options struct {
-	// Dir is log.dirs. Empty: a fresh t.TempDir().
+	// Dir is log.dirs (and the working directory). Empty: a fresh
+	// t.TempDir().
 	Dir string
+	// ConfigFile, when set, is passed as --config and replaces the
+	// listener, log.dirs and http.listener overrides: the file names
+	// them (a node of a multi-node cluster, see cluster.go).
+	ConfigFile string
 	// Overrides are extra "key=value" settings passed as -o after the
 	// listener and log.dirs ones (so they may replace them).
 	Overrides []string
@@ -157,9 +166,20 @@ func Start(t testing.TB, opts Options) *Broker {
 }
 
 func start(t testing.TB, opts Options) (*Broker, error) {
-	bin, err := Binary()
+	b, addrc, err := spawn(t, opts)
 	if err != nil {
 		return nil, err
+	}
+	return b, b.waitReady(addrc)
+}
+
+// spawn starts the broker process and returns at once; the bound
+// PLAINTEXT address arrives on the channel once the broker is ready
+// (waitReady). The process is always reaped when the test ends.
+func spawn(t testing.TB, opts Options) (*Broker, <-chan string, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, nil, err
 	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
@@ -169,6 +189,9 @@ func start(t testing.TB, opts Options) (*Broker, error) {
 		"-o", "log.dirs=" + opts.Dir,
 		// Never a fixed port: something else may hold 8080.
 		"-o", "http.listener=127.0.0.1:0",
+	}
+	if opts.ConfigFile != "" {
+		args = []string{"start", "--config", opts.ConfigFile}
 	}
 	for _, o := range opts.Overrides {
 		args = append(args, "-o", o)
@@ -188,10 +211,10 @@ func start(t testing.TB, opts Options) (*Broker, error) {
 	b.cmd.Stdout = b.out
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
-		return nil, fmt.Errorf("brokerproc: %w", err)
+		return nil, nil, fmt.Errorf("brokerproc: %w", err)
 	}
 	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("brokerproc: start %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("brokerproc: start %s: %w", bin, err)
 	}
 	t.Cleanup(func() {
 		b.reap(t)
@@ -226,20 +249,37 @@ func start(t testing.TB, opts Options) (*Broker, error) {
 		b.waitErr = b.cmd.Wait()
 		close(b.done)
 	}()
+	return b, addrc, nil
+}
 
+// waitReady waits for the address spawn announces, the process's exit or
+// StartTimeout, and sets b.Addr.
+func (b *Broker) waitReady(addrc <-chan string) error {
 	timer := time.NewTimer(StartTimeout)
 	defer timer.Stop()
 	select {
 	case b.Addr = <-addrc:
-		return b, nil
+		return nil
 	case <-b.done:
-		return nil, fmt.Errorf("brokerproc: broker exited before binding its listener (%v); output:\n%s", b.waitErr, b.out.String())
+		b.mu.Lock()
+		b.stopped = true // reported here; not again at cleanup
+		b.mu.Unlock()
+		return &ExitError{Output: b.out.String(), err: fmt.Errorf("brokerproc: broker exited before binding its listener (%v); output:\n%s", b.waitErr, b.out.String())}
 	case <-timer.C:
 		_ = b.cmd.Process.Kill()
 		<-b.done
-		return nil, fmt.Errorf("brokerproc: no %q line followed by %q within %v; output:\n%s", `msg="listener bound" listener=PLAINTEXT`, readyMessage, StartTimeout, b.out.String())
+		return fmt.Errorf("brokerproc: no %q line followed by %q within %v; output:\n%s", `msg="listener bound" listener=PLAINTEXT`, readyMessage, StartTimeout, b.out.String())
 	}
 }
+
+// ExitError is a broker that exited while starting; Output is what it
+// said (a test can tell a refused config from a crash).
+type ExitError struct {
+	Output string
+	err    error
+}
+
+func (e *ExitError) Error() string { return e.err.Error() }
 
 // ParseListenerBound extracts addr from a slog text line
 // `... msg="listener bound" listener=NAME addr=HOST:PORT` for the named
