@@ -288,7 +288,9 @@ func TestLimitsFrameLengthAttackBoundsMemory(t *testing.T) {
 // TestLimitsIdleConnectionsClosed: connections.max.idle.ms closes a
 // connection that sends nothing.
 func TestLimitsIdleConnectionsClosed(t *testing.T) {
-	b := brokerproc.Start(t, brokerproc.Options{Overrides: []string{"connections.max.idle.ms=1500"}})
+	b := brokerproc.Start(t, brokerproc.Options{Overrides: []string{"connections.max.idle.ms=1500",
+		// The node's own heartbeats to its controller must not idle out too.
+		"broker.heartbeat.interval.ms=500"}})
 	c := dialMany(t, b.Addr, 1)[0]
 	began := time.Now()
 	_ = c.SetReadDeadline(began.Add(20 * time.Second))
