@@ -43,6 +43,33 @@ func (c *testCluster) snapIndex(id int32) uint64 {
 	return snap.GetMetadata().GetIndex()
 }
 
+// walLastIndex is the index of the last entry in node id's raft.wal
+// (0 when it holds none): frames | length u32 | crc u32 | type u8 |
+// payload |, type 1 an entry (protobuf raftpb.Entry).
+func (c *testCluster) walLastIndex(id int32) uint64 {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.nodes[id].dir, metadata.LocalLogDir, "raft.wal"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var last uint64
+	for len(b) >= 9 {
+		n := int(binary.BigEndian.Uint32(b[0:4]))
+		if n < 1 || n+8 > len(b) {
+			c.t.Fatalf("node %d raft.wal: torn frame after a clean stop", id)
+		}
+		if b[8] == 1 {
+			var e pb.Entry
+			if err := proto.Unmarshal(b[9:8+n], &e); err != nil {
+				c.t.Fatalf("node %d raft.wal: %v", id, err)
+			}
+			last = max(last, e.GetIndex())
+		}
+		b = b[8+n:]
+	}
+	return last
+}
+
 // nodeImage renders what node id itself answers (Metadata and
 // DescribeConfigs sent to that node, never routed elsewhere): every
 // topic with its id, partitions, leaders and replicas, and its dynamic
@@ -149,16 +176,23 @@ func (c *testCluster) waitImage(ctx context.Context, within time.Duration, want 
 // gone), unfences and serves its partition. Every node restarted once
 // from its own snapshot then keeps the whole image.
 func TestClusterCatchUpFromSnapshot(t *testing.T) {
+	// The stopped node is a follower that shuts down cleanly, or the
+	// quorum leader (active controller) killed without a word.
+	t.Run("ClosedFollower", func(t *testing.T) { catchUpFromSnapshot(t, false) })
+	t.Run("CrashedLeader", func(t *testing.T) { catchUpFromSnapshot(t, true) })
+}
+
+func catchUpFromSnapshot(t *testing.T, crashLeader bool) {
 	c := startCluster(t, specs(3),
 		"metadata.log.max.record.bytes.between.snapshots=2048",
 		"metadata.log.max.snapshot.interval.ms=500")
 	ctx := ctxFor(t, 150*time.Second)
 	ctrl := c.controllerID(ctx, 1)
 	victim := ctrl%3 + 1
-	asker := victim%3 + 1
-	if asker == victim {
-		asker = ctrl
+	if crashLeader {
+		victim = ctrl
 	}
+	asker := victim%3 + 1
 	adm := kadm.NewClient(c.client(asker))
 	mustCreate := func(parts int32, configs map[string]*string, name string) {
 		t.Helper()
@@ -202,14 +236,24 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 		}
 	}
 	before := c.waitSameImage(ctx, 10*time.Second)
-	oldRebornID := topicID(t, before, "reborn")
+	oldRebornID := imageTopicID(t, before, "reborn")
 
-	if err := c.nodes[victim].s.Close(); err != nil {
+	stop := c.nodes[victim].s.Close
+	if crashLeader {
+		stop = c.nodes[victim].s.Crash
+	}
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	c.nodes[victim].s = nil
-	// The victim's position: its log end as the quorum leader saw it.
-	victimEnd := uint64(c.quorumLogEnd(ctx, asker, victim))
+	// The victim's position: the last entry in its files (a follower's
+	// is also its log end as the quorum leader saw it).
+	victimEnd := max(c.snapIndex(victim), c.walLastIndex(victim))
+	if !crashLeader {
+		if seen := uint64(c.quorumLogEnd(ctx, asker, victim)); seen > victimEnd {
+			t.Fatalf("the leader saw the victim's log end at %d, its files end at %d", seen, victimEnd)
+		}
+	}
 	t.Logf("controller %d, victim %d stopped at raft index %d (snapshot %d)", ctrl, victim, victimEnd, c.snapIndex(victim))
 
 	// Many metadata operations through the others.
@@ -258,7 +302,7 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 	leaderSnap := c.snapIndex(c.controllerID(ctx, asker))
 	t.Logf("live snapshots at %d and %d, leader's %d > victim's %d", c.snapIndex(live[0]), c.snapIndex(live[1]), leaderSnap, victimEnd)
 	want := c.waitSameImage(ctx, 10*time.Second)
-	if strings.Contains(want, "topic gone ") || topicID(t, want, "reborn") == oldRebornID {
+	if strings.Contains(want, "topic gone ") || imageTopicID(t, want, "reborn") == oldRebornID {
 		t.Fatalf("live image before the return is wrong:\n%s", want)
 	}
 
@@ -268,7 +312,7 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 		t.Fatalf("victim's snapshot at %d after its return, want >= the leader's %d (installed from the leader)", got, leaderSnap)
 	}
 	got := c.waitSameImage(ctx, 15*time.Second)
-	if topicID(t, got, "reborn") == oldRebornID || strings.Contains(got, "topic gone ") || strings.Contains(got, "topic snap-01 ") {
+	if imageTopicID(t, got, "reborn") == oldRebornID || strings.Contains(got, "topic gone ") || strings.Contains(got, "topic snap-01 ") {
 		t.Fatalf("victim's image keeps deleted topics:\n%s", got)
 	}
 	for _, line := range []string{"config keep retention.ms=60029", "config snap-29 cleanup.policy=compact", "config snap-29 retention.ms=60029", "topic snap-00 "} {
@@ -282,7 +326,7 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 			t.Fatalf("keep-%d leader %v, want the returned %d", victimPart, c.leaders(ctx, asker, "keep"), victim)
 		}
 	}
-	produceFetch(t, ctx, c, asker, victim, "keep", victimPart, "after snapshot")
+	produceFetchOne(t, ctx, c, asker, victim, "keep", victimPart, "after snapshot")
 	// The deleted topic's partition data is removed from the victim.
 	{
 		dir := filepath.Join(c.nodes[victim].dir, fmt.Sprintf("gone-%d", goneOnVictim))
@@ -309,7 +353,7 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 		c.restart(id)
 		c.waitImage(ctx, 15*time.Second, got)
 	}
-	produceFetch(t, ctx, c, victim, victim, "keep", victimPart, "after restarts")
+	produceFetchOne(t, ctx, c, victim, victim, "keep", victimPart, "after restarts")
 }
 
 // quorumLogEnd is node of's log end offset (raft index of its last
@@ -343,8 +387,8 @@ var epochRE = regexp.MustCompile(` epoch -?[0-9]+`)
 // withoutEpochs drops the leader epochs from an image of nodeImage.
 func withoutEpochs(img string) string { return epochRE.ReplaceAllString(img, "") }
 
-// topicID is the id of topic name in an image from nodeImage.
-func topicID(t *testing.T, img, name string) string {
+// imageTopicID is the id of topic name in an image from nodeImage.
+func imageTopicID(t *testing.T, img, name string) string {
 	t.Helper()
 	for _, line := range strings.Split(img, "\n") {
 		if rest, ok := strings.CutPrefix(line, "topic "+name+" id "); ok {
@@ -355,10 +399,10 @@ func topicID(t *testing.T, img, name string) string {
 	return ""
 }
 
-// produceFetch produces one record to topic/part by a client seeded
+// produceFetchOne produces one record to topic/part by a client seeded
 // with node via and consumes it back by a client seeded with node from
 // (both reach the partition's leader).
-func produceFetch(t *testing.T, ctx context.Context, c *testCluster, via, from int32, topic string, part int32, val string) {
+func produceFetchOne(t *testing.T, ctx context.Context, c *testCluster, via, from int32, topic string, part int32, val string) {
 	t.Helper()
 	prod := c.client(via, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	res, err := prod.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte(val)}).First()
