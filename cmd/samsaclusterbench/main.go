@@ -73,7 +73,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.nodes, "nodes", 3, "nodes in the CreateTopics cluster")
 	fs.IntVar(&o.topics, "topics", 1000, "topics to create on the cluster")
 	fs.IntVar(&o.partitions, "partitions", 10, "partitions per topic")
-	batches := fs.String("batch", "100,1", "topics per CreateTopics request, comma-separated; a fresh cluster for each")
+	batches := fs.String("batch", "100", "topics per CreateTopics request, comma-separated (e.g. 100,1); a fresh cluster for each")
 	fs.IntVar(&o.startupTopics, "startup-topics", 1000, "topics (× -partitions) in the start-up node's data dir; 0 skips the start-up measurement")
 	fs.IntVar(&o.produceEvery, "produce-every", 10, "before each stop, produce to partition 0 of every Nth topic")
 	fs.IntVar(&o.records, "records", 10, "records produced per chosen partition")

@@ -16,8 +16,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if o.nodes != 3 || o.topics != 1000 || o.partitions != 10 || o.startupTopics != 1000 {
 		t.Fatalf("defaults: %+v, want 3 nodes, 1000 topics × 10 partitions, 1000 start-up topics", o)
 	}
-	if !reflect.DeepEqual(o.batches, []int{100, 1}) {
-		t.Fatalf("batches = %v, want [100 1]", o.batches)
+	if !reflect.DeepEqual(o.batches, []int{100}) {
+		t.Fatalf("batches = %v, want [100]", o.batches)
 	}
 	if o.nofile != 65536 || o.timeout != 2*time.Minute {
 		t.Fatalf("nofile %d timeout %v", o.nofile, o.timeout)
