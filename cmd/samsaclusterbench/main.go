@@ -63,7 +63,7 @@ type options struct {
 	bin           string        // samsa binary; empty: build one
 	dir           string        // parent of the temporary directories
 	timeout       time.Duration // bound on each wait (a request, a start, Metadata convergence)
-	quick         bool
+	quick         bool          // 10 topics each: a smoke run
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -158,6 +158,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build samsa: %w", err)
 		}
+	}
+	// Each node runs in its own directory: a relative -bin must not break.
+	if o.bin, err = filepath.Abs(o.bin); err != nil {
+		return err
 	}
 	if err := setNoFile(o.nofile); err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE to %d (needs root above the hard limit): %w", o.nofile, err)
@@ -478,6 +482,9 @@ func startProc(bin, dir string, args ...string) (*proc, error) {
 	p := &proc{ready: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
+	// A node must not outlive the benchmark (Ctrl-C, a failure): the
+	// kernel kills it when this process goes.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
