@@ -61,6 +61,13 @@ fuzz:
 bench:
 	$(GO) run ./cmd/samsabench
 
+# CreateTopics of 1,000 topics x 10 partitions on a 3-node cluster and
+# start-up of a node holding 10,000 partitions, with processes of the
+# built binary (docs/cluster.md, "Benchmark"). Flags: BENCH_CLUSTER_FLAGS.
+.PHONY: bench-cluster
+bench-cluster: build
+	$(GO) run ./cmd/samsaclusterbench -bin $(CURDIR)/$(BIN) $(BENCH_CLUSTER_FLAGS)
+
 soak: build
 	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_CRASH_ROUNDS=$(SOAK_ROUNDS) \
 		$(GO) test -count=1 -timeout 90m -v -run '^TestCrash' ./test/crash/
