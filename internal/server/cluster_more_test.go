@@ -184,10 +184,18 @@ func TestClusterFencingAndReturn(t *testing.T) {
 	if r, err := adm.CreateTopic(ctx, 3, 1, nil, "f"); err != nil || r.Err != nil {
 		t.Fatalf("%v %v", err, r.Err)
 	}
+	// The asker's metadata may still lag the create for a moment (its
+	// publisher runs off the raft goroutine): poll until the victim leads
+	// a partition.
 	var victimPart int32 = -1
-	for p, l := range c.leaders(ctx, asker, "f") {
-		if l == victim {
-			victimPart = p
+	for began := time.Now(); victimPart < 0 && time.Since(began) < 10*time.Second; {
+		for p, l := range c.leaders(ctx, asker, "f") {
+			if l == victim {
+				victimPart = p
+			}
+		}
+		if victimPart < 0 {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if victimPart < 0 {
