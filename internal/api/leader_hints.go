@@ -14,24 +14,42 @@ import (
 	"samsa/internal/metadata"
 )
 
-// leaderOf returns a partition's leader and epoch from im (by name, or
-// by id when name is ""), with the leader's endpoint on listener; ok is
-// false when the leader is unknown, fenced or has no such endpoint.
-func leaderOf(im *metadata.Image, name string, id [16]byte, partition int32, listener string) (int32, int32, brokerEndpoint, bool) {
-	t := im.Topics[name]
+// leaderHints answers the NOT_LEADER_OR_FOLLOWER partitions of one
+// response: the leader's endpoints are looked up once per response, and
+// each leader is listed once.
+type leaderHints struct {
+	im      *metadata.Image
+	brokers []brokerEndpoint // live brokers with an endpoint on the request's listener
+	seen    map[int32]bool   // leaders already listed
+}
+
+func (h *Handler) newLeaderHints(listener string) *leaderHints {
+	im := h.image()
+	return &leaderHints{im: im, brokers: brokersOn(im, listener, false), seen: map[int32]bool{}}
+}
+
+// hint returns the partition's leader and epoch (by name, or by id when
+// name is ""), and the leader's endpoint when it is to be listed now; ok
+// is false when the leader is unknown, fenced or has no endpoint here.
+func (lh *leaderHints) hint(name string, id [16]byte, partition int32) (leader, epoch int32, list *brokerEndpoint, ok bool) {
+	t := lh.im.Topics[name]
 	if name == "" {
-		t = im.TopicsByID[id]
+		t = lh.im.TopicsByID[id]
 	}
 	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
-		return -1, -1, brokerEndpoint{}, false
+		return -1, -1, nil, false
 	}
 	p := t.Partitions[partition]
-	for _, b := range brokersOn(im, listener, false) {
-		if b.id == p.Leader {
-			return p.Leader, p.LeaderEpoch, b, true
+	for i := range lh.brokers {
+		if b := &lh.brokers[i]; b.id == p.Leader {
+			if !lh.seen[b.id] {
+				lh.seen[b.id] = true
+				list = b
+			}
+			return p.Leader, p.LeaderEpoch, list, true
 		}
 	}
-	return -1, -1, brokerEndpoint{}, false
+	return -1, -1, nil, false
 }
 
 // produceLeaderHints fills CurrentLeader and Brokers of a Produce
@@ -40,8 +58,7 @@ func (h *Handler) produceLeaderHints(resp *kmsg.ProduceResponse, listener string
 	if resp.Version < 10 {
 		return
 	}
-	im := h.image()
-	seen := map[int32]bool{}
+	lh := h.newLeaderHints(listener)
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
@@ -49,13 +66,12 @@ func (h *Handler) produceLeaderHints(resp *kmsg.ProduceResponse, listener string
 			if p.ErrorCode != kerr.NotLeaderForPartition.Code {
 				continue
 			}
-			leader, epoch, b, ok := leaderOf(im, t.Topic, t.TopicID, p.Partition, listener)
+			leader, epoch, b, ok := lh.hint(t.Topic, t.TopicID, p.Partition)
 			if !ok {
 				continue
 			}
 			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader, epoch
-			if !seen[leader] {
-				seen[leader] = true
+			if b != nil {
 				rb := kmsg.NewProduceResponseBroker()
 				rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack
 				resp.Brokers = append(resp.Brokers, rb)
@@ -70,8 +86,7 @@ func (h *Handler) fetchLeaderHints(resp *kmsg.FetchResponse, listener string) {
 	if resp.Version < 16 {
 		return
 	}
-	im := h.image()
-	seen := map[int32]bool{}
+	lh := h.newLeaderHints(listener)
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
@@ -79,13 +94,12 @@ func (h *Handler) fetchLeaderHints(resp *kmsg.FetchResponse, listener string) {
 			if p.ErrorCode != kerr.NotLeaderForPartition.Code {
 				continue
 			}
-			leader, epoch, b, ok := leaderOf(im, t.Topic, t.TopicID, p.Partition, listener)
+			leader, epoch, b, ok := lh.hint(t.Topic, t.TopicID, p.Partition)
 			if !ok {
 				continue
 			}
 			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader, epoch
-			if !seen[leader] {
-				seen[leader] = true
+			if b != nil {
 				rb := kmsg.NewFetchResponseBroker()
 				rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack
 				resp.Brokers = append(resp.Brokers, rb)
