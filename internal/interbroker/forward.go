@@ -46,11 +46,20 @@ func NewForwarder(cs *Controllers, pub *metadata.Publisher, nodeID int32, broker
 // controller included (Kafka's request.timeout.ms).
 const forwardTimeout = 30 * time.Second
 
-// do forwards req to the active controller within forwardTimeout.
+// do forwards req to the active controller within forwardTimeout. The
+// interbroker client sets req's version to what the controller serves;
+// do gives req back the version it came with and sets the response to
+// it, so callers answer in the version their client asked for.
 func (f *Forwarder) do(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, int32, error) {
+	version := req.GetVersion()
+	defer req.SetVersion(version)
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	return f.cs.Do(ctx, req, notController)
+	resp, id, err := f.cs.Do(ctx, req, notController)
+	if resp != nil {
+		resp.SetVersion(version)
+	}
+	return resp, id, err
 }
 
 // imageWait bounds how long a forwarded change waits to show in this
@@ -77,24 +86,19 @@ func (f *Forwarder) waitImage(ctx context.Context, ok func(*metadata.Image) bool
 
 // allNotController reports whether every item of a per-item response
 // carries NOT_CONTROLLER.
-func allNotController(codes []int16) bool {
-	for _, c := range codes {
-		if c != kerr.NotController.Code {
+func allNotController[T any](items []T, code func(*T) int16) bool {
+	for i := range items {
+		if code(&items[i]) != kerr.NotController.Code {
 			return false
 		}
 	}
-	return len(codes) > 0
+	return len(items) > 0
 }
 
 // CreateTopics forwards to the controller.
 func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	version := req.Version
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
-		var codes []int16
-		for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
-			codes = append(codes, t.ErrorCode)
-		}
-		return allNotController(codes)
+		return allNotController(resp.(*kmsg.CreateTopicsResponse).Topics, func(t *kmsg.CreateTopicsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
@@ -105,8 +109,6 @@ func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequ
 			rt.ErrorCode, rt.ErrorMessage = kerr.NotController.Code, &msg
 			resp.Topics = append(resp.Topics, rt)
 		}
-		resp.Version = version
-		req.Version = version
 		return resp
 	}
 	resp := r.(*kmsg.CreateTopicsResponse)
@@ -120,25 +122,16 @@ func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequ
 			return true
 		})
 	}
-	// Answer in the client's version (the forwarded one may differ).
-	req.Version, resp.Version = version, version
 	return resp
 }
 
 // DeleteTopics forwards to the controller.
 func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
-	version := req.Version
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
-		var codes []int16
-		for _, t := range resp.(*kmsg.DeleteTopicsResponse).Topics {
-			codes = append(codes, t.ErrorCode)
-		}
-		return allNotController(codes)
+		return allNotController(resp.(*kmsg.DeleteTopicsResponse).Topics, func(t *kmsg.DeleteTopicsResponseTopic) int16 { return t.ErrorCode })
 	})
-	req.Version = version
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		resp.Version = version
 		msg := err.Error()
 		for i := range req.TopicNames {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
@@ -161,24 +154,16 @@ func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequ
 		}
 		return true
 	})
-	resp.Version = version
 	return resp
 }
 
 // CreatePartitions forwards to the controller.
 func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	version := req.Version
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
-		var codes []int16
-		for _, t := range resp.(*kmsg.CreatePartitionsResponse).Topics {
-			codes = append(codes, t.ErrorCode)
-		}
-		return allNotController(codes)
+		return allNotController(resp.(*kmsg.CreatePartitionsResponse).Topics, func(t *kmsg.CreatePartitionsResponseTopic) int16 { return t.ErrorCode })
 	})
-	req.Version = version
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		resp.Version = version
 		msg := err.Error()
 		for _, t := range req.Topics {
 			rt := kmsg.NewCreatePartitionsResponseTopic()
@@ -202,21 +187,14 @@ func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartit
 			return true
 		})
 	}
-	resp.Version = version
 	return resp
 }
 
 // AlterConfigs forwards to the controller.
 func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
-	version := req.Version
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
-		var codes []int16
-		for _, t := range resp.(*kmsg.AlterConfigsResponse).Resources {
-			codes = append(codes, t.ErrorCode)
-		}
-		return allNotController(codes)
+		return allNotController(resp.(*kmsg.AlterConfigsResponse).Resources, func(t *kmsg.AlterConfigsResponseResource) int16 { return t.ErrorCode })
 	})
-	req.Version = version
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 		msg := err.Error()
@@ -225,25 +203,17 @@ func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequ
 			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
 			resp.Resources = append(resp.Resources, x)
 		}
-		resp.Version = version
 		return resp
 	}
 	resp := r.(*kmsg.AlterConfigsResponse)
-	resp.Version = version
 	return resp
 }
 
 // IncrementalAlterConfigs forwards to the controller.
 func (f *Forwarder) IncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	version := req.Version
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
-		var codes []int16
-		for _, t := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
-			codes = append(codes, t.ErrorCode)
-		}
-		return allNotController(codes)
+		return allNotController(resp.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(t *kmsg.IncrementalAlterConfigsResponseResource) int16 { return t.ErrorCode })
 	})
-	req.Version = version
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 		msg := err.Error()
@@ -252,11 +222,9 @@ func (f *Forwarder) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incre
 			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
 			resp.Resources = append(resp.Resources, x)
 		}
-		resp.Version = version
 		return resp
 	}
 	resp := r.(*kmsg.IncrementalAlterConfigsResponse)
-	resp.Version = version
 	return resp
 }
 
