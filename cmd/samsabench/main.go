@@ -69,6 +69,7 @@ type options struct {
 	attackConns int
 	attackFrame int
 	only        string    // run only workloads whose "kind name" contains this
+	noConsume   bool      // skip the consume runs (profiling the produce path)
 	cpuProf     string    // write a CPU profile of the workload runs here
 	progress    io.Writer // one line per finished run; nil: stderr
 }
@@ -158,6 +159,7 @@ func main() {
 	flag.IntVar(&o.attackConns, "attack-conns", 100, "connections of the frame-length attack measurement (0: skip)")
 	flag.IntVar(&o.attackFrame, "attack-frame", 100<<20, "frame length each attacking connection announces, in bytes")
 	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
+	flag.BoolVar(&o.noConsume, "no-consume", false, "run only the produce runs (for profiling the produce path alone)")
 	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs (both targets, one process) to this file")
 	flag.Parse()
 	if o.quick {
@@ -267,7 +269,11 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		if !strings.Contains(wl.name(), o.only) {
 			continue
 		}
-		for _, kind := range []string{"produce", "consume"} {
+		kinds := []string{"produce", "consume"}
+		if o.noConsume {
+			kinds = kinds[:1]
+		}
+		for _, kind := range kinds {
 			for i := range rep.Reps {
 				for _, target := range repOrder(order, i) {
 					if ctx.Err() != nil {

@@ -239,6 +239,17 @@ func (h *Handler) MayWait(req kmsg.Request) bool {
 	return false
 }
 
+// FrameFree reports the requests whose frame the network layer may reuse
+// once Handle returned (network.FrameKeeper): Produce, whose records are
+// copied into the log (or recompressed into new memory) and never kept.
+// Any change that keeps a Produce request's bytes past its handler (a
+// cache of recent batches, a wait that outlives Handle) must copy them or
+// drop Produce from this list.
+func (h *Handler) FrameFree(req kmsg.Request) bool {
+	_, ok := req.(*kmsg.ProduceRequest)
+	return ok
+}
+
 // VersionRange reports the versions of key served (network.Versions).
 func (h *Handler) VersionRange(key int16) (minVersion, maxVersion int16, ok bool) {
 	return servedRange(key)

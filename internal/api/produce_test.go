@@ -3,6 +3,7 @@ package api_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,56 @@ func TestProduceTimestampBounds(t *testing.T) {
 	}
 	if end := n.endOffset("bounded", 0); end != 1 {
 		t.Fatalf("end offset %d, want 1", end)
+	}
+}
+
+// TestProduceLargeRequestAcrossPartitions: a Produce request large enough
+// to be appended by several goroutines stores every partition's batch at
+// the right offsets, answers a bad partition alone, and a request naming
+// one partition twice appends both batches in the request's order.
+func TestProduceLargeRequestAcrossPartitions(t *testing.T) {
+	n := startNode(t)
+	const topic, parts = "wide", 8
+	n.createTopic(topic, parts, nil)
+	now := time.Now().UnixMilli()
+	big := func(p int32) []byte { return batch(t, 100, fmt.Sprintf("p%d-%s", p, strings.Repeat("x", 600)), now) }
+
+	for round := range 3 {
+		req := produceReq(9, topic, 0, big(0))
+		for p := int32(1); p < parts; p++ {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = p
+			rp.Records = big(p)
+			if p == 5 {
+				rp.Records[len(rp.Records)-1] ^= 0xff // CRC mismatch
+			}
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+		}
+		resp := n.raw().do(req).(*kmsg.ProduceResponse)
+		for _, sp := range resp.Topics[0].Partitions {
+			switch {
+			case sp.Partition == 5 && sp.ErrorCode != kerr.CorruptMessage.Code:
+				t.Fatalf("round %d: corrupt partition answered %d", round, sp.ErrorCode)
+			case sp.Partition != 5 && (sp.ErrorCode != 0 || sp.BaseOffset != int64(100*round)):
+				t.Fatalf("round %d: partition %d: code %d base offset %d", round, sp.Partition, sp.ErrorCode, sp.BaseOffset)
+			}
+		}
+	}
+	fr := n.raw().do(fetchReq(12, topic, 5, 0)).(*kmsg.FetchResponse)
+	if hw := fr.Topics[0].Partitions[0].HighWatermark; hw != 0 {
+		t.Fatalf("the corrupt partition stored %d records", hw)
+	}
+
+	// One partition twice: appended one after the other, in order.
+	req := produceReq(9, topic, 1, big(1))
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = 1
+	rp.Records = big(1)
+	req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	resp := n.raw().do(req).(*kmsg.ProduceResponse)
+	for i, sp := range resp.Topics[0].Partitions {
+		if sp.ErrorCode != 0 || sp.BaseOffset != int64(300+100*i) {
+			t.Fatalf("entry %d of partition 1: code %d base offset %d", i, sp.ErrorCode, sp.BaseOffset)
+		}
 	}
 }

@@ -232,6 +232,7 @@ func (c *Conn) readLoop() {
 			go func() {
 				defer c.waiting.Done()
 				w.resp, w.err = c.call(req)
+				c.srv.freeFrame(req, frame)
 				budget.Release(held)
 				close(w.done)
 			}()
@@ -239,6 +240,7 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		p.resp, p.err = c.call(req)
+		c.srv.freeFrame(req, frame)
 		budget.Release(held)
 		c.queue <- p
 		if p.err != nil {
@@ -289,7 +291,7 @@ func (c *Conn) readFrame(br *bufio.Reader, dl *deadline, budget *Budget, n int32
 		}
 	}
 	if br.Buffered() >= int(n) {
-		frame := make([]byte, n)
+		frame := getFrame(int(n))
 		_, _ = io.ReadFull(br, frame) // from the buffer: cannot fail
 		return frame, nil
 	}
@@ -298,8 +300,9 @@ func (c *Conn) readFrame(br *bufio.Reader, dl *deadline, budget *Budget, n int32
 	}
 	dl.set(deadline)
 	if n <= frameWholeBytes {
-		frame := make([]byte, n)
+		frame := getFrame(int(n))
 		if _, err := io.ReadFull(br, frame); err != nil {
+			putFrame(frame)
 			budget.Release(int64(n))
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

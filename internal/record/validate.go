@@ -382,7 +382,8 @@ type inflater struct {
 	window []byte
 	br     bytes.Reader
 	gz     *gzip.Reader
-	lz     *lz4.Reader
+	lz     *lz4.Reader // frames of linked blocks only
+	lzf    lz4Reader
 	zd     *zstd.Decoder
 	sn     snappyReader
 	s      recStream
@@ -402,6 +403,7 @@ func (in *inflater) release() {
 		in.lz.Reset(nil)
 	}
 	in.sn.in = nil
+	in.lzf.in, in.lzf.out = nil, nil
 	if cap(in.sn.out) > maxPooledSnappy {
 		in.sn.out = nil
 	}
@@ -426,6 +428,14 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		in.sn.reset(data, limit)
 		src = &in.sn
 	case CompressionLZ4:
+		err := in.lzf.reset(data, limit)
+		if err == nil {
+			src = &in.lzf
+			break
+		}
+		if !errors.Is(err, errLZ4Linked) {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		if in.lz == nil {
 			in.lz = lz4.NewReader(nil)
 		}

@@ -1,0 +1,188 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pierrec/lz4/v4"
+)
+
+// lz4Frame compresses data into one frame with the reference library.
+func lz4Frame(t testing.TB, data []byte, opts ...lz4.Option) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := lz4.NewWriter(&b)
+	if err := w.Apply(opts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// decodeLZ4 runs data through the validator's inflater and returns what it
+// decodes to.
+func decodeLZ4(data []byte, limit int64) ([]byte, error) {
+	in := inflaters.Get().(*inflater)
+	defer in.release()
+	s, err := in.open(CompressionLZ4, data, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for s.fill(1) {
+		out = append(out, s.buf[s.pos:s.end]...)
+		s.pos = s.end
+	}
+	if s.srcErr != nil && s.srcErr != io.EOF {
+		return out, s.srcErr
+	}
+	return out, nil
+}
+
+// mixedData is half compressible text, half random bytes (so frames hold
+// both compressed and stored blocks).
+func mixedData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		if (i/4096)%2 == 0 {
+			b[i] = "samsa streams records "[i%22]
+		} else {
+			b[i] = byte(r.Uint32())
+		}
+	}
+	return b
+}
+
+func TestLZ4FrameDecodesReferenceFrames(t *testing.T) {
+	sizes := []int{0, 1, 15, 16, 100, 64 << 10, 64<<10 + 1, 300 << 10, 5 << 20}
+	blocks := []lz4.BlockSize{lz4.Block64Kb, lz4.Block256Kb, lz4.Block1Mb, lz4.Block4Mb}
+	for _, n := range sizes {
+		data := mixedData(n, uint64(n))
+		for _, bs := range blocks {
+			for _, sums := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				frame := lz4Frame(t, data, lz4.BlockSizeOption(bs), lz4.BlockChecksumOption(sums[0]), lz4.ChecksumOption(sums[1]), lz4.SizeOption(uint64(n)))
+				got, err := decodeLZ4(frame, 1<<30)
+				if err != nil {
+					t.Fatalf("size %d block %v sums %v: %v", n, bs, sums, err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("size %d block %v sums %v: decoded %d bytes that differ from the %d written", n, bs, sums, len(got), len(data))
+				}
+			}
+		}
+	}
+}
+
+// setLinked clears the frame's block-independence flag and fixes the
+// descriptor checksum: a frame of independent blocks is also a valid
+// frame of linked blocks.
+func setLinked(frame []byte) []byte {
+	f := bytes.Clone(frame)
+	f[4] &^= lz4FlagIndependent
+	desc := 2
+	if f[4]&lz4FlagContentSize != 0 {
+		desc += 8
+	}
+	f[4+desc] = byte(xxh32(f[4:4+desc]) >> 8)
+	return f
+}
+
+func TestLZ4FrameLinkedBlocksUseReferenceReader(t *testing.T) {
+	data := mixedData(300<<10, 7)
+	frame := setLinked(lz4Frame(t, data, lz4.BlockSizeOption(lz4.Block64Kb)))
+	var lr lz4Reader
+	if err := lr.reset(frame, 1<<30); !errors.Is(err, errLZ4Linked) {
+		t.Fatalf("reset of a linked frame: %v, want errLZ4Linked", err)
+	}
+	got, err := decodeLZ4(frame, 1<<30)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("linked frame: err %v, equal %v", err, bytes.Equal(got, data))
+	}
+}
+
+func TestLZ4FrameRejects(t *testing.T) {
+	data := mixedData(200<<10, 3)
+	good := lz4Frame(t, data, lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockChecksumOption(true))
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	cases := []struct {
+		name  string
+		frame []byte
+		limit int64
+		want  error // nil: any error
+	}{
+		{"empty", nil, 1 << 30, nil},
+		{"bad magic", mod(func(b []byte) []byte { b[0]++; return b }), 1 << 30, nil},
+		{"version 0", mod(func(b []byte) []byte { b[4] &^= 0x40; return b }), 1 << 30, nil},
+		{"reserved flag", mod(func(b []byte) []byte { b[4] |= lz4FlagReserved; return b }), 1 << 30, nil},
+		{"dict id", mod(func(b []byte) []byte { b[4] |= lz4FlagDictID; return b }), 1 << 30, nil},
+		{"reserved bd bit", mod(func(b []byte) []byte { b[5] |= 0x80; return b }), 1 << 30, nil},
+		{"block size code 3", mod(func(b []byte) []byte { b[5] = 3 << 4; return b }), 1 << 30, nil},
+		{"descriptor checksum", mod(func(b []byte) []byte { b[6]++; return b }), 1 << 30, nil},
+		{"header truncated", good[:6], 1 << 30, nil},
+		{"block truncated", good[:len(good)/2], 1 << 30, nil},
+		{"no end mark", good[:len(good)-4], 1 << 30, nil},
+		{"trailing bytes", append(bytes.Clone(good), 0, 0, 0, 0), 1 << 30, nil},
+		{"block checksum", mod(func(b []byte) []byte { b[7+4+10]++; return b }), 1 << 30, nil},
+		{"block over maximum", mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[7:], 64<<10+1); return b }), 1 << 30, nil},
+		{"over the limit", good, 100 << 10, ErrDecompressedTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := decodeLZ4(c.frame, c.limit)
+			if err == nil {
+				t.Fatalf("accepted (%d bytes)", len(got))
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("err %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestXXH32 checks the hash against the reference library's frames: every
+// block checksum of a frame written with block checksums must match.
+func TestXXH32(t *testing.T) {
+	if got := xxh32(nil); got != 0x02CC5D05 {
+		t.Fatalf("xxh32(empty) = %#x, want 0x02cc5d05", got)
+	}
+	for n := range 40 {
+		data := mixedData(n*997, uint64(n))
+		frame := lz4Frame(t, data, lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockChecksumOption(true))
+		if got, err := decodeLZ4(frame, 1<<30); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("size %d: %v", len(data), err)
+		}
+	}
+}
+
+// FuzzLZ4Frame decodes arbitrary bytes as a frame: never a panic, never
+// more output than the limit, and whatever decodes must be what the
+// reference reader decodes too.
+func FuzzLZ4Frame(f *testing.F) {
+	f.Add(lz4Frame(f, []byte("samsa samsa samsa samsa samsa")))
+	f.Add(lz4Frame(f, mixedData(70<<10, 1), lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockChecksumOption(true)))
+	f.Add(setLinked(lz4Frame(f, mixedData(1000, 2))))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		const limit = 1 << 20
+		got, err := decodeLZ4(frame, limit)
+		if len(got) > limit+validateWindow {
+			t.Fatalf("decoded %d bytes past the %d limit", len(got), limit)
+		}
+		if err != nil {
+			return
+		}
+		want, rerr := io.ReadAll(io.LimitReader(lz4.NewReader(bytes.NewReader(frame)), limit+1))
+		if rerr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("decoded %d bytes, the reference reader %d different ones", len(got), len(want))
+		}
+	})
+}
