@@ -72,6 +72,25 @@ type Conn struct {
 	lastWrite atomic.Int64
 	// waiting counts the goroutines serving requests that may wait.
 	waiting sync.WaitGroup
+	// deferred is set by Defer during an inline Handle call and taken
+	// by the reading goroutine right after it; only that goroutine
+	// touches it.
+	deferred func() (kmsg.Response, error)
+}
+
+// Defer, called by a handler serving a request inline (not one its
+// Waiter let wait on its own goroutine), makes the request's response
+// come from finish instead of Handle's return values: Handle returns
+// (nil, nil) and finish runs on its own goroutine, so the connection
+// reads and serves the next requests meanwhile, and the responses still
+// go out in request order. It lets a handler do the ordered part of a
+// request inline (a produce's append) and wait for the rest (its
+// replication) without holding up the connection. finish must return by
+// itself in bounded time (the connection's context ends when it
+// closes) and must not touch the request's bytes: the frame may be
+// reused once Handle returned.
+func (c *Conn) Defer(finish func() (kmsg.Response, error)) {
+	c.deferred = finish
 }
 
 // pending is one request's place in the response order.
@@ -242,6 +261,19 @@ func (c *Conn) readLoop() {
 		p.resp, p.err = c.call(req)
 		c.srv.freeFrame(req, frame)
 		budget.Release(held)
+		if finish := c.deferred; finish != nil {
+			c.deferred = nil
+			if p.err == nil {
+				w := &waitResult{done: make(chan struct{})}
+				p.wait = w
+				c.waiting.Add(1)
+				go func() {
+					defer c.waiting.Done()
+					w.resp, w.err = c.finish(req, finish)
+					close(w.done)
+				}()
+			}
+		}
 		c.queue <- p
 		if p.err != nil {
 			return
@@ -362,6 +394,17 @@ func (c *Conn) call(req kmsg.Request) (resp kmsg.Response, err error) {
 		}
 	}()
 	return c.srv.handler.Handle(c.ctx, c, req)
+}
+
+// finish runs a deferred response (Defer); a panic becomes an error that
+// closes only this connection.
+func (c *Conn) finish(req kmsg.Request, finish func() (kmsg.Response, error)) (resp kmsg.Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("network: deferred handler panic serving %s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), r)
+		}
+	}()
+	return finish()
 }
 
 // write encodes resp (nil: nothing) into bw, or for a large fetch sends

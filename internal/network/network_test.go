@@ -74,6 +74,16 @@ func (h *fakeHandler) Handle(ctx context.Context, c *network.Conn, req kmsg.Requ
 				return nil, nil
 			case "panic":
 				panic("fake: panic")
+			case "defer":
+				resp := r.ResponseKind()
+				c.Defer(func() (kmsg.Response, error) {
+					select {
+					case <-h.release:
+					case <-ctx.Done():
+					}
+					return resp, nil
+				})
+				return nil, nil
 			case "big":
 				resp := r.ResponseKind().(*kmsg.MetadataResponse)
 				rt := kmsg.NewMetadataResponseTopic()
@@ -329,6 +339,33 @@ func TestNetworkPipelineKeepsOrderWhileParked(t *testing.T) {
 	}
 	for i := 0; i < n; i++ {
 		if corr, err := c.recv(&kmsg.MetadataResponse{Version: 12}); err != nil || corr != int32(2+i) {
+			t.Fatalf("answer %d: corr %d err %v", i, corr, err)
+		}
+	}
+}
+
+// TestNetworkDeferredResponseKeepsOrder: a request whose handler deferred
+// its response does not hold up the next requests, and the answers still
+// leave in request order.
+func TestNetworkDeferredResponseKeepsOrder(t *testing.T) {
+	h := newFakeHandler()
+	s := listen(t, h, 0)
+	c := dial(t, s)
+	c.send(metadataReq(12, "defer"), 1)
+	const n = 20
+	for i := range n {
+		c.send(metadataReq(12, ""), int32(2+i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.served.Load() < n+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests served behind a deferred one", h.served.Load(), n+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(h.release)
+	for i := range n + 1 {
+		if corr, err := c.recv(&kmsg.MetadataResponse{Version: 12}); err != nil || corr != int32(1+i) {
 			t.Fatalf("answer %d: corr %d err %v", i, corr, err)
 		}
 	}
