@@ -107,19 +107,21 @@ func (c *Controller) placeLocked(im *metadata.Image, partitions int32, rf int16)
 		return nil, errReplication(rf, "The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, len(ids))
 	}
 	out := make([][]int32, partitions)
+	load := map[int32]int{}
 	for p := range out {
 		start := c.rr % len(ids)
 		c.rr++
-		out[p] = stripe(im, ids, start, int(rf))
+		out[p] = stripe(im, ids, start, int(rf), load)
 	}
 	return out, nil
 }
 
 // stripe picks rf distinct brokers of ids (striped order) for one
-// partition: ids[start] leads; each next replica is the first broker
-// after the previous pick, in ring order, whose rack the partition uses
-// least so far.
-func stripe(im *metadata.Image, ids []int32, start, rf int) []int32 {
+// partition: ids[start] leads; each next replica is, among the brokers
+// not picked yet, one on the rack the partition uses least, then the one
+// holding the fewest replicas of this placement (load, updated), then
+// the first in ring order after the previous pick.
+func stripe(im *metadata.Image, ids []int32, start, rf int, load map[int32]int) []int32 {
 	reps := make([]int32, 0, rf)
 	used := map[int32]bool{}
 	rackUse := map[string]int{}
@@ -128,18 +130,24 @@ func stripe(im *metadata.Image, ids []int32, start, rf int) []int32 {
 		reps = append(reps, id)
 		used[id] = true
 		rackUse[im.Brokers[id].Rack]++
+		load[id]++
 	}
 	pick(start)
 	last := start
 	for len(reps) < rf {
-		best, bestUse := -1, 0
+		best := -1
 		for k := 1; k <= len(ids); k++ {
 			i := (last + k) % len(ids)
 			if used[ids[i]] {
 				continue
 			}
-			if u := rackUse[im.Brokers[ids[i]].Rack]; best < 0 || u < bestUse {
-				best, bestUse = i, u
+			if best < 0 {
+				best = i
+				continue
+			}
+			ru, bu := rackUse[im.Brokers[ids[i]].Rack], rackUse[im.Brokers[ids[best]].Rack]
+			if ru < bu || ru == bu && load[ids[i]] < load[ids[best]] {
+				best = i
 			}
 		}
 		pick(best)
