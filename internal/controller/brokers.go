@@ -106,8 +106,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	// registration is the entry's last record, so its offset is the
 	// broker epoch in every Quorum.
 	recs := c.leaderAndISRUpdatesLocked(im, noLeader, req.BrokerID, "broker registered")
-	recs = append(recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec})
-	off, err := c.commitOffsetLocked(ctx, recs)
+	off, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec})
 	if err != nil {
 		resp.ErrorCode = c.commitErr("register broker", err).code
 		return resp
@@ -205,9 +204,25 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartb
 		}
 		s.shuttingDown, s.shutdownOffset = false, -1
 	}
-	resp.IsFenced = req.WantFence || req.WantShutdown
+	resp.IsFenced = c.pub.Image().Brokers[req.BrokerID].Fenced
 	resp.IsCaughtUp = req.CurrentMetadataOffset >= s.epoch
 	return resp
+}
+
+// commitChangesLocked commits partition changes followed by final (a
+// broker's registration or state change) and returns the offset of the
+// entry holding final. Changes beyond MaxRecordsPerUserOp go in earlier
+// entries of that many records each (a broker in very many ISRs), so no
+// entry grows without bound; each entry leaves a consistent image.
+func (c *Controller) commitChangesLocked(ctx context.Context, changes []metadata.Record, final ...metadata.Record) (int64, error) {
+	for len(changes)+len(final) > MaxRecordsPerUserOp && len(changes) > 0 {
+		n := min(len(changes), MaxRecordsPerUserOp)
+		if _, err := c.commitOffsetLocked(ctx, changes[:n]); err != nil {
+			return 0, err
+		}
+		changes = changes[n:]
+	}
+	return c.commitOffsetLocked(ctx, append(changes, final...))
 }
 
 // fenceLocked fences b: it leaves every ISR (the last member stays), the
@@ -217,13 +232,12 @@ func (c *Controller) fenceLocked(ctx context.Context, b metadata.Broker, why str
 	im := c.pub.Image()
 	recs := c.leaderAndISRUpdatesLocked(im, b.ID, noLeader, "broker "+strconv.Itoa(int(b.ID))+" fenced: "+why)
 	fenced, off := true, false
-	recs = append(recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+	if _, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
 		BrokerID: b.ID, Fenced: &fenced, InControlledShutdown: &off,
-	}})
-	if err := c.commitLocked(ctx, recs); err != nil {
+	}}); err != nil {
 		return err
 	}
-	c.logger.Info("broker fenced", "node", b.ID, "reason", why, "partition_changes", len(recs)-1)
+	c.logger.Info("broker fenced", "node", b.ID, "reason", why, "partition_changes", len(recs))
 	return nil
 }
 
@@ -234,13 +248,12 @@ func (c *Controller) unfenceLocked(ctx context.Context, b metadata.Broker) error
 	im := c.pub.Image()
 	recs := c.leaderAndISRUpdatesLocked(im, noLeader, b.ID, "broker "+strconv.Itoa(int(b.ID))+" unfenced")
 	fenced, off := false, false
-	recs = append(recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+	if _, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
 		BrokerID: b.ID, Fenced: &fenced, InControlledShutdown: &off,
-	}})
-	if err := c.commitLocked(ctx, recs); err != nil {
+	}}); err != nil {
 		return err
 	}
-	c.logger.Info("broker unfenced", "node", b.ID, "partition_changes", len(recs)-1)
+	c.logger.Info("broker unfenced", "node", b.ID, "partition_changes", len(recs))
 	return nil
 }
 
@@ -251,13 +264,14 @@ func (c *Controller) unfenceLocked(ctx context.Context, b metadata.Broker) error
 func (c *Controller) controlledShutdownLocked(ctx context.Context, b metadata.Broker) (int64, error) {
 	im := c.pub.Image()
 	recs := c.leaderAndISRUpdatesLocked(im, b.ID, noLeader, "broker "+strconv.Itoa(int(b.ID))+" in controlled shutdown")
+	var final []metadata.Record
 	if !b.InControlledShutdown {
 		on := true
-		recs = append(recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+		final = append(final, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
 			BrokerID: b.ID, InControlledShutdown: &on,
 		}})
 	}
-	off, err := c.commitOffsetLocked(ctx, recs)
+	off, err := c.commitChangesLocked(ctx, recs, final...)
 	if err != nil {
 		return 0, err
 	}

@@ -572,3 +572,24 @@ func TestControllerReplicationSurvivesRestart(t *testing.T) {
 		t.Fatalf("replayed image differs:\n%+v\n%+v", replayed.Brokers, before.Brokers)
 	}
 }
+
+// TestControllerFenceManyPartitions: fencing a broker in more ISRs than
+// one entry holds (MaxRecordsPerUserOp) commits the changes in several
+// entries, the broker's fencing last.
+func TestControllerFenceManyPartitions(t *testing.T) {
+	x := newReplCluster(t, []string{"a", "b"})
+	x.create(topic("m1", 6000, 2))
+	x.create(topic("m2", 6000, 2))
+	x.heartbeat(1, true, false)
+	im := x.c.Image()
+	if !im.Brokers[1].Fenced {
+		t.Fatal("broker 1 not fenced")
+	}
+	for _, name := range []string{"m1", "m2"} {
+		for _, p := range im.Topics[name].Partitions {
+			if p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) {
+				t.Fatalf("%s-%d: %+v", name, p.ID, p)
+			}
+		}
+	}
+}
