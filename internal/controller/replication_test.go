@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"slices"
 	"testing"
 	"time"
@@ -593,3 +594,107 @@ func TestControllerFenceManyPartitions(t *testing.T) {
 		}
 	}
 }
+
+// TestControllerElectionInvariantsRandom drives a controller through a
+// seeded random sequence of fencing, unfencing, controlled shutdowns,
+// restarts and AlterPartition shrinks and expands, and checks after
+// every step what Kafka's controller guarantees: the ISR is a non-empty
+// subset of the replicas; the leader is -1 or an active ISR member; a
+// leaderless partition has no active ISR member (no active replica at
+// all with unclean election); epochs never go back, the leader epoch
+// moves exactly when the leader does; without unclean election a new
+// leader was in the ISR before.
+func TestControllerElectionInvariantsRandom(t *testing.T) {
+	const brokers = 5
+	x := newReplCluster(t, []string{"a", "b", "c", "a", "b"})
+	x.create(topic("clean", 12, 3))
+	x.create(topic("unclean", 12, 3, "unclean.leader.election.enable", "true"))
+	rng := newRand(7)
+	prev := x.c.Image()
+	for step := range 400 {
+		im := x.c.Image()
+		id := int32(rng.Intn(brokers) + 1)
+		b := im.Brokers[id]
+		what := ""
+		switch op := rng.Intn(10); {
+		case op < 2:
+			what = fmt.Sprintf("fence %d", id)
+			x.heartbeat(id, true, false)
+		case op < 4:
+			what = fmt.Sprintf("unfence %d", id)
+			if b.Fenced || b.InControlledShutdown {
+				x.heartbeat(id, false, false)
+			}
+		case op < 5:
+			what = fmt.Sprintf("shutdown %d", id)
+			if !b.Fenced {
+				x.heartbeat(id, false, true)
+			}
+		case op < 6:
+			what = fmt.Sprintf("restart %d", id)
+			r := register(t, x.c, id, []string{"a", "b", "c", "a", "b"}[id-1], byte(id))
+			if r.ErrorCode != 0 {
+				t.Fatalf("register: %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+			x.epochs[id] = r.BrokerEpoch
+		default:
+			// The leader of a random partition sets a random ISR: itself
+			// plus active replicas.
+			name := []string{"clean", "unclean"}[rng.Intn(2)]
+			p := im.Topics[name].Partitions[rng.Intn(12)]
+			if p.Leader < 0 {
+				continue
+			}
+			isr := []int32{p.Leader}
+			for _, r := range p.Replicas {
+				if r != p.Leader && isActive(im, r) && rng.Intn(2) == 0 {
+					isr = append(isr, r)
+				}
+			}
+			what = fmt.Sprintf("alter %s-%d isr %v", name, p.ID, isr)
+			if code := x.alter(3, p.Leader, name, p.ID, p.LeaderEpoch, p.PartitionEpoch, isr); code != 0 {
+				t.Fatalf("step %d %s: %v", step, what, kerr.ErrorForCode(code))
+			}
+		}
+		next := x.c.Image()
+		for _, name := range []string{"clean", "unclean"} {
+			unclean := name == "unclean"
+			for i, p := range next.Topics[name].Partitions {
+				o := prev.Topics[name].Partitions[i]
+				fail := func(why string) {
+					t.Fatalf("step %d (%s): %s-%d %s: %+v (was %+v)", step, what, name, i, why, p, o)
+				}
+				if len(p.ISR) == 0 || len(slices.Compact(slices.Sorted(slices.Values(p.ISR)))) != len(p.ISR) {
+					fail("bad ISR")
+				}
+				for _, r := range p.ISR {
+					if !slices.Contains(p.Replicas, r) {
+						fail("ISR member not a replica")
+					}
+				}
+				if p.Leader >= 0 && (!slices.Contains(p.ISR, p.Leader) || !isActive(next, p.Leader)) {
+					fail("leader not an active ISR member")
+				}
+				if p.Leader < 0 {
+					for _, r := range p.Replicas {
+						if isActive(next, r) && (unclean || slices.Contains(p.ISR, r)) {
+							fail("leaderless with an eligible replica")
+						}
+					}
+				}
+				if p.LeaderEpoch < o.LeaderEpoch || p.PartitionEpoch < o.PartitionEpoch ||
+					(p.Leader != o.Leader) != (p.LeaderEpoch != o.LeaderEpoch) {
+					fail("epochs")
+				}
+				if !unclean && p.Leader >= 0 && p.Leader != o.Leader && !slices.Contains(o.ISR, p.Leader) {
+					fail("unclean leader without unclean election")
+				}
+			}
+		}
+		prev = next
+	}
+	t.Logf("unclean elections: %d", x.c.UncleanLeaderElections())
+}
+
+// newRand is a seeded source for the random tests.
+func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
