@@ -56,8 +56,9 @@ func (c *Controller) sessionTimeout() time.Duration { return c.cfg.Cluster.Sessi
 // process holds the node id (DUPLICATE_BROKER_REGISTRATION: a different
 // incarnation whose session has not expired), adds a broker-only node as
 // a raft learner at the address of its inter-broker listener, and
-// commits a RegisterBroker record (unfenced). The broker epoch is the
-// record's offset.
+// commits a RegisterBroker record (unfenced), with the leaderless
+// partitions whose ISR holds the broker led by it again. The broker epoch
+// is the offset of the entry holding the record.
 func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1

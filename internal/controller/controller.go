@@ -1,7 +1,10 @@
 // Package controller is the metadata controller: it validates cluster
 // changes (topics, partitions, configs, producer ids, broker registration)
 // against the current image and commits them as records to the metadata
-// log, then publishes the resulting image.
+// log, then publishes the resulting image. It places replicas and keeps
+// every partition's leader and ISR as brokers come and go (elections,
+// controlled shutdown, unclean elections: partitions.go, brokers.go) and
+// as leaders report ISR changes (AlterPartition: alter_partition.go).
 //
 // Requests are serialized by one mutex: validation, append and publish of
 // one change complete before the next change is validated, so every change
