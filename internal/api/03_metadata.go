@@ -7,7 +7,10 @@ package api
 // such an endpoint is left out, as Kafka does). Topics carry their ids
 // (v10+), partitions their leader, leader epoch (v7+), replicas, ISR and
 // offline replicas (v5+; replicas on brokers that are not registered or
-// are fenced).
+// are fenced), as the controller keeps them: the ISR shrinks when a
+// broker is fenced (its last member stays), and the leader moves to
+// another ISR member or, with none left, is -1 (LEADER_NOT_AVAILABLE)
+// until an ISR member returns.
 //
 // Requested topics: null (v1+) or an empty list (v0) means every topic; a
 // topic may be named or, v10+, given by id (unknown id: UNKNOWN_TOPIC_ID).
@@ -24,9 +27,7 @@ package api
 // this broker in OfflineReplicas, and if this broker is its leader it is
 // answered with leader -1 and LEADER_NOT_AVAILABLE, which is what Kafka's
 // controller leaves once it has moved leadership off an offline log dir
-// with no other replica. A partition whose leader is fenced (no
-// heartbeat for broker.session.timeout.ms, or shut down) is answered
-// likewise, until the broker returns.
+// with no other replica.
 //
 // The controller id (v1+) is the active controller when it is a live
 // broker; with a controller-only active controller it is a live broker
@@ -276,9 +277,10 @@ func (h *Handler) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.Meta
 			}
 		}
 		if b, ok := im.Brokers[mp.Leader]; mp.Leader >= 0 && (!ok || b.Fenced) {
-			// The leader is fenced (its session expired, or it shut
-			// down): offline until it heartbeats again; with one
-			// replica there is no other leader to elect.
+			// Not reached through the controller, which moves the
+			// leadership in the commit that fences the leader (to
+			// another ISR member, or none): kept for images of older
+			// logs, whose fencing records moved nothing.
 			mp.Leader = -1
 		}
 		if mp.Leader < 0 {

@@ -68,6 +68,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 44, MinVersion: 0, MaxVersion: 1}, // IncrementalAlterConfigs
 	{ApiKey: 47, MinVersion: 0, MaxVersion: 0}, // OffsetDelete
 	{ApiKey: 55, MinVersion: 0, MaxVersion: 2}, // DescribeQuorum
+	{ApiKey: 56, MinVersion: 0, MaxVersion: 3}, // AlterPartition (controller RPC)
 	{ApiKey: 60, MinVersion: 0, MaxVersion: 2}, // DescribeCluster
 	{ApiKey: 61, MinVersion: 0, MaxVersion: 0}, // DescribeProducers
 	{ApiKey: 62, MinVersion: 0, MaxVersion: 4}, // BrokerRegistration (controller RPC)

@@ -56,6 +56,7 @@ type LocalController interface {
 	BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
 	BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
 	AllocateProducerIDsBlock(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse
+	AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
 }
 
 // onControllerListener marks the context of a request that arrived on a
@@ -221,6 +222,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.brokerHeartbeat(ctx, c, r)
 	case *kmsg.AllocateProducerIDsRequest:
 		return h.allocateProducerIDs(ctx, c, r)
+	case *kmsg.AlterPartitionRequest:
+		return h.alterPartition(ctx, c, r)
 	}
 	// network only passes keys VersionRange admits, so this is a bug.
 	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))

@@ -58,7 +58,7 @@ type Config struct {
 	SocketRequestReadTimeout     time.Duration      // samsa: socket.request.read.timeout.ms (30000)
 
 	// Group coordinator (Kafka's names).
-	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3, capped by live brokers)
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3; 1 without controller.quorum.voters)
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions (50)
 	OffsetsTopicSegmentBytes      int32         // offsets.topic.segment.bytes (104857600)
 	OffsetsRetention              time.Duration // offsets.retention.minutes (10080)
@@ -70,10 +70,10 @@ type Config struct {
 	OffsetMetadataMaxBytes        int           // offset.metadata.max.bytes (4096)
 
 	// Transaction coordinator (Kafka's names).
-	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor (3, capped by live brokers)
+	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor (3; 1 without controller.quorum.voters)
 	TransactionStateLogNumPartitions     int32         // transaction.state.log.num.partitions (50)
 	TransactionStateLogSegmentBytes      int32         // transaction.state.log.segment.bytes (104857600)
-	TransactionStateLogMinISR            int32         // transaction.state.log.min.isr (2, capped by the replication factor)
+	TransactionStateLogMinISR            int32         // transaction.state.log.min.isr (2, capped by the replication factor; 1 without controller.quorum.voters)
 	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms (900000)
 	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms (604800000)
 	TransactionAbortTimedOutInterval     time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms (10000)
@@ -210,10 +210,36 @@ func FromMap(raw map[string]string, logger *slog.Logger) (*Config, error) {
 		}
 		c.raw[k] = v
 	}
+	c.singleNodeDefaults()
 	if err := c.derive(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// singleNodeKeys are the replication settings of the internal topics
+// that a node without controller.quorum.voters (the `samsa start`
+// single node, which no other broker can join) sets to 1 unless given:
+// Kafka's default of 3 could never be met by one broker, and Kafka's
+// own single-node sample server.properties sets them to 1 too.
+var singleNodeKeys = []string{
+	"offsets.topic.replication.factor",
+	"transaction.state.log.replication.factor",
+	"transaction.state.log.min.isr",
+}
+
+// singleNodeDefaults sets singleNodeKeys to 1 on a node without
+// controller.quorum.voters, where not set (as if server.properties said
+// so: DescribeConfigs reports them as static broker configs).
+func (c *Config) singleNodeDefaults() {
+	if v := c.raw["controller.quorum.voters"]; strings.TrimSpace(v) != "" {
+		return
+	}
+	for _, k := range singleNodeKeys {
+		if _, ok := c.raw[k]; !ok {
+			c.raw[k] = "1"
+		}
+	}
 }
 
 // Get returns the value of a broker key: the set value or the default.

@@ -95,8 +95,28 @@ log.retention.check.interval.ms=300000
 	}
 }
 
-func TestConfigTransactionDefaults(t *testing.T) {
+// TestConfigSingleNodeInternalTopicDefaults: without
+// controller.quorum.voters (the no-config single node) the internal
+// topics default to one replica (min ISR 1), unless set.
+func TestConfigSingleNodeInternalTopicDefaults(t *testing.T) {
 	c, err := Load("", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OffsetsTopicReplicationFactor != 1 || c.TransactionStateLogReplicationFactor != 1 || c.TransactionStateLogMinISR != 1 {
+		t.Fatalf("single-node defaults: offsets rf %d, txn rf %d, txn min isr %d", c.OffsetsTopicReplicationFactor, c.TransactionStateLogReplicationFactor, c.TransactionStateLogMinISR)
+	}
+	if c.DefaultReplicationFactor != 1 {
+		t.Fatalf("default.replication.factor %d", c.DefaultReplicationFactor)
+	}
+	c, err = Load("", []string{"offsets.topic.replication.factor=2"}, quiet)
+	if err != nil || c.OffsetsTopicReplicationFactor != 2 || c.TransactionStateLogReplicationFactor != 1 {
+		t.Fatalf("explicit value: %v %+v", err, c)
+	}
+}
+
+func TestConfigTransactionDefaults(t *testing.T) {
+	c, err := Load("", []string{"controller.quorum.voters=1@127.0.0.1:9093"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +125,9 @@ func TestConfigTransactionDefaults(t *testing.T) {
 		c.TransactionMaxTimeout != 15*time.Minute || c.TransactionalIDExpiration != 7*24*time.Hour ||
 		c.TransactionAbortTimedOutInterval != 10*time.Second || c.TransactionRemoveExpiredInterval != time.Hour {
 		t.Fatalf("transaction defaults %+v", c)
+	}
+	if c.OffsetsTopicReplicationFactor != 3 {
+		t.Fatalf("offsets.topic.replication.factor %d, want 3", c.OffsetsTopicReplicationFactor)
 	}
 	c, err = Load("", []string{"transaction.max.timeout.ms=60000", "transaction.state.log.num.partitions=3"}, quiet)
 	if err != nil {

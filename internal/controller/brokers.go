@@ -27,6 +27,10 @@ type session struct {
 	deadline time.Time
 	// shuttingDown is set by a heartbeat with WantShutdown.
 	shuttingDown bool
+	// shutdownOffset is the metadata offset of the commit that took the
+	// broker into controlled shutdown (its leaderships moved away): it
+	// may stop once it has applied it. -1: none.
+	shutdownOffset int64
 }
 
 // SetAddLearner installs the quorum membership hooks: voters are the
@@ -52,8 +56,9 @@ func (c *Controller) sessionTimeout() time.Duration { return c.cfg.Cluster.Sessi
 // process holds the node id (DUPLICATE_BROKER_REGISTRATION: a different
 // incarnation whose session has not expired), adds a broker-only node as
 // a raft learner at the address of its inter-broker listener, and
-// commits a RegisterBroker record (unfenced). The broker epoch is the
-// record's offset.
+// commits a RegisterBroker record (unfenced), with the leaderless
+// partitions whose ISR holds the broker led by it again. The broker epoch
+// is the offset of the entry holding the record.
 func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1
@@ -97,12 +102,17 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 			return resp
 		}
 	}
-	off, err := c.commitOffsetLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec}})
+	// Registered unfenced: leaderless partitions whose ISR holds it get
+	// it as leader in the same commit (Kafka: handleBrokerUnfenced). The
+	// registration is the entry's last record, so its offset is the
+	// broker epoch in every Quorum.
+	recs := c.leaderAndISRUpdatesLocked(im, noLeader, req.BrokerID, "broker registered")
+	off, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec})
 	if err != nil {
 		resp.ErrorCode = c.commitErr("register broker", err).code
 		return resp
 	}
-	c.sessions[req.BrokerID] = &session{incarnation: req.IncarnationID, epoch: off, deadline: now.Add(c.sessionTimeout())}
+	c.sessions[req.BrokerID] = &session{incarnation: req.IncarnationID, epoch: off, deadline: now.Add(c.sessionTimeout()), shutdownOffset: -1}
 	c.logger.Info("broker registered", "node", req.BrokerID, "rack", rec.Rack, "broker_epoch", off)
 	resp.BrokerEpoch = off
 	return resp
@@ -121,8 +131,12 @@ func learnerAddr(eps []metadata.Endpoint, name string) string {
 
 // BrokerHeartbeat serves BrokerHeartbeat (63): it renews the broker's
 // session; a fenced broker that heartbeats is unfenced (unless it asks to
-// stay fenced), and one that asks to shut down is fenced first and told
-// it may (controlled shutdown).
+// stay fenced) and leads again the leaderless partitions whose ISR holds
+// it. A broker that asks to shut down (Kafka's BrokerHeartbeatManager
+// states): if it leads partitions, it enters controlled shutdown (still
+// unfenced, out of every ISR, its leaderships moved to other ISR
+// members) and is told to wait; once it leads nothing and has applied
+// that change, it is fenced and told it may shut down.
 func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	resp.IsFenced = true
@@ -138,49 +152,140 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartb
 		resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
 		return resp
 	}
-	s := c.sessions[req.BrokerID]
-	switch {
-	case s == nil:
-		s = &session{epoch: req.BrokerEpoch}
-		c.sessions[req.BrokerID] = s
-	case s.epoch < 0:
-		s.epoch = req.BrokerEpoch
-	case s.epoch != req.BrokerEpoch:
+	if req.BrokerEpoch != b.Epoch {
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return resp
 	}
+	s := c.sessions[req.BrokerID]
+	if s == nil {
+		s = &session{shutdownOffset: -1}
+		c.sessions[req.BrokerID] = s
+	}
+	s.epoch = req.BrokerEpoch
 	s.deadline = time.Now().Add(c.sessionTimeout())
-	fence := req.WantFence || req.WantShutdown
-	if fence != b.Fenced {
-		if err := c.setFencedLocked(ctx, b, fence); err != nil {
+	switch {
+	case req.WantShutdown:
+		s.shuttingDown = true
+		if !b.Fenced && leadsAny(im, b.ID) {
+			off, err := c.controlledShutdownLocked(ctx, b)
+			if err != nil {
+				resp.ErrorCode = c.commitErr("controlled shutdown", err).code
+				return resp
+			}
+			if s.shutdownOffset < 0 {
+				s.shutdownOffset = off
+			}
+			resp.IsFenced = false
+			resp.IsCaughtUp = req.CurrentMetadataOffset >= s.epoch
+			return resp
+		}
+		if !b.Fenced && b.InControlledShutdown && s.shutdownOffset >= 0 && req.CurrentMetadataOffset < s.shutdownOffset {
+			// Its leaderships moved; it has not applied that yet.
+			resp.IsFenced = false
+			return resp
+		}
+		if !b.Fenced {
+			if err := c.fenceLocked(ctx, b, "controlled shutdown"); err != nil {
+				resp.ErrorCode = c.commitErr("broker heartbeat", err).code
+				return resp
+			}
+		}
+		resp.ShouldShutdown = true
+	case req.WantFence && !b.Fenced:
+		if err := c.fenceLocked(ctx, b, "asked"); err != nil {
 			resp.ErrorCode = c.commitErr("broker heartbeat", err).code
 			return resp
 		}
-		if fence {
-			c.logger.Info("broker fenced", "node", b.ID, "reason", map[bool]string{true: "controlled shutdown", false: "asked"}[req.WantShutdown])
-		} else {
-			c.logger.Info("broker unfenced", "node", b.ID)
+	case !req.WantFence && (b.Fenced || b.InControlledShutdown) && req.CurrentMetadataOffset >= b.Epoch:
+		// Unfenced once it has caught up with its registration (Kafka's
+		// BrokerHeartbeatManager): it may lead again at once.
+		if err := c.unfenceLocked(ctx, b); err != nil {
+			resp.ErrorCode = c.commitErr("broker heartbeat", err).code
+			return resp
 		}
+		s.shuttingDown, s.shutdownOffset = false, -1
 	}
-	if req.WantShutdown {
-		s.shuttingDown = true
-		resp.ShouldShutdown = true
-	}
-	resp.IsFenced = fence
+	resp.IsFenced = c.pub.Image().Brokers[req.BrokerID].Fenced
 	resp.IsCaughtUp = req.CurrentMetadataOffset >= s.epoch
 	return resp
 }
 
-// setFencedLocked commits b's registration with Fenced set to fenced.
-func (c *Controller) setFencedLocked(ctx context.Context, b metadata.Broker, fenced bool) error {
-	return c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
-		BrokerID: b.ID, Rack: b.Rack, Endpoints: slices.Clone(b.Endpoints), Fenced: fenced,
-	}}})
+// commitChangesLocked commits partition changes followed by final (a
+// broker's registration or state change) and returns the offset of the
+// entry holding final. Changes beyond MaxRecordsPerUserOp go in earlier
+// entries of that many records each (a broker in very many ISRs), so no
+// entry grows without bound; each entry leaves a consistent image.
+func (c *Controller) commitChangesLocked(ctx context.Context, changes []metadata.Record, final ...metadata.Record) (int64, error) {
+	for len(changes)+len(final) > MaxRecordsPerUserOp && len(changes) > 0 {
+		n := min(len(changes), MaxRecordsPerUserOp)
+		if _, err := c.commitOffsetLocked(ctx, changes[:n]); err != nil {
+			return 0, err
+		}
+		changes = changes[n:]
+	}
+	return c.commitOffsetLocked(ctx, append(changes, final...))
+}
+
+// fenceLocked fences b: it leaves every ISR (the last member stays), the
+// partitions it led get a new leader from their ISR or none (Kafka's
+// handleBrokerFenced), in one commit with its BrokerChangeRecord.
+func (c *Controller) fenceLocked(ctx context.Context, b metadata.Broker, why string) error {
+	im := c.pub.Image()
+	recs := c.leaderAndISRUpdatesLocked(im, b.ID, noLeader, "broker "+strconv.Itoa(int(b.ID))+" fenced: "+why)
+	fenced, off := true, false
+	if _, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+		BrokerID: b.ID, Fenced: &fenced, InControlledShutdown: &off,
+	}}); err != nil {
+		return err
+	}
+	c.logger.Info("broker fenced", "node", b.ID, "reason", why, "partition_changes", len(recs))
+	return nil
+}
+
+// unfenceLocked unfences b (or takes it out of controlled shutdown): the
+// leaderless partitions whose ISR holds it get it as leader (Kafka's
+// handleBrokerUnfenced), in one commit with its BrokerChangeRecord.
+func (c *Controller) unfenceLocked(ctx context.Context, b metadata.Broker) error {
+	im := c.pub.Image()
+	recs := c.leaderAndISRUpdatesLocked(im, noLeader, b.ID, "broker "+strconv.Itoa(int(b.ID))+" unfenced")
+	fenced, off := false, false
+	if _, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+		BrokerID: b.ID, Fenced: &fenced, InControlledShutdown: &off,
+	}}); err != nil {
+		return err
+	}
+	c.logger.Info("broker unfenced", "node", b.ID, "partition_changes", len(recs))
+	return nil
+}
+
+// controlledShutdownLocked takes b into controlled shutdown (Kafka's
+// handleBrokerInControlledShutdown): it stays unfenced but leaves every
+// ISR (the last member stays) and its leaderships move to other ISR
+// members. It returns the commit's offset.
+func (c *Controller) controlledShutdownLocked(ctx context.Context, b metadata.Broker) (int64, error) {
+	im := c.pub.Image()
+	recs := c.leaderAndISRUpdatesLocked(im, b.ID, noLeader, "broker "+strconv.Itoa(int(b.ID))+" in controlled shutdown")
+	var final []metadata.Record
+	if !b.InControlledShutdown {
+		on := true
+		final = append(final, metadata.Record{Type: metadata.TypeBrokerChange, BrokerChange: &metadata.BrokerChangeRecord{
+			BrokerID: b.ID, InControlledShutdown: &on,
+		}})
+	}
+	off, err := c.commitChangesLocked(ctx, recs, final...)
+	if err != nil {
+		return 0, err
+	}
+	if len(recs) > 0 {
+		c.logger.Info("broker in controlled shutdown: leaderships moved", "node", b.ID, "partition_changes", len(recs))
+	}
+	return off, nil
 }
 
 // ExpireSessions fences every unfenced broker whose session has expired
-// (no heartbeat for broker.session.timeout.ms); the server calls it
-// periodically. Only the active controller does anything.
+// (no heartbeat for broker.session.timeout.ms), moving its leaderships;
+// the server calls it periodically. Only the active controller does
+// anything.
 func (c *Controller) ExpireSessions(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -195,20 +300,20 @@ func (c *Controller) ExpireSessions(ctx context.Context) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		b := im.Brokers[id]
+		b := c.pub.Image().Brokers[id]
 		s := c.sessions[id]
 		if s == nil {
-			c.sessions[id] = &session{epoch: -1, deadline: now.Add(c.sessionTimeout())}
+			c.sessions[id] = &session{epoch: -1, deadline: now.Add(c.sessionTimeout()), shutdownOffset: -1}
 			continue
 		}
 		if b.Fenced || now.Before(s.deadline) {
 			continue
 		}
-		if err := c.setFencedLocked(ctx, b, true); err != nil {
+		c.logger.Warn("broker session expired", "node", id, "broker.session.timeout.ms", c.sessionTimeout().Milliseconds())
+		if err := c.fenceLocked(ctx, b, "session expired"); err != nil {
 			c.logger.Warn("fence broker", "node", id, "err", err)
 			return
 		}
-		c.logger.Warn("broker fenced: session expired", "node", id, "broker.session.timeout.ms", c.sessionTimeout().Milliseconds())
 	}
 }
 
@@ -223,11 +328,12 @@ func (c *Controller) AllocateProducerIDsBlock(ctx context.Context, req *kmsg.All
 		return resp
 	}
 	im := c.pub.Image()
-	if b, ok := im.Brokers[req.BrokerID]; !ok || b.Fenced {
+	b, ok := im.Brokers[req.BrokerID]
+	if !ok || b.Fenced {
 		resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
 		return resp
 	}
-	if s := c.sessions[req.BrokerID]; s != nil && s.epoch >= 0 && s.epoch != req.BrokerEpoch {
+	if b.Epoch != req.BrokerEpoch {
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return resp
 	}

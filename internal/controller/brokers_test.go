@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,10 +47,14 @@ func TestControllerPlacementStripedOverRacks(t *testing.T) {
 			t.Errorf("broker %d leads %d partitions, want 2 (%v)", id, leaders[id], leaders)
 		}
 	}
-	// Replication is Cluster II: RF 2 is refused with a message saying so.
-	resp = c.CreateTopics(context.Background(), createReq(7, topic("r", 1, 2)))
-	if rt := resp.Topics[0]; rt.ErrorCode != kerr.InvalidReplicationFactor.Code || rt.ErrorMessage == nil || !strings.Contains(*rt.ErrorMessage, "Cluster II") {
-		t.Fatalf("rf 2: %v %v", kerr.ErrorForCode(rt.ErrorCode), rt.ErrorMessage)
+	// RF 2 is placed; RF 5 over 4 brokers is refused with Kafka's message.
+	if resp = c.CreateTopics(context.Background(), createReq(7, topic("r", 1, 2))); resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("rf 2: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	resp = c.CreateTopics(context.Background(), createReq(7, topic("r5", 1, 5)))
+	if rt := resp.Topics[0]; rt.ErrorCode != kerr.InvalidReplicationFactor.Code || rt.ErrorMessage == nil ||
+		*rt.ErrorMessage != "Unable to replicate the partition 5 time(s): The target replication factor of 5 cannot be reached because only 4 broker(s) are registered." {
+		t.Fatalf("rf 5: %v %v", kerr.ErrorForCode(rt.ErrorCode), rt.ErrorMessage)
 	}
 	// An explicit assignment is honoured.
 	tp := kmsg.NewCreateTopicsRequestTopic()

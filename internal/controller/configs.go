@@ -164,6 +164,16 @@ func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigRes
 		return c.commitErr("alter configs", err)
 	}
 	c.logger.Info("altered topic configs", "topic", name, "changes", len(recs))
+	// unclean.leader.election.enable turned on: elect its leaderless
+	// partitions now (Kafka's controller does on the config change).
+	im := c.pub.Image()
+	if t := im.Topics[name]; t != nil && c.uncleanEnabled(t) {
+		if recs := c.electLeaderlessLocked(im, t); len(recs) > 0 {
+			if err := c.commitLocked(ctx, recs); err != nil {
+				c.logger.Warn("unclean leader election", "topic", name, "err", err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -1,7 +1,10 @@
 // Package controller is the metadata controller: it validates cluster
 // changes (topics, partitions, configs, producer ids, broker registration)
 // against the current image and commits them as records to the metadata
-// log, then publishes the resulting image.
+// log, then publishes the resulting image. It places replicas and keeps
+// every partition's leader and ISR as brokers come and go (elections,
+// controlled shutdown, unclean elections: partitions.go, brokers.go) and
+// as leaders report ISR changes (AlterPartition: alter_partition.go).
 //
 // Requests are serialized by one mutex: validation, append and publish of
 // one change complete before the next change is validated, so every change
@@ -21,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,6 +44,10 @@ const MaxRecordsPerUserOp = 10000
 // MaxRecordsPerUserOp (EventHandlerExceptionInfo maps the controller's
 // BoundedListTooLongException to a PolicyViolationException).
 const errTooLargeMessage = "Unable to perform excessively large batch operation."
+
+// ErrReplicationFactor: an internal topic cannot be created with its
+// replication factor (fewer active brokers than it).
+var ErrReplicationFactor = errors.New("controller: invalid replication factor")
 
 // producerIDBlock is how many producer ids one ProducerIdsRecord reserves
 // (Kafka's ProducerIdManager uses blocks of 1000 too).
@@ -68,6 +76,10 @@ type Controller struct {
 	nextPID, pidLimit int64
 	pidEpoch          int32
 
+	// uncleanElections counts unclean leader elections made by this
+	// controller (UncleanLeaderElections).
+	uncleanElections atomic.Int64
+
 	mu sync.Mutex
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
@@ -92,6 +104,13 @@ func New(q metadata.Quorum, cfg *config.Config, logger *slog.Logger) *Controller
 	}
 	return &Controller{q: q, pub: q.Publisher(), cfg: cfg, logger: logger, epoch: -1}
 }
+
+// UncleanLeaderElections returns how many unclean leader elections
+// (a replica outside the ISR made leader: possible data loss) this
+// controller has made since it started. Exported as the counter
+// samsa_controller_unclean_leader_elections_total (Kafka's
+// kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec).
+func (c *Controller) UncleanLeaderElections() int64 { return c.uncleanElections.Load() }
 
 // Image returns the latest image published on this node.
 func (c *Controller) Image() *metadata.Image { return c.pub.Image() }
@@ -225,112 +244,6 @@ func collides(im *metadata.Image, name string) (string, bool) {
 	return "", false
 }
 
-// liveBrokers returns the ids of unfenced brokers, sorted.
-func liveBrokers(im *metadata.Image) []int32 {
-	var ids []int32
-	for id, b := range im.Brokers {
-		if !b.Fenced {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-// maxReplicationFactor is the largest replication factor served: a
-// partition has one replica until replication (ISR, followers) lands.
-const maxReplicationFactor = 1
-
-// errNoReplication explains the refusal of a replication factor above
-// maxReplicationFactor.
-const errNoReplication = "replication factor %d is not available yet: a partition has one replica until replication lands (Cluster II); use 1"
-
-// stripedBrokers orders the live brokers for placement as Kafka's
-// StripedReplicaPlacer does: racks interleaved (the first broker of every
-// rack, then the second of every rack, ...; racks and brokers in id
-// order), so consecutive brokers sit on different racks when there are
-// several. Brokers without broker.rack form one rack.
-func stripedBrokers(im *metadata.Image) []int32 {
-	live := liveBrokers(im)
-	byRack := map[string][]int32{}
-	for _, id := range live {
-		r := im.Brokers[id].Rack
-		byRack[r] = append(byRack[r], id)
-	}
-	racks := make([]string, 0, len(byRack))
-	for r := range byRack {
-		racks = append(racks, r)
-	}
-	slices.Sort(racks)
-	var out []int32
-	for i := 0; len(out) < len(live); i++ {
-		for _, r := range racks {
-			if i < len(byRack[r]) {
-				out = append(out, byRack[r][i])
-			}
-		}
-	}
-	return out
-}
-
-// placeLocked assigns replicas over the live, unfenced brokers: partition
-// p's leader is the next broker of the rack-striped order (rr continues
-// across requests), so leaders spread evenly (8 partitions on 4 brokers:
-// 2 each) and consecutive partitions alternate racks; its other replicas
-// (replication factor > 1, Cluster II) are the brokers after it.
-func (c *Controller) placeLocked(im *metadata.Image, partitions int32, rf int16) ([][]int32, *codeErr) {
-	if rf > maxReplicationFactor {
-		return nil, fail(kerr.InvalidReplicationFactor, errNoReplication, rf)
-	}
-	ids := stripedBrokers(im)
-	if len(ids) == 0 {
-		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 0 available brokers", rf)
-	}
-	if int(rf) > len(ids) {
-		return nil, fail(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(ids))
-	}
-	out := make([][]int32, partitions)
-	for p := range out {
-		start := c.rr
-		c.rr++
-		reps := make([]int32, rf)
-		for r := range reps {
-			reps[r] = ids[(start+r)%len(ids)]
-		}
-		out[p] = reps
-	}
-	return out, nil
-}
-
-// checkAssignment validates a manual replica assignment.
-func checkAssignment(im *metadata.Image, parts [][]int32) *codeErr {
-	if len(parts) == 0 {
-		return fail(kerr.InvalidReplicaAssignment, "empty replica assignment")
-	}
-	for i, reps := range parts {
-		if len(reps) == 0 {
-			return fail(kerr.InvalidReplicaAssignment, "partition %d has no replicas", i)
-		}
-		if len(reps) != len(parts[0]) {
-			return fail(kerr.InvalidReplicaAssignment, "partitions have different replica counts")
-		}
-		if len(reps) > maxReplicationFactor {
-			return fail(kerr.InvalidReplicationFactor, errNoReplication, len(reps))
-		}
-		seen := map[int32]bool{}
-		for _, b := range reps {
-			if seen[b] {
-				return fail(kerr.InvalidReplicaAssignment, "partition %d lists broker %d twice", i, b)
-			}
-			seen[b] = true
-			if br, ok := im.Brokers[b]; !ok || br.Fenced {
-				return fail(kerr.InvalidReplicaAssignment, "broker %d in the assignment of partition %d is not registered", b, i)
-			}
-		}
-	}
-	return nil
-}
-
 func (c *Controller) specFromRequest(im *metadata.Image, t *kmsg.CreateTopicsRequestTopic, version int16) (*topicSpec, *codeErr) {
 	if err := ValidateTopicName(t.Topic); err != nil {
 		return nil, fail(kerr.InvalidTopicException, "%v", err)
@@ -356,12 +269,15 @@ func (c *Controller) specFromRequest(im *metadata.Image, t *kmsg.CreateTopicsReq
 		}
 		parts := make([][]int32, len(t.ReplicaAssignment))
 		for _, a := range t.ReplicaAssignment {
-			if a.Partition < 0 || int(a.Partition) >= len(parts) || parts[a.Partition] != nil {
-				return nil, fail(kerr.InvalidReplicaAssignment, "partitions of the assignment must be consecutive from 0")
+			if a.Partition >= 0 && int(a.Partition) < len(parts) && parts[a.Partition] != nil {
+				return nil, fail(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.Partition)
+			}
+			if a.Partition < 0 || int(a.Partition) >= len(parts) {
+				return nil, fail(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
 			}
 			parts[a.Partition] = slices.Clone(a.Replicas)
 		}
-		if e := checkAssignment(im, parts); e != nil {
+		if e := checkAssignment(im, 0, parts); e != nil {
 			return nil, e
 		}
 		spec.assignment = parts
@@ -378,7 +294,7 @@ func (c *Controller) specFromRequest(im *metadata.Image, t *kmsg.CreateTopicsReq
 		return nil, fail(kerr.InvalidPartitions, "number of partitions must be larger than 0")
 	}
 	if rf <= 0 {
-		return nil, fail(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
+		return nil, fail(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
 	}
 	if np > 1<<20 {
 		return nil, fail(kerr.InvalidPartitions, "too many partitions (%d)", np)
@@ -400,7 +316,7 @@ func newTopicID() metadata.UUID {
 }
 
 // topicRecords returns the records that create spec.
-func topicRecords(spec *topicSpec, id metadata.UUID) []metadata.Record {
+func topicRecords(im *metadata.Image, spec *topicSpec, id metadata.UUID) []metadata.Record {
 	recs := []metadata.Record{{Type: metadata.TypeTopic, Topic: &metadata.TopicRecord{Name: spec.name, TopicID: id}}}
 	for _, k := range sortedKeys(spec.configs) {
 		v := spec.configs[k]
@@ -408,16 +324,27 @@ func topicRecords(spec *topicSpec, id metadata.UUID) []metadata.Record {
 			ResourceType: metadata.ResourceTopic, ResourceName: spec.name, Name: k, Value: &v,
 		}})
 	}
-	recs = append(recs, partitionRecords(id, 0, spec.assignment)...)
+	recs = append(recs, partitionRecords(im, id, 0, spec.assignment)...)
 	return recs
 }
 
-func partitionRecords(id metadata.UUID, first int32, assignment [][]int32) []metadata.Record {
+// partitionRecords creates partitions first.. with their replicas: the
+// ISR is the active replicas (all of them, unless a manual assignment
+// names fenced brokers), the leader the first of it, leader and partition
+// epochs 0 (Kafka's ReplicationControlManager.buildPartitionRegistration).
+// Validation made sure every partition has an active replica.
+func partitionRecords(im *metadata.Image, id metadata.UUID, first int32, assignment [][]int32) []metadata.Record {
 	var recs []metadata.Record
 	for i, reps := range assignment {
+		isr := activeOf(im, reps)
+		leader := int32(noLeader)
+		if len(isr) > 0 {
+			leader = isr[0]
+		} else {
+			isr = slices.Clone(reps) // not reached: validated
+		}
 		recs = append(recs, metadata.Record{Type: metadata.TypePartition, Partition: &metadata.PartitionRecord{
-			TopicID: id, PartitionID: first + int32(i), Replicas: slices.Clone(reps), ISR: slices.Clone(reps),
-			Leader: reps[0],
+			TopicID: id, PartitionID: first + int32(i), Replicas: slices.Clone(reps), ISR: isr, Leader: leader,
 		}})
 	}
 	return recs
@@ -489,7 +416,7 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 		}
 		accepted[norm] = t.Topic
 		ids[i] = newTopicID()
-		recs = append(recs, topicRecords(specs[i], ids[i])...)
+		recs = append(recs, topicRecords(im, specs[i], ids[i])...)
 		if len(recs) > MaxRecordsPerUserOp {
 			tooLarge = true
 			break
@@ -687,11 +614,11 @@ func (c *Controller) createPartitionsLocked(ctx context.Context, t kmsg.CreatePa
 		for _, a := range t.Assignment {
 			assignment = append(assignment, slices.Clone(a.Replicas))
 		}
-		if e := checkAssignment(im, assignment); e != nil {
+		if e := checkAssignment(im, cur, assignment); e != nil {
 			return e
 		}
 		if len(assignment[0]) != len(top.Partitions[0].Replicas) {
-			return fail(kerr.InvalidReplicaAssignment, "new partitions must have %d replicas", len(top.Partitions[0].Replicas))
+			return fail(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s).", len(assignment[0]), len(top.Partitions[0].Replicas))
 		}
 	} else {
 		var e *codeErr
@@ -703,7 +630,7 @@ func (c *Controller) createPartitionsLocked(ctx context.Context, t kmsg.CreatePa
 	if validateOnly {
 		return nil
 	}
-	if err := c.commitLocked(ctx, partitionRecords(top.ID, cur, assignment)); err != nil {
+	if err := c.commitLocked(ctx, partitionRecords(im, top.ID, cur, assignment)); err != nil {
 		return c.commitErr("create partitions", err)
 	}
 	return nil
@@ -751,12 +678,17 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, n int64) (int64, e
 	return id, nil
 }
 
-// CreateInternalTopic creates an internal topic (__consumer_offsets) if it
-// does not exist yet, with partitions partitions, the replication factor
-// rf capped by the live brokers (Kafka instead refuses until enough brokers
-// are up; a single node could then never have groups), and configs
-// (min.insync.replicas capped by that replication factor). It
-// returns nil when the topic exists afterwards, also when it did before.
+// CreateInternalTopic creates an internal topic (__consumer_offsets,
+// __transaction_state) if it does not exist yet, with partitions
+// partitions, replication factor rf (offsets.topic.replication.factor,
+// transaction.state.log.replication.factor) and configs. As in Kafka,
+// fewer active brokers than rf is an error (INVALID_REPLICATION_FACTOR's
+// message), so FindCoordinator answers COORDINATOR_NOT_AVAILABLE until
+// enough brokers have registered. min.insync.replicas above rf is capped
+// to rf (__transaction_state asks for transaction.state.log.min.isr, 2 by
+// default; Kafka keeps it and refuses every transactional write with
+// NOT_ENOUGH_REPLICAS instead). It returns nil when the topic exists
+// afterwards, also when it did before.
 func (c *Controller) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -767,28 +699,21 @@ func (c *Controller) CreateInternalTopic(ctx context.Context, name string, parti
 	if c.activeLocked() != nil {
 		return &metadata.NotControllerError{ControllerID: im.ControllerID}
 	}
-	rf = min(rf, int16(len(liveBrokers(im))), maxReplicationFactor)
-	if rf <= 0 {
-		return fmt.Errorf("controller: create %s: no live broker", name)
-	}
-	// min.insync.replicas above the (capped) replication factor would
-	// make every acks=all write fail: cap it too (__transaction_state
-	// asks for transaction.state.log.min.isr, 2 by default).
 	if v, ok := configs["min.insync.replicas"]; ok {
-		if n, err := strconv.Atoi(v); err == nil && n > int(rf) {
+		if n, err := strconv.Atoi(v); err == nil && n > int(rf) && rf > 0 {
 			configs = maps.Clone(configs)
 			configs["min.insync.replicas"] = strconv.Itoa(int(rf))
 		}
 	}
 	parts, e := c.placeLocked(im, partitions, rf)
 	if e != nil {
-		return fmt.Errorf("controller: create %s: %s", name, e.msg)
+		return fmt.Errorf("controller: create %s: %w: %s", name, ErrReplicationFactor, e.msg)
 	}
 	spec := &topicSpec{name: name, configs: configs, assignment: parts}
 	if err := config.ValidateTopicConfig(spec.configs); err != nil {
 		return fmt.Errorf("controller: create %s: %w", name, err)
 	}
-	if err := c.commitLocked(ctx, topicRecords(spec, newTopicID())); err != nil {
+	if err := c.commitLocked(ctx, topicRecords(im, spec, newTopicID())); err != nil {
 		return fmt.Errorf("controller: create %s: %w", name, err)
 	}
 	c.logger.Info("created internal topic", "topic", name, "partitions", partitions, "replication.factor", rf)

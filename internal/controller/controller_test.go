@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -190,12 +192,19 @@ func TestControllerDeleteTopics(t *testing.T) {
 	}
 }
 
-// TestControllerInternalTopicCapsMinISR: an internal topic's replication
-// factor is capped by the live brokers, and its min.insync.replicas by that
-// factor (__transaction_state asks for 3 and 2 by default).
+// TestControllerInternalTopicCapsMinISR: an internal topic's
+// min.insync.replicas is capped by its replication factor
+// (__transaction_state asks for 2 by default), and a replication factor
+// above the active brokers is refused (FindCoordinator then answers
+// COORDINATOR_NOT_AVAILABLE), as in Kafka.
 func TestControllerInternalTopicCapsMinISR(t *testing.T) {
 	c, _ := newTestController(t, 1)
-	if err := c.CreateInternalTopic(context.Background(), "__transaction_state", 3, 3,
+	ctx := context.Background()
+	err := c.CreateInternalTopic(ctx, "__transaction_state", 3, 3, map[string]string{"min.insync.replicas": "2"})
+	if !errors.Is(err, ErrReplicationFactor) || !strings.Contains(err.Error(), "only 1 broker(s) are registered") {
+		t.Fatalf("rf 3 on one broker: %v", err)
+	}
+	if err := c.CreateInternalTopic(ctx, "__transaction_state", 3, 1,
 		map[string]string{"min.insync.replicas": "2", "cleanup.policy": "compact"}); err != nil {
 		t.Fatal(err)
 	}

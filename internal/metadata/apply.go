@@ -23,22 +23,44 @@ func Empty(clusterID string) *Image {
 // im.Offset+1. im is not modified. An inconsistent record (a partition of
 // an unknown topic, ...) is an error: the log is corrupt.
 func (im *Image) Apply(recs []Record) (*Image, error) {
+	return im.applyAt(im.Offset+int64(len(recs)), recs, false)
+}
+
+// applyAt applies recs, which end at offset end (the image's Offset
+// afterwards). A registration among them gets broker epoch end (one
+// entry), or its own offset when recordOffsets (a LocalLog replay, one
+// offset per record: the controller commits a registration alone, so
+// both agree).
+func (im *Image) applyAt(end int64, recs []Record, recordOffsets bool) (*Image, error) {
 	next := *im
-	b := builder{Image: &next}
+	b := builder{Image: &next, end: end}
 	for i := range recs {
+		if recordOffsets {
+			b.end = im.Offset + 1 + int64(i)
+		}
 		if err := b.apply(&recs[i]); err != nil {
 			return nil, fmt.Errorf("metadata: apply record %d (%s): %w", im.Offset+1+int64(i), recs[i].Type, err)
 		}
-		next.Offset++
 	}
+	next.Offset = end
 	return &next, nil
 }
 
 // builder copies a map or topic of the image the first time it changes.
 type builder struct {
 	*Image
+	// end is the offset the applied records end at (the broker epoch of
+	// a registration).
+	end                                        int64
 	brokersCopied, topicsCopied, configsCopied bool
 	topicCopied                                map[UUID]bool
+}
+
+func (b *builder) cowBrokers() {
+	if !b.brokersCopied {
+		b.Brokers = maps.Clone(b.Brokers)
+		b.brokersCopied = true
+	}
 }
 
 func (b *builder) cowTopics() {
@@ -76,11 +98,30 @@ func (b *builder) apply(r *Record) error {
 		if x == nil {
 			return errMissing
 		}
-		if !b.brokersCopied {
-			b.Brokers = maps.Clone(b.Brokers)
-			b.brokersCopied = true
+		b.cowBrokers()
+		epoch := b.end
+		if x.BrokerEpoch != nil {
+			epoch = *x.BrokerEpoch
 		}
-		b.Brokers[x.BrokerID] = Broker{ID: x.BrokerID, Rack: x.Rack, Endpoints: slices.Clone(x.Endpoints), Fenced: x.Fenced}
+		b.Brokers[x.BrokerID] = Broker{ID: x.BrokerID, Rack: x.Rack, Endpoints: slices.Clone(x.Endpoints), Fenced: x.Fenced,
+			Epoch: epoch, InControlledShutdown: x.InControlledShutdown}
+	case TypeBrokerChange:
+		x := r.BrokerChange
+		if x == nil {
+			return errMissing
+		}
+		br, ok := b.Brokers[x.BrokerID]
+		if !ok {
+			return fmt.Errorf("change of unregistered broker %d", x.BrokerID)
+		}
+		b.cowBrokers()
+		if x.Fenced != nil {
+			br.Fenced = *x.Fenced
+		}
+		if x.InControlledShutdown != nil {
+			br.InControlledShutdown = *x.InControlledShutdown
+		}
+		b.Brokers[x.BrokerID] = br
 	case TypeTopic:
 		x := r.Topic
 		if x == nil {
@@ -121,6 +162,9 @@ func (b *builder) apply(r *Record) error {
 		}
 		if x.PartitionID < 0 || int(x.PartitionID) >= len(t.Partitions) {
 			return fmt.Errorf("unknown partition %d of %s", x.PartitionID, t.Name)
+		}
+		if x.ISR != nil && len(x.ISR) == 0 {
+			return fmt.Errorf("empty ISR for partition %d of %s", x.PartitionID, t.Name)
 		}
 		p := &t.Partitions[x.PartitionID]
 		if x.Leader != nil && *x.Leader != p.Leader {

@@ -27,15 +27,33 @@ type Broker struct {
 	Rack      string // "" when unset
 	Endpoints []Endpoint
 	Fenced    bool
+	// Epoch is the broker epoch: the offset of the entry of its last
+	// registration. A broker's requests carry it; a stale one is refused
+	// (STALE_BROKER_EPOCH, KIP-903 INELIGIBLE_REPLICA).
+	Epoch int64
+	// InControlledShutdown: the broker asked to shut down and is
+	// unfenced while its leaderships move away (Kafka's
+	// BrokerRegistration.inControlledShutdown). It leads nothing new
+	// and joins no ISR.
+	InControlledShutdown bool
 }
 
-// Partition is one partition's replication state.
+// Active reports whether the broker can lead and be in an ISR: unfenced
+// and not in controlled shutdown (Kafka's ClusterControlManager.isActive).
+func (b Broker) Active() bool { return !b.Fenced && !b.InControlledShutdown }
+
+// Partition is one partition's replication state (Kafka's
+// PartitionRegistration). Invariants kept by the controller: ISR is a
+// non-empty subset of Replicas; Leader is -1 or a member of ISR.
 type Partition struct {
-	ID             int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32 // -1 when offline
-	LeaderEpoch    int32
+	ID       int32
+	Replicas []int32 // in preference order: Replicas[0] is the preferred leader
+	ISR      []int32
+	Leader   int32 // -1 when offline
+	// LeaderEpoch is bumped at every leader change (KIP-101/279).
+	LeaderEpoch int32
+	// PartitionEpoch is bumped at every change of the partition (leader,
+	// ISR, replicas); AlterPartition must name the current one.
 	PartitionEpoch int32
 }
 

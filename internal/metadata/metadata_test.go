@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -304,5 +305,69 @@ func BenchmarkImageRestore10kPartitions(b *testing.B) {
 		if _, err := DecodeSnapshot("c", out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestImageBrokerEpochs: a registration's broker epoch is the offset of
+// its entry; a BrokerChangeRecord (fence, unfence, controlled shutdown)
+// keeps it; a new registration replaces it and clears controlled
+// shutdown; snapshots carry epochs and states.
+func TestImageBrokerEpochs(t *testing.T) {
+	reg := func(id int32) Record {
+		return Record{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: id, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}}}
+	}
+	yes, no := true, false
+	im, err := Empty("c").ApplyEntry(5, []Record{reg(1)})
+	if err != nil || im.Brokers[1].Epoch != 5 {
+		t.Fatalf("entry registration: %v %+v", err, im.Brokers[1])
+	}
+	im, err = im.ApplyEntry(9, []Record{reg(2), {Type: TypeBrokerChange, BrokerChange: &BrokerChangeRecord{BrokerID: 1, InControlledShutdown: &yes}}})
+	if err != nil || im.Brokers[2].Epoch != 9 || im.Brokers[1].Epoch != 5 || !im.Brokers[1].InControlledShutdown || im.Brokers[1].Active() {
+		t.Fatalf("change: %v %+v", err, im.Brokers)
+	}
+	im, err = im.ApplyEntry(10, []Record{{Type: TypeBrokerChange, BrokerChange: &BrokerChangeRecord{BrokerID: 2, Fenced: &yes}}})
+	if err != nil || !im.Brokers[2].Fenced || im.Brokers[2].Epoch != 9 || im.Brokers[2].Active() {
+		t.Fatalf("fence: %v %+v", err, im.Brokers[2])
+	}
+	// Through a snapshot: epochs and states kept.
+	im.Offset = 10
+	b, err := EncodeSnapshot(im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSnapshot("c", b)
+	if err != nil || !back.SameState(im) || back.Brokers[1].Epoch != 5 || !back.Brokers[1].InControlledShutdown {
+		t.Fatalf("snapshot: %v %+v", err, back.Brokers)
+	}
+	// A new registration: new epoch, out of controlled shutdown.
+	im, err = im.ApplyEntry(12, []Record{reg(1), {Type: TypeBrokerChange, BrokerChange: &BrokerChangeRecord{BrokerID: 2, Fenced: &no}}})
+	if err != nil || im.Brokers[1].Epoch != 12 || im.Brokers[1].InControlledShutdown || !im.Brokers[2].Active() {
+		t.Fatalf("re-registration: %v %+v", err, im.Brokers)
+	}
+	// Apply (a LocalLog append): the epoch is the last record's offset.
+	im2, err := Empty("c").Apply([]Record{reg(3)})
+	if err != nil || im2.Brokers[3].Epoch != 0 || im2.Offset != 0 {
+		t.Fatalf("apply: %v %+v", err, im2.Brokers[3])
+	}
+	if _, err := im.Apply([]Record{{Type: TypeBrokerChange, BrokerChange: &BrokerChangeRecord{BrokerID: 7, Fenced: &yes}}}); err == nil {
+		t.Fatal("change of an unregistered broker applied")
+	}
+}
+
+// TestImagePartitionChangeEpochs: a leader change bumps the leader
+// epoch, every change the partition epoch; an empty ISR is refused.
+func TestImagePartitionChangeEpochs(t *testing.T) {
+	im, _ := Empty("c").Apply(topicRecs("a", UUID{1}, 1))
+	two := int32(2)
+	im, err := im.Apply([]Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, ISR: []int32{0, 2}}}})
+	if p := im.Topics["a"].Partitions[0]; err != nil || p.LeaderEpoch != 0 || p.PartitionEpoch != 1 || !slices.Equal(p.ISR, []int32{0, 2}) {
+		t.Fatalf("isr change: %v %+v", err, p)
+	}
+	im, err = im.Apply([]Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, Leader: &two}}})
+	if p := im.Topics["a"].Partitions[0]; err != nil || p.Leader != 2 || p.LeaderEpoch != 1 || p.PartitionEpoch != 2 {
+		t.Fatalf("leader change: %v %+v", err, p)
+	}
+	if _, err := im.Apply([]Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, ISR: []int32{}}}}); err == nil {
+		t.Fatal("empty ISR applied")
 	}
 }

@@ -117,7 +117,7 @@ func OpenLocalQuorum(dir, clusterID string, nodeID int32) (*LocalQuorum, error) 
 	}
 	im := Empty(clusterID)
 	im.ControllerID = nodeID
-	if im, err = im.Apply(recs); err != nil {
+	if im, err = im.applyAt(im.Offset+int64(len(recs)), recs, true); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("%w: replay: %v", ErrCorrupt, err)
 	}
@@ -216,7 +216,7 @@ func MigrateLocalLog(ctx context.Context, q Quorum, dir string) (bool, error) {
 	}
 	imported := false
 	switch {
-	case len(recs) == 0 || cur.SameState(old):
+	case len(recs) == 0 || sameStateButBrokerEpochs(cur, old):
 		// Nothing to import, or imported before an interruption.
 	case cur.Offset < 0:
 		if _, err := q.Append(ctx, recs); err != nil {

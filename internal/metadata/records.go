@@ -6,6 +6,7 @@ package metadata
 type Record struct {
 	Type            RecordType             `json:"type"`
 	RegisterBroker  *RegisterBrokerRecord  `json:"registerBroker,omitempty"`
+	BrokerChange    *BrokerChangeRecord    `json:"brokerChange,omitempty"`
 	Topic           *TopicRecord           `json:"topic,omitempty"`
 	Partition       *PartitionRecord       `json:"partition,omitempty"`
 	PartitionChange *PartitionChangeRecord `json:"partitionChange,omitempty"`
@@ -20,6 +21,7 @@ type RecordType string
 // Metadata record types (named after KRaft's).
 const (
 	TypeRegisterBroker  RecordType = "RegisterBrokerRecord"
+	TypeBrokerChange    RecordType = "BrokerRegistrationChangeRecord"
 	TypeTopic           RecordType = "TopicRecord"
 	TypePartition       RecordType = "PartitionRecord"
 	TypePartitionChange RecordType = "PartitionChangeRecord"
@@ -28,12 +30,32 @@ const (
 	TypeProducerIDs     RecordType = "ProducerIdsRecord"
 )
 
-// RegisterBrokerRecord registers (or re-registers) a broker.
+// RegisterBrokerRecord registers (or re-registers) a broker. The broker
+// epoch is the offset of the entry that holds the record (Kafka: the
+// offset of the RegisterBrokerRecord), unless BrokerEpoch is set, which
+// only snapshots do (Image.Records keeps the epoch of the original
+// registration).
 type RegisterBrokerRecord struct {
 	BrokerID  int32      `json:"brokerId"`
 	Rack      string     `json:"rack,omitempty"`
 	Endpoints []Endpoint `json:"endpoints"`
 	Fenced    bool       `json:"fenced,omitempty"`
+	// BrokerEpoch is the broker epoch to keep (snapshots); nil: the
+	// entry's offset.
+	BrokerEpoch *int64 `json:"brokerEpoch,omitempty"`
+	// InControlledShutdown is set by snapshots of a broker in
+	// controlled shutdown; a registration clears it.
+	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
+}
+
+// BrokerChangeRecord changes a registered broker's state without a new
+// registration, so its broker epoch stays (Kafka's
+// BrokerRegistrationChangeRecord): fencing, unfencing, entering
+// controlled shutdown. Nil fields are unchanged.
+type BrokerChangeRecord struct {
+	BrokerID             int32 `json:"brokerId"`
+	Fenced               *bool `json:"fenced,omitempty"`
+	InControlledShutdown *bool `json:"inControlledShutdown,omitempty"`
 }
 
 // TopicRecord creates a topic.
@@ -54,8 +76,10 @@ type PartitionRecord struct {
 }
 
 // PartitionChangeRecord changes a partition's leader, ISR or replicas;
-// nil fields are unchanged. Leader and partition epochs are bumped by the
-// applier as KRaft does (leader epoch on leader change).
+// nil fields are unchanged (an ISR is never empty: Kafka keeps the last
+// member). The applier bumps the epochs as KRaft's
+// PartitionRegistration.merge does: the leader epoch when the leader
+// changes, the partition epoch on every change record.
 type PartitionChangeRecord struct {
 	TopicID     UUID    `json:"topicId"`
 	PartitionID int32   `json:"partitionId"`

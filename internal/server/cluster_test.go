@@ -311,8 +311,8 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	if len(leaders) != 3 || leaders[1] != 2 || leaders[2] != 2 || leaders[3] != 2 {
 		t.Fatalf("leaders %v, want 2 on each broker", leaders)
 	}
-	if r, err := adm.CreateTopic(ctx, 1, 2, nil, "rf2"); err == nil && r.Err == nil {
-		t.Fatal("replication factor 2 accepted")
+	if r, err := adm.CreateTopic(ctx, 1, 4, nil, "rf4"); err == nil && r.Err == nil {
+		t.Fatal("replication factor 4 accepted with 3 brokers")
 	}
 	if _, err := adm.CreatePartitions(ctx, 2, "fwd"); err != nil {
 		t.Fatal(err)

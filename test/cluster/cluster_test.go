@@ -164,8 +164,11 @@ func TestClusterThreeNodes(t *testing.T) {
 		if r := create(topic, 6, 1); r.ErrorCode != 0 {
 			t.Fatalf("CreateTopics via node %d (controller %d): %v %v", via.ID, q.LeaderID, kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
 		}
-		if r := create("replicated", 1, 3); r.ErrorCode != kerr.InvalidReplicationFactor.Code {
-			t.Errorf("RF 3 before replication: error %v, want INVALID_REPLICATION_FACTOR", kerr.ErrorForCode(r.ErrorCode))
+		if r := create("replicated", 1, 3); r.ErrorCode != 0 {
+			t.Errorf("RF 3 on 3 brokers: error %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+		}
+		if r := create("overreplicated", 1, 4); r.ErrorCode != kerr.InvalidReplicationFactor.Code {
+			t.Errorf("RF 4 on 3 brokers: error %v, want INVALID_REPLICATION_FACTOR", kerr.ErrorForCode(r.ErrorCode))
 		}
 		// Every node sees the topic; leaders are spread 2 per broker.
 		eventually(t, 20*time.Second, func(ctx context.Context) error {
