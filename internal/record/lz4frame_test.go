@@ -135,6 +135,11 @@ func TestLZ4FrameRejects(t *testing.T) {
 		{"block checksum", mod(func(b []byte) []byte { b[7+4+10]++; return b }), 1 << 30, nil},
 		{"block over maximum", mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[7:], 64<<10+1); return b }), 1 << 30, nil},
 		{"over the limit", good, 100 << 10, ErrDecompressedTooLarge},
+		{"content checksum", func() []byte {
+			f := lz4Frame(t, data, lz4.ChecksumOption(true))
+			f[len(f)-1]++
+			return f
+		}(), 1 << 30, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,6 +166,32 @@ func TestXXH32(t *testing.T) {
 		if got, err := decodeLZ4(frame, 1<<30); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("size %d: %v", len(data), err)
 		}
+	}
+}
+
+// TestXXH32Streaming: any split of the input hashes as the whole.
+func TestXXH32Streaming(t *testing.T) {
+	data := mixedData(1000, 9)
+	want := xxh32(data)
+	for _, step := range []int{1, 3, 15, 16, 17, 100, 999} {
+		var d xxh32Digest
+		d.reset()
+		for b := data; len(b) > 0; {
+			k := min(step, len(b))
+			d.write(b[:k])
+			b = b[k:]
+		}
+		if got := d.sum(); got != want {
+			t.Fatalf("step %d: %#x, want %#x", step, got, want)
+		}
+	}
+}
+
+func BenchmarkXXH32(b *testing.B) {
+	data := mixedData(1<<20, 1)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		xxh32(data)
 	}
 }
 
