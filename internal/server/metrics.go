@@ -24,6 +24,12 @@ func newRegistry(s *Server) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups, logs: s.logs},
 	)
+	if ctl := s.controller; ctl != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "samsa_controller_unclean_leader_elections_total",
+			Help: "Leaders this node, as active controller, elected from outside the ISR (unclean.leader.election.enable): records may have been lost.",
+		}, func() float64 { return float64(ctl.UncleanLeaderElections()) }))
+	}
 	return reg
 }
 
