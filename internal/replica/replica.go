@@ -90,8 +90,11 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	// started guards Start; closed makes sendAlterISR a no-op after
-	// Close. Guarded by mu.
+	// runMu guards started and closed and orders wg.Add before Close's
+	// wg.Wait. A leaf: taken under a partition's mu (sendAlterISR).
+	runMu sync.Mutex
+	// started guards Start; closed makes Start and sendAlterISR no-ops
+	// after Close. Guarded by runMu.
 	started, closed bool
 }
 
@@ -152,8 +155,8 @@ func (m *Manager) SetReplication(o ReplicationOptions) { m.opts = o }
 // Start runs the ISR check every replica.lag.time.max.ms/2 (Kafka's
 // isr-expiration task) until Close.
 func (m *Manager) Start() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
 	if m.started || m.closed {
 		return
 	}
@@ -177,9 +180,9 @@ func (m *Manager) Start() {
 // Close stops the ISR check and the AlterPartition senders and waits for
 // them. The logs stay open (storage.Manager owns them).
 func (m *Manager) Close() {
-	m.mu.Lock()
+	m.runMu.Lock()
 	m.closed = true
-	m.mu.Unlock()
+	m.runMu.Unlock()
 	m.cancel()
 	m.wg.Wait()
 }
@@ -226,12 +229,12 @@ func (m *Manager) brokerEpoch() int64 {
 // flight), retrying with backoff while the answer says so and pend is
 // still the partition's change in flight.
 func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u ISRUpdater) {
-	m.mu.RLock()
+	m.runMu.Lock()
 	closed := m.closed
 	if !closed {
 		m.wg.Add(1)
 	}
-	m.mu.RUnlock()
+	m.runMu.Unlock()
 	if closed {
 		return
 	}
