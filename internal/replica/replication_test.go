@@ -70,9 +70,9 @@ type cluster struct {
 	follow, unfollow atomic.Int32
 }
 
-func newCluster(t *testing.T, topicConfigs map[string]string) *cluster {
+func newCluster(t *testing.T, topicConfigs map[string]string, props ...string) *cluster {
 	t.Helper()
-	cfg, err := config.Load("", nil, nil)
+	cfg, err := config.Load("", props, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -774,4 +774,22 @@ func TestReplicationSingleReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.noCall()
+}
+
+// TestReplicationISRCheckLoop: Start runs the ISR check every
+// replica.lag.time.max.ms/2 (here 100 ms: every 50 ms of real time; the
+// lag itself is judged on the injected clock) until Close.
+func TestReplicationISRCheckLoop(t *testing.T) {
+	c := newCluster(t, nil, "replica.lag.time.max.ms=100")
+	c.set(mp(1, 1, 1, 1, 2, 3))
+	c.m.Start()
+	c.m.Start() // once
+	c.clock.advance(time.Second)
+	call := c.nextCall()
+	if got := memberIDs(call.req.NewISR); !slices.Equal(got, []int32{1}) {
+		t.Fatalf("shrink proposal %v", got)
+	}
+	c.commit(call, false)
+	c.m.Close()
+	c.m.Close() // idempotent
 }
