@@ -793,3 +793,55 @@ func TestReplicationISRCheckLoop(t *testing.T) {
 	c.m.Close()
 	c.m.Close() // idempotent
 }
+
+// TestReplicationFollowerTruncate: a follower truncates its log at the
+// divergence point and can restart it empty at the leader's log start
+// offset; the epoch cache follows; a leader refuses both.
+func TestReplicationFollowerTruncate(t *testing.T) {
+	c := newCluster(t, nil)
+	c.set(mp(1, 1, 1, 1, 2, 3))
+	p := c.part(0)
+	produce(t, p, 4, 1) // epoch 1: [0, 4)
+	c.set(mp(1, 2, 2, 1, 2, 3))
+	leo := produce(t, p, 4, 1) // epoch 2: [4, 8)
+	if err := p.TruncateTo(5); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("truncate on the leader: %v", err)
+	}
+	if err := p.TruncateFullyAndStartAt(5); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("truncate fully on the leader: %v", err)
+	}
+
+	c.set(mp(2, 3, 3, 1, 2, 3)) // broker 2 leads epoch 3; 1 follows
+	if p.LatestEpoch() != 2 || p.LogEndOffset() != leo {
+		t.Fatalf("latest epoch %d, log end %d", p.LatestEpoch(), p.LogEndOffset())
+	}
+	// The new leader's epoch 1 ended at 4 too, but it never had epoch 2.
+	e, end := p.EndOffsetForEpoch(1)
+	if e != 1 || end != 4 {
+		t.Fatalf("own end of epoch 1: %d, %d", e, end)
+	}
+	w := NewFetchWaiter()
+	defer w.Close()
+	w.Watch(p)
+	if err := p.TruncateTo(4); err != nil {
+		t.Fatal(err)
+	}
+	if p.LogEndOffset() != 4 || p.LatestEpoch() != 1 {
+		t.Fatalf("after truncating to 4: log end %d, latest epoch %d", p.LogEndOffset(), p.LatestEpoch())
+	}
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("truncation did not wake the long polls")
+	}
+	if err := p.TruncateFullyAndStartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	if p.LogEndOffset() != 100 || p.Log().LogStartOffset() != 100 || p.LatestEpoch() != -1 {
+		t.Fatalf("after a full truncation: log end %d, start %d, epoch %d", p.LogEndOffset(), p.Log().LogStartOffset(), p.LatestEpoch())
+	}
+	topic, id, part := p.TopicPartition()
+	if topic != "t" || id != [16]byte{7} || part != 0 {
+		t.Fatalf("TopicPartition %s %v %d", topic, id, part)
+	}
+}
