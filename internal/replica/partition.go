@@ -100,6 +100,13 @@ type pendingISR struct {
 // no read straddles a truncation. mu guards the replication state; it is
 // never held across I/O other than the log's in-memory offset calls, nor
 // while waiting. state is written under mu and read without it.
+//
+// The high watermark lives in the log (storage clamps it: log start <= HW
+// <= LEO). On a leader it only moves forward: every move is
+// maybeIncrementHighWatermarkLocked under mu, which only raises it (or the
+// single-replica append, which sets it to the LEO it just extended). On a
+// follower it is min(leader's HW, own LEO) and may go back after a leader
+// change (follower.go).
 type Partition struct {
 	log     *storage.Log
 	m       *Manager

@@ -423,6 +423,12 @@ func TestReplicationISRShrinkMaximalISR(t *testing.T) {
 	if p.PartitionEpoch() != 2 {
 		t.Fatalf("partition epoch %d", p.PartitionEpoch())
 	}
+	// An image still at partition epoch 1 (another change of the topic
+	// published before the ISR change) does not undo it.
+	c.set(mp(1, 1, 1, 1, 2, 3))
+	if got := p.ISR(); !slices.Equal(got, []int32{1, 2}) || p.PartitionEpoch() != 2 {
+		t.Fatalf("stale image applied: ISR %v, partition epoch %d", got, p.PartitionEpoch())
+	}
 }
 
 // TestReplicationISRExpand: a follower outside the ISR joins once it has
