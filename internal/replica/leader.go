@@ -101,22 +101,23 @@ func (p *Partition) checkAppend(st *partitionState, acks int16) error {
 
 // afterLeaderAppend moves the high watermark after an append and wakes the
 // long-poll fetches. Caller holds roleMu (read).
+//
+// Reading the log end offset and setting the high watermark must be one
+// step under mu even for a single replica: two concurrent appends could
+// otherwise set it back (A reads 10, B appends and sets 12, A sets 10),
+// and a produce that saw 12 would wait for a move that never comes.
 func (p *Partition) afterLeaderAppend(st *partitionState) {
+	p.mu.Lock()
 	if st.sole {
-		// The single-replica fast path: no lock of ours. A produce
-		// waiter can only exist here if the role changed under it; the
-		// counter makes that case take the lock.
-		p.log.SetHighWatermark(p.log.LogEndOffset())
-		if p.nProduceWaiters.Load() > 0 {
-			p.mu.Lock()
-			p.wakeProducesLocked(p.log.HighWatermark())
-			p.mu.Unlock()
+		// The single-replica fast path: no follower to look at.
+		if leo := p.log.LogEndOffset(); leo > p.log.HighWatermark() {
+			p.log.SetHighWatermark(leo)
+			p.wakeProducesLocked(leo)
 		}
 	} else {
-		p.mu.Lock()
 		p.maybeIncrementHighWatermarkLocked(p.m.nowMs())
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
 	p.wakeFetchers()
 }
 

@@ -31,7 +31,7 @@ type partitionState struct {
 	minISR  int // the topic's min.insync.replicas
 	// sole is set on a leader that is the partition's only replica: the
 	// high watermark follows the log end offset after every append, with
-	// no lock taken (the single-node fast path).
+	// no follower to look at (the single-node fast path).
 	sole    bool
 	removed bool // the partition left this broker (topic deleted, reassigned)
 }
@@ -104,7 +104,7 @@ type pendingISR struct {
 // The high watermark lives in the log (storage clamps it: log start <= HW
 // <= LEO). On a leader it only moves forward: every move is
 // maybeIncrementHighWatermarkLocked under mu, which only raises it (or the
-// single-replica append, which sets it to the LEO it just extended). On a
+// single-replica append, under mu too). On a
 // follower it is min(leader's HW, own LEO) and may go back after a leader
 // change (follower.go).
 type Partition struct {
@@ -142,8 +142,8 @@ type Partition struct {
 		// watermark (purgatory.go), at most maxProduceWaiters.
 		produceWaiters []*produceWaiter
 	}
-	// nProduceWaiters is len(mu.produceWaiters), read without mu by the
-	// single-replica append path.
+	// nProduceWaiters is len(mu.produceWaiters), for readers without mu
+	// (tests, metrics).
 	nProduceWaiters atomic.Int32
 
 	// waiters are the long-poll fetches watching this partition

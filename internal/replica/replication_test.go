@@ -851,3 +851,44 @@ func TestReplicationFollowerTruncate(t *testing.T) {
 		t.Fatalf("TopicPartition %s %v %d", topic, id, part)
 	}
 }
+
+// TestReplicationSingleReplicaConcurrentAcksAll: concurrent acks=all
+// produces to a single-replica leader all complete at once, and the high
+// watermark ends at the log end offset (reading the log end offset and
+// setting the high watermark is one step: a late setter cannot move it
+// back under a produce that already saw it pass).
+func TestReplicationSingleReplicaConcurrentAcksAll(t *testing.T) {
+	c := newCluster(t, nil)
+	c.set(metadata.Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1})
+	p := c.part(0)
+	const workers, each = 4, 200
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for range each {
+				b, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Value: []byte("v")}})
+				if err == nil {
+					var info storage.AppendInfo
+					if info, err = p.Append(b, -1); err == nil {
+						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+						err = p.WaitReplicated(ctx, info.LastOffset+1)
+						cancel()
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hw, leo := p.HighWatermark(), p.LogEndOffset(); hw != leo || leo != workers*each {
+		t.Fatalf("high watermark %d, log end %d", hw, leo)
+	}
+}
