@@ -72,6 +72,12 @@ type cluster struct {
 
 func newCluster(t *testing.T, topicConfigs map[string]string, props ...string) *cluster {
 	t.Helper()
+	return newClusterAs(t, 1, topicConfigs, props...)
+}
+
+// newClusterAs is newCluster for broker self.
+func newClusterAs(t *testing.T, self int32, topicConfigs map[string]string, props ...string) *cluster {
+	t.Helper()
 	cfg, err := config.Load("", props, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func newCluster(t *testing.T, topicConfigs map[string]string, props ...string) *
 	t.Cleanup(func() { _ = logs.Close() })
 	c := &cluster{t: t, clock: &testClock{}, ctl: &testController{calls: make(chan alterCall, 16)}, cfgs: topicConfigs}
 	c.clock.ms.Store(1_700_000_000_000)
-	c.m = New(1, logs, cfg, nil)
+	c.m = New(self, logs, cfg, nil)
 	c.m.SetReplication(ReplicationOptions{
 		ISRUpdater:  c.ctl,
 		BrokerEpoch: func() int64 { return 101 },
@@ -166,7 +172,7 @@ func (c *cluster) commit(call alterCall, imageFirst bool) {
 	cur.ISR = isr
 	cur.PartitionEpoch++
 	parts[call.req.Partition] = cur
-	res := AlterISRResult{LeaderID: 1, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch, ISR: isr}
+	res := AlterISRResult{LeaderID: c.m.nodeID, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch, ISR: isr}
 	if imageFirst {
 		c.set(parts...)
 		call.resp <- alterAnswer{res: res}
