@@ -96,6 +96,9 @@ type Manager struct {
 	// started guards Start; closed makes Start and sendAlterISR no-ops
 	// after Close. Guarded by runMu.
 	started, closed bool
+	// answered, when set (tests), is called after each AlterPartition
+	// answer was applied.
+	answered func()
 }
 
 // ReplicationOptions connect a Manager to the cluster. Every field is
@@ -250,6 +253,9 @@ func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u I
 				m.logger.Warn("AlterPartition not answered; retrying", "topic", req.Topic, "partition", req.Partition, "err", err)
 			} else {
 				retry = p.alterISRAnswer(pend, req, res)
+				if m.answered != nil {
+					m.answered()
+				}
 			}
 			if !retry || !p.stillPending(pend) {
 				return

@@ -68,6 +68,8 @@ type cluster struct {
 	cfgs  map[string]string
 	// follow and unfollow collect the FollowerHook's calls.
 	follow, unfollow atomic.Int32
+	// answered receives after each AlterPartition answer was applied.
+	answered chan struct{}
 }
 
 func newCluster(t *testing.T, topicConfigs map[string]string, props ...string) *cluster {
@@ -99,6 +101,8 @@ func newClusterAs(t *testing.T, self int32, topicConfigs map[string]string, prop
 			c.unfollow.Add(int32(len(unfollow)))
 		},
 	})
+	c.answered = make(chan struct{}, 64)
+	c.m.answered = func() { c.answered <- struct{}{} }
 	t.Cleanup(c.m.Close)
 	c.image = metadata.Empty("test")
 	c.image.Brokers = map[int32]metadata.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}}
@@ -175,13 +179,30 @@ func (c *cluster) commit(call alterCall, imageFirst bool) {
 	res := AlterISRResult{LeaderID: c.m.nodeID, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch, ISR: isr}
 	if imageFirst {
 		c.set(parts...)
-		call.resp <- alterAnswer{res: res}
+		c.answer(call, res, nil)
 		return
 	}
 	p := c.part(call.req.Partition)
-	call.resp <- alterAnswer{res: res}
-	waitFor(c.t, "ISR applied from the answer", func() bool { return p.PartitionEpoch() == cur.PartitionEpoch })
+	c.answer(call, res, nil)
+	if p.PartitionEpoch() != cur.PartitionEpoch {
+		c.t.Fatalf("answer not applied: partition epoch %d", p.PartitionEpoch())
+	}
 	c.set(parts...)
+}
+
+// answer answers call with res (or err) and waits until the manager
+// applied it.
+func (c *cluster) answer(call alterCall, res AlterISRResult, err error) {
+	c.t.Helper()
+	call.resp <- alterAnswer{res: res, err: err}
+	if err != nil {
+		return // not an answer: it is sent again
+	}
+	select {
+	case <-c.answered:
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("answer not applied")
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -496,8 +517,7 @@ func TestReplicationAlterPartitionErrors(t *testing.T) {
 
 	c.m.MaybeShrinkISRs()
 	call := c.nextCall()
-	call.resp <- alterAnswer{res: AlterISRResult{ErrorCode: kerr.InvalidUpdateVersion.Code}}
-	waitFor(t, "answer handled", func() bool { return len(c.ctl.calls) == 0 })
+	c.answer(call, AlterISRResult{ErrorCode: kerr.InvalidUpdateVersion.Code}, nil)
 	c.m.MaybeShrinkISRs()
 	c.noCall() // still pending: waits for the image
 	if got := p.MaximalISR(); !slices.Equal(got, []int32{1, 2, 3}) {
@@ -509,13 +529,16 @@ func TestReplicationAlterPartitionErrors(t *testing.T) {
 	if call.req.PartitionEpoch != 2 {
 		t.Fatalf("new proposal based on partition epoch %d", call.req.PartitionEpoch)
 	}
-	call.resp <- alterAnswer{res: AlterISRResult{ErrorCode: kerr.OperationNotAttempted.Code}}
-	waitFor(t, "pending dropped", func() bool { return slices.Equal(p.MaximalISR(), []int32{1, 2, 3}) && p.isPendingNil() })
+	c.answer(call, AlterISRResult{ErrorCode: kerr.OperationNotAttempted.Code}, nil)
+	if !p.isPendingNil() {
+		t.Fatal("OPERATION_NOT_ATTEMPTED left the change pending")
+	}
+	c.noCall() // not sent again by itself
 	c.m.MaybeShrinkISRs()
 	call = c.nextCall()
-	call.resp <- alterAnswer{err: errors.New("no controller")} // retried
+	c.answer(call, AlterISRResult{}, errors.New("no controller")) // sent again
 	call = c.nextCall()
-	call.resp <- alterAnswer{res: AlterISRResult{ErrorCode: kerr.RequestTimedOut.Code}} // retried
+	c.answer(call, AlterISRResult{ErrorCode: kerr.RequestTimedOut.Code}, nil) // sent again
 	call = c.nextCall()
 	c.commit(call, false)
 	if got := p.ISR(); !slices.Equal(got, []int32{1, 2}) {
