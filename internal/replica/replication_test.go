@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -921,3 +922,123 @@ func TestReplicationSingleReplicaConcurrentAcksAll(t *testing.T) {
 		t.Fatalf("high watermark %d, log end %d", hw, leo)
 	}
 }
+
+// TestReplicationLeaderFollowerPair: broker 1 leads, broker 2 follows with
+// its own manager and log; the follower copies the leader's batches
+// byte-for-byte through Fetch and AppendAsFollower, takes min(leader HW,
+// own LEO) as its HW, and the leader's HW and acks=all follow its
+// fetches. After a leader change with a divergent tail, the old leader
+// truncates at the diverging epoch's end offset.
+func TestReplicationLeaderFollowerPair(t *testing.T) {
+	leader := newCluster(t, map[string]string{"min.insync.replicas": "2"})
+	follower := newClusterAs(t, 2, map[string]string{"min.insync.replicas": "2"})
+	both := func(parts ...metadata.Partition) {
+		leader.set(slices.Clone(parts)...)
+		follower.set(slices.Clone(parts)...)
+	}
+	both(metadata.Partition{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1})
+	lp, fp := leader.part(0), follower.part(0)
+	if !lp.IsLeader() || fp.IsLeader() || follower.follow.Load() != 1 {
+		t.Fatal("roles")
+	}
+	end := produce(t, lp, 5, -1)
+	done := make(chan error, 1)
+	go func() { done <- lp.WaitReplicated(context.Background(), end) }()
+
+	// One fetcher round: fetch at the follower's LEO, append, repeat.
+	round := func() {
+		t.Helper()
+		res, err := lp.Fetch(context.Background(), FetchParams{
+			ReplicaID: 2, ReplicaEpoch: 7, FetchOffset: fp.LogEndOffset(), CurrentLeaderEpoch: fp.LeaderEpoch(),
+			LastFetchedEpoch: fp.LatestEpoch(), LogStartOffset: fp.Log().LogStartOffset(), MaxBytes: 1 << 20, MinOneMessage: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release(res)
+		if res.DivergingEpoch.Epoch >= 0 {
+			t.Fatalf("unexpected diverging epoch %+v", res.DivergingEpoch)
+		}
+		if err := fp.AppendAsFollower(res.Records, res.HighWatermark, res.LogStartOffset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round() // copies [0, 5); the leader's HW is still 0
+	if fp.LogEndOffset() != end || fp.HighWatermark() != 0 || lp.HighWatermark() != 0 {
+		t.Fatalf("after one round: follower LEO %d HW %d, leader HW %d", fp.LogEndOffset(), fp.HighWatermark(), lp.HighWatermark())
+	}
+	round() // the fetch at 5 moves the leader's HW
+	round() // the follower learns it (a round later, as in Kafka)
+	if lp.HighWatermark() != end || fp.HighWatermark() != end {
+		t.Fatalf("leader HW %d, follower HW %d, want %d", lp.HighWatermark(), fp.HighWatermark(), end)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a, _ := lp.Log().Read(0, 1<<20, end, true)
+	b, _ := fp.Log().Read(0, 1<<20, end, true)
+	if !bytes.Equal(a, b) || fp.LatestEpoch() != 1 {
+		t.Fatalf("follower's log differs from the leader's (epoch %d)", fp.LatestEpoch())
+	}
+
+	// DeleteRecords on the leader reaches the follower's log start.
+	if _, err := lp.DeleteRecords(3); err != nil {
+		t.Fatal(err)
+	}
+	round()
+	if got := fp.Log().LogStartOffset(); got != 3 {
+		t.Fatalf("follower's log start %d, want the leader's 3", got)
+	}
+
+	// The leader appends 3 records broker 2 never gets, then broker 2
+	// takes over in epoch 2 and appends 2 of its own.
+	produce(t, lp, 3, 1)
+	both(metadata.Partition{Replicas: []int32{1, 2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 2, PartitionEpoch: 2})
+	lp, fp = follower.part(0), leader.part(0) // roles swapped
+	produce(t, lp, 2, 1)
+	res, err := lp.Fetch(context.Background(), FetchParams{ReplicaID: 1, ReplicaEpoch: -1, FetchOffset: fp.LogEndOffset(), CurrentLeaderEpoch: 2, LastFetchedEpoch: fp.LatestEpoch(), MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DivergingEpoch != (EpochEndOffset{1, end}) {
+		t.Fatalf("diverging epoch %+v, want epoch 1 ending at %d", res.DivergingEpoch, end)
+	}
+	if err := fp.TruncateTo(res.DivergingEpoch.EndOffset); err != nil {
+		t.Fatal(err)
+	}
+	round2 := func() {
+		res, err := lp.Fetch(context.Background(), FetchParams{ReplicaID: 1, ReplicaEpoch: -1, FetchOffset: fp.LogEndOffset(), CurrentLeaderEpoch: 2, LastFetchedEpoch: fp.LatestEpoch(), MaxBytes: 1 << 20, MinOneMessage: true})
+		if err != nil || res.DivergingEpoch.Epoch >= 0 {
+			t.Fatalf("%v %+v", err, res.DivergingEpoch)
+		}
+		defer release(res)
+		if err := fp.AppendAsFollower(res.Records, res.HighWatermark, res.LogStartOffset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round2()
+	round2()
+	if fp.LogEndOffset() != end+2 || fp.LatestEpoch() != 2 || lp.HighWatermark() != end+2 {
+		t.Fatalf("after catching up: LEO %d epoch %d, leader HW %d", fp.LogEndOffset(), fp.LatestEpoch(), lp.HighWatermark())
+	}
+	// Broker 1 is back in sync: it is proposed for the ISR.
+	call := follower.nextCall()
+	if got := memberIDs(call.req.NewISR); !slices.Equal(got, []int32{2, 1}) {
+		t.Fatalf("expand proposal %v", got)
+	}
+}
+
+// follower is the contract's internal/replication.Follower, which
+// *Partition must satisfy (the fetcher's package is built in parallel).
+type follower interface {
+	TopicPartition() (topic string, topicID [16]byte, partition int32)
+	LeaderEpoch() int32
+	LogEndOffset() int64
+	LatestEpoch() int32
+	AppendAsFollower(records []byte, leaderHW, leaderLogStart int64) error
+	TruncateTo(offset int64) error
+	TruncateFullyAndStartAt(offset int64) error
+	EndOffsetForEpoch(epoch int32) (int32, int64)
+}
+
+var _ follower = (*Partition)(nil)
