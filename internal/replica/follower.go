@@ -17,6 +17,10 @@ func (p *Partition) TopicPartition() (topic string, topicID [16]byte, partition 
 	return p.topic, p.topicID, p.index
 }
 
+// LogStartOffset is the local log start offset (sent to the leader in
+// the follower's fetches).
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
 // LogEndOffset is the local log end offset (the next offset to fetch).
 func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 

@@ -950,7 +950,7 @@ func TestReplicationLeaderFollowerPair(t *testing.T) {
 		t.Helper()
 		res, err := lp.Fetch(context.Background(), FetchParams{
 			ReplicaID: 2, ReplicaEpoch: 7, FetchOffset: fp.LogEndOffset(), CurrentLeaderEpoch: fp.LeaderEpoch(),
-			LastFetchedEpoch: fp.LatestEpoch(), LogStartOffset: fp.Log().LogStartOffset(), MaxBytes: 1 << 20, MinOneMessage: true,
+			LastFetchedEpoch: fp.LatestEpoch(), LogStartOffset: fp.LogStartOffset(), MaxBytes: 1 << 20, MinOneMessage: true,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -1028,11 +1028,12 @@ func TestReplicationLeaderFollowerPair(t *testing.T) {
 	}
 }
 
-// follower is the contract's internal/replication.Follower, which
+// follower is internal/replication.Follower (branch c2-fetch), which
 // *Partition must satisfy (the fetcher's package is built in parallel).
 type follower interface {
 	TopicPartition() (topic string, topicID [16]byte, partition int32)
 	LeaderEpoch() int32
+	LogStartOffset() int64
 	LogEndOffset() int64
 	LatestEpoch() int32
 	AppendAsFollower(records []byte, leaderHW, leaderLogStart int64) error
