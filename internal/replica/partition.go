@@ -231,16 +231,15 @@ func (p *Partition) apply(mp metadata.Partition, minISR int) (follow, unfollow b
 	old := p.state.Load()
 	self := p.m.nodeID
 	newEpoch := mp.LeaderEpoch != old.leaderEpoch || mp.Leader != old.leader
-	if !newEpoch && mp.PartitionEpoch < old.partitionEpoch {
-		// We already applied a newer ISR from an AlterPartition answer;
-		// the image will catch up (Kafka skips such stale states too).
-		// min.insync.replicas may still have changed.
+	if !newEpoch && mp.PartitionEpoch <= old.partitionEpoch && !old.removed {
+		// Nothing new for the partition (an older partition epoch: we
+		// already applied a newer ISR from an AlterPartition answer and
+		// the image will catch up; Kafka skips such stale states too).
+		// Only min.insync.replicas may have changed; a change in flight
+		// stays in flight.
 		if minISR != old.minISR {
 			p.storeStateLocked(old.leader, old.leaderEpoch, old.partitionEpoch, minISR, false)
 		}
-		return false, false
-	}
-	if !newEpoch && mp.PartitionEpoch == old.partitionEpoch && minISR == old.minISR && !old.removed {
 		return false, false
 	}
 	wasFollowing := !old.isLeader && old.leader >= 0 && !old.removed
