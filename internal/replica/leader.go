@@ -150,9 +150,9 @@ func (p *Partition) WriteTxnMarker(m storage.TxnMarker) (int64, error) {
 // ReplicaManager.deleteRecordsOnLocalLog does; an offset above the high
 // watermark or below -1 storage.ErrOffsetOutOfRange.
 //
-// Followers learn the new log start offset from their next fetch. Kafka
-// also waits until every replica's low watermark reached the offset
-// (DelayedDeleteRecords); here a leader is done once its own log moved.
+// Followers learn the new log start offset from their next fetch; the
+// caller waits for them with WaitLowWatermark (Kafka's
+// DelayedDeleteRecords).
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	if pol := p.log.Config().CleanupPolicy; !HasCleanupPolicy(pol, "delete") {
 		return -1, fmt.Errorf("%w: records of %s-%d cannot be deleted: cleanup.policy=%s", ErrPolicyViolation, p.log.Topic(), p.log.Partition(), pol)
@@ -230,6 +230,9 @@ func (p *Partition) updateFollowerLocked(f *followerState, id int32, fetchOffset
 		f.lastCaughtUpTimeMs = max(f.lastCaughtUpTimeMs, nowMs)
 	case fetchOffset >= f.lastFetchLeaderLogEndOffset:
 		f.lastCaughtUpTimeMs = max(f.lastCaughtUpTimeMs, f.lastFetchTimeMs)
+	}
+	if logStartOffset != f.logStartOffset && len(p.mu.lowWaiters) > 0 {
+		defer p.wakeLowWaitersLocked()
 	}
 	f.logStartOffset = logStartOffset
 	f.logEndOffset = fetchOffset

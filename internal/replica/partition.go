@@ -141,6 +141,9 @@ type Partition struct {
 		// produceWaiters are the acks=all produces waiting for the high
 		// watermark (purgatory.go), at most maxProduceWaiters.
 		produceWaiters []*produceWaiter
+		// lowWaiters are the DeleteRecords waiting for the low watermark
+		// (purgatory.go), at most maxProduceWaiters.
+		lowWaiters []*produceWaiter
 	}
 	// nProduceWaiters is len(mu.produceWaiters), for readers without mu
 	// (tests, metrics).
@@ -258,6 +261,7 @@ func (p *Partition) apply(mp metadata.Partition, minISR int) (follow, unfollow b
 	// Every waiter re-checks: a produce learns it lost the leadership, a
 	// fetch answers NOT_LEADER_OR_FOLLOWER or the new epoch's data.
 	p.wakeAllProducesLocked()
+	p.wakeLowWaitersLocked()
 	p.wakeFetchers()
 	isFollowing := mp.Leader != self && mp.Leader >= 0
 	switch {
@@ -317,6 +321,7 @@ func (p *Partition) remove() (wasFollowing bool) {
 	p.mu.leaderEpochStartOffset = -1
 	p.storeStateLocked(-1, old.leaderEpoch, old.partitionEpoch, old.minISR, true)
 	p.wakeAllProducesLocked()
+	p.wakeLowWaitersLocked()
 	p.wakeFetchers()
 	return !old.isLeader && old.leader >= 0 && !old.removed
 }

@@ -118,6 +118,77 @@ func (p *Partition) removeProduceWaiterLocked(w *produceWaiter) {
 	}
 }
 
+// LowWatermark is the smallest log start offset over this leader and the
+// followers on live brokers (Kafka's Partition.lowWatermarkIfLeader): the
+// offset below which DeleteRecords has removed the records everywhere. A
+// follower that has not fetched in this leader epoch counts as -1.
+func (p *Partition) LowWatermark() (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.state.Load(); !st.isLeader {
+		return -1, p.notLeader(st)
+	}
+	return p.lowWatermarkLocked(), nil
+}
+
+func (p *Partition) lowWatermarkLocked() int64 {
+	low := p.log.LogStartOffset()
+	for id, f := range p.mu.followers {
+		if f.logStartOffset < low && p.eligible(id) {
+			low = f.logStartOffset
+		}
+	}
+	return low
+}
+
+// WaitLowWatermark waits until the low watermark reaches offset: every
+// live replica moved its log start offset there (Kafka's
+// DelayedDeleteRecords, woken by the followers' fetches). Errors:
+// ErrNotLeader when this broker stops leading or a new leader epoch
+// begins, ErrRequestTimedOut when ctx ends first (or too many wait).
+func (p *Partition) WaitLowWatermark(ctx context.Context, offset int64) error {
+	epoch := p.state.Load().leaderEpoch
+	for {
+		p.mu.Lock()
+		st := p.state.Load()
+		switch {
+		case !st.isLeader || st.leaderEpoch != epoch:
+			p.mu.Unlock()
+			return p.notLeader(st)
+		case p.lowWatermarkLocked() >= offset:
+			p.mu.Unlock()
+			return nil
+		case ctx.Err() != nil:
+			p.mu.Unlock()
+			return fmt.Errorf("%w: low watermark of %s-%d below %d", ErrRequestTimedOut, p.topic, p.index, offset)
+		case len(p.mu.lowWaiters) >= maxProduceWaiters:
+			p.mu.Unlock()
+			return fmt.Errorf("%w: %d deletions already wait on %s-%d", ErrRequestTimedOut, maxProduceWaiters, p.topic, p.index)
+		}
+		w := &produceWaiter{offset: offset, done: make(chan struct{})}
+		p.mu.lowWaiters = append(p.mu.lowWaiters, w)
+		p.mu.Unlock()
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			p.mu.Lock()
+			if i := slices.Index(p.mu.lowWaiters, w); i >= 0 {
+				p.mu.lowWaiters = slices.Delete(p.mu.lowWaiters, i, i+1)
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// wakeLowWaitersLocked wakes (and removes) every WaitLowWatermark; each
+// re-checks. Caller holds mu.
+func (p *Partition) wakeLowWaitersLocked() {
+	for _, w := range p.mu.lowWaiters {
+		close(w.done)
+	}
+	p.mu.lowWaiters = nil
+}
+
 // FetchWaiter is one long-poll fetch parked on the partitions of its
 // request (Kafka's DelayedFetch): it registers once on each partition and
 // is woken by the first append, high watermark move or role change on any

@@ -1043,3 +1043,65 @@ type follower interface {
 }
 
 var _ follower = (*Partition)(nil)
+
+// TestReplicationDeleteRecordsLowWatermark: DeleteRecords on the leader
+// completes (WaitLowWatermark) once every live follower reported the new
+// log start offset in a fetch; a fenced broker is not waited for; a
+// timeout answers ErrRequestTimedOut.
+func TestReplicationDeleteRecordsLowWatermark(t *testing.T) {
+	c := newCluster(t, nil)
+	c.set(mp(1, 1, 1, 1, 2, 3))
+	p := c.part(0)
+	leo := produce(t, p, 6, 1)
+	fetchWithStart := func(id int32, start int64) {
+		t.Helper()
+		res, err := p.Fetch(context.Background(), FetchParams{ReplicaID: id, ReplicaEpoch: -1, FetchOffset: leo, CurrentLeaderEpoch: 1, LastFetchedEpoch: -1, LogStartOffset: start, MaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release(res)
+	}
+	fetchWithStart(2, 0)
+	fetchWithStart(3, 0)
+	if low, err := p.LowWatermark(); err != nil || low != 0 {
+		t.Fatalf("low watermark %d, %v", low, err)
+	}
+	if _, err := p.DeleteRecords(4); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.WaitLowWatermark(ctx, 4); !errors.Is(err, ErrRequestTimedOut) {
+		t.Fatalf("before the followers moved: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.WaitLowWatermark(context.Background(), 4) }()
+	fetchWithStart(2, 4)
+	select {
+	case err := <-done:
+		t.Fatalf("answered while broker 3 still starts at 0: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	fetchWithStart(3, 4)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not woken by the follower's fetch")
+	}
+
+	// A fenced broker is not waited for.
+	if _, err := p.DeleteRecords(5); err != nil {
+		t.Fatal(err)
+	}
+	fetchWithStart(2, 5)
+	fenced := *c.image // images are never modified: a copy
+	fenced.Brokers = map[int32]metadata.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3, Fenced: true}}
+	c.image = &fenced
+	c.set(mp(1, 1, 1, 1, 2, 3))
+	if err := p.WaitLowWatermark(context.Background(), 5); err != nil {
+		t.Fatal(err)
+	}
+}
