@@ -167,7 +167,7 @@ func (m *Manager) Start() {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		t := time.NewTicker(time.Duration(m.lagMs/2) * time.Millisecond)
+		t := time.NewTicker(time.Duration(max(m.lagMs/2, 1)) * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
