@@ -28,7 +28,8 @@ type AlterISR struct {
 	TopicID        [16]byte
 	Topic          string
 	Partition      int32
-	LeaderID       int32 // this broker
+	LeaderID       int32 // this broker (AlterPartition's BrokerID)
+	BrokerEpoch    int64 // this broker's epoch (AlterPartition v1+), -1 unknown
 	LeaderEpoch    int32
 	PartitionEpoch int32 // the partition epoch the proposal is based on
 	NewISR         []ISRMember
@@ -306,7 +307,7 @@ func (p *Partition) alterISRLocked(proposed, maximal []int32) {
 	p.mu.pending = pend
 	req := AlterISR{
 		TopicID: p.topicID, Topic: p.topic, Partition: p.index,
-		LeaderID: p.m.nodeID, LeaderEpoch: st.leaderEpoch, PartitionEpoch: st.partitionEpoch,
+		LeaderID: p.m.nodeID, BrokerEpoch: p.m.brokerEpoch(), LeaderEpoch: st.leaderEpoch, PartitionEpoch: st.partitionEpoch,
 	}
 	for _, id := range proposed {
 		epoch := int64(-1)

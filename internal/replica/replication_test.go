@@ -380,8 +380,8 @@ func TestReplicationNotEnoughReplicasAfterAppend(t *testing.T) {
 	if got := memberIDs(call.req.NewISR); !slices.Equal(got, []int32{1}) || call.req.PartitionEpoch != 1 || call.req.LeaderEpoch != 1 {
 		t.Fatalf("shrink proposal %+v", call.req)
 	}
-	if call.req.NewISR[0].BrokerEpoch != 101 {
-		t.Fatalf("leader's broker epoch %d", call.req.NewISR[0].BrokerEpoch)
+	if call.req.NewISR[0].BrokerEpoch != 101 || call.req.BrokerEpoch != 101 || call.req.LeaderID != 1 || call.req.TopicID != [16]byte{7} || call.req.Topic != "t" {
+		t.Fatalf("request %+v", call.req)
 	}
 	c.commit(call, false)
 	select {
