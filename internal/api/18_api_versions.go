@@ -56,6 +56,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 20, MinVersion: 0, MaxVersion: 6}, // DeleteTopics
 	{ApiKey: 21, MinVersion: 0, MaxVersion: 2}, // DeleteRecords
 	{ApiKey: 22, MinVersion: 0, MaxVersion: 5}, // InitProducerID
+	{ApiKey: 23, MinVersion: 0, MaxVersion: 4}, // OffsetForLeaderEpoch
 	{ApiKey: 24, MinVersion: 0, MaxVersion: 4}, // AddPartitionsToTxn
 	{ApiKey: 25, MinVersion: 0, MaxVersion: 4}, // AddOffsetsToTxn
 	{ApiKey: 26, MinVersion: 0, MaxVersion: 4}, // EndTxn

@@ -22,6 +22,10 @@ var errorCodes = []struct {
 	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{replica.ErrOffline, kerr.KafkaStorageError},
 	{replica.ErrPolicyViolation, kerr.PolicyViolation},
+	{replica.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+	{replica.ErrRequestTimedOut, kerr.RequestTimedOut},
+	{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 
 	{storage.ErrCorruptMessage, kerr.CorruptMessage},
 	{storage.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},

@@ -168,6 +168,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.deleteRecords(ctx, c, r)
 	case *kmsg.InitProducerIDRequest:
 		return h.initProducerID(ctx, c, r)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return h.offsetForLeaderEpoch(ctx, c, r)
 	case *kmsg.DescribeConfigsRequest:
 		return h.describeConfigs(ctx, c, r)
 	case *kmsg.AlterConfigsRequest:

@@ -34,6 +34,10 @@ func TestAPIErrorCodeMapping(t *testing.T) {
 		{replica.ErrOffline, kerr.KafkaStorageError},
 		{fmt.Errorf("delete records: %w", replica.ErrPolicyViolation), kerr.PolicyViolation},
 		{fmt.Errorf("x: %w", kerr.FencedLeaderEpoch), kerr.FencedLeaderEpoch},
+		{fmt.Errorf("fetch: %w", replica.ErrFencedLeaderEpoch), kerr.FencedLeaderEpoch},
+		{fmt.Errorf("fetch: %w", replica.ErrUnknownLeaderEpoch), kerr.UnknownLeaderEpoch},
+		{fmt.Errorf("produce: %w", replica.ErrNotEnoughReplicasAfterAppend), kerr.NotEnoughReplicasAfterAppend},
+		{fmt.Errorf("produce: %w", replica.ErrRequestTimedOut), kerr.RequestTimedOut},
 		{errors.New("something else"), kerr.UnknownServerError},
 	} {
 		if got := ErrorCode(tc.err); got != tc.want.Code {

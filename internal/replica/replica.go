@@ -1,14 +1,21 @@
 // Package replica is the broker's replica manager: it turns the partitions
-// the metadata image assigns to this broker into open logs and serves
-// appends and reads on them as leader (followers come with replication).
+// the metadata image assigns to this broker into open logs, makes this
+// broker their leader or a follower, and serves appends and reads on them
+// (Kafka's ReplicaManager and Partition).
 //
 // The manager is a metadata listener: every published image is diffed
 // against the previous one (Kafka's ReplicaManager.applyDelta) to create
-// logs of new partitions, update configs and delete logs of removed
-// topics, before the controller call that caused the change returns.
+// logs of new partitions, update configs, become leader or follower, and
+// delete logs of removed topics, before the controller call that caused
+// the change returns. As leader a partition tracks its followers' fetches,
+// moves the high watermark and changes the ISR through AlterPartition
+// (leader.go); acks=all produces and long-poll fetches wait in its
+// purgatories (purgatory.go); as follower it takes the fetcher's writes
+// (follower.go). docs/internals.md "Replication" has the whole picture.
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"samsa/internal/config"
 	"samsa/internal/metadata"
@@ -31,6 +39,18 @@ var (
 	ErrNotEnoughReplicas       = errors.New("replica: not enough replicas")                // NOT_ENOUGH_REPLICAS
 	ErrOffline                 = errors.New("replica: partition offline")                  // KAFKA_STORAGE_ERROR
 	ErrPolicyViolation         = errors.New("replica: not allowed by the topic's configs") // POLICY_VIOLATION
+	// ErrNotEnoughReplicasAfterAppend: an acks=all produce's records are
+	// replicated to the ISR, but the ISR shrank below min.insync.replicas
+	// while it waited.
+	ErrNotEnoughReplicasAfterAppend = errors.New("replica: not enough replicas after append") // NOT_ENOUGH_REPLICAS_AFTER_APPEND
+	// ErrRequestTimedOut: an acks=all produce's records were not
+	// replicated before its deadline (they may still be).
+	ErrRequestTimedOut = errors.New("replica: timed out waiting for replication") // REQUEST_TIMED_OUT
+	// ErrFencedLeaderEpoch: the request names an older leader epoch.
+	ErrFencedLeaderEpoch = errors.New("replica: fenced leader epoch") // FENCED_LEADER_EPOCH
+	// ErrUnknownLeaderEpoch: the request names a newer leader epoch than
+	// this broker's metadata has.
+	ErrUnknownLeaderEpoch = errors.New("replica: unknown leader epoch") // UNKNOWN_LEADER_EPOCH
 )
 
 type topicPartition struct {
@@ -55,6 +75,50 @@ type Manager struct {
 	offline map[topicPartition]error
 	// image is the last image applied. Guarded by mu.
 	image *metadata.Image
+	// published is image, for readers that must not take mu (ISR
+	// eligibility, under a partition's mu).
+	published atomic.Pointer[metadata.Image]
+
+	// lagMs is replica.lag.time.max.ms. Set by New.
+	lagMs int64
+	// opts connect the manager to the cluster; set by SetReplication
+	// before the first Apply, read-only afterwards.
+	opts ReplicationOptions
+
+	// ctx ends at Close: it stops the ISR check loop and the
+	// AlterPartition senders, which wg waits for.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// runMu guards started and closed and orders wg.Add before Close's
+	// wg.Wait. A leaf: taken under a partition's mu (sendAlterISR).
+	runMu sync.Mutex
+	// started guards Start; closed makes Start and sendAlterISR no-ops
+	// after Close. Guarded by runMu.
+	started, closed bool
+	// answered, when set (tests), is called after each AlterPartition
+	// answer was applied.
+	answered func()
+}
+
+// ReplicationOptions connect a Manager to the cluster. Every field is
+// optional.
+type ReplicationOptions struct {
+	// ISRUpdater sends AlterPartition to the active controller. nil: the
+	// ISR never changes from this broker (a single node).
+	ISRUpdater ISRUpdater
+	// BrokerEpoch is this broker's epoch from its registration (-1
+	// unknown), sent with its own entry of a proposed ISR.
+	BrokerEpoch func() int64
+	// FollowerHook is called after an Apply with the partitions this
+	// broker started following (a new leader or leader epoch: the
+	// fetcher (re)starts them from Partition.Leader()) and those it stopped
+	// following (now leader, leaderless or removed). Called from Apply,
+	// without the manager's lock; it must not call Apply.
+	FollowerHook func(follow, unfollow []*Partition)
+	// Now is the clock of follower fetch times and ISR lag (tests move
+	// it); nil: time.Now.
+	Now func() time.Time
 }
 
 // New returns a manager over logs. Subscribe its Apply to the metadata
@@ -66,12 +130,146 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	// Readers (log cleaner, console, ListOffsets) must be able to read
 	// back every batch the produce path accepts.
 	record.RaiseDecompressionLimit(explicitMaxDecompressedBytes(cfg))
-	return &Manager{
+	lag := int64(30_000)
+	if cfg != nil {
+		if v, ok := cfg.Get("replica.lag.time.max.ms"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+				lag = n
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
 		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
 		partitions: map[topicPartition]*Partition{},
 		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
+		lagMs:      lag,
+		ctx:        ctx, cancel: cancel,
 	}
+	m.published.Store(m.image)
+	return m
+}
+
+// SetReplication connects the manager to the cluster. Call it before the
+// first Apply.
+func (m *Manager) SetReplication(o ReplicationOptions) { m.opts = o }
+
+// Start runs the ISR check every replica.lag.time.max.ms/2 (Kafka's
+// isr-expiration task) until Close.
+func (m *Manager) Start() {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.started || m.closed {
+		return
+	}
+	m.started = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(time.Duration(max(m.lagMs/2, 1)) * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-t.C:
+				m.MaybeShrinkISRs()
+			}
+		}
+	}()
+}
+
+// Close stops the ISR check and the AlterPartition senders and waits for
+// them. The logs stay open (storage.Manager owns them).
+func (m *Manager) Close() {
+	m.runMu.Lock()
+	m.closed = true
+	m.runMu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+}
+
+// MaybeShrinkISRs runs the ISR check on every partition this broker leads
+// once: followers not caught up for replica.lag.time.max.ms leave the ISR
+// (through AlterPartition). Start runs it periodically; tests call it.
+func (m *Manager) MaybeShrinkISRs() {
+	m.mu.RLock()
+	ps := make([]*Partition, 0, len(m.partitions))
+	for _, p := range m.partitions {
+		if p.state.Load().isLeader {
+			ps = append(ps, p)
+		}
+	}
+	m.mu.RUnlock()
+	for _, p := range ps {
+		p.maybeShrinkISR()
+	}
+}
+
+// nowMs is the manager's clock in ms.
+func (m *Manager) nowMs() int64 {
+	if m.opts.Now != nil {
+		return m.opts.Now().UnixMilli()
+	}
+	return time.Now().UnixMilli()
+}
+
+// lagTimeMaxMs is replica.lag.time.max.ms.
+func (m *Manager) lagTimeMaxMs() int64 { return m.lagMs }
+
+func (m *Manager) isrUpdater() ISRUpdater { return m.opts.ISRUpdater }
+
+func (m *Manager) brokerEpoch() int64 {
+	if m.opts.BrokerEpoch == nil {
+		return -1
+	}
+	return m.opts.BrokerEpoch()
+}
+
+// sendAlterISR sends p's ISR change pend on its own goroutine (one per
+// partition at most: a partition proposes nothing while one is in
+// flight), retrying with backoff while the answer says so and pend is
+// still the partition's change in flight.
+func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u ISRUpdater) {
+	m.runMu.Lock()
+	closed := m.closed
+	if !closed {
+		m.wg.Add(1)
+	}
+	m.runMu.Unlock()
+	if closed {
+		return
+	}
+	go func() {
+		defer m.wg.Done()
+		backoff := alterISRBackoffMin
+		for {
+			ctx, cancel := context.WithTimeout(m.ctx, alterISRTimeout)
+			res, err := u.AlterPartition(ctx, req)
+			cancel()
+			retry := true
+			if err != nil {
+				m.logger.Warn("AlterPartition not answered; retrying", "topic", req.Topic, "partition", req.Partition, "err", err)
+			} else {
+				retry = p.alterISRAnswer(pend, req, res)
+				if m.answered != nil {
+					m.answered()
+				}
+			}
+			if !retry || !p.stillPending(pend) {
+				return
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-m.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(2*backoff, alterISRBackoffMax)
+		}
+	}()
 }
 
 // Partition returns the partition if this broker leads it:
@@ -85,8 +283,7 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	im := m.image
 	m.mu.RUnlock()
 	if p != nil {
-		st := p.state.Load()
-		if st.leader != m.nodeID {
+		if !p.state.Load().isLeader {
 			return nil, ErrNotLeader
 		}
 		if p.log.Offline() {
@@ -94,13 +291,41 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 		}
 		return p, nil
 	}
+	return nil, m.missing(tp, off, im)
+}
+
+// Replica returns this broker's replica of the partition, leader or
+// follower (Fetch and OffsetForLeaderEpoch check the leader epoch before
+// the role): ErrUnknownTopicOrPartition if the topic/partition does not
+// exist, ErrNotLeader if this broker holds no replica of it, ErrOffline
+// if its log failed.
+func (m *Manager) Replica(topic string, partition int32) (*Partition, error) {
+	tp := topicPartition{topic, partition}
+	m.mu.RLock()
+	p := m.partitions[tp]
+	off := m.offline[tp] != nil
+	im := m.image
+	m.mu.RUnlock()
+	if p != nil {
+		if p.log.Offline() {
+			return nil, ErrOffline
+		}
+		return p, nil
+	}
+	return nil, m.missing(tp, off, im)
+}
+
+// missing is the error for a partition this broker has no online replica
+// of.
+func (m *Manager) missing(tp topicPartition, off bool, im *metadata.Image) error {
+	topic, partition := tp.topic, tp.partition
 	if off {
-		return nil, ErrOffline
+		return ErrOffline
 	}
 	if t, ok := im.Topics[topic]; ok && partition >= 0 && int(partition) < len(t.Partitions) {
-		return nil, ErrNotLeader
+		return ErrNotLeader
 	}
-	return nil, ErrUnknownTopicOrPartition
+	return ErrUnknownTopicOrPartition
 }
 
 // StorageConfig maps a topic's effective configs to the storage engine's.
@@ -214,6 +439,9 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 	var existingISR []int
 	var existingCfg []*storage.Config
 	seen := map[topicPartition]bool{}
+	// Published first: ISR eligibility (fenced brokers) reads it while
+	// the partitions change.
+	m.published.Store(next)
 
 	m.mu.RLock()
 	for _, t := range next.Topics {
@@ -276,11 +504,34 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			m.logger.Error("open partition log; partition offline", "topic", nr.tp.topic, "partition", nr.tp.partition, "err", nr.err)
 		}
 	}
+	var follow, unfollow []*Partition
+	track := func(p *Partition, f, u bool) {
+		if f {
+			follow = append(follow, p)
+		}
+		if u {
+			unfollow = append(unfollow, p)
+		}
+	}
 	for i, p := range existing {
 		if existingCfg[i] != nil {
 			p.log.SetConfig(*existingCfg[i])
 		}
-		p.update(existingMP[i], existingISR[i], m.nodeID, m.logger)
+		f, u := p.apply(existingMP[i], existingISR[i])
+		track(p, f, u)
+	}
+	// New partitions take their role before they are visible: becoming
+	// leader writes leader-epoch-checkpoint, not to be done under mu.
+	made := make([]*Partition, len(creates))
+	for i := range creates {
+		nr := &creates[i]
+		if nr.err != nil {
+			continue
+		}
+		p := newPartition(m, nr.log, nr.topicID)
+		f, u := p.apply(nr.mp, nr.minISR)
+		track(p, f, u)
+		made[i] = p
 	}
 
 	m.mu.Lock()
@@ -290,12 +541,13 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			m.offline[nr.tp] = fmt.Errorf("%w: %v", ErrOffline, nr.err)
 			continue
 		}
-		p := &Partition{log: nr.log}
-		p.state.Store(&partitionState{})
-		p.update(nr.mp, nr.minISR, m.nodeID, m.logger)
-		m.partitions[nr.tp] = p
+		m.partitions[nr.tp] = made[i]
 	}
+	var gone []*Partition
 	for _, tp := range removed {
+		if p := m.partitions[tp]; p != nil {
+			gone = append(gone, p)
+		}
 		delete(m.partitions, tp)
 	}
 	for tp := range m.offline {
@@ -305,6 +557,15 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 	}
 	m.image = next
 	m.mu.Unlock()
+
+	for _, p := range gone {
+		if p.remove() {
+			unfollow = append(unfollow, p)
+		}
+	}
+	if h := m.opts.FollowerHook; h != nil && (len(follow) > 0 || len(unfollow) > 0) {
+		h(follow, unfollow)
+	}
 
 	for _, tp := range removed {
 		if err := m.logs.DeleteLog(tp.topic, tp.partition); err != nil {
@@ -350,115 +611,4 @@ func equalConfigs(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// partitionState is the replication state of a partition from the image.
-// Immutable; replaced as a whole.
-type partitionState struct {
-	leader      int32
-	leaderEpoch int32
-	isrSize     int
-	minISR      int
-}
-
-// Partition is one partition this broker holds.
-type Partition struct {
-	log   *storage.Log
-	state atomic.Pointer[partitionState]
-}
-
-func (p *Partition) update(mp metadata.Partition, minISR int, self int32, logger *slog.Logger) {
-	st := &partitionState{leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, isrSize: len(mp.ISR), minISR: minISR}
-	old := p.state.Swap(st)
-	if mp.Leader == self && (old.leader != self || old.leaderEpoch != mp.LeaderEpoch || p.log.LatestEpoch() < mp.LeaderEpoch) {
-		if p.log.LatestEpoch() < mp.LeaderEpoch {
-			if err := p.log.AssignEpochStartOffset(mp.LeaderEpoch, p.log.LogEndOffset()); err != nil {
-				logger.Error("record leader epoch", "topic", p.log.Topic(), "partition", p.log.Partition(), "err", err)
-			}
-		}
-		// A leader of a single-replica ISR owns the high watermark alone.
-		if len(mp.ISR) == 1 {
-			p.log.SetHighWatermark(p.log.LogEndOffset())
-		}
-	}
-}
-
-// Log returns the partition's log (reads, offsets, Changed, timestamps).
-func (p *Partition) Log() *storage.Log { return p.log }
-
-// LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 { return p.state.Load().leaderEpoch }
-
-// Append appends records as leader with the producer's acks (0, 1, -1)
-// and advances the high watermark as replication allows (with this broker
-// the only ISR member, right away). With acks=-1 it returns
-// ErrNotEnoughReplicas when the ISR is smaller than min.insync.replicas
-// (nothing is appended then).
-//
-// Every record of every batch is validated first (validate.go); a batch
-// that fails rejects the whole request for this partition and nothing is
-// stored. records may be rewritten in place (see validateProduce).
-func (p *Partition) Append(records []byte, acks int16) (storage.AppendInfo, error) {
-	st := p.state.Load()
-	if acks == -1 && st.isrSize < st.minISR {
-		return storage.AppendInfo{}, ErrNotEnoughReplicas
-	}
-	cfg := p.log.Config()
-	records, err := validateProduce(records, &cfg, nowMs())
-	if err != nil {
-		return storage.AppendInfo{}, err
-	}
-	// validateProduce checked every batch's CRC (and fixed it where it
-	// rewrote a header): storage does not check it a second time.
-	info, err := p.log.AppendValidatedAsLeader(records, st.leaderEpoch)
-	if err != nil {
-		return info, err
-	}
-	if st.isrSize <= 1 {
-		p.log.SetHighWatermark(p.log.LogEndOffset())
-	}
-	return info, nil
-}
-
-// WriteTxnMarker writes a transaction marker (a control batch ending
-// producer m.ProducerID's transaction) as leader, stamped with the current
-// leader epoch, and advances the high watermark as Append does. Like
-// Kafka's markers (appended with acks=-1) it answers ErrNotEnoughReplicas
-// when the ISR is smaller than min.insync.replicas; the coordinator
-// retries.
-func (p *Partition) WriteTxnMarker(m storage.TxnMarker) (int64, error) {
-	st := p.state.Load()
-	if st.isrSize < st.minISR {
-		return -1, ErrNotEnoughReplicas
-	}
-	m.LeaderEpoch = st.leaderEpoch
-	off, err := p.log.WriteTxnMarker(m)
-	if err != nil {
-		return off, err
-	}
-	if st.isrSize <= 1 {
-		p.log.SetHighWatermark(p.log.LogEndOffset())
-	}
-	return off, nil
-}
-
-// DeleteRecords advances the log start offset to offset (-1: the high
-// watermark) as leader and returns the new log start offset (the low
-// watermark). Records below it are no longer readable; whole segments
-// below it are deleted by the storage engine. A topic whose
-// cleanup.policy lacks "delete" answers ErrPolicyViolation, as Kafka's
-// ReplicaManager.deleteRecordsOnLocalLog does; an offset above the high
-// watermark or below -1 storage.ErrOffsetOutOfRange.
-//
-// With followers (replication) Kafka also waits until every replica's
-// low watermark reached the offset (DelayedDeleteRecords); a single-ISR
-// leader is done once its own log moved.
-func (p *Partition) DeleteRecords(offset int64) (int64, error) {
-	if pol := p.log.Config().CleanupPolicy; !HasCleanupPolicy(pol, "delete") {
-		return -1, fmt.Errorf("%w: records of %s-%d cannot be deleted: cleanup.policy=%s", ErrPolicyViolation, p.log.Topic(), p.log.Partition(), pol)
-	}
-	if offset < -1 {
-		return -1, fmt.Errorf("%w: offset %d is negative", storage.ErrOffsetOutOfRange, offset)
-	}
-	return p.log.DeleteRecordsBefore(offset)
 }

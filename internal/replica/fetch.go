@@ -1,0 +1,212 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+
+	"samsa/internal/record"
+	"samsa/internal/storage"
+)
+
+// This file is the partition's one read path for consumers and followers
+// (Kafka's Partition.fetchRecords / readFromLocalLog) and
+// OffsetForLeaderEpoch (Partition.lastOffsetForLeaderEpoch).
+
+// Isolation levels of a fetch (Fetch v4+, KIP-98).
+const (
+	ReadUncommitted int8 = 0
+	ReadCommitted   int8 = 1
+)
+
+// FetchParams is one partition of a Fetch request.
+type FetchParams struct {
+	// ReplicaID is the fetching follower's broker id; -1 for a consumer.
+	ReplicaID int32
+	// ReplicaEpoch is the follower broker's epoch (Fetch v15
+	// ReplicaState, KIP-903), -1 unknown.
+	ReplicaEpoch int64
+	FetchOffset  int64
+	// CurrentLeaderEpoch is the leader epoch the fetcher knows (v9+,
+	// KIP-320), -1 none.
+	CurrentLeaderEpoch int32
+	// LastFetchedEpoch is the epoch of the last batch the fetcher has
+	// (v12+): the leader answers a diverging epoch when its log differs
+	// there. -1 none.
+	LastFetchedEpoch int32
+	// LogStartOffset is the follower's log start offset, -1 for consumers.
+	LogStartOffset int64
+	// MaxBytes bounds the records returned, except that MinOneMessage
+	// returns at least one whole batch (KIP-74: the first partition of a
+	// response with data).
+	MaxBytes      int32
+	MinOneMessage bool
+	Isolation     int8 // ReadUncommitted or ReadCommitted (consumers)
+}
+
+// EpochEndOffset is a leader epoch and the offset where it ends (the
+// start of the next epoch, or the log end offset for the latest); -1, -1
+// when undefined.
+type EpochEndOffset struct {
+	Epoch     int32
+	EndOffset int64
+}
+
+// FetchResult is the answer for one partition.
+type FetchResult struct {
+	// Records are whole batches from FetchOffset; nil when none. A
+	// buffer of the storage pool: hand it back with
+	// storage.ReleaseBuffer once written.
+	Records          []byte
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	LogEndOffset     int64
+	// DivergingEpoch is set (not -1) when the follower's log diverges
+	// from the leader's at LastFetchedEpoch: it must truncate to
+	// EndOffset (or below) first; no records come with it.
+	DivergingEpoch EpochEndOffset
+	// AbortedTransactions overlapping Records, read_committed only
+	// (non-nil, possibly empty, then).
+	AbortedTransactions []storage.AbortedTxn
+	// PreferredReadReplica is -1 (follower fetching, KIP-392, later).
+	PreferredReadReplica int32
+}
+
+// Fetch reads one partition for a consumer or a follower. Errors:
+// ErrFencedLeaderEpoch / ErrUnknownLeaderEpoch when CurrentLeaderEpoch is
+// older / newer than ours; ErrNotLeader when this broker does not lead (or
+// the follower is stale); UNKNOWN_LEADER_EPOCH also for a follower not in
+// the assignment while naming our epoch (a reassignment's new replica,
+// Kafka's followerReplicaOrThrow); storage.ErrOffsetOutOfRange outside
+// [LogStartOffset, LogEndOffset]; storage's errors for an offline log.
+//
+// A consumer reads below the high watermark (read_committed: the last
+// stable offset), a follower up to the log end offset. A follower's fetch
+// that does not diverge records its position: its log end offset is the
+// fetch offset, which may advance the high watermark (waking the
+// produces waiting for it) and add it to the ISR.
+//
+// ctx is not used for waiting (Fetch never waits: long polls use a
+// FetchWaiter); it is there for the read's future deadlines.
+func (p *Partition) Fetch(_ context.Context, fp FetchParams) (FetchResult, error) {
+	res := FetchResult{DivergingEpoch: EpochEndOffset{-1, -1}, PreferredReadReplica: -1}
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	st := p.state.Load()
+	if err := checkEpoch(st, fp.CurrentLeaderEpoch); err != nil {
+		return res, err
+	}
+	if !st.isLeader {
+		return res, p.notLeader(st)
+	}
+	follower := fp.ReplicaID >= 0
+	if follower {
+		if err := p.checkFollower(st, fp); err != nil {
+			return res, err
+		}
+	}
+
+	// Offsets before the read, as Kafka's readFromLocalLog takes them.
+	hw := p.log.HighWatermark()
+	lso := min(p.log.LastStableOffset(), hw)
+	res.HighWatermark, res.LastStableOffset = hw, lso
+	res.LogStartOffset = p.log.LogStartOffset()
+	res.LogEndOffset = p.log.LogEndOffset()
+
+	if fp.LastFetchedEpoch >= 0 {
+		// KIP-320/595: does the fetcher's log end in an epoch we agree on?
+		epoch, end := p.log.EndOffsetForEpoch(fp.LastFetchedEpoch)
+		if epoch < fp.LastFetchedEpoch || end < fp.FetchOffset {
+			res.DivergingEpoch = EpochEndOffset{epoch, end}
+			return res, nil
+		}
+	}
+
+	upper := hw
+	switch {
+	case follower:
+		upper = res.LogEndOffset
+	case fp.Isolation == ReadCommitted:
+		upper = lso
+	}
+	data, err := p.log.Read(fp.FetchOffset, max(fp.MaxBytes, 0), upper, fp.MinOneMessage)
+	if err != nil {
+		return res, err
+	}
+	res.Records = data
+	if !follower && fp.Isolation == ReadCommitted {
+		res.AbortedTransactions = []storage.AbortedTxn{}
+		if len(data) > 0 {
+			res.AbortedTransactions = append(res.AbortedTransactions, p.log.AbortedTransactions(fp.FetchOffset, batchesEnd(data))...)
+		}
+	}
+	if follower {
+		p.mu.Lock()
+		if f := p.mu.followers[fp.ReplicaID]; f != nil {
+			p.updateFollowerLocked(f, fp.ReplicaID, fp.FetchOffset, fp.LogStartOffset, res.LogEndOffset, p.m.nowMs(), fp.ReplicaEpoch)
+		}
+		p.mu.Unlock()
+	}
+	return res, nil
+}
+
+// checkFollower checks that a fetching follower is one of the partition's
+// replicas and not a stale incarnation of its broker. Caller holds roleMu
+// (read).
+func (p *Partition) checkFollower(st *partitionState, fp FetchParams) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.mu.followers[fp.ReplicaID]
+	if f == nil {
+		if fp.CurrentLeaderEpoch >= 0 {
+			// Our epoch, but not a replica we know: a reassignment's new
+			// replica whose metadata is ahead of ours; it retries.
+			return fmt.Errorf("%w: broker %d is not a replica of %s-%d in epoch %d", ErrUnknownLeaderEpoch, fp.ReplicaID, p.topic, p.index, st.leaderEpoch)
+		}
+		return fmt.Errorf("%w: broker %d is not a replica of %s-%d", ErrNotLeader, fp.ReplicaID, p.topic, p.index)
+	}
+	// KIP-903: a fetch from an older incarnation of the follower's broker
+	// (it restarted with a new epoch) must not move its state.
+	if fp.ReplicaEpoch >= 0 && f.brokerEpoch > fp.ReplicaEpoch {
+		return fmt.Errorf("%w: stale fetch from broker %d epoch %d (known %d)", ErrNotLeader, fp.ReplicaID, fp.ReplicaEpoch, f.brokerEpoch)
+	}
+	return nil
+}
+
+// batchesEnd is the offset after the last whole batch of data.
+func batchesEnd(data []byte) int64 {
+	end := int64(-1)
+	for len(data) > 0 {
+		_, h, rest, err := record.Next(data)
+		if err != nil {
+			break
+		}
+		end = h.NextOffset()
+		data = rest
+	}
+	return end
+}
+
+// OffsetForLeaderEpoch answers OffsetForLeaderEpoch (23) for the
+// partition, as leader (Kafka's Partition.lastOffsetForLeaderEpoch with
+// fetchOnlyFromLeader): the largest epoch <= leaderEpoch this log has and
+// where it ends (the start of the next epoch, or the log end offset for
+// the latest); -1, -1 when leaderEpoch is -1 or newer than the latest,
+// and leaderEpoch with the first known epoch's start offset when it is
+// older than every epoch the log still knows (storage.Log.EndOffsetForEpoch,
+// Kafka's LeaderEpochFileCache.endOffsetFor). currentLeaderEpoch (-1
+// none) is checked first: ErrFencedLeaderEpoch when older than ours,
+// ErrUnknownLeaderEpoch when newer; then ErrNotLeader on a follower.
+func (p *Partition) OffsetForLeaderEpoch(currentLeaderEpoch, leaderEpoch int32) (epoch int32, endOffset int64, err error) {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	st := p.state.Load()
+	if err := checkEpoch(st, currentLeaderEpoch); err != nil {
+		return -1, -1, err
+	}
+	if !st.isLeader {
+		return -1, -1, p.notLeader(st)
+	}
+	epoch, endOffset = p.log.EndOffsetForEpoch(leaderEpoch)
+	return epoch, endOffset, nil
+}
