@@ -51,6 +51,11 @@ type fetcher struct {
 	// gen numbers the additions of partitions: an answer for an earlier
 	// addition of a partition is ignored.
 	gen uint64
+
+	// session is the fetch session with the leader; used by run's
+	// goroutine only (buildRequest reads it under mu, which run holds
+	// there anyway).
+	session fetchSession
 }
 
 // partitionState is the fetch state of one partition. Guarded by the
@@ -165,33 +170,43 @@ func (ft *fetcher) run() {
 	defer close(ft.done)
 	failing := false // the last request failed: log only the first failure of a streak
 	for ft.ctx.Err() == nil {
-		req, sent, addr, wait := ft.buildRequest(time.Now())
-		if req == nil {
+		round, wait := ft.buildRequest(time.Now())
+		if round == nil {
 			ft.sleep(wait)
 			continue
 		}
-		resp, err := ft.send(addr, req)
+		resp, err := ft.send(round.addr, round.req)
 		if err != nil {
 			if ft.ctx.Err() != nil {
 				return
 			}
 			if !failing {
-				ft.logger.Warn("replica fetch failed; backing off", "addr", addr, "partitions", len(sent), "backoff", ft.opts.FetchBackoff, "err", err)
+				ft.logger.Warn("replica fetch failed; backing off", "addr", round.addr, "partitions", len(round.sent), "backoff", ft.opts.FetchBackoff, "err", err)
 			} else {
-				ft.logger.Debug("replica fetch failed again", "addr", addr, "err", err)
+				ft.logger.Debug("replica fetch failed again", "addr", round.addr, "err", err)
 			}
 			failing = true
-			ft.delay(sent, time.Now())
+			ft.session.failed()
+			ft.delay(round.sent, time.Now())
 			continue
 		}
 		if failing {
-			ft.logger.Info("replica fetch recovered", "addr", addr)
+			ft.logger.Info("replica fetch recovered", "addr", round.addr)
 			failing = false
 		}
-		if oor := ft.process(resp, sent); len(oor) > 0 {
-			ft.handleOutOfRange(addr, oor)
+		if oor := ft.answer(round, resp); len(oor) > 0 {
+			ft.handleOutOfRange(round.addr, oor)
 		}
 	}
+}
+
+// answer applies a response to the session and then to the partitions;
+// it returns the partitions answered OFFSET_OUT_OF_RANGE.
+func (ft *fetcher) answer(round *fetchRound, resp *kmsg.FetchResponse) []outOfRange {
+	if !ft.session.answered(round, resp, ft.logger) {
+		return nil // a session error: the next request is a full one
+	}
+	return ft.process(resp, round.sent)
 }
 
 // sleep waits until wait passes, partitions are added, or the fetcher
@@ -206,28 +221,33 @@ func (ft *fetcher) sleep(wait time.Duration) {
 	}
 }
 
-// buildRequest returns a Fetch request for the ready partitions (at most
-// MaxPartitionsPerFetch, in order), what it asked per partition, and the
-// leader's address; or a nil request and how long to wait for a partition
-// to become ready.
-func (ft *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[TopicPartition]sentPartition, string, time.Duration) {
+// fetchRound is one request and what its answer is checked against.
+type fetchRound struct {
+	req  *kmsg.FetchRequest
+	addr string
+	// sent holds every partition the answer may carry: with a session,
+	// those the leader's session holds after this request, including
+	// the ones the request does not repeat.
+	sent map[TopicPartition]sentPartition
+	// full: the request lists every partition (no session, or one being
+	// created).
+	full bool
+	// params are the partitions' fetch parameters after this request,
+	// as the leader's session will hold them.
+	params map[TopicPartition]sessionPartition
+}
+
+// buildRequest returns the next request for the ready partitions (at
+// most MaxPartitionsPerFetch, in order), or nil and how long to wait for
+// a partition to become ready.
+func (ft *fetcher) buildRequest(now time.Time) (*fetchRound, time.Duration) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	wait := ft.opts.FetchBackoff
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = ft.opts.BrokerID
-	req.ReplicaState.ID = ft.opts.BrokerID
-	req.ReplicaState.Epoch = ft.opts.BrokerEpoch()
-	req.MaxWaitMillis = int32(min(ft.opts.FetchWaitMax.Milliseconds(), 1<<31-1))
-	req.MinBytes = ft.opts.FetchMinBytes
-	req.MaxBytes = ft.opts.FetchResponseMaxBytes
-	req.IsolationLevel = 0
-	// A full fetch and no session (KIP-227 FINAL_EPOCH): the leader
-	// neither creates nor keeps a session for us.
-	req.SessionID, req.SessionEpoch = 0, -1
-	sent := map[TopicPartition]sentPartition{}
+	round := &fetchRound{addr: ft.addr, sent: map[TopicPartition]sentPartition{}, params: map[TopicPartition]sessionPartition{}}
+	var ready []TopicPartition
 	for _, tp := range ft.order {
-		if len(sent) >= ft.opts.MaxPartitionsPerFetch {
+		if len(ready) >= ft.opts.MaxPartitionsPerFetch {
 			break
 		}
 		ps := ft.parts[tp]
@@ -242,22 +262,26 @@ func (ft *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[TopicPar
 		rp.LastFetchedEpoch = ps.f.LatestEpoch()
 		rp.LogStartOffset = ps.f.LogStartOffset()
 		rp.PartitionMaxBytes = ft.opts.FetchMaxBytes
-		n := len(req.Topics)
-		if n == 0 || req.Topics[n-1].Topic != ps.topic {
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = ps.topic, ps.topicID
-			req.Topics = append(req.Topics, rt)
-			n++
-		}
-		req.Topics[n-1].Partitions = append(req.Topics[n-1].Partitions, rp)
-		sent[tp] = sentPartition{
+		ready = append(ready, tp)
+		round.params[tp] = sessionPartition{topic: ps.topic, topicID: ps.topicID, req: rp}
+		round.sent[tp] = sentPartition{
 			tp: tp, topicID: ps.topicID, gen: ps.gen, fetchOffset: rp.FetchOffset, currentLeaderEpoch: rp.CurrentLeaderEpoch,
 		}
 	}
-	if len(sent) == 0 {
-		return nil, nil, "", max(wait, time.Millisecond)
+	if len(ready) == 0 {
+		return nil, max(wait, time.Millisecond)
 	}
-	return req, sent, ft.addr, 0
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = ft.opts.BrokerID
+	req.ReplicaState.ID = ft.opts.BrokerID
+	req.ReplicaState.Epoch = ft.opts.BrokerEpoch()
+	req.MaxWaitMillis = int32(min(ft.opts.FetchWaitMax.Milliseconds(), 1<<31-1))
+	req.MinBytes = ft.opts.FetchMinBytes
+	req.MaxBytes = ft.opts.FetchResponseMaxBytes
+	req.IsolationLevel = 0
+	round.req = req
+	ft.session.build(round, ready, !ft.opts.DisableFetchSessions)
+	return round, 0
 }
 
 // cappedRequest caps the version the interbroker client negotiates.
@@ -386,11 +410,8 @@ func (ft *fetcher) process(resp *kmsg.FetchResponse, sent map[TopicPartition]sen
 			}
 		}
 	}
-	if len(answered) < len(sent) {
-		// A partition the leader left out of its answer: it is asked
-		// again next round (Kafka does the same).
-		ft.logger.Debug("replica fetch: response without some partitions", "asked", len(sent), "answered", len(answered))
-	}
+	// A partition missing from the answer (a session answers only
+	// partitions with news) is asked again next round.
 	ft.moveToEndLocked(withData)
 	ft.updateMaxLagLocked()
 	return oor

@@ -3,8 +3,14 @@ package replication
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/record"
 )
@@ -118,4 +124,82 @@ func FuzzWholeBatches(f *testing.F) {
 			t.Fatalf("kept %d of %d bytes, partial %v", len(got), len(b), partial)
 		}
 	})
+}
+
+// TestFetchSessionIncrementalRequests follows KIP-227 from the
+// follower's side: a full request asks for a session, then only changed
+// partitions are sent and the dropped ones forgotten; session errors and
+// failures make the next request full.
+func TestFetchSessionIncrementalRequests(t *testing.T) {
+	var s fetchSession
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	round := func(offsets map[int32]int64) *fetchRound {
+		r := &fetchRound{req: kmsg.NewPtrFetchRequest(), params: map[TopicPartition]sessionPartition{}}
+		var ready []TopicPartition
+		for p := int32(0); p < 4; p++ {
+			off, ok := offsets[p]
+			if !ok {
+				continue
+			}
+			tp := TopicPartition{"t", p}
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset = p, off
+			r.params[tp] = sessionPartition{topic: "t", topicID: [16]byte{1}, req: rp}
+			ready = append(ready, tp)
+		}
+		s.build(r, ready, true)
+		return r
+	}
+	listed := func(r *fetchRound) (ps []int32) {
+		for _, rt := range r.req.Topics {
+			for _, rp := range rt.Partitions {
+				ps = append(ps, rp.Partition)
+			}
+		}
+		return ps
+	}
+	ok := func(r *fetchRound, id int32, code int16) bool {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SessionID, resp.ErrorCode = id, code
+		return s.answered(r, resp, quiet)
+	}
+
+	r := round(map[int32]int64{0: 10, 1: 20, 2: 30})
+	if r.req.SessionID != 0 || r.req.SessionEpoch != 0 || !r.full || len(listed(r)) != 3 {
+		t.Fatalf("first request: id %d epoch %d full %v %v", r.req.SessionID, r.req.SessionEpoch, r.full, listed(r))
+	}
+	ok(r, 77, 0)
+	// Partition 1 moved, 2 is delayed (forgotten), 0 unchanged.
+	r = round(map[int32]int64{0: 10, 1: 25})
+	if r.req.SessionID != 77 || r.req.SessionEpoch != 1 || r.full || fmt.Sprint(listed(r)) != "[1]" ||
+		len(r.req.ForgottenTopics) != 1 || fmt.Sprint(r.req.ForgottenTopics[0].Partitions) != "[2]" {
+		t.Fatalf("incremental: id %d epoch %d %v forgotten %+v", r.req.SessionID, r.req.SessionEpoch, listed(r), r.req.ForgottenTopics)
+	}
+	ok(r, 77, 0)
+	r = round(map[int32]int64{0: 10, 1: 25})
+	if r.req.SessionEpoch != 2 || len(listed(r)) != 0 || len(r.req.ForgottenTopics) != 0 {
+		t.Fatalf("nothing changed: epoch %d %v %+v", r.req.SessionEpoch, listed(r), r.req.ForgottenTopics)
+	}
+	if ok(r, 0, kerr.InvalidFetchSessionEpoch.Code) {
+		t.Fatal("a session error was processed")
+	}
+	r = round(map[int32]int64{0: 10, 1: 25})
+	if r.req.SessionID != 77 || r.req.SessionEpoch != 0 || len(listed(r)) != 2 {
+		t.Fatalf("after a session error: id %d epoch %d %v", r.req.SessionID, r.req.SessionEpoch, listed(r))
+	}
+	ok(r, 78, 0)
+	s.failed()
+	r = round(map[int32]int64{0: 11})
+	if r.req.SessionID != 78 || r.req.SessionEpoch != 0 || len(listed(r)) != 1 {
+		t.Fatalf("after a failed request: id %d epoch %d %v", r.req.SessionID, r.req.SessionEpoch, listed(r))
+	}
+	if ok(r, 0, kerr.FetchSessionIDNotFound.Code) || s.id != 0 {
+		t.Fatal("session not found must drop the id")
+	}
+	// Sessions off: FINAL epoch, everything listed.
+	r = &fetchRound{req: kmsg.NewPtrFetchRequest(), params: map[TopicPartition]sessionPartition{{"t", 0}: {topic: "t"}}}
+	s.build(r, []TopicPartition{{"t", 0}}, false)
+	if r.req.SessionID != 0 || r.req.SessionEpoch != -1 || len(listed(r)) != 1 {
+		t.Fatalf("sessions off: %d %d", r.req.SessionID, r.req.SessionEpoch)
+	}
 }

@@ -76,6 +76,10 @@ type Options struct {
 	// 0: FetchResponseMaxBytes + 8 MiB (room for one batch over the
 	// limits, KIP-74).
 	MaxResponseBytes int32
+	// DisableFetchSessions makes every request a full fetch without a
+	// session (KIP-227 epoch -1) instead of incremental fetches in a
+	// session, as Kafka's followers use.
+	DisableFetchSessions bool
 	// DialTimeout bounds a connect plus its ApiVersions exchange; 0: the
 	// smaller of 5 s and SocketTimeout.
 	DialTimeout time.Duration
