@@ -728,7 +728,7 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 		}
 	}
 	l.mu.Unlock()
-	if idx < 0 {
+	if idx < 0 || old.truncated {
 		return false, nil
 	}
 	// A reader may still hold old: its .log stays open over the renames.

@@ -90,7 +90,11 @@ type Log struct {
 		// until the high watermark passes their marker (Kafka's
 		// ProducerStateManager.unreplicatedTxns).
 		unreplicated []completedTxn
-		offline      error // non-nil after an I/O error
+		// truncations counts follower truncations: a reader whose read
+		// of a segment failed checks it to tell a segment cut under it
+		// (no data, retry) from an I/O error.
+		truncations int64
+		offline     error // non-nil after an I/O error
 		closed       bool
 	}
 }
@@ -766,6 +770,7 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 		l.mu.Unlock()
 		return nil, nil
 	}
+	gen := l.mu.truncations
 	segs := l.mu.segments
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 	i = max(i, 0)
@@ -797,9 +802,12 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 	for j := range views[:nv] {
 		if !found && err == nil {
 			v := &views[j]
-			b, found, err = l.readSegment(v.s, v.pos, v.size, offset, maxBytes, maxOffset, minOneMessage)
+			b, found, err = l.readSegment(v.s, v.pos, v.size, offset, maxBytes, maxOffset, minOneMessage, gen)
 		}
 		views[j].s.release()
+	}
+	if errors.Is(err, errTruncatedMeanwhile) {
+		return nil, nil // cut by a follower truncation: nothing to read now
 	}
 	if err != nil || found {
 		return b, err
@@ -823,8 +831,11 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 		size := s.size
 		s.acquire()
 		l.mu.Unlock()
-		b, found, err := l.readSegment(s, 0, size, offset, maxBytes, maxOffset, minOneMessage)
+		b, found, err := l.readSegment(s, 0, size, offset, maxBytes, maxOffset, minOneMessage, gen)
 		s.release()
+		if errors.Is(err, errTruncatedMeanwhile) {
+			return nil, nil
+		}
 		if err != nil || found {
 			return b, err
 		}
@@ -835,10 +846,13 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneMessage 
 // readSegment reads whole batches from segment s starting with the first
 // batch at or after pos whose last offset is >= offset. found is false
 // when the segment has no such batch.
-func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, maxOffset int64, minOne bool) ([]byte, bool, error) {
+//
+// gen is Log.mu.truncations when the caller picked s: a failed read of a
+// segment truncated since then is errTruncatedMeanwhile, not an I/O error.
+func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, maxOffset int64, minOne bool, gen int64) ([]byte, bool, error) {
 	f, err := s.file()
 	if err != nil {
-		return nil, false, l.readFailure(err)
+		return nil, false, l.readFailureSince(gen, err)
 	}
 	hs := newHeaderScanner(f, size)
 	var first record.Header
@@ -850,7 +864,7 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 		}
 		if err != nil {
 			hs.release()
-			return nil, false, l.readFailure(err)
+			return nil, false, l.readFailureSince(gen, err)
 		}
 		if h.LastOffset() >= offset {
 			first = h
@@ -872,7 +886,7 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 	buf := getBuffer(int(n))
 	if _, err := f.ReadAt(buf, pos); err != nil {
 		ReleaseBuffer(buf)
-		return nil, true, l.readFailure(err)
+		return nil, true, l.readFailureSince(gen, err)
 	}
 	// Keep whole batches below maxOffset.
 	end := 0
@@ -888,6 +902,23 @@ func (l *Log) readSegment(s *segment, pos, size, offset int64, maxBytes int32, m
 		return nil, true, nil
 	}
 	return buf[:end], true, nil
+}
+
+// errTruncatedMeanwhile: a read failed on a segment that a follower
+// truncation cut after the reader picked it (a short read past the new
+// end). Readers report "no data"; the log stays online.
+var errTruncatedMeanwhile = errors.New("storage: segment truncated during the read")
+
+// readFailureSince is readFailure for a read that started when
+// Log.mu.truncations was gen.
+func (l *Log) readFailureSince(gen int64, err error) error {
+	l.mu.Lock()
+	cut := l.mu.truncations != gen
+	l.mu.Unlock()
+	if cut {
+		return errTruncatedMeanwhile
+	}
+	return l.readFailure(err)
 }
 
 func (l *Log) readFailure(err error) error {
@@ -915,6 +946,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		from      int64
 	}
 	var views []view
+	gen := l.mu.truncations
 	for _, s := range l.mu.segments {
 		if s.maxTimestamp < ts {
 			continue
@@ -933,7 +965,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		}
 	}()
 	for _, v := range views {
-		off, t, ok, err := l.searchTimestamp(v.s, v.pos, v.size, v.from, ts)
+		off, t, ok, err := l.searchTimestamp(v.s, v.pos, v.size, v.from, ts, gen)
+		if errors.Is(err, errTruncatedMeanwhile) {
+			return -1, -1, false, nil
+		}
 		if err != nil || ok {
 			return off, t, ok, err
 		}
@@ -947,10 +982,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 // Like Kafka's LogSegment.findOffsetByTimestamp it decodes that one batch,
 // through package record, whose decompression is bounded
 // (record.MaxDecompressedSize): a compression bomb costs at most that.
-func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int64, bool, error) {
+func (l *Log) searchTimestamp(s *segment, pos, size, from, ts, gen int64) (int64, int64, bool, error) {
 	f, err := s.file()
 	if err != nil {
-		return -1, -1, false, l.readFailure(err)
+		return -1, -1, false, l.readFailureSince(gen, err)
 	}
 	hs := newHeaderScanner(f, size)
 	defer hs.release()
@@ -960,16 +995,16 @@ func (l *Log) searchTimestamp(s *segment, pos, size, from, ts int64) (int64, int
 			return -1, -1, false, nil
 		}
 		if err != nil {
-			return -1, -1, false, l.readFailure(err)
+			return -1, -1, false, l.readFailureSince(gen, err)
 		}
 		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
 			buf := make([]byte, h.Size())
 			if _, err := f.ReadAt(buf, pos); err != nil {
-				return -1, -1, false, l.readFailure(err)
+				return -1, -1, false, l.readFailureSince(gen, err)
 			}
 			bt, err := record.DecodeBatch(buf)
 			if err != nil {
-				return -1, -1, false, l.readFailure(err)
+				return -1, -1, false, l.readFailureSince(gen, err)
 			}
 			for _, r := range bt.Records {
 				if r.Offset >= from && r.Timestamp >= ts {

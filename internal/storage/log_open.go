@@ -324,11 +324,45 @@ func (l *Log) loadEpochs(leo int64) error {
 // from its start (Kafka's LogLoader rebuilds producer state and
 // transaction indexes the same way).
 func (l *Log) loadProducerState() error {
-	offs, err := listSnapshots(l.dir)
+	r, err := l.replayProducerState(l.mu.segments, l.mu.leo, l.mu.hw)
 	if err != nil {
 		return err
 	}
-	segs := l.mu.segments
+	l.producers.entries, l.producers.dirty = r.entries, r.dirty
+	l.mu.ongoing, l.mu.unreplicated = r.ongoing, r.unreplicated
+	for _, s := range l.mu.segments {
+		if s.rebuildTxn {
+			if err := s.rewriteTxnIndex(l.dir); err != nil {
+				return err
+			}
+			s.rebuildTxn, s.txnBad = false, false
+		}
+	}
+	return nil
+}
+
+// producerReplay is the producer and transaction state rebuilt from a
+// snapshot and the batches after it.
+type producerReplay struct {
+	entries      map[int64]*producerEntry
+	ongoing      map[int64]int64 // producer id -> first offset of its open transaction
+	unreplicated []completedTxn  // completed by a marker at or above the high watermark
+	dirty        bool            // batches were replayed after the snapshot
+}
+
+// replayProducerState rebuilds the producer state of segs (the log's
+// segments, ending at leo) from the newest valid snapshot at or below leo
+// and the batch headers after it; snapshots above leo or below the first
+// segment are removed and l.snapshots is reset to the files left. The
+// transaction indexes of segments marked rebuildTxn/txnBad are rebuilt in
+// s.aborted (at open only). Caller owns the log (open) or holds appendMu
+// (truncation), so the segment sizes cannot change.
+func (l *Log) replayProducerState(segs []*segment, leo, hw int64) (producerReplay, error) {
+	r := producerReplay{entries: map[int64]*producerEntry{}, ongoing: map[int64]int64{}}
+	offs, err := listSnapshots(l.dir)
+	if err != nil {
+		return r, err
+	}
 	txnFrom := int64(math.MaxInt64)
 	for _, s := range segs {
 		if s.txnBad {
@@ -347,7 +381,7 @@ func (l *Log) loadProducerState() error {
 	}()
 	for i, off := range offs {
 		path := filepath.Join(l.dir, segmentName(off, snapshotSuffix))
-		if off > l.mu.leo || off < segs[0].base {
+		if off > leo || off < segs[0].base {
 			_ = os.Remove(path)
 			offs[i] = -1
 			continue
@@ -359,7 +393,7 @@ func (l *Log) loadProducerState() error {
 		if err == nil {
 			var m map[int64]*producerEntry
 			if m, err = decodeProducerSnapshot(b); err == nil {
-				l.producers.entries = m
+				r.entries = m
 				from = off
 				break
 			}
@@ -381,8 +415,9 @@ func (l *Log) loadProducerState() error {
 			s.aborted = kept
 		}
 	}
-	ongoing := l.mu.ongoing
-	for id, e := range l.producers.entries {
+	ps := producerState{entries: r.entries}
+	ongoing := r.ongoing
+	for id, e := range ps.entries {
 		if e.txnFirst >= 0 {
 			ongoing[id] = e.txnFirst
 		}
@@ -395,7 +430,7 @@ func (l *Log) loadProducerState() error {
 		f, err := s.file()
 		if err != nil {
 			_ = s.release()
-			return err
+			return r, err
 		}
 		hs := newHeaderScanner(f, s.size)
 		pos := s.lookupLocked(from)
@@ -407,7 +442,7 @@ func (l *Log) loadProducerState() error {
 			if err != nil {
 				hs.release()
 				_ = s.release()
-				return fmt.Errorf("%w: %s: rebuild producer state: %v", ErrCorruptLog, l.name(), err)
+				return r, fmt.Errorf("%w: %s: rebuild producer state: %v", ErrCorruptLog, l.name(), err)
 			}
 			if h.BaseOffset >= from && h.ProducerID >= 0 {
 				var marker *record.EndTxnMarker
@@ -416,18 +451,18 @@ func (l *Log) loadProducerState() error {
 						l.m.logger.Warn("control batch without a transaction marker", "partition", l.name(), "offset", h.BaseOffset)
 					}
 				}
-				c, ok := l.producers.apply(&h, marker)
-				if e := l.producers.entries[h.ProducerID]; e.txnFirst >= 0 {
+				c, ok := ps.apply(&h, marker)
+				if e := ps.entries[h.ProducerID]; e.txnFirst >= 0 {
 					ongoing[h.ProducerID] = e.txnFirst
 				} else {
 					delete(ongoing, h.ProducerID)
 				}
 				if ok {
-					if c.last >= l.mu.hw {
-						l.mu.unreplicated = append(l.mu.unreplicated, c)
+					if c.last >= hw {
+						r.unreplicated = append(r.unreplicated, c)
 					}
 					if !c.commit && s.rebuildTxn {
-						s.aborted = append(s.aborted, l.abortedEntryFor(&c))
+						s.aborted = append(s.aborted, abortedEntryIn(ongoing, &c))
 					}
 				}
 			}
@@ -436,13 +471,6 @@ func (l *Log) loadProducerState() error {
 		hs.release()
 		_ = s.release()
 	}
-	for _, s := range segs {
-		if s.rebuildTxn {
-			if err := s.rewriteTxnIndex(l.dir); err != nil {
-				return err
-			}
-			s.rebuildTxn, s.txnBad = false, false
-		}
-	}
-	return nil
+	r.dirty = ps.dirty
+	return r, nil
 }

@@ -128,6 +128,9 @@ type segment struct {
 	rebuildTxn, txnBad bool
 
 	// Guarded by Log.appendMu:
+	// truncated: a follower truncation cut the segment or dropped it;
+	// a cleaner's output made from it before must not be swapped in.
+	truncated       bool
 	bytesSinceIndex int64         // bytes appended since the last offset-index entry
 	created         time.Time     // first append (or load) time, for segment.ms
 	jitter          time.Duration // segment.jitter.ms draw subtracted from segment.ms for this segment
@@ -237,6 +240,24 @@ func (s *segment) retire() error {
 	s.retired = true
 	var err error
 	if s.f == nil && s.refs.Load() > 1 {
+		s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+	}
+	s.fmu.Unlock()
+	if s.files != nil {
+		s.files.remove(s)
+	}
+	return err
+}
+
+// retireOpen is retire for a segment whose files are renamed while it is
+// still listed (a full truncation creating a segment of the same base):
+// its .log is opened if closed, whoever holds a reference, so no reader
+// ever reopens it by name. Caller holds appendMu.
+func (s *segment) retireOpen() error {
+	s.fmu.Lock()
+	s.retired = true
+	var err error
+	if s.f == nil {
 		s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
 	}
 	s.fmu.Unlock()

@@ -112,7 +112,13 @@ func txnIndexPath(dir string, base int64) string {
 func (s *segment) appendTxnIndex(dir string, e abortedEntry) (created bool, err error) {
 	f := s.txn.Load()
 	if f == nil {
-		if f, err = os.OpenFile(txnIndexPath(dir, s.base), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		// A segment made active again by a truncation may have entries
+		// (its file was closed after the roll): keep them.
+		flags := os.O_RDWR | os.O_CREATE
+		if len(s.aborted) == 0 {
+			flags |= os.O_TRUNC
+		}
+		if f, err = os.OpenFile(txnIndexPath(dir, s.base), flags, 0o644); err != nil {
 			return false, err
 		}
 		s.txn.Store(f)
@@ -280,8 +286,13 @@ func (t *txnChanges) apply(e *producerEntry, h *record.Header, marker *record.En
 // ProducerStateManager.lastStableOffset(completedTxn)). Caller holds
 // appendMu (ongoing only changes under it).
 func (l *Log) abortedEntryFor(c *completedTxn) abortedEntry {
+	return abortedEntryIn(l.mu.ongoing, c)
+}
+
+// abortedEntryIn is abortedEntryFor given the open transactions.
+func abortedEntryIn(ongoing map[int64]int64, c *completedTxn) abortedEntry {
 	lso := c.last + 1
-	for id, first := range l.mu.ongoing {
+	for id, first := range ongoing {
 		if id != c.producerID && first < lso {
 			lso = first
 		}
