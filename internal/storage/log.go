@@ -365,28 +365,15 @@ func (l *Log) appendAsLeaderChecked(records []byte, leaderEpoch int32, origin ap
 	return info, nil
 }
 
-// appendLocked does the part of an append that must be serialized. It
-// returns the offset the caller must wait to be durable, or -1.
+// appendLocked does the part of a leader's append that must be
+// serialized: offsets, producer checks, then the write step shared with
+// followers (writeAppendLocked). It returns the offset the caller must
+// wait to be durable, or -1.
 func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderEpoch int32, cfg *Config, origin appendOrigin, marker *record.EndTxnMarker) (AppendInfo, int64, error) {
-	l.mu.Lock()
-	if err := l.stateErrLocked(); err != nil {
-		l.mu.Unlock()
+	leo, active, activeSize, err := l.beginAppendLocked()
+	if err != nil {
 		return AppendInfo{}, -1, err
 	}
-	if l.ld.isFull() {
-		// Back-pressure: fail fast until the checker sees free space.
-		l.mu.Unlock()
-		return AppendInfo{}, -1, l.fullErr()
-	}
-	leo := l.mu.leo
-	active := l.mu.segments[len(l.mu.segments)-1]
-	activeSize := active.size
-	// The reference keeps the file cache from closing the active
-	// segment's .log during the write (idle partitions' active segments
-	// are in the cache too, so a broker with many partitions is bounded).
-	active.acquire()
-	l.mu.Unlock()
-	defer func() { active.release() }()
 
 	// Offsets the batches will get (written into records only once every
 	// check passed).
@@ -403,14 +390,13 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	// rejected request changes nothing (ProducerStateManager's
 	// ProducerAppendInfo). Transactions: see txn.go.
 	now := l.m.now()
-	var pending map[int64]*producerEntry
-	var txn txnChanges
+	w := appendWrite{records: records, refs: refs, count: count, leo: leo, next: next}
 	for i := range refs {
 		h := &refs[i].h
 		if h.ProducerID < 0 {
 			continue
 		}
-		e, isPending := pending[h.ProducerID]
+		e, isPending := w.pending[h.ProducerID]
 		if !isPending {
 			e = l.producers.entries[h.ProducerID]
 		}
@@ -441,14 +427,14 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		}
 		e.update(h, h.BaseOffset)
 		if h.Transactional() || e.txnFirst >= 0 {
-			if err := txn.apply(e, h, marker); err != nil {
+			if err := w.txn.apply(e, h, marker); err != nil {
 				return AppendInfo{}, -1, err
 			}
 		}
-		if pending == nil {
-			pending = make(map[int64]*producerEntry, 1)
+		if w.pending == nil {
+			w.pending = make(map[int64]*producerEntry, 1)
 		}
-		pending[h.ProducerID] = e
+		w.pending[h.ProducerID] = e
 	}
 
 	logAppendTime := int64(-1)
@@ -466,15 +452,82 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		}
 	}
 
+	lso, flushTo, err := l.writeAppendLocked(&w, active, activeSize, cfg, now)
+	if err != nil {
+		return AppendInfo{}, -1, err
+	}
+	return AppendInfo{
+		FirstOffset: leo, LastOffset: next - 1, LogAppendTime: logAppendTime, LogStartOffset: lso,
+	}, flushTo, nil
+}
+
+// beginAppendLocked checks that the log takes appends and returns its
+// end offset and active segment with its size. Caller holds appendMu
+// (which keeps all three as they are until it is released).
+func (l *Log) beginAppendLocked() (leo int64, active *segment, activeSize int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.stateErrLocked(); err != nil {
+		return 0, nil, 0, err
+	}
+	if l.ld.isFull() {
+		// Back-pressure: fail fast until the checker sees free space.
+		return 0, nil, 0, l.fullErr()
+	}
+	active = l.mu.segments[len(l.mu.segments)-1]
+	return l.mu.leo, active, active.size, nil
+}
+
+// appendWrite is an append ready to be written: batches with their final
+// offsets (records[refs[i].pos:] is batch i, offsets leo <= first base,
+// last offset next-1) and the producer and transaction state they lead
+// to. Built on the appender's stack.
+type appendWrite struct {
+	records   []byte
+	refs      []batchRef
+	count     int64 // records, for flush.messages
+	leo, next int64 // log end offset before and after
+	// pending holds the new state of every producer the batches touch
+	// (clones: committed only once the write succeeded).
+	pending map[int64]*producerEntry
+	// txn: the transactions the request touched; a leader's request
+	// completes at most one (its marker, in txn.completed).
+	txn txnChanges
+	// completed and aborts (followers): every transaction completed by a
+	// marker of the request, in order, and the transaction-index entries
+	// of the aborted ones.
+	completed []completedTxn
+	aborts    []abortedEntry
+}
+
+// writeAppendLocked is the write step shared by leader and follower
+// appends: roll if the active segment cannot take the batches, one pwrite
+// of all of them, the aborted transactions to the transaction index, then
+// a short mu section publishing size, indexes, log end offset and
+// transactions (waking Changed waiters), the index files, and the
+// producer state. The high watermark does not move. It returns the log
+// start offset and the offset to wait durable for (flush.messages), or
+// -1. Caller holds appendMu; active and activeSize come from
+// beginAppendLocked.
+func (l *Log) writeAppendLocked(w *appendWrite, active *segment, activeSize int64, cfg *Config, now time.Time) (lso, flushTo int64, err error) {
+	// The reference keeps the file cache from closing the active
+	// segment's .log during the write (idle partitions' active segments
+	// are in the cache too, so a broker with many partitions is bounded).
+	active.acquire()
+	defer func() { active.release() }()
+	records := w.records
+
 	// Roll if the active segment cannot take the request.
 	if activeSize > 0 && (activeSize+int64(len(records)) > cfg.SegmentBytes ||
 		activeSize+int64(len(records)) > math.MaxInt32 ||
 		now.Sub(active.created) >= cfg.segmentAge()-active.jitter ||
 		len(active.offsets) >= cfg.maxIndexEntries() || len(active.times) >= cfg.maxTimeIndexEntries() ||
-		next-1-active.base > math.MaxInt32) {
-		seg, err := l.rollLocked(leo, now)
+		w.next-1-active.base > math.MaxInt32) {
+		// Named after the first batch (the log end offset, unless a
+		// follower's batches start past it: Kafka's maybeRoll).
+		seg, err := l.rollLocked(w.refs[0].h.BaseOffset, now)
 		if err != nil {
-			return AppendInfo{}, -1, err
+			return 0, -1, err
 		}
 		seg.acquire() // appendMu is held: no one can retire it meanwhile
 		active.release()
@@ -483,20 +536,24 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 
 	f, err := active.file()
 	if err != nil {
-		return AppendInfo{}, -1, l.ioFailure("append", err)
+		return 0, -1, l.ioFailure("append", err)
 	}
 	if _, err := f.WriteAt(records, activeSize); err != nil {
-		return AppendInfo{}, -1, l.undoAppend(active, "append", activeSize, err)
+		return 0, -1, l.undoAppend(active, "append", activeSize, err)
 	}
-	var aborted abortedEntry
-	created := false
-	if txn.ended && !txn.completed.commit {
+	aborts := w.aborts
+	var one [1]abortedEntry
+	if w.txn.ended && !w.txn.completed.commit {
 		// The aborted transaction goes to the transaction index of the
 		// segment holding its marker (Kafka's LogSegment.updateTxnIndex).
-		aborted = l.abortedEntryFor(&txn.completed)
+		one[0] = l.abortedEntryFor(&w.txn.completed)
+		aborts = one[:]
+	}
+	created := false
+	if len(aborts) > 0 {
 		var err error
-		if created, err = active.appendTxnIndex(l.dir, aborted); err != nil {
-			return AppendInfo{}, -1, l.undoAppend(active, "write transaction index", activeSize, err)
+		if created, err = active.appendTxnIndex(l.dir, aborts); err != nil {
+			return 0, -1, l.undoAppend(active, "write transaction index", activeSize, err)
 		}
 	}
 
@@ -505,8 +562,8 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	if active.size == 0 {
 		active.created = now
 	}
-	for i := range refs {
-		h := &refs[i].h
+	for i := range w.refs {
+		h := &w.refs[i].h
 		active.indexBatch(h, p, h.Size(), cfg.IndexIntervalBytes)
 		p += int64(h.Size())
 		if h.MaxTimestamp > l.mu.maxTimestamp {
@@ -514,22 +571,22 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 		}
 	}
 	active.size = p
-	if txn.touched {
-		l.publishTxnsLocked(&txn, pending, active, aborted, created)
+	if w.txn.touched {
+		l.publishTxnsLocked(w, active, aborts, created)
 	}
-	l.mu.leo = next
-	l.mu.unflushed += count
-	flushTo := int64(-1)
+	l.mu.leo = w.next
+	l.mu.unflushed += w.count
+	flushTo = -1
 	if l.mu.unflushed >= cfg.FlushMessages {
-		flushTo = next
+		flushTo = w.next
 	}
-	lso := l.mu.logStartOffset
+	lso = l.mu.logStartOffset
 	l.notifyLocked()
 	l.mu.Unlock()
 
 	if err := active.writeIndexTails(); err != nil {
 		if !isNoSpace(err) {
-			return AppendInfo{}, -1, l.ioFailure("write index", err)
+			return 0, -1, l.ioFailure("write index", err)
 		}
 		// The batches are in the log and visible: the append stands.
 		// The entries stay in memory and are written with the next
@@ -538,13 +595,11 @@ func (l *Log) appendLocked(records []byte, refs []batchRef, count int64, leaderE
 	}
 
 	// Commit the producer state.
-	for id, e := range pending {
+	for id, e := range w.pending {
 		l.producers.entries[id] = e
 		l.producers.dirty = true
 	}
-	return AppendInfo{
-		FirstOffset: leo, LastOffset: next - 1, LogAppendTime: logAppendTime, LogStartOffset: lso,
-	}, flushTo, nil
+	return lso, flushTo, nil
 }
 
 // rollLocked closes the active segment for appends and creates a new one

@@ -146,7 +146,12 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 	s.offsets, s.times = s.offsets[:c.offsets], s.times[:c.times]
 	s.idxWritten, s.timeWritten = min(s.idxWritten, c.offsets), min(s.timeWritten, c.times)
 	s.maxTimestamp, s.offsetOfMaxTimestamp = c.maxTimestamp, c.offsetOfMaxTimestamp
-	s.bytesSinceIndex = 0
+	// As if the kept batches had just been appended: the next index
+	// entry comes where it would have come (Kafka resets the count).
+	s.bytesSinceIndex = c.pos
+	if c.offsets > 0 {
+		s.bytesSinceIndex = c.pos - int64(s.offsets[c.offsets-1].position)
+	}
 	if s.size == 0 {
 		s.created = now
 	}

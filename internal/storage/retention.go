@@ -27,6 +27,29 @@ const deletedSuffix = ".deleted"
 // segment). log-start-offset-checkpoint is written and fsynced before
 // returning, so the new start survives kill -9.
 func (l *Log) DeleteRecordsBefore(offset int64) (logStartOffset int64, err error) {
+	return l.moveLogStart(offset, false)
+}
+
+// MaybeIncrementLogStartOffset moves a follower's log start offset up to
+// the leader's (the log start offset of a fetch response; Kafka's
+// UnifiedLog.maybeIncrementLogStartOffset with reason
+// LeaderOffsetIncremented). It never moves backwards: an offset at or
+// below the current start is a no-op. The bound is the follower's log end
+// offset (above it: ErrOffsetOutOfRange, nothing changes); Kafka bounds it
+// by the high watermark instead, which the fetcher moves first anyway, so
+// the high watermark is raised to the new start if it lags. Otherwise as
+// DeleteRecordsBefore: epoch cache truncated from the start,
+// log-start-offset-checkpoint written and fsynced, segments ending at or
+// below the new start deleted, before returning.
+func (l *Log) MaybeIncrementLogStartOffset(offset int64) error {
+	_, err := l.moveLogStart(offset, true)
+	return err
+}
+
+// moveLogStart is DeleteRecordsBefore (the new start bounded by the high
+// watermark, -1 meaning the high watermark) or, for a follower, the same
+// bounded by the log end offset.
+func (l *Log) moveLogStart(offset int64, follower bool) (logStartOffset int64, err error) {
 	l.appendMu.Lock()
 	l.mu.Lock()
 	if err := l.stateErrLocked(); err != nil {
@@ -35,13 +58,16 @@ func (l *Log) DeleteRecordsBefore(offset int64) (logStartOffset int64, err error
 		return -1, err
 	}
 	hw, lso := l.mu.hw, l.mu.logStartOffset
-	if offset == -1 {
+	limit, what := hw, "high watermark"
+	if follower {
+		limit, what = l.mu.leo, "log end offset"
+	} else if offset == -1 {
 		offset = hw
 	}
-	if offset < 0 || offset > hw {
+	if offset < 0 || offset > limit {
 		l.mu.Unlock()
 		l.appendMu.Unlock()
-		return -1, fmt.Errorf("%w: delete records before %d: high watermark %d", ErrOffsetOutOfRange, offset, hw)
+		return -1, fmt.Errorf("%w: log start offset %d: %s %d", ErrOffsetOutOfRange, offset, what, limit)
 	}
 	if offset <= lso {
 		l.mu.Unlock()
@@ -49,6 +75,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (logStartOffset int64, err error
 		return lso, nil
 	}
 	l.mu.logStartOffset = offset
+	l.mu.hw = max(l.mu.hw, offset)
 	l.notifyLocked()
 	l.mu.Unlock()
 	err = l.truncateEpochsFromStartLocked(offset)

@@ -105,11 +105,11 @@ func txnIndexPath(dir string, base int64) string {
 	return filepath.Join(dir, segmentName(base, txnIndexSuffix))
 }
 
-// appendTxnIndex writes e after the segment's entries (page cache only),
+// appendTxnIndex writes es after the segment's entries (page cache only),
 // creating the file on the first abort (Kafka creates it lazily too).
 // created reports a new file (the directory needs an fsync). Caller holds
-// appendMu; it adds e to s.aborted under mu afterwards.
-func (s *segment) appendTxnIndex(dir string, e abortedEntry) (created bool, err error) {
+// appendMu; it adds es to s.aborted under mu afterwards.
+func (s *segment) appendTxnIndex(dir string, es []abortedEntry) (created bool, err error) {
 	f := s.txn.Load()
 	if f == nil {
 		// A segment made active again by a truncation may have entries
@@ -125,7 +125,7 @@ func (s *segment) appendTxnIndex(dir string, e abortedEntry) (created bool, err 
 		created = true
 	}
 	var buf [txnEntrySize]byte
-	_, err = f.WriteAt(encodeAbortedEntries(buf[:0], []abortedEntry{e}), int64(len(s.aborted))*txnEntrySize)
+	_, err = f.WriteAt(encodeAbortedEntries(buf[:0], es), int64(len(s.aborted))*txnEntrySize)
 	s.txnDirty.Store(true)
 	return created, err
 }
@@ -300,24 +300,28 @@ func abortedEntryIn(ongoing map[int64]int64, c *completedTxn) abortedEntry {
 	return abortedEntry{producerID: c.producerID, first: c.first, last: c.last, lastStable: lso}
 }
 
-// publishTxnsLocked makes an append's transaction changes visible.
-// Caller holds appendMu and mu.
-func (l *Log) publishTxnsLocked(t *txnChanges, pending map[int64]*producerEntry, active *segment, aborted abortedEntry, created bool) {
-	for id, e := range pending {
+// publishTxnsLocked makes an append's transaction changes visible:
+// open transactions from the producers' new state, completed ones
+// (unstable until the high watermark passes their marker), aborted ones
+// in the transaction index mirror of active (aborts, written to the file
+// already; created: the file is new). Caller holds appendMu and mu.
+func (l *Log) publishTxnsLocked(w *appendWrite, active *segment, aborts []abortedEntry, created bool) {
+	for id, e := range w.pending {
 		if e.txnFirst >= 0 {
 			l.mu.ongoing[id] = e.txnFirst
 		} else {
 			delete(l.mu.ongoing, id)
 		}
 	}
-	if c := &t.completed; t.ended {
+	if c := &w.txn.completed; w.txn.ended && c.last >= l.mu.hw {
+		l.mu.unreplicated = append(l.mu.unreplicated, *c)
+	}
+	for _, c := range w.completed {
 		if c.last >= l.mu.hw {
-			l.mu.unreplicated = append(l.mu.unreplicated, *c)
-		}
-		if !c.commit {
-			active.aborted = append(active.aborted, aborted)
+			l.mu.unreplicated = append(l.mu.unreplicated, c)
 		}
 	}
+	active.aborted = append(active.aborted, aborts...)
 	if created {
 		l.mu.rollPending = true // the new .txnindex needs a directory fsync
 	}
