@@ -46,25 +46,6 @@ func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.Fet
 		ft.delayLocked(ps, now)
 		return false
 	}
-	if h, err := record.ParseHeader(records); err == nil {
-		// An empty log started (TruncateFullyAndStartAt) at the leader's
-		// log start offset, which DeleteRecords may put inside a batch:
-		// the leader answers that whole batch, so the log restarts at its
-		// base offset and the leader's log start offset, passed along,
-		// moves ours up again (Kafka's
-		// Partition.doAppendRecordsToFollowerOrFutureReplica on
-		// UnexpectedAppendOffsetException).
-		leo := ps.f.LogEndOffset()
-		if h.BaseOffset < leo && leo == ps.f.LogStartOffset() && h.LastOffset() >= leo {
-			ft.logger.Info("replica fetch: the leader's first batch starts before our empty log; restarting the log at it",
-				"topic", ps.topic, "partition", ps.partition, "log_start_offset", leo, "batch_base_offset", h.BaseOffset)
-			if err := ps.f.TruncateFullyAndStartAt(h.BaseOffset); err != nil {
-				ft.logger.Error("replica fetch: full truncation failed", "topic", ps.topic, "partition", ps.partition, "offset", h.BaseOffset, "err", err)
-				ft.delayLocked(ps, now)
-				return false
-			}
-		}
-	}
 	if err := ps.f.AppendAsFollower(records, sp.HighWatermark, sp.LogStartOffset); err != nil {
 		// Kafka delays a partition with corrupt records and fails it on
 		// a storage error; both wait here for the next try.

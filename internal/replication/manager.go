@@ -30,6 +30,11 @@ type Follower interface {
 	// high watermark to min(leaderHW, log end offset) and the log start
 	// offset up to leaderLogStart (never backwards, never past the log
 	// end offset), as Kafka's ReplicaFetcherThread.processPartitionData.
+	// The first batch may start past the log end (a compacted leader has
+	// gaps) and, on an empty log, before it: the leader's log start
+	// offset fell inside a batch (DeleteRecords) and the log restarts at
+	// that batch (Kafka's Partition.appendRecordsToFollowerOrFutureReplica;
+	// storage.Log.AppendAsFollower does both).
 	AppendAsFollower(records []byte, leaderHW, leaderLogStart int64) error
 	// TruncateTo drops every record at offset and above.
 	TruncateTo(offset int64) error
