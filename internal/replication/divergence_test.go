@@ -70,6 +70,10 @@ func (sl *stepLeader) answer(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 
 func openLog(t *testing.T, topic string, id [16]byte) *storage.Log {
 	t.Helper()
+	return openLogFor(t, topic, id)
+}
+
+func openLogFor(t testing.TB, topic string, id [16]byte) *storage.Log {
 	m, err := storage.OpenManager(storage.ManagerOptions{Dirs: []string{t.TempDir()}, Logger: quiet, CleanerDisabled: true})
 	if err != nil {
 		t.Fatal(err)
@@ -185,4 +189,106 @@ func TestReplicationFencedPartitionIsDelayed(t *testing.T) {
 	if f.L.LogEndOffset() != 3 || sf.MaxLag() != 0 || f.L.HighWatermark() != 3 {
 		t.Fatalf("end %d hw %d lag %d; want 3, 3, 0", f.L.LogEndOffset(), f.L.HighWatermark(), sf.MaxLag())
 	}
+}
+
+// TestReplicationRequestsTakePartitionsInTurn: with more ready partitions
+// than MaxPartitionsPerFetch, a request carries the first ones and the
+// partitions that returned records go to the back, so every partition is
+// fetched within a few rounds.
+func TestReplicationRequestsTakePartitionsInTurn(t *testing.T) {
+	const n = 5
+	var leaders []*stepLeader
+	var fs []replication.Follower
+	byID := map[[16]byte]*stepLeader{}
+	for i := 0; i < n; i++ {
+		id := [16]byte{9, byte(i)}
+		sl := &stepLeader{l: openLog(t, fmt.Sprintf("turn%d", i), id), epoch: 0}
+		appendEpoch(t, sl.l, 0, 2, "r")
+		sl.l.SetHighWatermark(sl.l.LogEndOffset())
+		leaders = append(leaders, sl)
+		byID[id] = sl
+		fs = append(fs, replication.NewLogFollower(openLog(t, fmt.Sprintf("turn%d", i), id), 0))
+	}
+	// Each topic has its own leader log: answer topic by topic.
+	answer := func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = 16
+		if len(req.Topics) > 2 {
+			t.Fatalf("request with %d partitions, limit 2", len(req.Topics))
+		}
+		for _, rt := range req.Topics {
+			one := *req
+			one.Topics = []kmsg.FetchRequestTopic{rt}
+			resp.Topics = append(resp.Topics, byID[rt.TopicID].answer(&one).Topics...)
+		}
+		return resp
+	}
+	sf, err := replication.NewStepFetcher(replication.Options{BrokerID: 2, MaxPartitionsPerFetch: 2, Logger: quiet}, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		sf.Step(time.Now(), answer)
+	}
+	for i, f := range fs {
+		if got := f.LogEndOffset(); got != 2 {
+			t.Errorf("partition of topic %d at %d after 3 rounds, want 2", i, got)
+		}
+	}
+}
+
+// FuzzReplicationAnswer: whatever a leader answers for a partition
+// (error code, diverging epoch, high watermark, log start, record
+// bytes), applying it to a real log neither panics nor leaves the log
+// inconsistent (log start <= high watermark <= log end).
+func FuzzReplicationAnswer(f *testing.F) {
+	f.Add(int16(0), int32(-1), int64(-1), int64(3), int64(0), batchesFor(f, 0, 2))
+	f.Add(int16(0), int32(0), int64(1), int64(3), int64(0), []byte{})
+	f.Add(int16(1), int32(-1), int64(-1), int64(3), int64(0), []byte{})
+	f.Add(int16(0), int32(7), int64(-3), int64(-9), int64(99), batchesFor(f, 5, 1))
+	id := [16]byte{10}
+	// One log for every input of a worker: its state drifts from input
+	// to input, which only widens what is tried.
+	fl := replication.NewLogFollower(openLogFor(f, "fz", id), 0)
+	sf, err := replication.NewStepFetcher(replication.Options{BrokerID: 2, DisableFetchSessions: true, Logger: quiet}, []replication.Follower{fl})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, code int16, divEpoch int32, divEnd, hw, logStart int64, records []byte) {
+		answer := func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+			resp := kmsg.NewPtrFetchResponse()
+			resp.Version = 16
+			st := kmsg.NewFetchResponseTopic()
+			st.TopicID = id
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.ErrorCode = code
+			if code == kerr.OffsetOutOfRange.Code {
+				sp.ErrorCode = 0 // needs a ListOffsets round trip to a real leader
+			}
+			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = divEpoch, divEnd
+			sp.HighWatermark, sp.LogStartOffset = hw, logStart
+			sp.RecordBatches = records
+			st.Partitions = append(st.Partitions, sp)
+			resp.Topics = append(resp.Topics, st)
+			return resp
+		}
+		sf.Step(time.Now().Add(time.Hour*time.Duration(1+fl.L.LogEndOffset()%1000)), answer)
+		l := fl.L
+		if s, h, e := l.LogStartOffset(), l.HighWatermark(), l.LogEndOffset(); s > h || h > e {
+			t.Fatalf("log start %d, high watermark %d, log end %d", s, h, e)
+		}
+	})
+}
+
+// batchesFor builds n one-record batches from base, epoch 0.
+func batchesFor(tb testing.TB, base int64, n int) []byte {
+	var out []byte
+	for i := 0; i < n; i++ {
+		b, err := record.Build(record.BuildOptions{BaseOffset: base + int64(i)}, []record.Record{{Timestamp: 1, Value: []byte("f")}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
 }
