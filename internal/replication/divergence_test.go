@@ -197,7 +197,6 @@ func TestReplicationFencedPartitionIsDelayed(t *testing.T) {
 // fetched within a few rounds.
 func TestReplicationRequestsTakePartitionsInTurn(t *testing.T) {
 	const n = 5
-	var leaders []*stepLeader
 	var fs []replication.Follower
 	byID := map[[16]byte]*stepLeader{}
 	for i := 0; i < n; i++ {
@@ -205,7 +204,6 @@ func TestReplicationRequestsTakePartitionsInTurn(t *testing.T) {
 		sl := &stepLeader{l: openLog(t, fmt.Sprintf("turn%d", i), id), epoch: 0}
 		appendEpoch(t, sl.l, 0, 2, "r")
 		sl.l.SetHighWatermark(sl.l.LogEndOffset())
-		leaders = append(leaders, sl)
 		byID[id] = sl
 		fs = append(fs, replication.NewLogFollower(openLog(t, fmt.Sprintf("turn%d", i), id), 0))
 	}

@@ -25,7 +25,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // startLeader starts a real single-node Samsa (broker + controller) on
 // kafkaAddr ("127.0.0.1:0" for any port) with its partition logs in
 // dataDir and its metadata elsewhere, so that dataDir holds only logs.
-func startLeader(t *testing.T, dataDir, metaDir, kafkaAddr string) *server.Server {
+func startLeader(t testing.TB, dataDir, metaDir, kafkaAddr string) *server.Server {
 	t.Helper()
 	var lastErr error
 	for try := 0; try < 50; try++ { // the old port may linger a moment after a restart
