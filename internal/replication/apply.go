@@ -55,6 +55,7 @@ func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.Fet
 		return false
 	}
 	ps.lag = max(0, sp.HighWatermark-ps.f.LogEndOffset())
+	ft.bytes.Add(int64(len(records)))
 	return len(records) > 0
 }
 

@@ -34,6 +34,9 @@ type fetcher struct {
 
 	// maxLag is the largest lag over the partitions (FetcherStats.MaxLag).
 	maxLag atomic.Int64
+	// requests, failures and bytes count Fetch requests sent, those that
+	// got no answer, and record bytes appended (FetcherStats).
+	requests, failures, bytes atomic.Int64
 
 	// mu guards the fields below. It is held while a response is
 	// applied to the Followers (disk I/O, never network I/O), so that
@@ -119,6 +122,16 @@ func (ft *fetcher) partitionCount() int {
 	return len(ft.parts)
 }
 
+func (ft *fetcher) partitionLag(tp TopicPartition) (int64, bool) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ps := ft.parts[tp]
+	if ps == nil {
+		return 0, false
+	}
+	return ps.lag, true
+}
+
 // add starts (or restarts) fetching fs.
 func (ft *fetcher) add(fs []Follower) {
 	ft.mu.Lock()
@@ -176,7 +189,9 @@ func (ft *fetcher) run() {
 			continue
 		}
 		resp, err := ft.send(round.addr, round.req)
+		ft.requests.Add(1)
 		if err != nil {
+			ft.failures.Add(1)
 			if ft.ctx.Err() != nil {
 				return
 			}

@@ -199,6 +199,11 @@ type FetcherStats struct {
 	// partitions, as of their last fetch; 0 when every partition is
 	// caught up or none was fetched yet.
 	MaxLag int64
+	// Requests counts the Fetch requests sent, Failures those that got
+	// no answer (transport errors, timeouts), Bytes the record bytes
+	// appended (Kafka's FetcherStats RequestsPerSec and BytesPerSec are
+	// rates of these).
+	Requests, Failures, Bytes int64
 }
 
 // Fetchers returns the running fetchers, ordered by leader and index.
@@ -207,7 +212,8 @@ func (m *Manager) Fetchers() []FetcherStats {
 	out := make([]FetcherStats, 0, len(m.fetchers))
 	for k, ft := range m.fetchers {
 		out = append(out, FetcherStats{LeaderID: k.leaderID, Index: k.index, Addr: ft.address(),
-			Partitions: ft.partitionCount(), MaxLag: ft.maxLag.Load()})
+			Partitions: ft.partitionCount(), MaxLag: ft.maxLag.Load(),
+			Requests: ft.requests.Load(), Failures: ft.failures.Load(), Bytes: ft.bytes.Load()})
 	}
 	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -229,6 +235,20 @@ func (m *Manager) MaxLag() int64 {
 		lag = max(lag, ft.maxLag.Load())
 	}
 	return lag
+}
+
+// PartitionLag is one followed partition's lag (Kafka's FetcherLagMetrics
+// ConsumerLag): the leader's high watermark minus our log end offset at
+// its last fetch; false when the partition is not followed.
+func (m *Manager) PartitionLag(topic string, partition int32) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tp := TopicPartition{topic, partition}
+	k, ok := m.assigned[tp]
+	if !ok {
+		return 0, false
+	}
+	return m.fetchers[k].partitionLag(tp)
 }
 
 // String names a fetcher in logs.

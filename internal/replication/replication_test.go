@@ -331,10 +331,19 @@ func TestReplicationFollowsLeaderByteForByte(t *testing.T) {
 	stats := m.Fetchers()
 	total := 0
 	for _, st := range stats {
-		if st.LeaderID != 1 || st.Addr != addr || st.MaxLag != 0 {
+		// Both fetchers saw the leader go away.
+		if st.LeaderID != 1 || st.Addr != addr || st.MaxLag != 0 || st.Requests == 0 || st.Bytes == 0 || st.Failures == 0 {
 			t.Fatalf("fetcher stats %+v", st)
 		}
 		total += st.Partitions
+	}
+	for p := int32(0); p < parts; p++ {
+		if lag, ok := m.PartitionLag(topic, p); !ok || lag != 0 {
+			t.Fatalf("partition %d lag %d %v", p, lag, ok)
+		}
+	}
+	if _, ok := m.PartitionLag(topic, parts); ok {
+		t.Fatal("lag of a partition not followed")
 	}
 	if len(stats) != 2 || total != parts || m.MaxLag() != 0 {
 		t.Fatalf("fetchers %+v, max lag %d", stats, m.MaxLag())
