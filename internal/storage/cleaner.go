@@ -465,7 +465,9 @@ func (l *Log) cleanPlanned(p *cleanPlan) (cleanStats, error) {
 		l.mu.Unlock()
 		return st, err
 	}
-	l.mu.cleanerOffset = max(p.cleanTo, p.firstDirty)
+	// Never past the log end: a follower truncation may have cut the log
+	// below the cleaned section meanwhile (its segments were not swapped).
+	l.mu.cleanerOffset = min(max(p.cleanTo, p.firstDirty), l.mu.leo)
 	l.mu.Unlock()
 	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dir), ckptCleaner); err != nil {
 		return st, fmt.Errorf("write %s: %w", cleanerOffsetFile, err)

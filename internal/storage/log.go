@@ -95,7 +95,7 @@ type Log struct {
 		// (no data, retry) from an I/O error.
 		truncations int64
 		offline     error // non-nil after an I/O error
-		closed       bool
+		closed      bool
 	}
 }
 
