@@ -188,7 +188,7 @@ func (ft *fetcher) run() {
 			ft.sleep(wait)
 			continue
 		}
-		resp, err := ft.send(round.addr, round.req)
+		resp, err := ft.send(round)
 		ft.requests.Add(1)
 		if err != nil {
 			ft.failures.Add(1)
@@ -307,20 +307,21 @@ type cappedRequest struct {
 
 func (r cappedRequest) MaxVersion() int16 { return min(r.max, r.Request.MaxVersion()) }
 
-// send sends req to the leader, bounded by replica.socket.timeout.ms.
-// Without a topic id for every partition, Fetch stays below v13 (which
-// names topics by id only), as Kafka's FetchRequest.Builder does.
-func (ft *fetcher) send(addr string, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+// send sends the round's request to the leader, bounded by
+// replica.socket.timeout.ms. Unless every partition of the round (hence
+// of the session) has a topic id, Fetch stays below v13 (which names
+// topics by id only), as Kafka's FetchRequest.Builder does.
+func (ft *fetcher) send(round *fetchRound) (*kmsg.FetchResponse, error) {
 	ctx, cancel := context.WithTimeout(ft.ctx, ft.opts.SocketTimeout)
 	defer cancel()
-	var r kmsg.Request = req
-	for _, rt := range req.Topics {
-		if rt.TopicID == ([16]byte{}) {
-			r = cappedRequest{Request: req, max: 12}
+	var r kmsg.Request = round.req
+	for _, p := range round.params {
+		if p.topicID == ([16]byte{}) {
+			r = cappedRequest{Request: round.req, max: 12}
 			break
 		}
 	}
-	resp, err := ft.client.Request(ctx, addr, r)
+	resp, err := ft.client.Request(ctx, round.addr, r)
 	if err != nil {
 		return nil, err
 	}

@@ -217,6 +217,12 @@ type followerSetup struct {
 }
 
 func setupFollowers(t *testing.T, adm *kadm.Client, topic string, partitions int32) *followerSetup {
+	return setupFollowersID(t, adm, topic, partitions, true)
+}
+
+// setupFollowersID: withID false creates the follower logs without the
+// topic id (as logs of releases before topic ids).
+func setupFollowersID(t *testing.T, adm *kadm.Client, topic string, partitions int32, withID bool) *followerSetup {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := adm.CreateTopic(ctx, partitions, 1, map[string]*string{"segment.bytes": kadm.StringPtr("4096")}, topic); err != nil {
@@ -235,8 +241,12 @@ func setupFollowers(t *testing.T, adm *kadm.Client, topic string, partitions int
 	cfg := storage.DefaultConfig()
 	cfg.SegmentBytes = 4096
 	su := &followerSetup{topic: topic, fm: fm}
+	id := td.ID
+	if !withID {
+		id = [16]byte{}
+	}
 	for p := int32(0); p < partitions; p++ {
-		l, err := fm.CreateLog(topic, p, td.ID, cfg)
+		l, err := fm.CreateLog(topic, p, id, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,6 +368,36 @@ func TestReplicationFollowsLeaderByteForByte(t *testing.T) {
 	if err := m.AddPartitions(1, addr, asFollowers(su.fs)); err == nil {
 		t.Fatal("AddPartitions after Close succeeded")
 	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	compareWithLeader(t, leaderDir, su.fs)
+}
+
+// TestReplicationWithoutTopicIDsFetchesByName: followers whose logs have
+// no topic id fetch below v13, naming topics, in a session too.
+func TestReplicationWithoutTopicIDsFetchesByName(t *testing.T) {
+	leaderDir := t.TempDir()
+	s := startLeader(t, leaderDir, t.TempDir(), "127.0.0.1:0")
+	defer func() { s.Close() }()
+	addr := s.KafkaAddr()
+	adm := kadm.NewClient(newClient(t, addr))
+	const topic, parts = "noid", 2
+	su := setupFollowersID(t, adm, topic, parts, false)
+	acks1 := newClient(t, addr, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceRounds(t, acks1, topic, parts, 3, 20, "a")
+	m, err := replication.NewManager(replication.Options{BrokerID: 2, FetchBackoff: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.AddPartitions(1, addr, asFollowers(su.fs)); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, adm, topic, su.fs)
+	produceRounds(t, acks1, topic, parts, 3, 20, "b") // incremental fetches
+	waitCaughtUp(t, adm, topic, su.fs)
+	m.Close()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
