@@ -290,3 +290,46 @@ func batchesFor(tb testing.TB, base int64, n int) []byte {
 	}
 	return out
 }
+
+// TestReplicationTruncatesThroughUnknownEpochs: the follower's latest
+// epochs (2 and 4, from leaders that died before replicating) are
+// unknown to the leader (epochs 1, 3 and now 5). Each diverging epoch
+// names an epoch the follower does not have either, so it truncates to
+// the end of its own largest epoch below it and asks again
+// (getOffsetTruncationState's intermediate case) until the logs meet at
+// offset 3; then it copies the leader's epoch 3.
+func TestReplicationTruncatesThroughUnknownEpochs(t *testing.T) {
+	id := [16]byte{11}
+	leader := &stepLeader{l: openLog(t, "unk", id), epoch: 5}
+	appendEpoch(t, leader.l, 1, 3, "common")
+	appendEpoch(t, leader.l, 3, 5, "leader")
+	appendEpoch(t, leader.l, 5, 0, "") // became leader in epoch 5, nothing written yet
+	leader.l.SetHighWatermark(leader.l.LogEndOffset())
+
+	fl := openLog(t, "unk", id)
+	common, err := leader.l.Read(0, 1<<20, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.AppendAsFollower(common); err != nil {
+		t.Fatal(err)
+	}
+	appendEpoch(t, fl, 2, 3, "lost-2")
+	appendEpoch(t, fl, 4, 3, "lost-4")
+	f := replication.NewLogFollower(fl, 5)
+	sf, err := replication.NewStepFetcher(replication.Options{BrokerID: 2, Logger: quiet}, []replication.Follower{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []int64
+	for i := 0; i < 4; i++ {
+		sf.Step(time.Now(), leader.answer)
+		ends = append(ends, fl.LogEndOffset())
+	}
+	if fmt.Sprint(ends) != "[6 3 8 8]" {
+		t.Fatalf("log end after each fetch: %v, want [6 3 8 8]", ends)
+	}
+	if lb, fb := readAll(t, leader.l), readAll(t, fl); !bytes.Equal(lb, fb) || fl.LatestEpoch() != 3 {
+		t.Fatalf("not converged: %d vs %d bytes, epoch %d", len(lb), len(fb), fl.LatestEpoch())
+	}
+}

@@ -2,6 +2,7 @@ package replication_test
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,4 +126,63 @@ func TestReplicationManagerMovesAndRemovesPartitions(t *testing.T) {
 	if w0.late.Load() != 0 || w1.late.Load() != 0 {
 		t.Fatalf("removed followers called %d and %d times", w0.late.Load(), w1.late.Load())
 	}
+}
+
+// TestReplicationBlackholedLeaderTimesOut: a leader that accepts the
+// connection and never answers (not even ApiVersions) costs each request
+// at most replica.socket.timeout.ms; the failures are counted and Close
+// returns at once though a request is outstanding.
+func TestReplicationBlackholedLeaderTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held sync.WaitGroup
+	held.Add(1)
+	go func() { // accept and hold connections, reading nothing
+		defer held.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer held.Wait()
+	defer ln.Close()
+
+	l := openLog(t, "hole", [16]byte{12})
+	m, err := replication.NewManager(replication.Options{BrokerID: 2, FetchWaitMax: 100 * time.Millisecond,
+		SocketTimeout: 300 * time.Millisecond, FetchBackoff: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddPartitions(1, ln.Addr().String(), []replication.Follower{replication.NewLogFollower(l, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := m.Fetchers()
+		if len(st) == 1 && st[0].Failures >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no timeouts counted: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	m.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	waitNoReplicationGoroutines(t)
 }
