@@ -47,6 +47,10 @@ func (sl *stepLeader) answer(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			default:
 				if rp.LastFetchedEpoch >= 0 {
 					found, end := sl.l.EndOffsetForEpoch(rp.LastFetchedEpoch)
+					if found < 0 || end < 0 || rp.FetchOffset < sl.l.LogStartOffset() {
+						sp.ErrorCode = kerr.OffsetOutOfRange.Code
+						break
+					}
 					if found < rp.LastFetchedEpoch || end < rp.FetchOffset {
 						sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = found, end
 						break
