@@ -33,7 +33,13 @@ func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.Fet
 				ft.logger.Error("replica fetch: truncation failed", "topic", ps.topic, "partition", ps.partition, "offset", to, "err", err)
 				ft.delayLocked(ps, now)
 			}
+			return false
 		}
+		// Nothing to cut: asking again at once would get the same
+		// answer, so wait (a correct leader does not answer this).
+		ft.logger.Warn("replica fetch: diverging epoch that truncates nothing", "topic", ps.topic, "partition", ps.partition,
+			"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "local_epoch", found, "local_end_offset", end, "log_end_offset", leo)
+		ft.delayLocked(ps, now)
 		return false
 	}
 	records, partial := wholeBatches(sp.RecordBatches)
