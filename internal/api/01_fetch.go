@@ -19,10 +19,18 @@ package api
 //
 // Long poll: when fewer than MinBytes are available and MaxWaitMillis > 0,
 // the request parks (internal/network serves it on its own goroutine so
-// the connection keeps reading) until an append or high-watermark move on
-// one of its partitions (storage.Log.Changed) brings MinBytes, the wait
-// times out, or the connection closes. A partition error answers at once,
-// as Kafka's DelayedFetch completes on errors.
+// the connection keeps reading) on one replica.FetchWaiter registered on
+// each of its partitions, until an append, high-watermark move or role
+// change on one of them brings MinBytes, the wait times out, or the
+// connection closes. A partition error answers at once, as Kafka's
+// DelayedFetch completes on errors.
+//
+// Followers (replica id, or from v15 the replica state, >= 0) read the
+// same way through replica.Partition.Fetch, up to the log end offset
+// rather than the high watermark; their fetch offset is their log end
+// offset, which moves the high watermark and the ISR (internal/replica).
+// From v12 a fetcher whose last fetched epoch disagrees with the leader's
+// log gets a DivergingEpoch and no records.
 //
 // Per partition codes: UNKNOWN_TOPIC_OR_PARTITION (v13+:
 // UNKNOWN_TOPIC_ID), OFFSET_OUT_OF_RANGE, FENCED_LEADER_EPOCH /
@@ -35,9 +43,8 @@ package api
 // (fetch_session.go: bounded cache, eviction, incremental answers). Any
 // other epoch is an incremental fetch on an existing session.
 //
-// Differences from Kafka: the replica id / replica state (followers) is ignored until
-// replication exists; rack-aware preferred read replicas (v11) are never
-// chosen.
+// Differences from Kafka: rack-aware preferred read replicas (v11,
+// KIP-392) are never chosen yet.
 //
 // Versions: v4 isolation level, last stable offset, aborted transactions
 // (KIP-98); v5 log start offset; v7 fetch sessions (KIP-227); v9 current
@@ -49,7 +56,7 @@ package api
 
 import (
 	"context"
-	"reflect"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -57,7 +64,6 @@ import (
 
 	"samsa/internal/metadata"
 	"samsa/internal/network"
-	"samsa/internal/record"
 	"samsa/internal/replica"
 	"samsa/internal/storage"
 )
@@ -214,16 +220,12 @@ func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, res
 			}
 		}
 		if fp.code == 0 {
+			// Any replica: the partition's Fetch checks epochs first and
+			// then that this broker leads (Kafka's order of errors).
 			rp := e.req
-			p, err := h.d.Replicas.Partition(topic, rp.Partition)
+			p, err := h.d.Replicas.Replica(topic, rp.Partition)
 			if err != nil {
 				fp.code = h.errorCode(err, "fetch", "topic", topic, "partition", rp.Partition)
-			} else if ep := rp.CurrentLeaderEpoch; req.Version >= 9 && ep >= 0 && ep != p.LeaderEpoch() {
-				if ep < p.LeaderEpoch() {
-					fp.code = kerr.FencedLeaderEpoch.Code
-				} else {
-					fp.code = kerr.UnknownLeaderEpoch.Code
-				}
 			} else {
 				fp.p = p
 			}
@@ -237,54 +239,61 @@ func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, res
 }
 
 // waitFetch reads the partitions into the response, and for a long poll
-// waits until MinBytes are there, the wait times out or ctx ends.
+// waits until MinBytes are there, the wait times out or ctx ends. The wait
+// is one replica.FetchWaiter registered on every partition of the request
+// (Kafka's DelayedFetch), woken by appends, high-watermark moves and role
+// changes.
 func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, hasError bool) {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	waiting := maxWait > 0 && req.MinBytes > 0 && !hasError
-	var timer *time.Timer
-	var cases []reflect.SelectCase
-	for armed := false; ; armed = true {
-		if armed {
-			// Take the change channels before reading, so an append
-			// between the read and the wait still wakes us. The first
-			// read skips this: usually data is there already.
-			cases = cases[:0]
-			for i := range parts {
-				if parts[i].p != nil {
-					cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(parts[i].p.Log().Changed())})
-				}
-			}
-		}
-		n, readErr := h.readFetch(req, parts)
+	var w *replica.FetchWaiter
+	var wctx context.Context
+	for {
+		n, readErr := h.readFetch(ctx, req, parts)
 		if !waiting || readErr || n >= int(req.MinBytes) || ctx.Err() != nil {
 			return
 		}
-		if !armed {
+		if w == nil {
+			// Register, then read again: a change between the first
+			// read and the registration still wakes us. The first
+			// read skips this: usually data is there already.
+			w = replica.NewFetchWaiter()
+			defer w.Close()
+			for i := range parts {
+				if parts[i].p != nil {
+					w.Watch(parts[i].p)
+				}
+			}
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, maxWait)
+			defer cancel()
 			continue
 		}
-		if timer == nil {
-			timer = time.NewTimer(maxWait)
-			defer timer.Stop()
-		}
-		cases = append(cases,
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		)
-		chosen, _, _ := reflect.Select(cases)
-		if chosen >= len(cases)-2 {
+		if err := w.Wait(wctx); err != nil {
 			// Timed out or the connection closed: answer with what there is.
-			if chosen == len(cases)-2 {
-				_, _ = h.readFetch(req, parts)
+			if ctx.Err() == nil {
+				_, _ = h.readFetch(ctx, req, parts)
 			}
 			return
 		}
 	}
 }
 
-// readFetch fills every partition's response from its log and returns the
-// bytes of records read and whether a partition answered an error.
-func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int, bool) {
+// replicaOf returns the fetching replica's broker id and epoch: the
+// replica state (v15+, KIP-903) or the replica id; -1 for a consumer.
+func replicaOf(req *kmsg.FetchRequest) (int32, int64) {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
+	return req.ReplicaID, -1
+}
+
+// readFetch fills every partition's response through its
+// replica.Partition.Fetch and returns the bytes of records read and
+// whether a partition answered an error.
+func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition) (int, bool) {
 	remaining := h.fetchMaxBytes(req)
+	replicaID, replicaEpoch := replicaOf(req)
 	total := 0
 	hasErr := false
 	for i := range parts {
@@ -297,63 +306,60 @@ func (h *Handler) readFetch(req *kmsg.FetchRequest, parts []fetchPartition) (int
 			hasErr = true
 			continue
 		}
-		l := fp.p.Log()
-		hw := l.HighWatermark()
-		lso := min(l.LastStableOffset(), hw)
-		sp.ErrorCode = 0
-		sp.HighWatermark = hw
-		sp.LastStableOffset = lso
-		sp.LogStartOffset = l.LogStartOffset()
-		upper := hw
-		if req.IsolationLevel == 1 {
-			upper = lso
-			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		} else {
-			sp.AbortedTransactions = nil
+		params := replica.FetchParams{
+			ReplicaID: -1, ReplicaEpoch: -1, FetchOffset: fp.req.FetchOffset,
+			CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1,
+			MaxBytes: max(min(fp.req.PartitionMaxBytes, remaining), 0), MinOneMessage: total == 0,
+			Isolation: req.IsolationLevel,
 		}
-		limit := min(fp.req.PartitionMaxBytes, remaining)
-		if limit < 0 {
-			limit = 0
+		if replicaID >= 0 {
+			params.ReplicaID, params.ReplicaEpoch, params.Isolation = replicaID, replicaEpoch, replica.ReadUncommitted
+			params.LogStartOffset = fp.req.LogStartOffset
 		}
-		data, err := l.Read(fp.req.FetchOffset, limit, upper, total == 0)
+		if req.Version >= 9 {
+			params.CurrentLeaderEpoch = fp.req.CurrentLeaderEpoch
+		}
+		if req.Version >= 12 {
+			params.LastFetchedEpoch = fp.req.LastFetchedEpoch
+		}
+		res, err := fp.p.Fetch(ctx, params)
+		releaseRecords(sp)
 		if err != nil {
-			sp.ErrorCode = h.errorCode(err, "fetch", "topic", l.Topic(), "partition", l.Partition(), "offset", fp.req.FetchOffset)
-			releaseRecords(sp)
-			sp.RecordBatches = noRecords
+			sp.ErrorCode = h.errorCode(err, "fetch", "topic", fp.topic(), "partition", fp.req.Partition, "offset", fp.req.FetchOffset)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			if errors.Is(err, storage.ErrOffsetOutOfRange) {
+				// The offsets were read before the refused read: they
+				// tell the client where the log is now.
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+			}
+			sp.AbortedTransactions = nil
 			hasErr = true
 			continue
 		}
-		if data == nil {
-			data = noRecords
-		}
-		if req.IsolationLevel == 1 && len(data) > 0 {
-			for _, a := range l.AbortedTransactions(fp.req.FetchOffset, endOffset(data)) {
+		sp.ErrorCode = 0
+		sp.HighWatermark = res.HighWatermark
+		sp.LastStableOffset = res.LastStableOffset
+		sp.LogStartOffset = res.LogStartOffset
+		sp.PreferredReadReplica = res.PreferredReadReplica
+		sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset
+		sp.AbortedTransactions = nil
+		if res.AbortedTransactions != nil {
+			sp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(res.AbortedTransactions))
+			for _, a := range res.AbortedTransactions {
 				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
 			}
 		}
-		releaseRecords(sp)
+		data := res.Records
+		if data == nil {
+			data = noRecords
+		}
 		sp.RecordBatches = data
 		total += len(data)
 		remaining = max(remaining-int32(len(data)), 0)
 	}
 	return total, hasErr
-}
-
-// endOffset returns the offset after the last whole batch of data (the
-// exclusive end of a fetched range).
-func endOffset(data []byte) int64 {
-	end := int64(-1)
-	for len(data) > 0 {
-		_, h, rest, err := record.Next(data)
-		if err != nil {
-			break
-		}
-		end = h.NextOffset()
-		data = rest
-	}
-	return end
 }
 
 // releaseRecords hands a partition's record buffer back to the storage
@@ -378,4 +384,10 @@ func (h *Handler) Release(resp kmsg.Response) {
 			releaseRecords(&f.Topics[i].Partitions[j])
 		}
 	}
+}
+
+// topic is the partition's topic name (for logs).
+func (fp *fetchPartition) topic() string {
+	t, _, _ := fp.p.TopicPartition()
+	return t
 }

@@ -124,7 +124,13 @@ func (h *Handler) listPartitionOffset(req *kmsg.ListOffsetsRequest, topic string
 	}
 	l := p.Log()
 	hw := l.HighWatermark()
-	if req.Version >= 2 && req.IsolationLevel == 1 {
+	switch {
+	case req.ReplicaID >= 0:
+		// A follower (its fetcher resolving OFFSET_OUT_OF_RANGE) sees
+		// the whole log, as Kafka's fetchOffsetForTimestamp does for
+		// replica ids other than -1.
+		hw = l.LogEndOffset()
+	case req.Version >= 2 && req.IsolationLevel == 1:
 		hw = min(l.LastStableOffset(), hw)
 	}
 	offset, ts := int64(listNotFoundOffset), int64(-1)

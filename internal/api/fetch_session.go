@@ -328,7 +328,8 @@ func (c *fetchSessions) create(req *kmsg.FetchRequest, entries []fetchEntry, par
 	if c.slots <= 0 || len(entries) == 0 {
 		return 0
 	}
-	privileged := req.ReplicaID >= 0
+	id, _ := replicaOf(req)
+	privileged := id >= 0
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
