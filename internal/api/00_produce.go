@@ -54,9 +54,18 @@ package api
 // which every client retries, as Kafka's ReplicaManager maps them. The
 // append then opens the transaction in the partition's log.
 //
+// acks=all (-1): after the append the response waits until the high
+// watermark passes the records (every ISR member has them), at most the
+// request's TimeoutMillis (REQUEST_TIMED_OUT after; the records stay in
+// the leader's log, as in Kafka); NOT_ENOUGH_REPLICAS before the append
+// when the ISR is below min.insync.replicas, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// when it shrank below it meanwhile, NOT_LEADER_OR_FOLLOWER when the
+// leadership moved meanwhile. The wait runs off the connection's reading
+// goroutine (network.Conn.Defer): the connection's next requests are
+// appended meanwhile, in order, and the responses leave in order.
+//
 // Differences from Kafka: topics are never auto-created by Produce (modern
-// Kafka only does it through Metadata). The request timeout is not
-// enforced (there is no replication wait yet).
+// Kafka only does it through Metadata).
 //
 // Versions: v1 throttle; v2 log append time (magic 1); v3 transactional
 // id, record batch v2 (KIP-98); v5 log start offset; v7 ZStandard
@@ -71,6 +80,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -79,6 +89,7 @@ import (
 	"samsa/internal/metadata"
 	"samsa/internal/network"
 	"samsa/internal/record"
+	"samsa/internal/replica"
 	"samsa/internal/storage"
 	"samsa/internal/txn"
 )
@@ -148,10 +159,57 @@ func (h *Handler) produce(ctx context.Context, c *network.Conn, req *kmsg.Produc
 		}
 		return nil, nil
 	}
+	if req.Acks == -1 {
+		// acks=all: the response waits until every ISR member has the
+		// records (replica.Partition.WaitReplicated, Kafka's
+		// DelayedProduce), off the connection's reading goroutine so
+		// its next requests are appended meanwhile, in order.
+		var waits []*produceJob
+		for i := range jobs {
+			if j := &jobs[i]; j.p != nil && j.sp.ErrorCode == 0 && j.p.HighWatermark() < j.end {
+				waits = append(waits, j)
+			}
+		}
+		if len(waits) > 0 {
+			finish := func() (kmsg.Response, error) {
+				if h.waitReplicated(ctx, req, waits) || failed {
+					if c != nil {
+						h.produceLeaderHints(resp, c.Listener())
+					}
+				}
+				return resp, nil
+			}
+			if c == nil {
+				return finish()
+			}
+			c.Defer(finish)
+			return nil, nil
+		}
+	}
 	if failed && c != nil {
 		h.produceLeaderHints(resp, c.Listener())
 	}
 	return resp, nil
+}
+
+// waitReplicated waits, up to the request's timeout, until the high
+// watermark of each partition in waits passes its records, and answers
+// the partitions that did not get there. It reports whether one failed.
+func (h *Handler) waitReplicated(ctx context.Context, req *kmsg.ProduceRequest, waits []*produceJob) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
+	failed := false
+	for _, j := range waits {
+		if err := j.p.WaitReplicated(ctx, j.end); err != nil {
+			j.sp.ErrorCode = h.errorCode(err, "produce", "topic", j.topic, "partition", j.rp.Partition)
+			if req.Version >= 8 {
+				j.sp.ErrorMessage = errorMessage(err)
+			}
+			j.sp.BaseOffset = -1
+			failed = true
+		}
+	}
+	return failed
 }
 
 // produceJob is one partition of a Produce request to validate and
@@ -160,6 +218,10 @@ type produceJob struct {
 	topic string
 	rp    *kmsg.ProduceRequestTopicPartition
 	sp    *kmsg.ProduceResponseTopicPartition
+	// Set by a successful append: the partition and the offset after the
+	// records (what an acks=all produce waits for).
+	p   *replica.Partition
+	end int64
 }
 
 // Large requests are appended by several goroutines, one partition each at
@@ -228,7 +290,7 @@ func (h *Handler) produceOne(ctx context.Context, req *kmsg.ProduceRequest, j *p
 		err = h.verifyTxn(ctx, req.TransactionID, j.topic, rp)
 	}
 	if err == nil {
-		err = h.appendPartition(j.topic, rp, req.Acks, sp)
+		err = h.appendPartition(j, req.Acks)
 	}
 	if err != nil {
 		sp.ErrorCode = h.errorCode(err, "produce", "topic", j.topic, "partition", rp.Partition)
@@ -297,18 +359,19 @@ func (h *Handler) verifyTxn(ctx context.Context, id *string, topic string, rp *k
 }
 
 // appendPartition appends one partition's records and fills in the
-// offsets of sp.
-func (h *Handler) appendPartition(topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) error {
-	p, err := h.d.Replicas.Partition(topic, rp.Partition)
+// offsets of j.sp.
+func (h *Handler) appendPartition(j *produceJob, acks int16) error {
+	p, err := h.d.Replicas.Partition(j.topic, j.rp.Partition)
 	if err != nil {
 		return err
 	}
-	info, err := p.Append(rp.Records, acks)
+	info, err := p.Append(j.rp.Records, acks)
 	if err != nil {
-		return fmt.Errorf("append to %s-%d: %w", topic, rp.Partition, err)
+		return fmt.Errorf("append to %s-%d: %w", j.topic, j.rp.Partition, err)
 	}
-	sp.BaseOffset = info.FirstOffset
-	sp.LogAppendTime = info.LogAppendTime
-	sp.LogStartOffset = info.LogStartOffset
+	j.sp.BaseOffset = info.FirstOffset
+	j.sp.LogAppendTime = info.LogAppendTime
+	j.sp.LogStartOffset = info.LogStartOffset
+	j.p, j.end = p, info.LastOffset+1
 	return nil
 }

@@ -17,22 +17,26 @@ package api
 // NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR; the low watermark is -1 on
 // error.
 //
-// Differences from Kafka: the timeout is not used: with a single-replica
-// ISR the deletion is complete when the leader's log moved, so nothing is
-// parked in a purgatory (Kafka's DelayedDeleteRecords waits for the
-// followers' low watermarks).
+// With followers the answer waits (up to the request's TimeoutMillis,
+// then REQUEST_TIMED_OUT) until every live replica moved its log start
+// offset there (replica.Partition.WaitLowWatermark, Kafka's
+// DelayedDeleteRecords; followers learn the leader's log start offset
+// from their fetches). A single replica is done at once.
 //
 // Versions: v1 throttle after response; v2 flexible.
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
 )
 
-func (h *Handler) deleteRecords(_ context.Context, _ *network.Conn, req *kmsg.DeleteRecordsRequest) (kmsg.Response, error) {
+func (h *Handler) deleteRecords(ctx context.Context, _ *network.Conn, req *kmsg.DeleteRecordsRequest) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	resp.Topics = make([]kmsg.DeleteRecordsResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
@@ -47,6 +51,9 @@ func (h *Handler) deleteRecords(_ context.Context, _ *network.Conn, req *kmsg.De
 			p, err := h.d.Replicas.Partition(rt.Topic, rp.Partition)
 			if err == nil {
 				sp.LowWatermark, err = p.DeleteRecords(rp.Offset)
+			}
+			if err == nil {
+				err = p.WaitLowWatermark(ctx, sp.LowWatermark)
 			}
 			if err != nil {
 				sp.ErrorCode = h.errorCode(err, "delete records", "topic", rt.Topic, "partition", rp.Partition, "offset", rp.Offset)
