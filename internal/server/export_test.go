@@ -1,5 +1,7 @@
 package server
 
+import "samsa/internal/storage"
+
 // Crash stops the node like a kill -9 would as far as the cluster sees:
 // no controlled shutdown, heartbeats just stop (then the node closes its
 // files cleanly, which a crash would not).
@@ -9,4 +11,9 @@ func (s *Server) Crash() error {
 		s.life = nil
 	}
 	return s.Close()
+}
+
+// LogForTest is this node's log of the partition (any role).
+func (s *Server) LogForTest(topic string, partition int32) (*storage.Log, bool) {
+	return s.logs.Log(topic, partition)
 }

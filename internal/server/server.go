@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,7 @@ import (
 	"samsa/internal/network"
 	"samsa/internal/raft"
 	"samsa/internal/replica"
+	"samsa/internal/replication"
 	"samsa/internal/storage"
 	"samsa/internal/txn"
 )
@@ -88,10 +90,14 @@ type Server struct {
 	// life registers and heartbeats this broker; nil on a
 	// controller-only node.
 	life *lifecycle
+	// lifeRef is life for readers on other goroutines (broker epoch of
+	// fetches and ISR changes); nil before registration.
+	lifeRef atomic.Pointer[lifecycle]
 	// expiryStop ends the session expiry goroutine (controller role);
 	// expiryDone is closed when it has returned.
 	expiryStop, expiryDone chan struct{}
 	replicas               *replica.Manager
+	fetchers               *replication.Manager // the follower fetchers
 	groups                 *group.Coordinator
 	txns                   *txn.Coordinator
 	listeners              []*network.Server
@@ -184,7 +190,22 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.ctrl = router
 	s.replicas = replica.New(cfg.NodeID, s.logs, cfg, logger)
+	brokerEpoch := func() int64 {
+		if l := s.lifeRef.Load(); l != nil {
+			return l.epoch.Load()
+		}
+		return -1
+	}
+	if s.fetchers, err = replication.NewManager(replicationOptions(cfg, brokerEpoch)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.replicas.SetReplication(replica.ReplicationOptions{
+		ISRUpdater:   &isrUpdater{local: s.controller, controllers: controllers},
+		BrokerEpoch:  brokerEpoch,
+		FollowerHook: s.followerHook,
+	})
 	s.pub.Subscribe(s.replicas.Apply)
+	s.replicas.Start()
 	s.groups = newGroupCoordinator(s)
 	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
 	s.pub.Subscribe(loader.apply)
@@ -260,6 +281,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.lifeClient = interbroker.New(interbroker.Options{ClientID: fmt.Sprintf("samsa-broker-%d-lifecycle", cfg.NodeID), Logger: logger})
 		lifeControllers := interbroker.NewControllers(s.lifeClient, s.voters, func() int32 { return s.pub.Image().ControllerID })
 		life = newLifecycle(s, lifeControllers, advertisedEndpoints(cfg, bound))
+		s.lifeRef.Store(life)
 		if err := life.register(sctx); err != nil {
 			return nil, err
 		}
@@ -613,6 +635,15 @@ func (s *Server) Close() error {
 	if s.quorum != nil {
 		errs = append(errs, s.quorum.Close())
 		s.quorum = nil
+	}
+	// No image is applied any more: the fetchers and the replica
+	// manager's ISR checks stop before the logs close.
+	if s.fetchers != nil {
+		s.fetchers.Close()
+		s.fetchers = nil
+	}
+	if s.replicas != nil {
+		s.replicas.Close()
 	}
 	// The transaction coordinator stops first: its marker writers write
 	// to __consumer_offsets through the group coordinator.

@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// partitionState is one partition as a node's Metadata shows it.
+func partitionState(ctx context.Context, t *testing.T, c *testCluster, via int32, topic string, partition int32) (leader, epoch int32, isr []int32) {
+	t.Helper()
+	adm := kadm.NewClient(c.client(via))
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := md.Topics[topic].Partitions[partition]
+	isr = slices.Clone(p.ISR)
+	slices.Sort(isr)
+	return p.Leader, p.LeaderEpoch, isr
+}
+
+// TestClusterReplicationAcksAllSurvivesLeaderLoss: a topic of replication
+// factor 3 on three brokers; records produced with acks=all reach every
+// replica byte for byte; the leader is stopped, another ISR member takes
+// over with a new epoch, every acknowledged record is still there, and
+// producing goes on; the old leader comes back, catches up and rejoins
+// the ISR.
+func TestClusterReplicationAcksAllSurvivesLeaderLoss(t *testing.T) {
+	c := startCluster(t, specs(3), "min.insync.replicas=2")
+	ctx := ctxFor(t, 90*time.Second)
+	adm := kadm.NewClient(c.client(1))
+	const topic = "replicated"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISR := func(via int32, want []int32) (int32, int32) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			leader, epoch, isr := partitionState(ctx, t, c, via, topic, 0)
+			if leader >= 0 && slices.Equal(isr, want) {
+				return leader, epoch
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ISR %v leader %d, want ISR %v", isr, leader, want)
+			}
+		}
+	}
+	leader, epoch := waitISR(1, []int32{1, 2, 3})
+
+	produce := func(via int32, from, n int) {
+		t.Helper()
+		cl := c.client(via, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(20))
+		var rs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			rs = append(rs, &kgo.Record{Value: []byte(fmt.Sprintf("r-%06d", i))})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce %d..%d via %d: %v", from, from+n, via, err)
+		}
+	}
+	produce(1, 0, 500)
+
+	// Every replica holds the same bytes once the followers caught up.
+	readLog := func(id int32) []byte {
+		l, ok := c.nodes[id].s.LogForTest(topic, 0)
+		if !ok {
+			t.Fatalf("node %d has no log of %s-0", id, topic)
+		}
+		b, err := l.Read(0, 64<<20, l.LogEndOffset(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Clone(b)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a, b, d := readLog(1), readLog(2), readLog(3)
+		if len(a) > 0 && bytes.Equal(a, b) && bytes.Equal(a, d) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica logs differ: %d, %d, %d bytes", len(a), len(b), len(d))
+		}
+	}
+
+	// Stop the leader: another ISR member leads with a newer epoch.
+	c.nodes[leader].s.Close()
+	c.nodes[leader].s = nil
+	var other int32
+	for id := range c.nodes {
+		if id != leader {
+			other = id
+			break
+		}
+	}
+	var rest []int32
+	for id := range c.nodes {
+		if id != leader {
+			rest = append(rest, id)
+		}
+	}
+	slices.Sort(rest)
+	newLeader, newEpoch := waitISR(other, rest)
+	if newLeader == leader || newEpoch <= epoch {
+		t.Fatalf("after stopping leader %d (epoch %d): leader %d epoch %d", leader, epoch, newLeader, newEpoch)
+	}
+	produce(other, 500, 500)
+
+	// Every acknowledged record, once, in order.
+	cons := c.client(other, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < 1000 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if want := fmt.Sprintf("r-%06d", got); string(r.Value) != want {
+				t.Fatalf("offset %d holds %q, want %q", r.Offset, r.Value, want)
+			}
+			got++
+		})
+	}
+
+	// The old leader returns, catches up and rejoins the ISR.
+	c.restart(leader)
+	waitISR(other, []int32{1, 2, 3})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if a, b := readLog(leader), readLog(newLeader); bytes.Equal(a, b) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("returned replica %d did not converge with leader %d", leader, newLeader)
+		}
+	}
+}
