@@ -265,3 +265,67 @@ func TestClusterCreateTopicsDeadlinePassedNotCommitted(t *testing.T) {
 		t.Error("the CreateTopics with timeout 0 was not done")
 	}
 }
+
+// TestClusterForwardedCreateVisibleOnAnswer: when a node that is not the
+// controller answers a CreateTopics (forwarded), its own Metadata already
+// shows the topic the controller created, under the id it answered, with
+// a leader for every partition, even right after the same name was
+// deleted through the controller (the forwarder used to accept any topic
+// of that name: the deleted one, while its image still lagged).
+func TestClusterForwardedCreateVisibleOnAnswer(t *testing.T) {
+	c := startCluster(t, specs(3))
+	ctx := ctxFor(t, 120*time.Second)
+	ctrl := c.controllerID(ctx, 1)
+	asker := ctrl%3 + 1
+	raw := interbroker.New(interbroker.Options{Logger: quiet, RequestTimeout: 30 * time.Second})
+	defer raw.Close()
+	const topic = "recreated"
+	for round := range 10 {
+		creq := kmsg.NewPtrCreateTopicsRequest()
+		creq.TimeoutMillis = 15000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 3, 1
+		creq.Topics = append(creq.Topics, rt)
+		r, err := raw.Request(ctx, c.nodes[asker].plain, creq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr := r.(*kmsg.CreateTopicsResponse).Topics[0]
+		if cr.ErrorCode != 0 {
+			t.Fatalf("round %d: create through node %d: %v", round, asker, kerr.ErrorForCode(cr.ErrorCode))
+		}
+		mreq := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		name := topic
+		mt.Topic = &name
+		mreq.Topics = append(mreq.Topics, mt)
+		mr, err := raw.Request(ctx, c.nodes[asker].plain, mreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mtop := mr.(*kmsg.MetadataResponse).Topics[0]
+		if mtop.ErrorCode != 0 || mtop.TopicID != cr.TopicID || len(mtop.Partitions) != 3 {
+			t.Fatalf("round %d: node %d answered the create with id %x, then its Metadata shows %v id %x with %d partitions",
+				round, asker, cr.TopicID, kerr.ErrorForCode(mtop.ErrorCode), mtop.TopicID, len(mtop.Partitions))
+		}
+		for _, p := range mtop.Partitions {
+			if p.Leader < 0 {
+				t.Fatalf("round %d: node %d shows %s-%d without a leader right after answering the create", round, asker, topic, p.Partition)
+			}
+		}
+		// Delete through the controller; the asker learns it a moment later.
+		dreq := kmsg.NewPtrDeleteTopicsRequest()
+		dreq.TimeoutMillis = 15000
+		dreq.TopicNames = []string{topic}
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = &name
+		dreq.Topics = append(dreq.Topics, dt)
+		r, err = raw.Request(ctx, c.nodes[ctrl].plain, dreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dr := r.(*kmsg.DeleteTopicsResponse); len(dr.Topics) == 0 || dr.Topics[0].ErrorCode != 0 {
+			t.Fatalf("round %d: delete through the controller: %+v", round, dr.Topics)
+		}
+	}
+}
