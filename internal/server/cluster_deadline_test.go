@@ -96,8 +96,19 @@ func TestClusterAdminTimeoutWithoutQuorum(t *testing.T) {
 	}
 	for i, role := range []string{"controller", "broker"} {
 		t.Run(role, func(t *testing.T) {
-			// Leave the controller alone, or another node.
-			alone := c.controllerID(ctx, 1)
+			// Leave the controller (the quorum leader) alone, or another
+			// node.
+			alone := int32(-1)
+			for began := time.Now(); alone < 0; time.Sleep(20 * time.Millisecond) {
+				for id := int32(1); id <= 3 && alone < 0; id++ {
+					if leadsQuorum(t, c.nodes[id].ctl, id) {
+						alone = id
+					}
+				}
+				if time.Since(began) > 10*time.Second {
+					t.Fatal("no node leads the quorum")
+				}
+			}
 			if role == "broker" {
 				alone = alone%3 + 1
 			}
