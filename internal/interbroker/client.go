@@ -4,8 +4,9 @@
 // markers to the leaders of other brokers' partitions. It speaks kmsg
 // over plain TCP (not a full client such as kgo): one connection per
 // address, ApiVersions negotiated when it opens, one request in flight at
-// a time, bounded responses, and a broken connection is dropped and
-// dialled again by the next request.
+// a time, bounded responses, and a broken or timed-out connection is
+// reset (nothing still queued in it is delivered later) and dialled again
+// by the next request.
 package interbroker
 
 import (
