@@ -21,9 +21,19 @@ package api
 // KAFKA_STORAGE_ERROR). Kafka's CreateTopics cannot see a broker's log
 // failure and answers NONE; telling the client is more honest.
 //
-// Differences from Kafka: the timeout is not used: creation completes
-// before the answer (single controller, synchronous publish), so there is
-// nothing to wait for and REQUEST_TIMED_OUT never occurs.
+// TimeoutMillis is the deadline of the operation, from the request's
+// arrival (Kafka's controller: ControllerRequestContext's deadline): the
+// controller commits nothing once it has passed and answers
+// REQUEST_TIMED_OUT; a broker forwarding to the active controller stops
+// at it (and at its own 30 s bound), answers REQUEST_TIMED_OUT, and sends
+// the controller the time left as the forwarded TimeoutMillis; a broker
+// whose own metadata does not show the created topic before the deadline
+// answers REQUEST_TIMED_OUT for it (it is created). A timeout <= 0 means
+// "do not wait": the topics are created (within the broker's own 30 s
+// bound) and each created one answers REQUEST_TIMED_OUT, as Kafka's
+// ZooKeeper-era brokers did; ValidateOnly answers the validation result.
+// (A KRaft controller of Kafka times such a request out without doing it:
+// see docs/cluster.md.)
 //
 // Versions: v1 validate only, error messages (KIP-108); v2 throttle; v3
 // no change; v4 -1 partitions/replication factor for broker defaults
@@ -34,6 +44,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -43,6 +54,8 @@ import (
 )
 
 func (h *Handler) createTopics(ctx context.Context, _ *network.Conn, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+	ctx, cancel := adminDeadline(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := h.ctrl(ctx).CreateTopics(ctx, req)
 	if req.ValidateOnly {
 		return resp, nil
@@ -54,9 +67,35 @@ func (h *Handler) createTopics(ctx context.Context, _ *network.Conn, req *kmsg.C
 		}
 		if err := h.offlinePartitions(rt.Topic, 0); err != nil {
 			rt.ErrorCode, rt.ErrorMessage = kerr.KafkaStorageError.Code, errorMessage(err)
+		} else if req.TimeoutMillis <= 0 {
+			rt.ErrorCode, rt.ErrorMessage = kerr.RequestTimedOut.Code, notWaited("topic created")
 		}
 	}
 	return resp, nil
+}
+
+// adminOwnTimeout bounds an admin request whose TimeoutMillis is <= 0
+// ("do not wait" for the client, not "forever" for the broker); Kafka's
+// request.timeout.ms default.
+const adminOwnTimeout = 30 * time.Second
+
+// adminDeadline bounds ctx by an admin request's TimeoutMillis, counted
+// from now (the request's arrival): the deadline of the operation for
+// the controller and for a broker forwarding to it. A timeout <= 0 gets
+// adminOwnTimeout.
+func adminDeadline(ctx context.Context, timeoutMillis int32) (context.Context, context.CancelFunc) {
+	d := adminOwnTimeout
+	if timeoutMillis > 0 {
+		d = time.Duration(timeoutMillis) * time.Millisecond
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// notWaited is the message of REQUEST_TIMED_OUT for an admin operation
+// done under a timeout <= 0 (not waited for to propagate).
+func notWaited(what string) *string {
+	msg := what + "; the request's timeout_ms <= 0, so its propagation to the brokers was not waited for"
+	return &msg
 }
 
 // offlinePartitions checks the partitions from first on of topic that

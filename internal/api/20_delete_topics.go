@@ -7,8 +7,11 @@ package api
 // TOPIC_DELETION_DISABLED. The logs of a deleted topic are removed before
 // the response is sent.
 //
-// Differences from Kafka: the timeout is not used (deletion completes
-// before the answer).
+// TimeoutMillis bounds the operation as in CreateTopics (19): past it
+// the controller deletes nothing more and answers REQUEST_TIMED_OUT; a
+// forwarding broker stops at it; a timeout <= 0 deletes without waiting
+// and answers REQUEST_TIMED_OUT for each deleted topic (Kafka's
+// ZooKeeper-era behaviour; see docs/cluster.md).
 //
 // Versions: v1 throttle; v2 no change; v3 no change; v4 flexible; v5
 // error messages; v6 topic ids (KIP-516).
@@ -16,11 +19,22 @@ package api
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
 )
 
 func (h *Handler) deleteTopics(ctx context.Context, _ *network.Conn, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
-	return h.ctrl(ctx).DeleteTopics(ctx, req), nil
+	ctx, cancel := adminDeadline(ctx, req.TimeoutMillis)
+	defer cancel()
+	resp := h.ctrl(ctx).DeleteTopics(ctx, req)
+	if req.TimeoutMillis <= 0 {
+		for i := range resp.Topics {
+			if rt := &resp.Topics[i]; rt.ErrorCode == 0 {
+				rt.ErrorCode, rt.ErrorMessage = kerr.RequestTimedOut.Code, notWaited("topic deleted")
+			}
+		}
+	}
+	return resp, nil
 }

@@ -12,8 +12,11 @@ package api
 // UNKNOWN_SERVER_ERROR). New partitions that could not be opened on this
 // broker answer KAFKA_STORAGE_ERROR, as in CreateTopics.
 //
-// Differences from Kafka: the timeout is not used (the new partitions'
-// logs exist before the answer).
+// TimeoutMillis bounds the operation as in CreateTopics (19): past it
+// the controller adds nothing more and answers REQUEST_TIMED_OUT; a
+// forwarding broker stops at it; a timeout <= 0 adds the partitions
+// without waiting and answers REQUEST_TIMED_OUT for each such topic
+// (Kafka's ZooKeeper-era behaviour; see docs/cluster.md).
 //
 // Versions: v1 throttle after response; v2 flexible; v3 no change.
 
@@ -28,6 +31,8 @@ import (
 )
 
 func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+	ctx, cancel := adminDeadline(ctx, req.TimeoutMillis)
+	defer cancel()
 	im := h.image()
 	resp := h.ctrl(ctx).CreatePartitions(ctx, req)
 	if req.ValidateOnly {
@@ -44,6 +49,8 @@ func (h *Handler) createPartitions(ctx context.Context, _ *network.Conn, req *km
 		}
 		if err := h.offlinePartitions(rt.Topic, first); err != nil {
 			rt.ErrorCode, rt.ErrorMessage = kerr.KafkaStorageError.Code, errorMessage(err)
+		} else if req.TimeoutMillis <= 0 {
+			rt.ErrorCode, rt.ErrorMessage = kerr.RequestTimedOut.Code, notWaited("partitions created")
 		}
 	}
 	return resp, nil

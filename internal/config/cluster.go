@@ -65,6 +65,9 @@ func (c *Config) deriveCluster() error {
 	if c.Cluster.Voters, err = ParseVoters(c.ControllerQuorumVoters); err != nil {
 		return err
 	}
+	if bs, _ := c.Get("controller.quorum.bootstrap.servers"); strings.TrimSpace(bs) != "" && len(c.Cluster.Voters) == 0 {
+		return fmt.Errorf("config: controller.quorum.bootstrap.servers is set but controller.quorum.voters is empty: Samsa runs static quorums only (no KIP-853 dynamic quorum); list the voters in controller.quorum.voters (id@host:port,...) instead")
+	}
 	ms := func(k string) time.Duration { return time.Duration(c.int64Of(k)) * time.Millisecond }
 	c.Cluster.ElectionTimeout = ms("controller.quorum.election.timeout.ms")
 	c.Cluster.SnapshotBytes = c.int64Of("metadata.log.max.record.bytes.between.snapshots")

@@ -214,6 +214,10 @@ func FromMap(raw map[string]string, logger *slog.Logger) (*Config, error) {
 	if err := c.derive(); err != nil {
 		return nil, err
 	}
+	if bs, _ := c.Get("controller.quorum.bootstrap.servers"); strings.TrimSpace(bs) != "" {
+		// derive refused it without voters; Kafka prefers the voters too.
+		logger.Warn("controller.quorum.bootstrap.servers is ignored: the static controller.quorum.voters define the quorum", "key", "controller.quorum.bootstrap.servers")
+	}
 	return c, nil
 }
 

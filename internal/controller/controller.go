@@ -162,6 +162,9 @@ func (c *Controller) commitOffsetLocked(ctx context.Context, recs []metadata.Rec
 	if _, err := c.pub.Image().Apply(recs); err != nil {
 		return 0, err
 	}
+	if err := checkDeadline(ctx); err != nil {
+		return 0, err
+	}
 	return c.q.Append(ctx, recs)
 }
 

@@ -4,8 +4,9 @@
 // markers to the leaders of other brokers' partitions. It speaks kmsg
 // over plain TCP (not a full client such as kgo): one connection per
 // address, ApiVersions negotiated when it opens, one request in flight at
-// a time, bounded responses, and a broken connection is dropped and
-// dialled again by the next request.
+// a time, bounded responses, and a broken or timed-out connection is
+// reset (nothing still queued in it is delivered later) and dialled again
+// by the next request.
 package interbroker
 
 import (
@@ -150,11 +151,24 @@ func (c *Client) Request(ctx context.Context, addr string, req kmsg.Request) (km
 	req.SetVersion(v)
 	resp, err := c.roundTripLocked(ctx, cn, req)
 	if err != nil {
-		cn.nc.Close()
+		abort(cn.nc)
 		cn.nc = nil
 		return nil, fmt.Errorf("interbroker: %s to %s: %w", kmsg.NameForKey(req.Key()), addr, err)
 	}
 	return resp, nil
+}
+
+// abort closes nc at once (SO_LINGER 0): a request still in its send
+// buffer is dropped, never delivered later. Without it the kernel keeps
+// retransmitting a request written into a cut-off network after the
+// caller gave up, and a peer reached again when the network heals
+// would still receive and execute it (say, a forwarded CreateTopics
+// whose client is long gone).
+func abort(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	nc.Close()
 }
 
 // dialLocked connects and negotiates versions (ApiVersions v3, falling

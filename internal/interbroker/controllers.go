@@ -52,20 +52,34 @@ const (
 // Do sends req to the active controller and returns its response and the
 // controller's id. notController reports whether a response says the
 // peer is not the active controller (nil: a top-level NOT_CONTROLLER
-// error code, for requests with one).
+// error code, for requests with one). Do returns an error only when ctx
+// ends (ErrNoController, wrapping ctx's error).
+//
+// A request with a timeout field (CreateTopics, DeleteTopics,
+// CreatePartitions, ...) carries at each attempt the time left until
+// ctx's deadline, when that is shorter than its own (or its own is <= 0),
+// so the controller enforces the deadline of whoever is waiting here;
+// req's own timeout is restored before Do returns.
 func (cs *Controllers) Do(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, int32, error) {
 	if notController == nil {
 		notController = topLevelNotController
+	}
+	if tr, ok := req.(timeoutRequest); ok {
+		defer tr.SetTimeout(tr.Timeout())
 	}
 	backoff := roundBackoffMin
 	var lastErr error
 	for {
 		for _, id := range cs.order() {
+			if ctx.Err() != nil {
+				return nil, -1, fmt.Errorf("%w (controller.quorum.voters): %w: %v", ErrNoController, ctx.Err(), lastErr)
+			}
+			setRemaining(ctx, req)
 			resp, err := cs.client.Request(ctx, cs.voters[id], req)
 			if err != nil {
 				lastErr = err
 				if ctx.Err() != nil {
-					return nil, -1, fmt.Errorf("%w (controller.quorum.voters): %v", ErrNoController, lastErr)
+					return nil, -1, fmt.Errorf("%w (controller.quorum.voters): %w: %v", ErrNoController, ctx.Err(), lastErr)
 				}
 				continue
 			}
@@ -83,9 +97,37 @@ func (cs *Controllers) Do(ctx context.Context, req kmsg.Request, notController f
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, -1, fmt.Errorf("%w (controller.quorum.voters): %v", ErrNoController, lastErr)
+			return nil, -1, fmt.Errorf("%w (controller.quorum.voters): %w: %v", ErrNoController, ctx.Err(), lastErr)
 		}
 		backoff = min(2*backoff, roundBackoffMax)
+	}
+}
+
+// timeoutRequest is a request with a timeout field (kmsg's
+// TimeoutRequest and SetTimeoutRequest).
+type timeoutRequest interface {
+	kmsg.TimeoutRequest
+	kmsg.SetTimeoutRequest
+}
+
+// setRemaining sets the timeout of a request with one to the whole
+// milliseconds left until ctx's deadline (at least 1) when that is
+// shorter than the request's timeout or the request's timeout is <= 0
+// ("do not wait" at the client: the controller still gets a deadline,
+// so it never commits after this node stopped waiting).
+func setRemaining(ctx context.Context, req kmsg.Request) {
+	tr, ok := req.(timeoutRequest)
+	if !ok {
+		return
+	}
+	d, ok := ctx.Deadline()
+	if !ok {
+		return
+	}
+	left := time.Until(d).Milliseconds()
+	left = max(left, 1)
+	if own := tr.Timeout(); own <= 0 || int64(own) > left {
+		tr.SetTimeout(int32(min(left, 1<<31-1)))
 	}
 }
 

@@ -43,10 +43,15 @@ func NewForwarder(cs *Controllers, pub *metadata.Publisher, nodeID int32, broker
 }
 
 // forwardTimeout bounds a forwarded request, the search for the active
-// controller included (Kafka's request.timeout.ms).
+// controller included (Kafka's request.timeout.ms, which bounds a
+// broker's forwarding to the controller): this broker's own bound, on
+// top of the request's timeout.
 const forwardTimeout = 30 * time.Second
 
-// do forwards req to the active controller within forwardTimeout. The
+// do forwards req to the active controller until ctx's deadline (the
+// client's, set from the request's timeout) or forwardTimeout, whichever
+// is first; the controller gets the time left as the request's timeout,
+// so it commits nothing after this node stopped waiting. The
 // interbroker client sets req's version to what the controller serves;
 // do gives req back the version it came with and sets the response to
 // it, so callers answer in the version their client asked for.
@@ -62,26 +67,44 @@ func (f *Forwarder) do(ctx context.Context, req kmsg.Request, notController func
 	return resp, id, err
 }
 
-// imageWait bounds how long a forwarded change waits to show in this
-// node's metadata.
-const imageWait = 5 * time.Second
+// timedOut is the answer to an admin request the active controller did
+// not answer in time: REQUEST_TIMED_OUT (as Kafka's ForwardingManager
+// answers when forwarding times out), never NOT_CONTROLLER, whose
+// clients retry at once against the same broker.
+func timedOut(err error) (int16, *string) {
+	msg := fmt.Sprintf("no answer from the active controller within the request's timeout (at most %v): %v", forwardTimeout, err)
+	return kerr.RequestTimedOut.Code, &msg
+}
 
-// waitImage waits until ok holds for this node's image, at most
-// imageWait or until ctx ends; the change is committed either way.
-func (f *Forwarder) waitImage(ctx context.Context, ok func(*metadata.Image) bool) {
-	ctx, cancel := context.WithTimeout(ctx, imageWait)
+// imageWaitMax bounds how long a forwarded change waits to show in this
+// node's metadata when ctx has no deadline (internal callers).
+const imageWaitMax = forwardTimeout
+
+// waitImage waits until ok holds for this node's image, until ctx ends
+// (at most imageWaitMax), and reports whether it holds; the change is
+// committed either way.
+func (f *Forwarder) waitImage(ctx context.Context, ok func(*metadata.Image) bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, imageWaitMax)
 	defer cancel()
 	for {
 		ch := f.pub.Changed()
 		if ok(f.pub.Image()) {
-			return
+			return true
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return
+			return ok(f.pub.Image())
 		}
 	}
+}
+
+// notVisibleMessage explains REQUEST_TIMED_OUT for a change committed by
+// the controller that this node's metadata did not show in time (what
+// Kafka answers when a change has not propagated before the timeout).
+func notVisibleMessage(node int32, what string) *string {
+	msg := fmt.Sprintf("%s committed by the controller, but not yet in the metadata of broker %d within the request's timeout", what, node)
+	return &msg
 }
 
 // allNotController reports whether every item of a per-item response
@@ -95,97 +118,145 @@ func allNotController[T any](items []T, code func(*T) int16) bool {
 	return len(items) > 0
 }
 
-// CreateTopics forwards to the controller.
+// CreateTopics forwards to the controller and, unless the request is
+// validate-only or has a timeout <= 0 (do not wait), waits until this
+// node's metadata holds each created topic under the id the controller
+// gave it (a topic of the same name deleted meanwhile does not count).
 func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		return allNotController(resp.(*kmsg.CreateTopicsResponse).Topics, func(t *kmsg.CreateTopicsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-		msg := err.Error()
+		code, msg := timedOut(err)
 		for _, t := range req.Topics {
 			rt := kmsg.NewCreateTopicsResponseTopic()
 			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, -1, -1
-			rt.ErrorCode, rt.ErrorMessage = kerr.NotController.Code, &msg
+			rt.ErrorCode, rt.ErrorMessage = code, msg
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
 	}
 	resp := r.(*kmsg.CreateTopicsResponse)
-	if !req.ValidateOnly {
-		f.waitImage(ctx, func(im *metadata.Image) bool {
-			for _, t := range resp.Topics {
-				if t.ErrorCode == 0 && im.Topics[t.Topic] == nil {
-					return false
-				}
+	if req.ValidateOnly || req.TimeoutMillis <= 0 {
+		return resp
+	}
+	visible := func(im *metadata.Image, t *kmsg.CreateTopicsResponseTopic) bool {
+		top := im.Topics[t.Topic]
+		return top != nil && (t.TopicID == [16]byte{} || top.ID == metadata.UUID(t.TopicID))
+	}
+	if !f.waitImage(ctx, func(im *metadata.Image) bool {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
+				return false
 			}
-			return true
-		})
+		}
+		return true
+	}) {
+		im := f.pub.Image()
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
+				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "topic "+t.Topic)
+			}
+		}
 	}
 	return resp
 }
 
-// DeleteTopics forwards to the controller.
+// DeleteTopics forwards to the controller and, unless the request's
+// timeout is <= 0, waits until this node's metadata no longer holds the
+// deleted topics.
 func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		return allNotController(resp.(*kmsg.DeleteTopicsResponse).Topics, func(t *kmsg.DeleteTopicsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		msg := err.Error()
+		code, msg := timedOut(err)
 		for i := range req.TopicNames {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode, rt.ErrorMessage = &req.TopicNames[i], kerr.NotController.Code, &msg
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = &req.TopicNames[i], code, msg
 			resp.Topics = append(resp.Topics, rt)
 		}
 		for _, t := range req.Topics {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = t.Topic, t.TopicID, kerr.NotController.Code, &msg
+			rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = t.Topic, t.TopicID, code, msg
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
 	}
 	resp := r.(*kmsg.DeleteTopicsResponse)
-	f.waitImage(ctx, func(im *metadata.Image) bool {
-		for _, t := range resp.Topics {
-			if t.ErrorCode == 0 && im.TopicsByID[t.TopicID] != nil {
+	if req.TimeoutMillis <= 0 {
+		return resp
+	}
+	gone := func(im *metadata.Image, t *kmsg.DeleteTopicsResponseTopic) bool {
+		return im.TopicsByID[metadata.UUID(t.TopicID)] == nil
+	}
+	if !f.waitImage(ctx, func(im *metadata.Image) bool {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !gone(im, t) {
 				return false
 			}
 		}
 		return true
-	})
+	}) {
+		im := f.pub.Image()
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !gone(im, t) {
+				name := ""
+				if t.Topic != nil {
+					name = *t.Topic
+				}
+				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "deletion of topic "+name)
+			}
+		}
+	}
 	return resp
 }
 
-// CreatePartitions forwards to the controller.
+// CreatePartitions forwards to the controller and, unless the request is
+// validate-only or has a timeout <= 0, waits until this node's metadata
+// holds the new partitions.
 func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
 		return allNotController(resp.(*kmsg.CreatePartitionsResponse).Topics, func(t *kmsg.CreatePartitionsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		msg := err.Error()
+		code, msg := timedOut(err)
 		for _, t := range req.Topics {
 			rt := kmsg.NewCreatePartitionsResponseTopic()
-			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.NotController.Code, &msg
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, code, msg
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
 	}
 	resp := r.(*kmsg.CreatePartitionsResponse)
-	if !req.ValidateOnly {
-		want := map[string]int32{}
-		for _, t := range req.Topics {
-			want[t.Topic] = t.Count
-		}
-		f.waitImage(ctx, func(im *metadata.Image) bool {
-			for _, t := range resp.Topics {
-				if t.ErrorCode == 0 && (im.Topics[t.Topic] == nil || int32(len(im.Topics[t.Topic].Partitions)) < want[t.Topic]) {
-					return false
-				}
+	if req.ValidateOnly || req.TimeoutMillis <= 0 {
+		return resp
+	}
+	want := map[string]int32{}
+	for _, t := range req.Topics {
+		want[t.Topic] = t.Count
+	}
+	visible := func(im *metadata.Image, t *kmsg.CreatePartitionsResponseTopic) bool {
+		top := im.Topics[t.Topic]
+		return top != nil && int32(len(top.Partitions)) >= want[t.Topic]
+	}
+	if !f.waitImage(ctx, func(im *metadata.Image) bool {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
+				return false
 			}
-			return true
-		})
+		}
+		return true
+	}) {
+		im := f.pub.Image()
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
+				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "new partitions of topic "+t.Topic)
+			}
+		}
 	}
 	return resp
 }
@@ -197,10 +268,10 @@ func (f *Forwarder) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequ
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		msg := err.Error()
+		code, msg := timedOut(err)
 		for _, rr := range req.Resources {
 			x := kmsg.NewAlterConfigsResponseResource()
-			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
+			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, code, msg
 			resp.Resources = append(resp.Resources, x)
 		}
 		return resp
@@ -216,10 +287,10 @@ func (f *Forwarder) IncrementalAlterConfigs(ctx context.Context, req *kmsg.Incre
 	})
 	if err != nil {
 		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		msg := err.Error()
+		code, msg := timedOut(err)
 		for _, rr := range req.Resources {
 			x := kmsg.NewIncrementalAlterConfigsResponseResource()
-			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, kerr.NotController.Code, &msg
+			x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage = rr.ResourceType, rr.ResourceName, code, msg
 			resp.Resources = append(resp.Resources, x)
 		}
 		return resp

@@ -415,3 +415,40 @@ func TestMetadataLogLearnerJoinsAtRunTime(t *testing.T) {
 		t.Fatalf("topics %v", topicNames(im))
 	}
 }
+
+// TestMetadataLogDeposedLeaderFailsPending cuts the controller off with an
+// Append pending that has no deadline: CheckQuorum makes it step down
+// within about two election timeouts, and the Append then fails with
+// NotControllerError at once (it used to wait until the network healed).
+func TestMetadataLogDeposedLeaderFailsPending(t *testing.T) {
+	c := newMetaCluster(t, 3, 0, nil)
+	quorumtest.Append(t, c, quorumtest.TopicRecords("base", 1))
+	old, a := c.active(t)
+	c.isolate(old)
+	defer c.isolate()
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Append(context.Background(), quorumtest.TopicRecords("cut-off", 1))
+		done <- err
+	}()
+	// 10 ms ticks, 10 ticks an election timeout: the step-down is due
+	// within 0.2 s; 5 s leaves room for a loaded machine.
+	select {
+	case err := <-done:
+		var nc *metadata.NotControllerError
+		if !errors.As(err, &nc) {
+			t.Fatalf("Append on the cut-off leader: %v, want a NotControllerError", err)
+		}
+		t.Logf("the cut-off leader's Append failed after %v: %v", time.Since(began).Round(time.Millisecond), err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cut-off leader's Append is still pending 5 s after the cut")
+	}
+	if ok, _ := a.Active(); ok {
+		t.Fatal("the cut-off leader is still active")
+	}
+	c.isolate()
+	if im := c.converge(t); func() bool { _, ok := im.Topic("cut-off"); return ok }() {
+		t.Fatal("the cut-off leader's entry committed after the heal")
+	}
+}

@@ -364,7 +364,9 @@ func (n *Node) HandleConn(c net.Conn) { n.tr.handleConn(c) }
 
 // Propose replicates data and returns its log index once it is committed
 // and applied on this node (Apply has returned for it). On a node that is
-// not the leader it fails with ErrNotLeader. If ctx ends first the
+// not the leader it fails with ErrNotLeader, and so it does as soon as
+// this node stops leading before the entry is applied (the entry may
+// still commit, if it reached a majority). If ctx ends first the
 // proposal may still commit later.
 func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 	p := &proposal{id: n.seq.Add(1), data: data, done: make(chan proposeResult, 1)}
@@ -712,11 +714,13 @@ func (n *Node) propose(p *proposal) {
 func (n *Node) handleReady() error {
 	for n.rn.HasReady() {
 		rd := n.rn.Ready()
+		deposed := false
 		if rd.SoftState != nil {
 			lead := fromRaftID(rd.SoftState.Lead)
 			if lead != n.cfg.NodeID {
 				clear(n.lastContact)
 				clear(n.caughtUp)
+				deposed = n.lead == n.cfg.NodeID
 			}
 			n.lead = lead
 		}
@@ -760,6 +764,9 @@ func (n *Node) handleReady() error {
 		}
 		if err := n.apply(rd.CommittedEntries); err != nil {
 			return err
+		}
+		if deposed {
+			n.failPending()
 		}
 		n.publishLeader()
 		n.rn.Advance(rd)
@@ -821,6 +828,20 @@ func (n *Node) apply(ents []*pb.Entry) error {
 		}
 	}
 	return nil
+}
+
+// failPending fails every pending proposal with ErrNotLeader once this
+// node no longer leads (CheckQuorum made an isolated leader step down,
+// or a higher term arrived), after the entries committed in the same
+// Ready were applied: a proposer learns at once, not when the network
+// heals. Such an entry may still commit later if it reached a majority
+// before (as Kafka's controller, on resigning, fails its in-flight
+// writes with NOT_CONTROLLER although they may still commit).
+func (n *Node) failPending() {
+	for id, p := range n.pending {
+		delete(n.pending, id)
+		p.done <- proposeResult{err: ErrNotLeader{LeaderID: n.lead}}
+	}
 }
 
 // snapshotDue reports whether the entries applied since the last

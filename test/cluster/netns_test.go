@@ -226,9 +226,17 @@ func startInNS(t *testing.T, bin, ns, file, dir string, id int) *nsProc {
 // runInNS runs samsa args inside ns, bounded by d; it returns the output
 // and the error (non-nil on a non-zero exit or the timeout).
 func runInNS(bin, ns string, d time.Duration, args ...string) (string, error) {
+	return runInNSEnv(bin, ns, d, nil, args...)
+}
+
+// runInNSEnv is runInNS with env added to the command's environment.
+func runInNSEnv(bin, ns string, d time.Duration, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		err = errors.Join(err, fmt.Errorf("no answer within %v", d))

@@ -20,23 +20,24 @@ const (
 	// partitionFailoverLimit: the majority must take CreateTopics again
 	// within this of the cut ("within a few seconds").
 	partitionFailoverLimit = 8 * time.Second
-	// minorityAttempt bounds the CreateTopics sent to the isolated old
-	// leader; it ends before the network heals, so a client retrying
-	// after the heal cannot be mistaken for the minority committing.
-	// Observed with 45 s here (heal right after, 2 of 3 runs): np-minority
-	// appeared about 10 s after the heal; most likely the client's retry,
-	// sent about 30 s in, is forwarded by the deposed node for up to the
-	// forwarder's 30 s and is committed by the new leader after the heal,
-	// although the client is gone (Samsa ignores CreateTopics timeout_ms,
-	// which Kafka's controller enforces as a deadline).
-	minorityAttempt = 6 * time.Second
+	// minorityTimeoutMS is the timeout_ms of the CreateTopics requests
+	// sent to the isolated old leader: it must answer within it (plus
+	// minoritySlack), REQUEST_TIMED_OUT or NOT_CONTROLLER. It ended with
+	// no answer for 45 s before Samsa honoured timeout_ms: the deposed
+	// node forwarded for 30 s, kgo's retry was forwarded again, and the
+	// new leader committed np-minority after the heal although the
+	// client was gone.
+	minorityTimeoutMS = 3000
+	minoritySlack     = 1500 * time.Millisecond
 )
 
 // TestClusterNetworkPartition runs 3 nodes, each in its own network
 // namespace on one bridge, cuts the active controller off the network and
 // checks: the majority elects another leader and CreateTopics through it
-// works within seconds; a CreateTopics sent to the isolated old leader
-// (from inside its namespace) does not succeed; after healing, the old
+// works within seconds; CreateTopics sent to the isolated old leader (from
+// inside its namespace) answer within their timeout_ms, NOT_CONTROLLER or
+// REQUEST_TIMED_OUT, at once after the cut and again once it is deposed;
+// after healing, the old
 // leader follows the new one, lists the topics created meanwhile, no
 // topic it was asked for exists anywhere, and every node's Metadata
 // agrees (brokers, topics, controller).
@@ -113,15 +114,37 @@ func TestClusterNetworkPartition(t *testing.T) {
 		}
 	})
 	type result struct {
-		out string
-		err error
+		code *kerr.Error
+		took time.Duration
+		msg  string
+		err  error
 	}
-	minority := make(chan result, 1)
-	go func() {
-		out, err := runInNS(bin, namespaces[li], minorityAttempt,
-			"-X", old.KafkaAddr, "topic", "create", "np-minority", "-p", "1")
-		minority <- result{out, err}
-	}()
+	askMinority := func(topic string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			code, took, msg, err := rawCreateInNS(namespaces[li], old.KafkaAddr, topic, minorityTimeoutMS)
+			ch <- result{code, took, msg, err}
+		}()
+		return ch
+	}
+	checkMinority := func(topic string, r result, want ...*kerr.Error) {
+		t.Helper()
+		if r.err != nil {
+			t.Errorf("CreateTopics %s sent to the isolated old leader %d: %v", topic, old.ID, r.err)
+			return
+		}
+		t.Logf("CreateTopics %s (timeout %d ms) sent to the isolated old leader %d: %v after %v: %s",
+			topic, minorityTimeoutMS, old.ID, r.code, r.took.Round(time.Millisecond), r.msg)
+		if r.took > minorityTimeoutMS*time.Millisecond+minoritySlack {
+			t.Errorf("the isolated node answered CreateTopics %s after %v; its timeout was %d ms", topic, r.took, minorityTimeoutMS)
+		}
+		if !slices.Contains(want, r.code) {
+			t.Errorf("the isolated node answered CreateTopics %s with %v; want one of %v", topic, r.code, want)
+		}
+	}
+	// At once: it still leads and appends, then CheckQuorum deposes it
+	// (NOT_CONTROLLER), or the deadline passes first.
+	minority := askMinority("np-minority")
 
 	var took time.Duration
 	for {
@@ -145,17 +168,15 @@ func TestClusterNetworkPartition(t *testing.T) {
 	t.Logf("cut off controller %d (epoch %d): node %d leads (epoch %d), CreateTopics through the majority works after %v",
 		old.ID, q.LeaderEpoch, q2.LeaderID, q2.LeaderEpoch, took.Round(time.Millisecond))
 
-	r := <-minority
-	if r.err == nil {
-		t.Errorf("CreateTopics sent to the isolated old leader %d succeeded:\n%s", old.ID, r.out)
-	} else {
-		t.Logf("CreateTopics sent to the isolated old leader %d failed, as it must: %v: %s", old.ID, r.err, strings.TrimSpace(r.out))
-	}
+	checkMinority("np-minority", <-minority, kerr.NotController, kerr.RequestTimedOut)
+	// Once deposed, it forwards, finds no controller, and answers
+	// REQUEST_TIMED_OUT at the deadline.
+	checkMinority("np-minority-2", <-askMinority("np-minority-2"), kerr.RequestTimedOut)
 	// Still cut off, the old leader's own Metadata (its applied, that is
 	// committed, image) has no np-minority either.
 	if out, err := runInNS(bin, namespaces[li], 10*time.Second, "-X", old.KafkaAddr, "topic", "list"); err != nil {
 		t.Errorf("topic list on the isolated node %d: %v: %s", old.ID, err, out)
-	} else if slices.Contains(strings.Fields(out), "np-minority") {
+	} else if slices.Contains(strings.Fields(out), "np-minority") || slices.Contains(strings.Fields(out), "np-minority-2") {
 		t.Errorf("the isolated node %d lists np-minority while cut off:\n%s", old.ID, out)
 	} else if !slices.Contains(strings.Fields(out), "np-before") {
 		t.Errorf("topic list on the isolated node %d does not show np-before (is the listing read right?):\n%s", old.ID, out)
@@ -180,13 +201,13 @@ func TestClusterNetworkPartition(t *testing.T) {
 	// No topic the isolated node was asked for exists anywhere, even
 	// asked for by name.
 	for _, a := range addrs {
-		md, err := metadataOf(ctx, t, a, "np-minority")
+		md, err := metadataOf(ctx, t, a, "np-minority", "np-minority-2")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, tp := range md.Topics {
 			if kerr.ErrorForCode(tp.ErrorCode) != kerr.UnknownTopicOrPartition {
-				t.Errorf("node %s: topic np-minority (asked of the isolated leader) answers %v; it must not exist", a, kerr.ErrorForCode(tp.ErrorCode))
+				t.Errorf("node %s: topic %s (asked of the isolated leader) answers %v; it must not exist", a, *tp.Topic, kerr.ErrorForCode(tp.ErrorCode))
 			}
 		}
 	}
