@@ -185,7 +185,17 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 	l.flusher.durable = min(l.flusher.durable, newLEO)
 	l.m.logger.Info("truncated log", "partition", l.name(), "offset", offset, "log_end_offset", newLEO, "segments_deleted", len(gone))
 
-	// The files.
+	// The files. Later segments go first (renamed, the rename made
+	// durable), then s is cut: a crash in between leaves a prefix of the
+	// old log, never a cut segment followed by the old later ones.
+	if len(gone) > 0 {
+		if err := l.retireSegments(gone, cfg); err != nil {
+			return true, err
+		}
+		if err := syncDir(l.dir); err != nil {
+			return true, l.ioFailure("truncate: fsync dir", err)
+		}
+	}
 	s.acquire()
 	f, err := s.file()
 	if err == nil {
@@ -208,14 +218,6 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 			return true, l.ioFailure("truncate transaction index", err)
 		}
 		s.txnDirty.Store(false)
-	}
-	if len(gone) > 0 {
-		if err := l.retireSegments(gone, cfg); err != nil {
-			return true, err
-		}
-	}
-	if err := syncDir(l.dir); err != nil {
-		return true, l.ioFailure("truncate: fsync dir", err)
 	}
 	if err := l.truncateEpochsFromEndLocked(newLEO); err != nil {
 		return true, err
@@ -323,9 +325,16 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.waitFlusherIdleLocked()
 	defer l.flusher.mu.Unlock()
 	cfg := l.config()
+	// The epoch cache is cleared first: a crash before the segments go
+	// then leaves old data without epochs (the fetcher falls back to
+	// truncating by high watermark), never old epochs over the new log.
 	l.mu.Lock()
 	old := l.mu.segments
+	l.mu.epochs = nil
 	l.mu.Unlock()
+	if err := l.writeEpochsLocked(nil); err != nil {
+		return err
+	}
 	for _, s := range old {
 		s.truncated = true
 	}
@@ -361,7 +370,6 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.segments = []*segment{ns}
 	l.mu.leo, l.mu.hw, l.mu.logStartOffset, l.mu.recoveryPoint = offset, offset, offset, offset
 	l.mu.cleanerOffset = -1
-	l.mu.epochs = nil
 	l.mu.ongoing = map[int64]int64{}
 	l.mu.unreplicated = nil
 	l.mu.unflushed = 0
@@ -401,7 +409,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return l.ioFailure("truncate fully: fsync dir", err)
 	}
-	return l.writeEpochsLocked(nil)
+	return nil
 }
 
 // renameDeleted renames the files of the segment at base to *.deleted
