@@ -70,6 +70,7 @@ func TestLogFollowerCopy(t *testing.T) {
 		t.Fatalf("follower append moved the high watermark to %d", b.HighWatermark())
 	}
 	diffStates(t, "copy", stateOf(t, b), stateOf(t, a))
+	sameTimeIndexes(t, "copy", stateOf(t, b), stateOf(t, a))
 	if got, want := b.AbortedTransactions(0, b.LogEndOffset()), a.AbortedTransactions(0, a.LogEndOffset()); !equalAborted(got, want) || len(got) == 0 {
 		t.Fatalf("aborted %v, want %v", got, want)
 	}
