@@ -295,3 +295,39 @@ func TestLogAppendAsFollowerFlushPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestLogTruncateToAcrossGap: truncating a log with a compaction gap at
+// an offset inside the gap ends the log after the last batch kept (what a
+// restart finds), not at the requested offset.
+func TestLogTruncateToAcrossGap(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, nil)
+	bs := leaderBatches(t, m, "leader", 1, batchSpec{n: 3}, batchSpec{n: 3})
+	l, err := m.CreateLog("f", 0, [16]byte{2}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := withBase(bs[1], 10)
+	binary.BigEndian.PutUint32(second[12:], 2)
+	if _, err := l.AppendAsFollower(bytes.Join([][]byte{bs[0], second}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogEndOffset() != 13 || l.LatestEpoch() != 2 {
+		t.Fatalf("leo %d epoch %d", l.LogEndOffset(), l.LatestEpoch())
+	}
+	for _, off := range []int64{11, 8} {
+		if err := l.TruncateTo(off); err != nil {
+			t.Fatal(err)
+		}
+		if l.LogEndOffset() != 3 || !equalEpochs(l.mu.epochs, []epochEntry{{1, 0}}) {
+			t.Fatalf("truncate to %d: leo %d epochs %v, want 3 and [1@0]", off, l.LogEndOffset(), l.mu.epochs)
+		}
+	}
+	m.Close()
+	m = openTestManager(t, dir, nil)
+	defer m.Close()
+	l, _ = m.Log("f", 0)
+	if l.LogEndOffset() != 3 || !equalEpochs(l.mu.epochs, []epochEntry{{1, 0}}) {
+		t.Fatalf("after restart: leo %d epochs %v", l.LogEndOffset(), l.mu.epochs)
+	}
+}
