@@ -8,12 +8,6 @@ import (
 	"samsa/internal/record"
 )
 
-// ErrNotContiguous: a follower append whose first batch starts below the
-// log end offset (Kafka's UnexpectedAppendOffsetException), or whose
-// batches' offsets do not increase (OffsetsOutOfOrderException). The
-// fetcher refetches from LogEndOffset (or truncates); nothing was stored.
-var ErrNotContiguous = errors.New("storage: follower append not contiguous with the log end offset")
-
 // AppendAsFollower stores batches fetched from the leader byte for byte
 // (Kafka's UnifiedLog.appendAsFollower): no offset assignment, no header
 // rewrite; the offsets and partition leader epochs are the leader's.
