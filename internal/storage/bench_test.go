@@ -101,3 +101,25 @@ func BenchmarkLogAppendManySegments(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLogAppendAsFollower: one fetcher appending 16 KiB batches of
+// a leader (offsets assigned by the leader: the base offset is set per
+// batch, outside the CRC).
+func BenchmarkLogAppendAsFollower(b *testing.B) {
+	m := openTestManager(b, b.TempDir(), nil)
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{SegmentBytes: 64 << 20})
+	batch := producerBatch16K(b, 1024)
+	h, err := record.ParseHeader(batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(batch)))
+	for i := 0; i < b.N; i++ {
+		record.SetBaseOffset(batch, int64(i)*int64(h.RecordCount))
+		if _, err := l.AppendAsFollower(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

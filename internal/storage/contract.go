@@ -32,7 +32,24 @@ var (
 	// ErrTransactionCoordinatorFenced: a transaction marker from a
 	// coordinator epoch older than the last one seen for the producer.
 	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced") // TRANSACTION_COORDINATOR_FENCED
+	// ErrNotContiguous: a follower append whose first batch starts below
+	// the log end offset (Kafka's UnexpectedAppendOffsetException), or
+	// whose batches' offsets do not increase (OffsetsOutOfOrderException).
+	// Nothing was stored; the fetcher refetches from LogEndOffset or
+	// truncates. Never sent to a client (no Kafka code; internal/api maps
+	// it to UNKNOWN_SERVER_ERROR if it ever reaches a response).
+	ErrNotContiguous = errors.New("storage: follower append not contiguous with the log end offset")
 )
+
+// Replication contract (implemented in log_epoch.go, log_follower.go,
+// log_truncate.go and retention.go; Kafka's UnifiedLog and
+// LeaderEpochFileCache semantics, see docs/storage.md "Follower side"):
+//
+//	func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error)
+//	func (l *Log) TruncateTo(offset int64) error
+//	func (l *Log) TruncateFullyAndStartAt(offset int64) error
+//	func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64)
+//	func (l *Log) MaybeIncrementLogStartOffset(offset int64) error
 
 // Config is the per-log configuration: the topic-level Kafka configs that
 // the storage engine honours. Zero values are replaced by DefaultConfig's.

@@ -170,3 +170,93 @@ func TestLogDiskFullBackPressure(t *testing.T) {
 	l, _ = m.Log("full", 0)
 	checkValues(t, l, acked)
 }
+
+// TestLogFollowerDiskFull: a follower copying a leader onto a full
+// 2 MiB tmpfs gets ErrStorage and ErrLogDirFull, the partial write is cut
+// (the file ends at the log end's batch), the log stays online; once space
+// is freed the copy resumes and ends byte for byte equal to the leader.
+func TestLogFollowerDiskFull(t *testing.T) {
+	dir := mountTmpfs(t, "2m")
+	filler := filepath.Join(dir, "filler")
+	fillFile(t, filler, 1<<20)
+	opts := func(o *ManagerOptions) {
+		o.DiskFullCheckInterval = 10 * time.Millisecond
+		o.DiskFullResumeBytes = 256 << 10
+	}
+	lm := openTestManager(t, t.TempDir(), nil)
+	defer lm.Close()
+	leader, err := lm.CreateLog("src", 0, [16]byte{}, Config{SegmentBytes: 300 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.AssignEpochStartOffset(3, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		v := make([]byte, 40_000)
+		rand.Read(v)
+		b, _ := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: int64(i), Value: v}})
+		if _, err := leader.AppendAsLeader(b, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := openTestManager(t, dir, opts)
+	t.Cleanup(func() { m.Close() })
+	f, err := m.CreateLog("dst", 0, [16]byte{}, Config{SegmentBytes: 300 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() error {
+		b, err := leader.Read(f.LogEndOffset(), 200_000, leader.LogEndOffset(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.AppendAsFollower(b)
+		return err
+	}
+	var fullErr error
+	for f.LogEndOffset() < leader.LogEndOffset() && fullErr == nil {
+		fullErr = fetch()
+	}
+	if !isErr(fullErr, ErrStorage) || !isErr(fullErr, ErrLogDirFull) {
+		t.Fatalf("follower append on a full disk: %v, want ErrStorage and ErrLogDirFull", fullErr)
+	}
+	if f.Offline() {
+		t.Fatal("a full disk took the follower offline")
+	}
+	f.mu.Lock()
+	active := f.mu.segments[len(f.mu.segments)-1]
+	size := active.size
+	f.mu.Unlock()
+	if st, err := os.Stat(active.path(logSuffix)); err != nil || st.Size() != size {
+		t.Fatalf("active segment file %v (%v), log says %d bytes", st.Size(), err, size)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitLogDirState(t, m, LogDirOnline)
+	for f.LogEndOffset() < leader.LogEndOffset() {
+		if err := fetch(); err != nil {
+			t.Fatalf("follower append after space was freed: %v", err)
+		}
+	}
+	all := func(l *Log) []byte {
+		var out []byte
+		for off := int64(0); off < l.LogEndOffset(); {
+			b, err := l.Read(off, 16<<20, l.LogEndOffset(), true)
+			if err != nil || len(b) == 0 {
+				t.Fatalf("read %d: %v", off, err)
+			}
+			out = append(out, b...)
+			_ = record.Split(b, func(_ []byte, h record.Header) error { off = h.NextOffset(); return nil })
+		}
+		return out
+	}
+	want, got := all(leader), all(f)
+	if len(want) < 1<<20 || string(got) != string(want) {
+		t.Fatalf("follower holds %d bytes, leader %d: not equal", len(got), len(want))
+	}
+	if e, off := f.EndOffsetForEpoch(3); e != 3 || off != leader.LogEndOffset() {
+		t.Fatalf("follower's end for epoch 3: (%d, %d)", e, off)
+	}
+}

@@ -692,6 +692,11 @@ func (l *Log) flushTo(target int64) error {
 			return err
 		}
 		f.durable = max(f.durable, reached)
+		if reached < target && l.LogEndOffset() < target {
+			// A follower truncation cut the log below target meanwhile:
+			// what is left is durable.
+			return nil
+		}
 		if reached < target {
 			// Cannot happen: a round covers the log end offset at its start.
 			return fmt.Errorf("%s: flush reached %d < %d: %w", l.name(), reached, target, ErrStorage)

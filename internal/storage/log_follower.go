@@ -8,12 +8,6 @@ import (
 	"samsa/internal/record"
 )
 
-// ErrNotContiguous: a follower append whose first batch starts below the
-// log end offset (Kafka's UnexpectedAppendOffsetException), or whose
-// batches' offsets do not increase (OffsetsOutOfOrderException). The
-// fetcher refetches from LogEndOffset (or truncates); nothing was stored.
-var ErrNotContiguous = errors.New("storage: follower append not contiguous with the log end offset")
-
 // AppendAsFollower stores batches fetched from the leader byte for byte
 // (Kafka's UnifiedLog.appendAsFollower): no offset assignment, no header
 // rewrite; the offsets and partition leader epochs are the leader's.
@@ -172,11 +166,14 @@ func (l *Log) appendFollowerLocked(records []byte, refs []batchRef, cfg *Config)
 		for i := range run {
 			run[i].pos -= base
 		}
-		w := appendWrite{records: records[base : base+int(size)], refs: run, leo: leo, next: run[len(run)-1].h.NextOffset()}
+		recs := records[base : base+int(size)]
+		w := appendWrite{records: recs, refs: run, leo: leo, next: run[len(run)-1].h.NextOffset()}
 		for i := range run {
 			w.count += int64(run[i].h.RecordCount)
 		}
-		l.followerProducerStateLocked(&w)
+		// recs, not w.records: escape analysis treats w as a whole, and
+		// the marker decoder's argument escapes.
+		w.pending, w.txn.touched, w.completed, w.aborts = l.followerProducerStateLocked(recs, run)
 		var ft int64
 		if lso, ft, err = l.writeAppendLocked(&w, active, activeSize, cfg, l.m.now()); err != nil {
 			return 0, -1, restarted, err
@@ -227,36 +224,36 @@ func (l *Log) assignFollowerEpochsLocked(refs []batchRef) error {
 }
 
 // followerProducerStateLocked works out the producer and transaction
-// state after the batches of w, as recovery replays them
+// state after the batches refs of records, as recovery replays them
 // (producerState.apply; Kafka's AppendOrigin.REPLICATION): no checks.
 // Each marker's abort entry gets the last stable offset of that moment
 // (the transactions open right after the marker, other producers'),
 // computed over a copy of the open transactions updated batch by batch.
 // Caller holds appendMu.
-func (l *Log) followerProducerStateLocked(w *appendWrite) {
+func (l *Log) followerProducerStateLocked(records []byte, refs []batchRef) (pending map[int64]*producerEntry, touched bool, completed []completedTxn, aborts []abortedEntry) {
 	var ongoing map[int64]int64 // copy of l.mu.ongoing, made on the first transactional batch
-	for i := range w.refs {
-		h := &w.refs[i].h
+	for i := range refs {
+		h := &refs[i].h
 		if h.ProducerID < 0 {
 			continue
 		}
-		e, isPending := w.pending[h.ProducerID]
+		e, isPending := pending[h.ProducerID]
 		if !isPending {
 			if e = l.producers.entries[h.ProducerID]; e == nil {
 				e = newProducerEntry(h.ProducerEpoch)
 			} else {
 				e = e.clone()
 			}
-			if w.pending == nil {
-				w.pending = make(map[int64]*producerEntry, 1)
+			if pending == nil {
+				pending = make(map[int64]*producerEntry, 1)
 			}
-			w.pending[h.ProducerID] = e
+			pending[h.ProducerID] = e
 		}
 		e.update(h, h.BaseOffset)
 		if !h.Transactional() && !h.Control() && e.txnFirst < 0 {
 			continue
 		}
-		w.txn.touched = true
+		touched = true
 		if ongoing == nil {
 			// Read without mu: it only changes under appendMu, held.
 			ongoing = make(map[int64]int64, len(l.mu.ongoing)+1)
@@ -266,7 +263,7 @@ func (l *Log) followerProducerStateLocked(w *appendWrite) {
 		}
 		switch {
 		case h.Control():
-			b := w.records[w.refs[i].pos : w.refs[i].pos+h.Size()]
+			b := records[refs[i].pos : refs[i].pos+h.Size()]
 			m, err := record.ParseEndTxnMarkerBatch(b)
 			if err != nil {
 				l.m.logger.Warn("control batch without a transaction marker", "partition", l.name(), "offset", h.BaseOffset)
@@ -276,9 +273,9 @@ func (l *Log) followerProducerStateLocked(w *appendWrite) {
 			if !ok {
 				continue
 			}
-			w.completed = append(w.completed, c)
+			completed = append(completed, c)
 			if !c.commit {
-				w.aborts = append(w.aborts, abortedEntryIn(ongoing, &c))
+				aborts = append(aborts, abortedEntryIn(ongoing, &c))
 			}
 			delete(ongoing, h.ProducerID)
 		case h.Transactional():
@@ -288,4 +285,5 @@ func (l *Log) followerProducerStateLocked(w *appendWrite) {
 			ongoing[h.ProducerID] = e.txnFirst
 		}
 	}
+	return pending, touched, completed, aborts
 }

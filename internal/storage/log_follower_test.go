@@ -70,6 +70,7 @@ func TestLogFollowerCopy(t *testing.T) {
 		t.Fatalf("follower append moved the high watermark to %d", b.HighWatermark())
 	}
 	diffStates(t, "copy", stateOf(t, b), stateOf(t, a))
+	sameTimeIndexes(t, "copy", stateOf(t, b), stateOf(t, a))
 	if got, want := b.AbortedTransactions(0, b.LogEndOffset()), a.AbortedTransactions(0, a.LogEndOffset()); !equalAborted(got, want) || len(got) == 0 {
 		t.Fatalf("aborted %v, want %v", got, want)
 	}
@@ -292,5 +293,41 @@ func TestLogAppendAsFollowerFlushPolicy(t *testing.T) {
 		if synced := l.RecoveryPoint() == 4 && l.FsyncCount() > before; synced != c.synced {
 			t.Fatalf("flush.messages=%d: recovery point %d, fsyncs %d", c.flush, l.RecoveryPoint(), l.FsyncCount()-before)
 		}
+	}
+}
+
+// TestLogTruncateToAcrossGap: truncating a log with a compaction gap at
+// an offset inside the gap ends the log after the last batch kept (what a
+// restart finds), not at the requested offset.
+func TestLogTruncateToAcrossGap(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, nil)
+	bs := leaderBatches(t, m, "leader", 1, batchSpec{n: 3}, batchSpec{n: 3})
+	l, err := m.CreateLog("f", 0, [16]byte{2}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := withBase(bs[1], 10)
+	binary.BigEndian.PutUint32(second[12:], 2)
+	if _, err := l.AppendAsFollower(bytes.Join([][]byte{bs[0], second}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogEndOffset() != 13 || l.LatestEpoch() != 2 {
+		t.Fatalf("leo %d epoch %d", l.LogEndOffset(), l.LatestEpoch())
+	}
+	for _, off := range []int64{11, 8} {
+		if err := l.TruncateTo(off); err != nil {
+			t.Fatal(err)
+		}
+		if l.LogEndOffset() != 3 || !equalEpochs(l.mu.epochs, []epochEntry{{1, 0}}) {
+			t.Fatalf("truncate to %d: leo %d epochs %v, want 3 and [1@0]", off, l.LogEndOffset(), l.mu.epochs)
+		}
+	}
+	m.Close()
+	m = openTestManager(t, dir, nil)
+	defer m.Close()
+	l, _ = m.Log("f", 0)
+	if l.LogEndOffset() != 3 || !equalEpochs(l.mu.epochs, []epochEntry{{1, 0}}) {
+		t.Fatalf("after restart: leo %d epochs %v", l.LogEndOffset(), l.mu.epochs)
 	}
 }

@@ -151,6 +151,7 @@ type logState struct {
 type segState struct {
 	Base, Size, Next int64
 	Offsets          []offsetEntry
+	Times            []timeEntry // compared by sameTimeIndexes only: a cut segment keeps its roll's final entry
 	Aborted          []abortedEntry
 	MaxTimestamp     [2]int64
 	LogBytes         []byte // the .log file
@@ -182,7 +183,8 @@ func stateOf(t testing.TB, l *Log) logState {
 			t.Fatal(err)
 		}
 		ss := segState{Base: s.base, Size: s.size, Next: s.next,
-			Offsets: append([]offsetEntry{}, s.offsets...), Aborted: append([]abortedEntry{}, s.aborted...),
+			Offsets: append([]offsetEntry{}, s.offsets...), Times: append([]timeEntry{}, s.times...),
+			Aborted:      append([]abortedEntry{}, s.aborted...),
 			MaxTimestamp: [2]int64{s.maxTimestamp, s.offsetOfMaxTimestamp}}
 		var err error
 		if ss.LogBytes, err = os.ReadFile(s.path(logSuffix)); err != nil {
@@ -269,4 +271,14 @@ func reopenHist(t testing.TB, m *Manager, dir, topic string) (*Manager, *Log) {
 		t.Fatal("log not loaded")
 	}
 	return m, l
+}
+
+// sameTimeIndexes checks that two logs' segments have equal time indexes.
+func sameTimeIndexes(t testing.TB, what string, got, want logState) {
+	t.Helper()
+	for i := range got.Segments {
+		if !reflect.DeepEqual(got.Segments[i].Times, want.Segments[i].Times) {
+			t.Fatalf("%s: segment %d: time index %v, want %v", what, got.Segments[i].Base, got.Segments[i].Times, want.Segments[i].Times)
+		}
+	}
 }

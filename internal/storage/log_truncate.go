@@ -185,7 +185,17 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 	l.flusher.durable = min(l.flusher.durable, newLEO)
 	l.m.logger.Info("truncated log", "partition", l.name(), "offset", offset, "log_end_offset", newLEO, "segments_deleted", len(gone))
 
-	// The files.
+	// The files. Later segments go first (renamed, the rename made
+	// durable), then s is cut: a crash in between leaves a prefix of the
+	// old log, never a cut segment followed by the old later ones.
+	if len(gone) > 0 {
+		if err := l.retireSegments(gone, cfg); err != nil {
+			return true, err
+		}
+		if err := syncDir(l.dir); err != nil {
+			return true, l.ioFailure("truncate: fsync dir", err)
+		}
+	}
 	s.acquire()
 	f, err := s.file()
 	if err == nil {
@@ -208,14 +218,6 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 			return true, l.ioFailure("truncate transaction index", err)
 		}
 		s.txnDirty.Store(false)
-	}
-	if len(gone) > 0 {
-		if err := l.retireSegments(gone, cfg); err != nil {
-			return true, err
-		}
-	}
-	if err := syncDir(l.dir); err != nil {
-		return true, l.ioFailure("truncate: fsync dir", err)
 	}
 	if err := l.truncateEpochsFromEndLocked(newLEO); err != nil {
 		return true, err
@@ -251,9 +253,11 @@ type truncCut struct {
 }
 
 // findCut finds the first batch of s whose last offset is >= offset: the
-// segment is cut at its position, and the new log end offset is its base
-// offset (at most offset). With no such batch nothing of s is dropped
-// and the log ends after its last batch (or at offset, if lower). It
+// segment is cut at its position, and the new log end offset is the end
+// of the batch before it (its base offset, unless a compacted log has a
+// gap there; Kafka sets the log end to offset, which a restart would not
+// find again). With no such batch nothing of s is dropped and the log
+// ends after its last batch. It
 // also works out the indexes and the max timestamp of what is kept:
 // the time index entries below the new end, and a header walk from the
 // batch of the last of them (so the walk is short, not the whole
@@ -281,7 +285,10 @@ func (l *Log) findCut(s *segment, offset int64) (truncCut, error) {
 	}
 	hs := newHeaderScanner(f, size)
 	defer hs.release()
-	lastNext := int64(-1)
+	// The walk starts at a batch below offset (the one an index entry
+	// at or below the time entry's offset records), or at 0: lastNext is
+	// the end of the last batch kept, s.base when none is.
+	lastNext := s.base
 	for pos := from; ; {
 		h, err := hs.header(pos)
 		if err == io.EOF {
@@ -292,8 +299,6 @@ func (l *Log) findCut(s *segment, offset int64) (truncCut, error) {
 		}
 		if h.LastOffset() >= offset {
 			c.pos = pos
-			c.next = min(h.BaseOffset, offset)
-			lastNext = -1
 			break
 		}
 		if h.MaxTimestamp > c.maxTimestamp {
@@ -302,14 +307,9 @@ func (l *Log) findCut(s *segment, offset int64) (truncCut, error) {
 		lastNext = h.NextOffset()
 		pos += int64(h.Size())
 	}
-	switch {
-	case lastNext >= 0:
-		// Nothing of s dropped: the log ends after its last batch.
-		c.next = min(lastNext, offset)
-	case c.pos == size && from == 0:
-		c.next = min(s.base, offset) // s is empty
-	}
-	c.next = max(c.next, s.base)
+	// Not offset itself when the batches kept end below it (a compacted
+	// log's gap): the end a restart finds by walking the segment.
+	c.next = lastNext
 	l.mu.Lock()
 	c.offsets = sort.Search(len(s.offsets), func(i int) bool { return int64(s.offsets[i].position) >= c.pos })
 	c.times = sort.Search(len(s.times), func(i int) bool { return s.base+int64(s.times[i].relOffset) >= c.next })
@@ -323,9 +323,16 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.waitFlusherIdleLocked()
 	defer l.flusher.mu.Unlock()
 	cfg := l.config()
+	// The epoch cache is cleared first: a crash before the segments go
+	// then leaves old data without epochs (the fetcher falls back to
+	// truncating by high watermark), never old epochs over the new log.
 	l.mu.Lock()
 	old := l.mu.segments
+	l.mu.epochs = nil
 	l.mu.Unlock()
+	if err := l.writeEpochsLocked(nil); err != nil {
+		return err
+	}
 	for _, s := range old {
 		s.truncated = true
 	}
@@ -361,7 +368,6 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.segments = []*segment{ns}
 	l.mu.leo, l.mu.hw, l.mu.logStartOffset, l.mu.recoveryPoint = offset, offset, offset, offset
 	l.mu.cleanerOffset = -1
-	l.mu.epochs = nil
 	l.mu.ongoing = map[int64]int64{}
 	l.mu.unreplicated = nil
 	l.mu.unflushed = 0
@@ -401,7 +407,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return l.ioFailure("truncate fully: fsync dir", err)
 	}
-	return l.writeEpochsLocked(nil)
+	return nil
 }
 
 // renameDeleted renames the files of the segment at base to *.deleted
