@@ -319,23 +319,17 @@ func (f *Forwarder) AutoCreateTopics(ctx context.Context, topics []string) map[s
 }
 
 // CreateInternalTopic creates name with partitions partitions unless it
-// exists; the replication factor is capped by the live brokers (and by
-// the controller, which serves one replica until Cluster II), and so is
-// min.insync.replicas.
+// exists, with replication factor rf (min.insync.replicas capped by it).
+// The controller refuses a factor above the active brokers
+// (INVALID_REPLICATION_FACTOR): the coordinator then answers
+// COORDINATOR_NOT_AVAILABLE until enough brokers registered, as Kafka.
 func (f *Forwarder) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
 	im := f.pub.Image()
 	if im.Topics[name] != nil {
 		return nil
 	}
-	live := 0
-	for _, b := range im.Brokers {
-		if !b.Fenced {
-			live++
-		}
-	}
-	rf = min(rf, int16(live), 1)
 	if rf <= 0 {
-		return fmt.Errorf("interbroker: create %s: no live broker", name)
+		return fmt.Errorf("interbroker: create %s: replication factor %d", name, rf)
 	}
 	if v, ok := configs["min.insync.replicas"]; ok {
 		if n, err := strconv.Atoi(v); err == nil && n > int(rf) {

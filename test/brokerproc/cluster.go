@@ -95,9 +95,13 @@ func NodeProperties(n *Node, voters string, extra []string) string {
 	}
 	fmt.Fprintf(&b, "log.dirs=%s\n", n.Dir)
 	fmt.Fprintf(&b, "http.listener=127.0.0.1:0\n")
-	fmt.Fprintf(&b, "offsets.topic.replication.factor=1\n")
-	fmt.Fprintf(&b, "transaction.state.log.replication.factor=1\n")
-	fmt.Fprintf(&b, "transaction.state.log.min.isr=1\n")
+	// Internal topics replicated as in the example cluster files: on up
+	// to three brokers, two in sync for transactions.
+	voterCount := strings.Count(voters, ",") + 1
+	rf, isr := min(voterCount, 3), min(voterCount, 2)
+	fmt.Fprintf(&b, "offsets.topic.replication.factor=%d\n", rf)
+	fmt.Fprintf(&b, "transaction.state.log.replication.factor=%d\n", rf)
+	fmt.Fprintf(&b, "transaction.state.log.min.isr=%d\n", isr)
 	fmt.Fprintf(&b, "group.initial.rebalance.delay.ms=0\n")
 	for _, e := range extra {
 		fmt.Fprintln(&b, e)
