@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // partitionState is one partition as a node's Metadata shows it.
@@ -138,5 +140,103 @@ func TestClusterReplicationAcksAllSurvivesLeaderLoss(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("returned replica %d did not converge with leader %d", leader, newLeader)
 		}
+	}
+}
+
+// TestClusterReplicationMinInsyncReplicas: with two of three replicas
+// down, the ISR shrinks to the leader alone: acks=all produces get
+// NOT_ENOUGH_REPLICAS and store nothing, acks=1 ones still succeed; once
+// a replica returns and catches up, acks=all works again.
+func TestClusterReplicationMinInsyncReplicas(t *testing.T) {
+	// Three voters keep the quorum; the topic lives on voter 3 and the
+	// broker-only nodes 4 and 5, which are stopped.
+	c := startCluster(t, append(specs(3), nodeSpec{id: 4, roles: "broker"}, nodeSpec{id: 5, roles: "broker"}), "min.insync.replicas=2")
+	ctx := ctxFor(t, 90*time.Second)
+	const topic = "minisr"
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{3, 4, 5}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	cresp, err := req.RequestWith(ctx, c.client(1))
+	if err != nil || cresp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, cresp)
+	}
+	const leader = int32(3)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		l, _, isr := partitionState(ctx, t, c, 1, topic, 0)
+		if l == leader && len(isr) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leader %d ISR %v, want leader 3 and three in sync", l, isr)
+		}
+	}
+	down := []int32{4, 5}
+	for _, id := range down {
+		c.nodes[id].s.Close()
+		c.nodes[id].s = nil
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, _, isr := partitionState(ctx, t, c, leader, topic, 0); slices.Equal(isr, []int32{leader}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ISR did not shrink to the leader")
+		}
+	}
+	// A raw request: clients retry NOT_ENOUGH_REPLICAS until their
+	// delivery timeout.
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Acks, preq.TimeoutMillis = -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	md, err := kadm.NewClient(c.client(leader)).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt.Topic, pt.TopicID = topic, md.Topics[topic].ID // v13+ names topics by id
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = oneBatch()
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	presp, err := preq.RequestWith(ctx, c.client(leader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := presp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with the ISR below min.insync.replicas: code %d, want NOT_ENOUGH_REPLICAS", code)
+	}
+	one := c.client(leader, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("accepted")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	c.restart(down[0])
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, _, isr := partitionState(ctx, t, c, leader, topic, 0); len(isr) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the returned replica did not rejoin the ISR")
+		}
+	}
+	all2 := c.client(leader, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err := all2.ProduceSync(ctx, &kgo.Record{Value: []byte("again")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with two in sync: %v", err)
+	}
+	// Nothing of the refused produce was stored.
+	cons := c.client(leader, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var vals []string
+	for len(vals) < 2 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { vals = append(vals, string(r.Value)) })
+	}
+	if !slices.Equal(vals, []string{"accepted", "again"}) {
+		t.Fatalf("stored %q", vals)
 	}
 }
