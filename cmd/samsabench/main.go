@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -42,12 +41,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"samsa/internal/perf"
-	"samsa/internal/server"
 )
 
 // options are the command-line flags.
@@ -70,6 +67,7 @@ type options struct {
 	attackFrame int
 	only        string    // run only workloads whose "kind name" contains this
 	noConsume   bool      // skip the consume runs (profiling the produce path)
+	inProcess   bool      // run the targets in the bench's process (targets.go)
 	cpuProf     string    // write a CPU profile of the workload runs here
 	progress    io.Writer // one line per finished run; nil: stderr
 }
@@ -160,8 +158,20 @@ func main() {
 	flag.IntVar(&o.attackFrame, "attack-frame", 100<<20, "frame length each attacking connection announces, in bytes")
 	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
 	flag.BoolVar(&o.noConsume, "no-consume", false, "run only the produce runs (for profiling the produce path alone)")
-	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs (both targets, one process) to this file")
+	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs to this file (implies -in-process, so the profile sees the brokers)")
+	flag.BoolVar(&o.inProcess, "in-process", false, "run Samsa and kfake inside the bench's process instead of one process each")
+	serve := flag.String("serve", "", "internal: serve this target (samsa or kfake) until standard input closes, data in -dir")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveMain(*serve, o.dir); err != nil {
+			fmt.Fprintln(os.Stderr, "samsabench --serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.cpuProf != "" {
+		o.inProcess = true
+	}
 	if o.quick {
 		o.records, o.duration, o.idleWait, o.reps = 20_000, time.Second, 500*time.Millisecond, 1
 		o.idleConns, o.attackConns = 100, 10
@@ -196,39 +206,30 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	var order []string
 	for _, name := range strings.Split(o.targets, ",") {
 		name = strings.TrimSpace(name)
-		var addr string
-		switch name {
-		case "samsa":
-			dir, err := os.MkdirTemp(o.dir, "samsabench-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			s, err := server.Start(ctx, server.Options{
-				Overrides: []string{
-					"listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-					"log.dirs=" + dir, "http.listener=",
-				},
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-			if err != nil {
-				return fmt.Errorf("start samsa: %w", err)
-			}
-			defer s.Close()
-			addr = s.KafkaAddr()
-			fmt.Fprintf(w, "samsa: in-process node on %s, data in %s\n", addr, dir)
-		case "kfake":
-			c, err := kfake.NewCluster(kfake.NumBrokers(1))
-			if err != nil {
-				return fmt.Errorf("start kfake: %w", err)
-			}
-			defer c.Close()
-			addr = c.ListenAddrs()[0]
-			fmt.Fprintf(w, "kfake: in-memory fake on %s\n", addr)
-		case "":
+		if name == "" {
 			continue
-		default:
+		}
+		if name != "samsa" && name != "kfake" {
 			return fmt.Errorf("unknown target %q: want samsa or kfake", name)
+		}
+		dir, err := os.MkdirTemp(o.dir, "samsabench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		addr, stopTarget, err := startTarget(ctx, name, dir, o.inProcess)
+		if err != nil {
+			return err
+		}
+		defer stopTarget()
+		where := "own process"
+		if o.inProcess {
+			where = "in-process"
+		}
+		if name == "samsa" {
+			fmt.Fprintf(w, "samsa: node (%s) on %s, data in %s\n", where, addr, dir)
+		} else {
+			fmt.Fprintf(w, "kfake: in-memory fake (%s) on %s\n", where, addr)
 		}
 		targets[name] = []kgo.Opt{kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V4_0_0())}
 		order = append(order, name)

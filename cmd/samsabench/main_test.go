@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,19 @@ import (
 	"testing"
 	"time"
 )
+
+// TestMain serves as a target process when the bench starts this test
+// binary with --serve (startTarget re-executes its own executable).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 5 && os.Args[1] == "--serve" && os.Args[3] == "--dir" {
+		if err := serveMain(os.Args[2], os.Args[4]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
 	dir := t.TempDir()
