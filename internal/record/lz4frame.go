@@ -120,6 +120,10 @@ func (r *lz4Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.out[r.pos:])
 	r.pos += n
+	if r.flags&lz4FlagContentSum != 0 {
+		// Hashed as it is handed out, while the bytes are in cache.
+		r.content.write(p[:n])
+	}
 	return n, nil
 }
 
@@ -178,9 +182,6 @@ func (r *lz4Reader) next() error {
 	r.pos = 0
 	if r.total += int64(len(r.out)); r.total > r.limit {
 		return ErrDecompressedTooLarge
-	}
-	if r.flags&lz4FlagContentSum != 0 {
-		r.content.write(r.out)
 	}
 	return nil
 }
