@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +239,53 @@ func TestClusterReplicationMinInsyncReplicas(t *testing.T) {
 	}
 	if !slices.Equal(vals, []string{"accepted", "again"}) {
 		t.Fatalf("stored %q", vals)
+	}
+}
+
+// TestClusterReplicationDeleteRecordsAndMetrics: DeleteRecords on an
+// RF 3 topic answers once every replica moved its log start offset, and
+// the followers' fetcher metrics are exported.
+func TestClusterReplicationDeleteRecordsAndMetrics(t *testing.T) {
+	c := startCluster(t, specs(3))
+	ctx := ctxFor(t, 60*time.Second)
+	adm := kadm.NewClient(c.client(1))
+	const topic = "trimmed"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := c.client(1, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	var rs []*kgo.Record
+	for i := range 100 {
+		rs = append(rs, &kgo.Record{Value: []byte(fmt.Sprintf("v%d", i))})
+	}
+	if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 60}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resp.Lookup(topic, 0); r.Err != nil || r.LowWatermark != 60 {
+		t.Fatalf("DeleteRecords: %+v", r)
+	}
+	// Answered only once every replica moved: each log starts at 60.
+	for id, n := range c.nodes {
+		l, ok := n.s.LogForTest(topic, 0)
+		if !ok || l.LogStartOffset() != 60 {
+			t.Fatalf("node %d: log start %d, want 60", id, l.LogStartOffset())
+		}
+	}
+	// Followers' fetchers are in /metrics.
+	leader, _, _ := partitionState(ctx, t, c, 1, topic, 0)
+	var follower int32
+	for id := range c.nodes {
+		if id != leader {
+			follower = id
+			break
+		}
+	}
+	text := c.nodes[follower].s.MetricsText(t)
+	if !strings.Contains(text, fmt.Sprintf(`samsa_replica_fetcher_partitions{fetcher="0",leader="%d"}`, leader)) {
+		t.Fatalf("no fetcher metrics for leader %d on node %d", leader, follower)
 	}
 }

@@ -1,6 +1,13 @@
 package server
 
-import "samsa/internal/storage"
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+
+	"samsa/internal/storage"
+)
 
 // Crash stops the node like a kill -9 would as far as the cluster sees:
 // no controlled shutdown, heartbeats just stop (then the node closes its
@@ -16,4 +23,20 @@ func (s *Server) Crash() error {
 // LogForTest is this node's log of the partition (any role).
 func (s *Server) LogForTest(topic string, partition int32) (*storage.Log, bool) {
 	return s.logs.Log(topic, partition)
+}
+
+// MetricsText is what /metrics would answer now, in the text format.
+func (s *Server) MetricsText(t testing.TB) string {
+	t.Helper()
+	mfs, err := s.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
 }

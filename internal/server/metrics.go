@@ -11,6 +11,7 @@ import (
 	"samsa/internal/group"
 	"samsa/internal/metadata"
 	"samsa/internal/replica"
+	"samsa/internal/replication"
 	"samsa/internal/storage"
 )
 
@@ -22,7 +23,7 @@ func newRegistry(s *Server) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups, logs: s.logs},
+		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups, logs: s.logs, fetchers: s.fetchers},
 	)
 	if ctl := s.controller; ctl != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -42,6 +43,7 @@ type stateCollector struct {
 	replicas *replica.Manager
 	groups   *group.Coordinator
 	logs     *storage.Manager
+	fetchers *replication.Manager // nil on a controller-only node
 }
 
 var (
@@ -77,6 +79,18 @@ var (
 	descOpenSegmentFiles = prometheus.NewDesc("samsa_log_open_segment_files",
 		"Segments whose .log file is open (bounded by an LRU).", nil, nil)
 
+	fetcherLabels            = []string{"leader", "fetcher"}
+	descReplicaFetcherMaxLag = prometheus.NewDesc("samsa_replica_fetcher_max_lag",
+		"Largest leader high watermark minus this follower's log end offset over the fetcher's partitions, in records, as of their last fetch.", fetcherLabels, nil)
+	descReplicaFetcherPartitions = prometheus.NewDesc("samsa_replica_fetcher_partitions",
+		"Partitions the fetcher copies from its leader.", fetcherLabels, nil)
+	descReplicaFetcherRequests = prometheus.NewDesc("samsa_replica_fetcher_requests_total",
+		"Fetch requests the fetcher sent to its leader.", fetcherLabels, nil)
+	descReplicaFetcherFailures = prometheus.NewDesc("samsa_replica_fetcher_failed_requests_total",
+		"Fetch requests of the fetcher that got no answer (connection errors, timeouts).", fetcherLabels, nil)
+	descReplicaFetcherBytes = prometheus.NewDesc("samsa_replica_fetcher_bytes_total",
+		"Record bytes the fetcher appended to this broker's replicas.", fetcherLabels, nil)
+
 	descGroups = prometheus.NewDesc("samsa_consumer_groups",
 		"Groups coordinated by this broker, by state.", []string{"state"}, nil)
 	descGroupOffset = prometheus.NewDesc("samsa_consumer_group_committed_offset",
@@ -91,6 +105,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		descPartitions, descLeaders, descUnderReplicated, descOffline, descActiveController,
 		descLogDirState, descLogDirFullEvents, descLogDirOffline, descOpenSegmentFiles,
 		descGroups, descGroupOffset, descGroupLag,
+		descReplicaFetcherMaxLag, descReplicaFetcherPartitions, descReplicaFetcherRequests, descReplicaFetcherFailures, descReplicaFetcherBytes,
 	} {
 		ch <- d
 	}
@@ -101,6 +116,23 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectPartitions(ch, im)
 	c.collectLogDirs(ch)
 	c.collectGroups(ch)
+	c.collectFetchers(ch)
+}
+
+// collectFetchers reports the follower fetchers (Kafka's
+// kafka.server:type=ReplicaFetcherManager,name=MaxLag and FetcherStats).
+func (c *stateCollector) collectFetchers(ch chan<- prometheus.Metric) {
+	if c.fetchers == nil {
+		return
+	}
+	for _, f := range c.fetchers.Fetchers() {
+		l := []string{strconv.Itoa(int(f.LeaderID)), strconv.Itoa(f.Index)}
+		ch <- prometheus.MustNewConstMetric(descReplicaFetcherMaxLag, prometheus.GaugeValue, float64(f.MaxLag), l...)
+		ch <- prometheus.MustNewConstMetric(descReplicaFetcherPartitions, prometheus.GaugeValue, float64(f.Partitions), l...)
+		ch <- prometheus.MustNewConstMetric(descReplicaFetcherRequests, prometheus.CounterValue, float64(f.Requests), l...)
+		ch <- prometheus.MustNewConstMetric(descReplicaFetcherFailures, prometheus.CounterValue, float64(f.Failures), l...)
+		ch <- prometheus.MustNewConstMetric(descReplicaFetcherBytes, prometheus.CounterValue, float64(f.Bytes), l...)
+	}
 }
 
 // collectLogDirs reports each log dir's state (Kafka has only
