@@ -41,18 +41,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
+	"samsa/internal/replica"
 )
 
-// ListOffsets special timestamps.
-const (
-	listLatest         = -1
-	listEarliest       = -2
-	listMaxTimestamp   = -3
-	listEarliestLocal  = -4
-	listLatestTiered   = -5
-	listPendingUpload  = -6
-	listNotFoundOffset = -1
-)
 
 func (h *Handler) listOffsets(_ context.Context, _ *network.Conn, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -115,48 +106,17 @@ func (h *Handler) listPartitionOffset(req *kmsg.ListOffsetsRequest, topic string
 	if err != nil {
 		return err
 	}
-	epoch := p.LeaderEpoch()
-	if e := rp.CurrentLeaderEpoch; req.Version >= 4 && e >= 0 && e != epoch {
-		if e < epoch {
-			return kerr.FencedLeaderEpoch
-		}
-		return kerr.UnknownLeaderEpoch
+	current := int32(-1)
+	if req.Version >= 4 {
+		current = rp.CurrentLeaderEpoch
 	}
-	l := p.Log()
-	hw := l.HighWatermark()
-	switch {
-	case req.ReplicaID >= 0:
-		// A follower (its fetcher resolving OFFSET_OUT_OF_RANGE) sees
-		// the whole log, as Kafka's fetchOffsetForTimestamp does for
-		// replica ids other than -1.
-		hw = l.LogEndOffset()
-	case req.Version >= 2 && req.IsolationLevel == 1:
-		hw = min(l.LastStableOffset(), hw)
+	isolation := replica.ReadUncommitted
+	if req.Version >= 2 && req.IsolationLevel == 1 {
+		isolation = replica.ReadCommitted
 	}
-	offset, ts := int64(listNotFoundOffset), int64(-1)
-	switch rp.Timestamp {
-	case listLatest:
-		offset = hw
-	case listEarliest, listEarliestLocal:
-		offset = l.LogStartOffset()
-	case listMaxTimestamp:
-		offset, ts = l.MaxTimestamp()
-		if offset >= hw {
-			offset, ts = -1, -1
-		}
-	case listPendingUpload, listLatestTiered:
-		// Nothing is tiered: no such offset.
-	default:
-		if rp.Timestamp < 0 {
-			return kerr.InvalidRequest
-		}
-		off, t, found, err := l.OffsetForTimestamp(rp.Timestamp)
-		if err != nil {
-			return err
-		}
-		if found && off < hw {
-			offset, ts = off, t
-		}
+	offset, ts, epoch, err := p.ListOffset(rp.Timestamp, isolation, req.ReplicaID, current)
+	if err != nil {
+		return err
 	}
 	if req.Version == 0 {
 		sp.OldStyleOffsets = []int64{}

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
+	"samsa/internal/storage"
 )
 
 func (h *Handler) describeProducers(_ context.Context, _ *network.Conn, req *kmsg.DescribeProducersRequest) (kmsg.Response, error) {
@@ -39,12 +40,16 @@ func (h *Handler) describeProducers(_ context.Context, _ *network.Conn, req *kms
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
 			sp.ActiveProducers = []kmsg.DescribeProducersResponseTopicPartitionActiveProducer{}
+			var ongoing []storage.OngoingTxn
 			part, err := h.d.Replicas.Partition(rt.Topic, p)
+			if err == nil {
+				ongoing, err = part.OngoingTransactions()
+			}
 			if err != nil {
 				sp.ErrorCode = h.errorCode(err, "describe producers", "topic", rt.Topic, "partition", p)
 				sp.ErrorMessage = errorMessage(err)
 			} else {
-				for _, o := range part.Log().OngoingTransactions() {
+				for _, o := range ongoing {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 					ap.ProducerID = o.ProducerID
 					ap.ProducerEpoch = int32(o.ProducerEpoch)

@@ -26,6 +26,7 @@ var errorCodes = []struct {
 	{replica.ErrRequestTimedOut, kerr.RequestTimedOut},
 	{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
+	{replica.ErrInvalidTimestamp, kerr.InvalidRequest},
 
 	{storage.ErrCorruptMessage, kerr.CorruptMessage},
 	{storage.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},

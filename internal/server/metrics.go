@@ -183,12 +183,12 @@ func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, im *meta
 			if err != nil {
 				continue // offline log, or not yet opened by Apply
 			}
-			l := p.Log()
+			o := p.Offsets()
 			pid := strconv.Itoa(int(mp.ID))
-			ch <- prometheus.MustNewConstMetric(descLogEndOffset, prometheus.GaugeValue, float64(l.LogEndOffset()), name, pid)
-			ch <- prometheus.MustNewConstMetric(descLogStartOffset, prometheus.GaugeValue, float64(l.LogStartOffset()), name, pid)
-			ch <- prometheus.MustNewConstMetric(descHighWatermark, prometheus.GaugeValue, float64(l.HighWatermark()), name, pid)
-			ch <- prometheus.MustNewConstMetric(descLastStableOffset, prometheus.GaugeValue, float64(l.LastStableOffset()), name, pid)
+			ch <- prometheus.MustNewConstMetric(descLogEndOffset, prometheus.GaugeValue, float64(o.LogEnd), name, pid)
+			ch <- prometheus.MustNewConstMetric(descLogStartOffset, prometheus.GaugeValue, float64(o.LogStart), name, pid)
+			ch <- prometheus.MustNewConstMetric(descHighWatermark, prometheus.GaugeValue, float64(o.HighWatermark), name, pid)
+			ch <- prometheus.MustNewConstMetric(descLastStableOffset, prometheus.GaugeValue, float64(o.LastStable), name, pid)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(partitions))
@@ -250,7 +250,7 @@ func (c *stateCollector) collectGroups(ch chan<- prometheus.Metric) {
 				if err != nil {
 					continue // deleted topic, or led elsewhere: no lag known here
 				}
-				lag := p.Log().HighWatermark() - fp.Offset
+				lag := p.HighWatermark() - fp.Offset
 				if lag < 0 {
 					lag = 0
 				}
