@@ -44,7 +44,6 @@ import (
 	"samsa/internal/replica"
 )
 
-
 func (h *Handler) listOffsets(_ context.Context, _ *network.Conn, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, 0, len(req.Topics))
