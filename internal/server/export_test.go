@@ -17,3 +17,7 @@ func (s *Server) Crash() error {
 func (s *Server) LogForTest(topic string, partition int32) (*storage.Log, bool) {
 	return s.logs.Log(topic, partition)
 }
+
+// FollowerReadsForTest is the consumer fetches this node served as a
+// follower (KIP-392).
+func (s *Server) FollowerReadsForTest() int64 { return s.replicas.FollowerReads() }
