@@ -43,8 +43,14 @@ package api
 // (fetch_session.go: bounded cache, eviction, incremental answers). Any
 // other epoch is an incremental fetch on an existing session.
 //
-// Differences from Kafka: rack-aware preferred read replicas (v11,
-// KIP-392) are never chosen yet.
+// Follower fetching (KIP-392, v11+): a consumer's fetch carries its rack
+// (RackID, client.rack). With replica.selector.class set to Kafka's
+// RackAwareReplicaSelector, the leader answers a partition that an
+// in-sync follower in the consumer's rack should serve with
+// PreferredReadReplica and no records, and answers at once (no long
+// poll). Any follower serves a v11+ consumer's fetch up to its own high
+// watermark (replica.Partition.Fetch), never naming a preferred replica;
+// below v11 consumers read from leaders only.
 //
 // Versions: v4 isolation level, last stable offset, aborted transactions
 // (KIP-98); v5 log start offset; v7 fetch sessions (KIP-227); v9 current
@@ -164,7 +170,11 @@ func (h *Handler) fetch(ctx context.Context, c *network.Conn, req *kmsg.FetchReq
 		}
 	}
 	parts, hasError := h.resolveFetch(req, entries, resp)
-	h.waitFetch(ctx, req, parts, hasError)
+	listener := ""
+	if c != nil {
+		listener = c.Listener()
+	}
+	h.waitFetch(ctx, req, parts, hasError, listener)
 	switch {
 	case inc != nil:
 		h.finishIncremental(inc, resp, parts, entries)
@@ -242,15 +252,15 @@ func (h *Handler) resolveFetch(req *kmsg.FetchRequest, entries []fetchEntry, res
 // waits until MinBytes are there, the wait times out or ctx ends. The wait
 // is one replica.FetchWaiter registered on every partition of the request
 // (Kafka's DelayedFetch), woken by appends, high-watermark moves and role
-// changes.
-func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, hasError bool) {
+// changes. listener is the connection's, for follower fetching ("" any).
+func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, hasError bool, listener string) {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	waiting := maxWait > 0 && req.MinBytes > 0 && !hasError
 	var w *replica.FetchWaiter
 	var wctx context.Context
 	for {
-		n, readErr := h.readFetch(ctx, req, parts)
-		if !waiting || readErr || n >= int(req.MinBytes) || ctx.Err() != nil {
+		n, done := h.readFetch(ctx, req, parts, listener)
+		if !waiting || done || n >= int(req.MinBytes) || ctx.Err() != nil {
 			return
 		}
 		if w == nil {
@@ -272,7 +282,7 @@ func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 		if err := w.Wait(wctx); err != nil {
 			// Timed out or the connection closed: answer with what there is.
 			if ctx.Err() == nil {
-				_, _ = h.readFetch(ctx, req, parts)
+				_, _ = h.readFetch(ctx, req, parts, listener)
 			}
 			return
 		}
@@ -290,8 +300,10 @@ func replicaOf(req *kmsg.FetchRequest) (int32, int64) {
 
 // readFetch fills every partition's response through its
 // replica.Partition.Fetch and returns the bytes of records read and
-// whether a partition answered an error.
-func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition) (int, bool) {
+// whether the answer must go at once: a partition answered an error or a
+// preferred read replica (Kafka's ReplicaManager.fetchMessages does not
+// delay those).
+func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, listener string) (int, bool) {
 	remaining := h.fetchMaxBytes(req)
 	replicaID, replicaEpoch := replicaOf(req)
 	total := 0
@@ -315,6 +327,8 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 		if replicaID >= 0 {
 			params.ReplicaID, params.ReplicaEpoch, params.Isolation = replicaID, replicaEpoch, replica.ReadUncommitted
 			params.LogStartOffset = fp.req.LogStartOffset
+		} else if req.Version >= 11 {
+			params.ClientMetadata, params.ClientRack, params.Listener = true, req.Rack, listener
 		}
 		if req.Version >= 9 {
 			params.CurrentLeaderEpoch = fp.req.CurrentLeaderEpoch
@@ -341,6 +355,9 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 		sp.LastStableOffset = res.LastStableOffset
 		sp.LogStartOffset = res.LogStartOffset
 		sp.PreferredReadReplica = res.PreferredReadReplica
+		if res.PreferredReadReplica >= 0 {
+			hasErr = true // answer now
+		}
 		sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset
 		sp.AbortedTransactions = nil
 		if res.AbortedTransactions != nil {

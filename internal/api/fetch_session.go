@@ -276,9 +276,9 @@ func (h *Handler) finishIncremental(inc *incremental, resp *kmsg.FetchResponse, 
 // partition and reports whether it must be answered (Kafka's
 // CachedPartition.maybeUpdateResponseData, which leaves out the last
 // stable offset; Samsa answers its changes too, for read_committed
-// consumers).
+// consumers). A preferred read replica (KIP-392) is always answered.
 func (sp *sessionPartition) observe(rp *kmsg.FetchResponseTopicPartition) bool {
-	must := len(rp.RecordBatches) > 0
+	must := len(rp.RecordBatches) > 0 || rp.PreferredReadReplica >= 0
 	if rp.ErrorCode != 0 {
 		sp.hw = -1
 		return true

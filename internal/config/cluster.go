@@ -28,7 +28,14 @@ type Cluster struct {
 	HeartbeatInterval time.Duration
 	// Rack is broker.rack ("" when unset).
 	Rack string
+	// ReplicaSelector is replica.selector.class: "" (consumers read from
+	// the leader) or RackAwareReplicaSelector.
+	ReplicaSelector string
 }
+
+// RackAwareReplicaSelector is Kafka's rack-aware replica selector class
+// (KIP-392), the one non-empty replica.selector.class Samsa accepts.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 // ParseVoters parses controller.quorum.voters ("id@host:port,..."). Port
 // 0 is accepted (this node's own entry: its bound port); the server
@@ -78,6 +85,11 @@ func (c *Config) deriveCluster() error {
 	c.Cluster.SessionTimeout = ms("broker.session.timeout.ms")
 	c.Cluster.HeartbeatInterval = ms("broker.heartbeat.interval.ms")
 	c.Cluster.Rack, _ = c.Get("broker.rack")
+	c.Cluster.ReplicaSelector, _ = c.Get("replica.selector.class")
+	c.Cluster.ReplicaSelector = strings.TrimSpace(c.Cluster.ReplicaSelector)
+	if s := c.Cluster.ReplicaSelector; s != "" && s != RackAwareReplicaSelector {
+		return fmt.Errorf("config: replica.selector.class %q is not supported: leave it unset (consumers read from leaders) or set %s", s, RackAwareReplicaSelector)
+	}
 	switch {
 	case c.Cluster.ElectionTimeout < 10*time.Millisecond:
 		return fmt.Errorf("config: controller.quorum.election.timeout.ms must be >= 10")

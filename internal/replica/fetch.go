@@ -41,6 +41,16 @@ type FetchParams struct {
 	MaxBytes      int32
 	MinOneMessage bool
 	Isolation     int8 // ReadUncommitted or ReadCommitted (consumers)
+	// ClientMetadata is set for a consumer's Fetch v11+ (KIP-392: it
+	// carries a rack id, possibly empty): such a consumer may read from
+	// a follower, and a leader with the rack-aware selector may direct
+	// it to one. Without it (older versions) only the leader serves
+	// consumers (Kafka's FetchParams.fetchOnlyLeader).
+	ClientMetadata bool
+	// ClientRack is the consumer's client.rack (Fetch v11 RackID), ""
+	// none; Listener the listener it fetches on ("" any), whose
+	// endpoints a preferred read replica must have.
+	ClientRack, Listener string
 }
 
 // EpochEndOffset is a leader epoch and the offset where it ends (the
@@ -68,16 +78,19 @@ type FetchResult struct {
 	// AbortedTransactions overlapping Records, read_committed only
 	// (non-nil, possibly empty, then).
 	AbortedTransactions []storage.AbortedTxn
-	// PreferredReadReplica is -1 (follower fetching, KIP-392, later).
+	// PreferredReadReplica is the follower a consumer should fetch the
+	// partition from instead (KIP-392, selector.go), -1 none; when set,
+	// no records come with it.
 	PreferredReadReplica int32
 }
 
 // Fetch reads one partition for a consumer or a follower. Errors:
 // ErrFencedLeaderEpoch / ErrUnknownLeaderEpoch when CurrentLeaderEpoch is
 // older / newer than ours; ErrNotLeader when this broker does not lead (or
-// the follower is stale); UNKNOWN_LEADER_EPOCH also for a follower not in
-// the assignment while naming our epoch (a reassignment's new replica,
-// Kafka's followerReplicaOrThrow); storage.ErrOffsetOutOfRange outside
+// the follower is stale) and the read must come from the leader;
+// UNKNOWN_LEADER_EPOCH also for a follower not in the assignment while
+// naming our epoch (a reassignment's new replica, Kafka's
+// followerReplicaOrThrow); storage.ErrOffsetOutOfRange outside
 // [LogStartOffset, LogEndOffset]; storage's errors for an offline log.
 //
 // A consumer reads below the high watermark (read_committed: the last
@@ -85,6 +98,22 @@ type FetchResult struct {
 // that does not diverge records its position: its log end offset is the
 // fetch offset, which may advance the high watermark (waking the
 // produces waiting for it) and add it to the ISR.
+//
+// Follower fetching (KIP-392), as Kafka's ReplicaManager.readFromLog: a
+// consumer's fetch with ClientMetadata to a leader with the rack-aware
+// selector may get a PreferredReadReplica instead of records (the offsets
+// are answered, nothing is read). The same fetch to a follower of the
+// partition is served by it, whatever the selector and the consumer's
+// rack: up to the follower's high watermark (min of the leader's, as of
+// its last fetch, and its log end offset; read_committed: its last stable
+// offset), never with a preferred read replica (-1). A fetch offset past
+// the follower's log end is ErrOffsetOutOfRange, one between its high
+// watermark and log end reads nothing. Epoch checks apply as on the
+// leader. A consumer that the follower no longer suits (it left the ISR,
+// the consumer moved racks) goes back to the leader by itself: on an
+// error, or when its preferred replica expires (Java's
+// metadata.max.age.ms, franz-go's RecheckPreferredReplicaInterval), and
+// the leader then selects again.
 //
 // ctx is not used for waiting (Fetch never waits: long polls use a
 // FetchWaiter); it is there for the read's future deadlines.
@@ -96,10 +125,10 @@ func (p *Partition) Fetch(_ context.Context, fp FetchParams) (FetchResult, error
 	if err := checkEpoch(st, fp.CurrentLeaderEpoch); err != nil {
 		return res, err
 	}
-	if !st.isLeader {
+	follower := fp.ReplicaID >= 0
+	if !st.isLeader && (follower || !fp.ClientMetadata || st.removed) {
 		return res, p.notLeader(st)
 	}
-	follower := fp.ReplicaID >= 0
 	if follower {
 		if err := p.checkFollower(st, fp); err != nil {
 			return res, err
@@ -112,6 +141,17 @@ func (p *Partition) Fetch(_ context.Context, fp FetchParams) (FetchResult, error
 	res.HighWatermark, res.LastStableOffset = hw, lso
 	res.LogStartOffset = p.log.LogStartOffset()
 	res.LogEndOffset = p.log.LogEndOffset()
+
+	if st.isLeader && !follower && fp.ClientMetadata {
+		if id := p.preferredReadReplica(fp.ClientRack, fp.Listener, fp.FetchOffset, p.m.nowMs()); id >= 0 {
+			// KIP-392: the consumer reads from id; nothing is read here.
+			res.PreferredReadReplica = id
+			return res, nil
+		}
+	}
+	if !st.isLeader {
+		p.m.sel.followerReads.Add(1)
+	}
 
 	if fp.LastFetchedEpoch >= 0 {
 		// KIP-320/595: does the fetcher's log end in an epoch we agree on?

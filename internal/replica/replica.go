@@ -81,6 +81,8 @@ type Manager struct {
 
 	// lagMs is replica.lag.time.max.ms. Set by New.
 	lagMs int64
+	// sel is replica.selector.class (KIP-392, selector.go). Set by New.
+	sel *readSelector
 	// opts connect the manager to the cluster; set by SetReplication
 	// before the first Apply, read-only afterwards.
 	opts ReplicationOptions
@@ -145,6 +147,7 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
 		lagMs:      lag,
+		sel:        newReadSelector(cfg),
 		ctx:        ctx, cancel: cancel,
 	}
 	m.published.Store(m.image)

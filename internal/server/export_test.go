@@ -40,3 +40,7 @@ func (s *Server) MetricsText(t testing.TB) string {
 	}
 	return b.String()
 }
+
+// FollowerReadsForTest is the consumer fetches this node served as a
+// follower (KIP-392).
+func (s *Server) FollowerReadsForTest() int64 { return s.replicas.FollowerReads() }
