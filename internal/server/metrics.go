@@ -25,6 +25,12 @@ func newRegistry(s *Server) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{nodeID: s.cfg.NodeID, pub: s.pub, replicas: s.replicas, groups: s.groups, logs: s.logs, fetchers: s.fetchers},
 	)
+	if r := s.replicas; r != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "samsa_follower_consumer_fetches_total",
+			Help: "Consumer fetch partitions this broker served as a follower (KIP-392 fetching from the closest replica).",
+		}, func() float64 { return float64(r.FollowerReads()) }))
+	}
 	if ctl := s.controller; ctl != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "samsa_controller_unclean_leader_elections_total",
