@@ -38,15 +38,21 @@ func TestClusterISRShrinksAndExpandsOnLag(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatal(err)
 	}
+	// Asked of node 1, or of the leader once known: never of the paused
+	// broker, whose answer would wait for its resume.
+	askAddr := c.Node(1).KafkaAddr
 	state := func(ctx context.Context) (leader int32, isr []int32, err error) {
-		md, err := adm.Metadata(ctx, topic)
+		md, err := metadataOf(ctx, t, askAddr, topic)
 		if err != nil {
 			return -1, nil, err
 		}
-		p := md.Topics[topic].Partitions[0]
+		if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != 1 {
+			return -1, nil, fmt.Errorf("metadata without %s-0", topic)
+		}
+		p := md.Topics[0].Partitions[0]
 		isr = slices.Clone(p.ISR)
 		slices.Sort(isr)
-		return p.Leader, isr, p.Err
+		return p.Leader, isr, nil
 	}
 	var leader int32
 	eventually(t, 30*time.Second, func(ctx context.Context) error {
@@ -73,6 +79,7 @@ func TestClusterISRShrinksAndExpandsOnLag(t *testing.T) {
 		t.Fatalf("no follower outside the controller (leader %d, controller %d)", leader, md.Controller)
 	}
 
+	askAddr = c.Node(leader).KafkaAddr
 	// Produce all along, acks=1 so a paused follower does not hold it up.
 	prod := nodeClient(t, c.Node(leader).KafkaAddr)
 	var produced atomic.Int64
