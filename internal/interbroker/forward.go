@@ -107,6 +107,35 @@ func notVisibleMessage(node int32, what string) *string {
 	return &msg
 }
 
+// waitApplied waits (within ctx) until this broker's image shows the
+// change of every item the controller answered with success (done), and
+// answers the items it still does not show REQUEST_TIMED_OUT: the change
+// was made but this broker cannot vouch for it yet. fields points at an
+// item's error code and message; what names the change for the message.
+func waitApplied[T any](f *Forwarder, ctx context.Context, items []T, fields func(*T) (*int16, **string), done func(*metadata.Image, *T) bool, what func(*T) string) {
+	pending := func(im *metadata.Image, t *T) bool {
+		code, _ := fields(t)
+		return *code == 0 && !done(im, t)
+	}
+	if f.waitImage(ctx, func(im *metadata.Image) bool {
+		for i := range items {
+			if pending(im, &items[i]) {
+				return false
+			}
+		}
+		return true
+	}) {
+		return
+	}
+	im := f.pub.Image()
+	for i := range items {
+		if t := &items[i]; pending(im, t) {
+			code, msg := fields(t)
+			*code, *msg = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, what(t))
+		}
+	}
+}
+
 // allNotController reports whether every item of a per-item response
 // carries NOT_CONTROLLER.
 func allNotController[T any](items []T, code func(*T) int16) bool {
@@ -145,21 +174,8 @@ func (f *Forwarder) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequ
 		top := im.Topics[t.Topic]
 		return top != nil && (t.TopicID == [16]byte{} || top.ID == metadata.UUID(t.TopicID))
 	}
-	if !f.waitImage(ctx, func(im *metadata.Image) bool {
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
-				return false
-			}
-		}
-		return true
-	}) {
-		im := f.pub.Image()
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
-				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "topic "+t.Topic)
-			}
-		}
-	}
+	waitApplied(f, ctx, resp.Topics, func(t *kmsg.CreateTopicsResponseTopic) (*int16, **string) { return &t.ErrorCode, &t.ErrorMessage },
+		visible, func(t *kmsg.CreateTopicsResponseTopic) string { return "topic " + t.Topic })
 	return resp
 }
 
@@ -192,25 +208,13 @@ func (f *Forwarder) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequ
 	gone := func(im *metadata.Image, t *kmsg.DeleteTopicsResponseTopic) bool {
 		return im.TopicsByID[metadata.UUID(t.TopicID)] == nil
 	}
-	if !f.waitImage(ctx, func(im *metadata.Image) bool {
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !gone(im, t) {
-				return false
+	waitApplied(f, ctx, resp.Topics, func(t *kmsg.DeleteTopicsResponseTopic) (*int16, **string) { return &t.ErrorCode, &t.ErrorMessage },
+		gone, func(t *kmsg.DeleteTopicsResponseTopic) string {
+			if t.Topic != nil {
+				return "deletion of topic " + *t.Topic
 			}
-		}
-		return true
-	}) {
-		im := f.pub.Image()
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !gone(im, t) {
-				name := ""
-				if t.Topic != nil {
-					name = *t.Topic
-				}
-				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "deletion of topic "+name)
-			}
-		}
-	}
+			return "deletion of topic"
+		})
 	return resp
 }
 
@@ -243,21 +247,8 @@ func (f *Forwarder) CreatePartitions(ctx context.Context, req *kmsg.CreatePartit
 		top := im.Topics[t.Topic]
 		return top != nil && int32(len(top.Partitions)) >= want[t.Topic]
 	}
-	if !f.waitImage(ctx, func(im *metadata.Image) bool {
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
-				return false
-			}
-		}
-		return true
-	}) {
-		im := f.pub.Image()
-		for i := range resp.Topics {
-			if t := &resp.Topics[i]; t.ErrorCode == 0 && !visible(im, t) {
-				t.ErrorCode, t.ErrorMessage = kerr.RequestTimedOut.Code, notVisibleMessage(f.nodeID, "new partitions of topic "+t.Topic)
-			}
-		}
-	}
+	waitApplied(f, ctx, resp.Topics, func(t *kmsg.CreatePartitionsResponseTopic) (*int16, **string) { return &t.ErrorCode, &t.ErrorMessage },
+		visible, func(t *kmsg.CreatePartitionsResponseTopic) string { return "new partitions of topic " + t.Topic })
 	return resp
 }
 
