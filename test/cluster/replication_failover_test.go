@@ -62,6 +62,7 @@ func TestReplicationFailoverNoAckedLoss(t *testing.T) {
 			victim, led := leaderOf(t, c, topic, 0)
 			how := "SIGTERM"
 			var stopped chan error
+			var exited time.Time // when the SIGTERMed process was gone
 			t0 := time.Now()
 			if kill {
 				how = "kill -9"
@@ -69,13 +70,23 @@ func TestReplicationFailoverNoAckedLoss(t *testing.T) {
 			} else {
 				stopped = make(chan error, 1)
 				b := victim.Broker()
-				go func() { stopped <- b.Stop() }()
+				go func() {
+					err := b.Stop()
+					exited = time.Now()
+					stopped <- err
+				}()
 			}
 			d := pr.waitServed(t, c, victim.ID, topic, led, t0)
 			if stopped != nil {
 				if err := <-stopped; err != nil {
 					t.Fatalf("round %d: %v", round, err)
 				}
+				// Controlled shutdown: the controller fences a broker that
+				// asked to stop only once it leads nothing.
+				if out := victim.Broker().Output(); !strings.Contains(out, `msg="controlled shutdown: fenced by the controller"`) {
+					t.Errorf("round %d: node %d stopped without a completed controlled shutdown:\n%s", round, victim.ID, out)
+				}
+				t.Logf("round %d: node %d exited %v after SIGTERM", round, victim.ID, exited.Sub(t0).Round(time.Millisecond))
 			}
 			if kill {
 				kill9 = append(kill9, d)
@@ -400,7 +411,7 @@ func (pr *prober) try(ctx context.Context, c *brokerproc.Cluster, via string, vi
 			lastErr = fmt.Errorf("partition %d: leader %d", p.Partition, p.Leader)
 			continue
 		}
-		if err := pr.produce(ctx, c.Node(p.Leader).KafkaAddr, topic, p.Partition); err != nil {
+		if err := pr.produce(ctx, c.Node(p.Leader).KafkaAddr, topic, md.Topics[0].TopicID, p.Partition); err != nil {
 			left = append(left, p.Partition)
 			lastErr = fmt.Errorf("partition %d on %d: %w", p.Partition, p.Leader, err)
 		}
@@ -408,7 +419,8 @@ func (pr *prober) try(ctx context.Context, c *brokerproc.Cluster, via string, vi
 	return left, lastErr
 }
 
-func (pr *prober) produce(ctx context.Context, addr, topic string, partition int32) error {
+// produce sends one record to addr (Produce v13+ names the topic by id).
+func (pr *prober) produce(ctx context.Context, addr, topic string, topicID [16]byte, partition int32) error {
 	batch, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Key: []byte("probe")}})
 	if err != nil {
 		return err
@@ -416,7 +428,7 @@ func (pr *prober) produce(ctx context.Context, addr, topic string, partition int
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 1000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, topicID
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
