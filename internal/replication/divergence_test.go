@@ -18,9 +18,9 @@ import (
 // leader's partition must (Kafka's Partition.fetchRecords): current
 // leader epoch checked, a diverging epoch when the follower's last
 // fetched epoch ends on the leader below its fetch offset or is unknown,
-// else the batches from the fetch offset up to the log end. Today's
-// Samsa leader does not send diverging epochs yet (replica.Partition.Fetch
-// will); this drives the follower's side of KIP-595 truncation.
+// else the batches from the fetch offset up to the log end (what
+// replica.Partition.Fetch does); stepping it drives the follower's side
+// of KIP-595 truncation deterministically.
 type stepLeader struct {
 	l     *storage.Log
 	epoch int32
