@@ -14,8 +14,12 @@ SOAK_ROUNDS  ?= 25
 # Controller kill -9 rounds of the cluster failover test: 2 in `make test`
 # (the test's default), many in `make failover`, which prints p50/p99.
 FAILOVER_ROUNDS ?= 25
+# Partition leader failover rounds (one SIGTERM and one kill -9 of a
+# leader each) of the replication failover test: 2 in `make test` (the
+# test's default), FAILOVER_ROUNDS in `make failover-replication`, which
+# prints p50/p99.
 
-.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak failover clean
+.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak failover failover-replication clean
 
 all: build
 
@@ -75,6 +79,15 @@ soak: build
 failover: build
 	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) \
 		$(GO) test -count=1 -timeout 60m -v -run '^TestClusterControllerFailover$$' ./test/cluster/
+
+# Partition leader failover on 3 nodes, RF 3, min.insync.replicas=2,
+# under an idempotent acks=all producer: SIGTERM and kill -9 of a leader
+# FAILOVER_ROUNDS times each, then a full read (nothing acknowledged lost
+# or duplicated); prints LEADER-FAILOVER lines with p50/p99
+# (docs/cluster.md, "Replication and failover: measured").
+failover-replication: build
+	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_REPLICATION_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestReplicationFailoverNoAckedLoss$$' ./test/cluster/
 
 clean:
 	rm -rf bin

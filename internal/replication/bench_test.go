@@ -18,9 +18,10 @@ import (
 // iteration starts from empty follower logs and ends when every log end
 // offset equals the leader's.
 func BenchmarkReplicationCatchUp(b *testing.B) {
-	s := startLeader(b, b.TempDir(), b.TempDir(), "127.0.0.1:0")
+	s, ctl := startLeader(b, b.TempDir(), b.TempDir(), "127.0.0.1:0")
 	defer s.Close()
 	addr := s.KafkaAddr()
+	registerFollowerBroker(b, addr, ctl)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		b.Fatal(err)
@@ -29,9 +30,7 @@ func BenchmarkReplicationCatchUp(b *testing.B) {
 	adm := kadm.NewClient(cl)
 	ctx := context.Background()
 	const topic, parts, total = "bench", 4, 32 << 20
-	if _, err := adm.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
-		b.Fatal(err)
-	}
+	createReplicatedTopic(b, cl, topic, parts, nil)
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
 		b.Fatal(err)
@@ -70,7 +69,7 @@ func BenchmarkReplicationCatchUp(b *testing.B) {
 			logs = append(logs, l)
 			fs = append(fs, replication.NewLogFollower(l, md.Topics[topic].Partitions[p].LeaderEpoch))
 		}
-		m, err := replication.NewManager(replication.Options{BrokerID: 2, Logger: quiet})
+		m, err := replication.NewManager(replication.Options{BrokerID: followerID, Logger: quiet})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,9 +18,9 @@ import (
 // leader's partition must (Kafka's Partition.fetchRecords): current
 // leader epoch checked, a diverging epoch when the follower's last
 // fetched epoch ends on the leader below its fetch offset or is unknown,
-// else the batches from the fetch offset up to the log end. Today's
-// Samsa leader does not send diverging epochs yet (replica.Partition.Fetch
-// will); this drives the follower's side of KIP-595 truncation.
+// else the batches from the fetch offset up to the log end (what
+// replica.Partition.Fetch does); stepping it drives the follower's side
+// of KIP-595 truncation deterministically.
 type stepLeader struct {
 	l     *storage.Log
 	epoch int32
@@ -192,6 +192,50 @@ func TestReplicationFencedPartitionIsDelayed(t *testing.T) {
 	}
 	if f.L.LogEndOffset() != 3 || sf.MaxLag() != 0 || f.L.HighWatermark() != 3 {
 		t.Fatalf("end %d hw %d lag %d; want 3, 3, 0", f.L.LogEndOffset(), f.L.HighWatermark(), sf.MaxLag())
+	}
+}
+
+// TestReplicationLeaderBehindIsRetriedSoon: a leader whose image is
+// behind the follower's (it answers UNKNOWN_LEADER_EPOCH: it has not
+// applied the leader change yet, as right after a failover) is asked
+// again after 50 ms, not replica.fetch.backoff.ms: until the follower
+// fetches from it, acks=all produce there cannot complete.
+func TestReplicationLeaderBehindIsRetriedSoon(t *testing.T) {
+	id := [16]byte{9}
+	leader := &stepLeader{l: openLog(t, "behind", id), epoch: 4}
+	appendEpoch(t, leader.l, 4, 3, "r")
+	leader.l.SetHighWatermark(leader.l.LogEndOffset())
+	f := replication.NewLogFollower(openLog(t, "behind", id), 5)
+	sf, err := replication.NewStepFetcher(replication.Options{BrokerID: 2, FetchBackoff: time.Second, Logger: quiet}, []replication.Follower{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if !sf.Step(now, leader.answer) || f.L.LogEndOffset() != 0 {
+		t.Fatal("first fetch")
+	}
+	if sf.Step(now.Add(49*time.Millisecond), leader.answer) {
+		t.Fatal("fetched again within 49ms")
+	}
+	leader.epoch = 5 // the leader applies the change
+	// (The fetcher takes its own clock when it applies an answer, a
+	// little after now: margins, still far below the 1 s backoff.)
+	if !sf.Step(now.Add(300*time.Millisecond), leader.answer) {
+		t.Fatal("not fetched again 300ms after UNKNOWN_LEADER_EPOCH")
+	}
+	if f.L.LogEndOffset() != 3 {
+		t.Fatalf("end %d, want 3", f.L.LogEndOffset())
+	}
+	// A backoff below 50 ms stays the bound.
+	leader.epoch = 4
+	f2 := replication.NewLogFollower(openLog(t, "behind", id), 5)
+	sf2, err := replication.NewStepFetcher(replication.Options{BrokerID: 2, FetchBackoff: 10 * time.Millisecond, Logger: quiet}, []replication.Follower{f2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = time.Now()
+	if !sf2.Step(now, leader.answer) || sf2.Step(now.Add(5*time.Millisecond), leader.answer) || !sf2.Step(now.Add(40*time.Millisecond), leader.answer) {
+		t.Fatal("replica.fetch.backoff.ms below 50ms not kept")
 	}
 }
 

@@ -346,10 +346,23 @@ func (ft *fetcher) delay(sent map[TopicPartition]sentPartition, now time.Time) {
 }
 
 func (ft *fetcher) delayLocked(ps *partitionState, now time.Time) {
+	ft.delayForLocked(ps, now, ft.opts.FetchBackoff)
+}
+
+// delayForLocked makes ps wait d from now unless it waits already.
+func (ft *fetcher) delayForLocked(ps *partitionState, now time.Time, d time.Duration) {
 	if !ps.delayedUntil.After(now) {
-		ps.delayedUntil = now.Add(ft.opts.FetchBackoff)
+		ps.delayedUntil = now.Add(d)
 	}
 }
+
+// metadataRetryBackoff is how soon a partition is fetched again after a
+// leader answered that it is behind this follower's metadata
+// (UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER): brokers apply a
+// metadata change within milliseconds of each other, so this bounds the
+// failover delay it adds; at most 20 retries a second per partition
+// while it lasts.
+const metadataRetryBackoff = 50 * time.Millisecond
 
 // outOfRange is a partition the leader answered OFFSET_OUT_OF_RANGE.
 type outOfRange struct {
@@ -414,9 +427,19 @@ func (ft *fetcher) process(resp *kmsg.FetchResponse, sent map[TopicPartition]sen
 				errors.Is(err, kerr.FencedLeaderEpoch):
 				// The leader moved, or one of us has not seen the
 				// latest image yet: wait for it (the replica manager
-				// moves the partition).
+				// moves the partition, which resets its delay). A
+				// leader behind us (UNKNOWN_LEADER_EPOCH, or not yet
+				// leading: NOT_LEADER_OR_FOLLOWER) applies the image
+				// within milliseconds, and until this follower has
+				// fetched from it no acks=all produce completes there:
+				// retry after metadataRetryBackoff, not the whole
+				// replica.fetch.backoff.ms (Kafka waits the latter).
 				ft.logger.Debug("replica fetch: partition waits for the metadata image", "topic", ps.topic, "partition", ps.partition, "leader_epoch", s.currentLeaderEpoch, "err", err)
-				ft.delayLocked(ps, now)
+				if errors.Is(err, kerr.FencedLeaderEpoch) {
+					ft.delayLocked(ps, now)
+				} else {
+					ft.delayForLocked(ps, now, min(ft.opts.FetchBackoff, metadataRetryBackoff))
+				}
 			case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID), errors.Is(err, kerr.InconsistentTopicID):
 				ft.logger.Warn("replica fetch: the leader does not know the partition (transient while it is created or deleted)", "topic", ps.topic, "partition", ps.partition, "err", err)
 				ft.delayLocked(ps, now)

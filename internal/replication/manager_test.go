@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"samsa/internal/replication"
@@ -65,12 +64,12 @@ func waitGrowing(t *testing.T, f *replication.LogFollower, from int64) {
 // again once RemovePartitions returns; a partition added under another
 // leader id moves fetchers; a fetcher left without partitions stops.
 func TestReplicationManagerMovesAndRemovesPartitions(t *testing.T) {
-	s := startLeader(t, t.TempDir(), t.TempDir(), "127.0.0.1:0")
+	s, ctl := startLeader(t, t.TempDir(), t.TempDir(), "127.0.0.1:0")
 	defer s.Close()
 	addr := s.KafkaAddr()
-	adm := kadm.NewClient(newClient(t, addr))
+	registerFollowerBroker(t, addr, ctl)
 	const topic = "mv"
-	su := setupFollowers(t, adm, topic, 2)
+	su := setupFollowers(t, newClient(t, addr), topic, 2)
 	w0 := &watchedFollower{LogFollower: su.fs[0]}
 	w1 := &watchedFollower{LogFollower: su.fs[1]}
 

@@ -50,6 +50,10 @@ type ClusterOptions struct {
 	Racks []string
 	// Extra are "key=value" lines appended to every node's file.
 	Extra []string
+	// BrokerOnly more nodes (ids after the combined ones) run
+	// process.roles=broker: no controller listener, metadata learners.
+	// With them, a test can lose brokers without losing the quorum.
+	BrokerOnly int
 }
 
 // Node is one node of a Cluster: its fixed addresses and files, and the
@@ -57,7 +61,7 @@ type ClusterOptions struct {
 type Node struct {
 	ID             int32
 	KafkaAddr      string // PLAINTEXT, 127.0.0.1:port (fixed across restarts)
-	ControllerAddr string // CONTROLLER, 127.0.0.1:port
+	ControllerAddr string // CONTROLLER, 127.0.0.1:port; "" on a broker-only node
 	Rack           string
 	ConfigFile     string // server.properties
 	Dir            string // log.dirs
@@ -82,10 +86,18 @@ type Cluster struct {
 // for a combined node, HTTP on a free port, extra lines last.
 func NodeProperties(n *Node, voters string, extra []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "process.roles=broker,controller\n")
+	if n.ControllerAddr == "" {
+		fmt.Fprintf(&b, "process.roles=broker\n")
+	} else {
+		fmt.Fprintf(&b, "process.roles=broker,controller\n")
+	}
 	fmt.Fprintf(&b, "node.id=%d\n", n.ID)
 	fmt.Fprintf(&b, "controller.quorum.voters=%s\n", voters)
-	fmt.Fprintf(&b, "listeners=PLAINTEXT://%s,CONTROLLER://%s\n", n.KafkaAddr, n.ControllerAddr)
+	if n.ControllerAddr == "" {
+		fmt.Fprintf(&b, "listeners=PLAINTEXT://%s\n", n.KafkaAddr)
+	} else {
+		fmt.Fprintf(&b, "listeners=PLAINTEXT://%s,CONTROLLER://%s\n", n.KafkaAddr, n.ControllerAddr)
+	}
 	fmt.Fprintf(&b, "advertised.listeners=PLAINTEXT://%s\n", n.KafkaAddr)
 	fmt.Fprintf(&b, "inter.broker.listener.name=PLAINTEXT\n")
 	fmt.Fprintf(&b, "controller.listener.names=CONTROLLER\n")
@@ -119,22 +131,24 @@ func StartCluster(t testing.TB, opts ClusterOptions) (*Cluster, error) {
 	if opts.Nodes < 1 {
 		return nil, errors.New("brokerproc: StartCluster needs at least one node")
 	}
-	ports := ReservePorts(t, 2*opts.Nodes)
+	ports := ReservePorts(t, 2*(opts.Nodes+opts.BrokerOnly))
 	c := &Cluster{}
 	var voters []string
-	for i := range opts.Nodes {
+	for i := range opts.Nodes + opts.BrokerOnly {
 		root := t.TempDir()
 		n := &Node{
-			ID:             int32(i + 1),
-			KafkaAddr:      fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			ControllerAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
-			ConfigFile:     filepath.Join(root, "server.properties"),
-			Dir:            filepath.Join(root, "data"),
+			ID:         int32(i + 1),
+			KafkaAddr:  fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
+			ConfigFile: filepath.Join(root, "server.properties"),
+			Dir:        filepath.Join(root, "data"),
+		}
+		if i < opts.Nodes {
+			n.ControllerAddr = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
+			voters = append(voters, fmt.Sprintf("%d@%s", n.ID, n.ControllerAddr))
 		}
 		if len(opts.Racks) > 0 {
 			n.Rack = opts.Racks[i%len(opts.Racks)]
 		}
-		voters = append(voters, fmt.Sprintf("%d@%s", n.ID, n.ControllerAddr))
 		c.Nodes = append(c.Nodes, n)
 	}
 	for _, n := range c.Nodes {

@@ -10,5 +10,10 @@
 // brokers, kcat -L, controller failover after kill -9 (timed; rounds from
 // SAMSA_FAILOVER_ROUNDS, 2 by default, many in `make failover`), a paused
 // broker fenced and serving again, `samsa cluster info/health`, the
-// example configs of config/ and `samsa dev cluster`.
+// example configs of config/ and `samsa dev cluster`; and replication:
+// partition leader failover by SIGTERM and kill -9 under an idempotent
+// acks=all producer (timed; rounds from
+// SAMSA_REPLICATION_FAILOVER_ROUNDS, 2 by default, many in `make
+// failover-replication`; nothing acknowledged lost or duplicated), and
+// unclean leader election with kcat -L showing replicas and ISR.
 package cluster
