@@ -278,7 +278,10 @@ func (h *Handler) finishIncremental(inc *incremental, resp *kmsg.FetchResponse, 
 // stable offset; Samsa answers its changes too, for read_committed
 // consumers). A preferred read replica (KIP-392) is always answered.
 func (sp *sessionPartition) observe(rp *kmsg.FetchResponseTopicPartition) bool {
-	must := len(rp.RecordBatches) > 0 || rp.PreferredReadReplica >= 0
+	// Records, a preferred read replica (KIP-392) or a diverging epoch
+	// (KIP-320: the follower must truncate) are always answered.
+	must := len(rp.RecordBatches) > 0 || rp.PreferredReadReplica >= 0 ||
+		rp.DivergingEpoch.Epoch != -1 || rp.DivergingEpoch.EndOffset != -1
 	if rp.ErrorCode != 0 {
 		sp.hw = -1
 		return true
