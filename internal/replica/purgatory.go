@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 )
 
 // This file holds the requests that wait on a partition (Kafka's
@@ -48,34 +49,56 @@ func (p *Partition) WaitReplicated(ctx context.Context, endOffset int64) error {
 	if st.isLeader && p.log.HighWatermark() >= endOffset {
 		return p.replicatedResult(st)
 	}
-	epoch := st.leaderEpoch
+	err := p.parkUntil(ctx, st.leaderEpoch, endOffset, &p.mu.produceWaiters, &p.nProduceWaiters,
+		func() bool { return p.log.HighWatermark() >= endOffset }, "high watermark", "produces")
+	if err != nil {
+		return err
+	}
+	return p.replicatedResult(p.state.Load())
+}
+
+// parkUntil waits on the waiter list *list (guarded by mu; its length
+// mirrored in *count when count is not nil) until reached holds (checked
+// under mu), and returns nil then; ErrNotLeader when this broker stops
+// leading or a leader epoch other than epoch begins; ErrRequestTimedOut
+// when ctx ends first or maxProduceWaiters already wait. The wakers
+// close the waiters' channels; each woken call re-checks. what and whose
+// name the watermark and the waiters in errors.
+func (p *Partition) parkUntil(ctx context.Context, epoch int32, offset int64, list *[]*produceWaiter, count *atomic.Int32, reached func() bool, what, whose string) error {
 	for {
 		p.mu.Lock()
-		st = p.state.Load()
+		st := p.state.Load()
 		switch {
 		case !st.isLeader || st.leaderEpoch != epoch:
 			p.mu.Unlock()
 			return p.notLeader(st)
-		case p.log.HighWatermark() >= endOffset:
+		case reached():
 			p.mu.Unlock()
-			return p.replicatedResult(st)
+			return nil
 		case ctx.Err() != nil:
 			p.mu.Unlock()
-			return fmt.Errorf("%w: high watermark of %s-%d below %d", ErrRequestTimedOut, p.topic, p.index, endOffset)
-		case len(p.mu.produceWaiters) >= maxProduceWaiters:
+			return fmt.Errorf("%w: %s of %s-%d below %d", ErrRequestTimedOut, what, p.topic, p.index, offset)
+		case len(*list) >= maxProduceWaiters:
 			p.mu.Unlock()
-			return fmt.Errorf("%w: %d produces already wait on %s-%d", ErrRequestTimedOut, maxProduceWaiters, p.topic, p.index)
+			return fmt.Errorf("%w: %d %s already wait on %s-%d", ErrRequestTimedOut, maxProduceWaiters, whose, p.topic, p.index)
 		}
-		w := &produceWaiter{offset: endOffset, done: make(chan struct{})}
-		p.mu.produceWaiters = append(p.mu.produceWaiters, w)
-		p.nProduceWaiters.Store(int32(len(p.mu.produceWaiters)))
+		w := &produceWaiter{offset: offset, done: make(chan struct{})}
+		*list = append(*list, w)
+		if count != nil {
+			count.Store(int32(len(*list)))
+		}
 		p.mu.Unlock()
 
 		select {
 		case <-w.done:
 		case <-ctx.Done():
 			p.mu.Lock()
-			p.removeProduceWaiterLocked(w)
+			if i := slices.Index(*list, w); i >= 0 {
+				*list = slices.Delete(*list, i, i+1)
+				if count != nil {
+					count.Store(int32(len(*list)))
+				}
+			}
 			p.mu.Unlock()
 		}
 	}
@@ -110,14 +133,6 @@ func (p *Partition) wakeProducesLocked(hw int64) {
 // wakeAllProducesLocked wakes every waiting produce. Caller holds mu.
 func (p *Partition) wakeAllProducesLocked() { p.wakeProducesLocked(math.MaxInt64) }
 
-// removeProduceWaiterLocked drops w if still waiting. Caller holds mu.
-func (p *Partition) removeProduceWaiterLocked(w *produceWaiter) {
-	if i := slices.Index(p.mu.produceWaiters, w); i >= 0 {
-		p.mu.produceWaiters = slices.Delete(p.mu.produceWaiters, i, i+1)
-		p.nProduceWaiters.Store(int32(len(p.mu.produceWaiters)))
-	}
-}
-
 // LowWatermark is the smallest log start offset over this leader and the
 // followers on live brokers (Kafka's Partition.lowWatermarkIfLeader): the
 // offset below which DeleteRecords has removed the records everywhere. A
@@ -147,37 +162,8 @@ func (p *Partition) lowWatermarkLocked() int64 {
 // ErrNotLeader when this broker stops leading or a new leader epoch
 // begins, ErrRequestTimedOut when ctx ends first (or too many wait).
 func (p *Partition) WaitLowWatermark(ctx context.Context, offset int64) error {
-	epoch := p.state.Load().leaderEpoch
-	for {
-		p.mu.Lock()
-		st := p.state.Load()
-		switch {
-		case !st.isLeader || st.leaderEpoch != epoch:
-			p.mu.Unlock()
-			return p.notLeader(st)
-		case p.lowWatermarkLocked() >= offset:
-			p.mu.Unlock()
-			return nil
-		case ctx.Err() != nil:
-			p.mu.Unlock()
-			return fmt.Errorf("%w: low watermark of %s-%d below %d", ErrRequestTimedOut, p.topic, p.index, offset)
-		case len(p.mu.lowWaiters) >= maxProduceWaiters:
-			p.mu.Unlock()
-			return fmt.Errorf("%w: %d deletions already wait on %s-%d", ErrRequestTimedOut, maxProduceWaiters, p.topic, p.index)
-		}
-		w := &produceWaiter{offset: offset, done: make(chan struct{})}
-		p.mu.lowWaiters = append(p.mu.lowWaiters, w)
-		p.mu.Unlock()
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			p.mu.Lock()
-			if i := slices.Index(p.mu.lowWaiters, w); i >= 0 {
-				p.mu.lowWaiters = slices.Delete(p.mu.lowWaiters, i, i+1)
-			}
-			p.mu.Unlock()
-		}
-	}
+	return p.parkUntil(ctx, p.state.Load().leaderEpoch, offset, &p.mu.lowWaiters, nil,
+		func() bool { return p.lowWatermarkLocked() >= offset }, "low watermark", "deletions")
 }
 
 // wakeLowWaitersLocked wakes (and removes) every WaitLowWatermark; each
