@@ -142,7 +142,7 @@ func (c *Coordinator) Load(p int32, part Partition) {
 	}
 	ps := newPartition(c, p, part)
 	start := c.parts.Start
-	if part.HighWatermark() <= part.LogStartOffset() {
+	if part.LogEndOffset() <= part.LogStartOffset() {
 		start = c.parts.StartNow
 	}
 	if !start(p, old, ps, ps.load) {
