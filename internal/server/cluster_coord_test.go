@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
+	"samsa/internal/group"
 	"samsa/internal/server"
 	"samsa/internal/txn"
 )
@@ -502,4 +505,97 @@ func TestClusterCoordTxnFailover(t *testing.T) {
 	defer cancel()
 	fs := cons.PollFetches(tail)
 	fs.EachRecord(func(r *kgo.Record) { t.Errorf("extra output %s at out-%d@%d", r.Value, r.Partition, r.Offset) })
+}
+
+// TestClusterCoordOffsetCommitWaitsForISR: an offset commit is answered
+// only once every ISR member has it. With both followers of the group's
+// __consumer_offsets partition stopped at once (the controller, without
+// a quorum, cannot shrink the ISR), a commit is not acknowledged: it
+// answers COORDINATOR_NOT_AVAILABLE after offsets.commit.timeout.ms, as
+// Kafka's GroupCoordinator maps REQUEST_TIMED_OUT, and OffsetFetch does
+// not show it.
+func TestClusterCoordOffsetCommitWaitsForISR(t *testing.T) {
+	c := startCluster(t, specs(3), coordClusterOpts...)
+	ctx := ctxFor(t, 90*time.Second)
+	adm := kadm.NewClient(c.client(1))
+	const topic, groupID = "t", "isr-group"
+	if r, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	coord := c.findCoordinator(ctx, 1, 0, groupID)
+	waitFullISR(ctx, t, c, "__consumer_offsets", group.PartitionFor(groupID, 6))
+	cl := c.client(coord, kgo.MaxVersions(kversion.V2_8_0())) // one group, topics by name
+	commit := func(offset int64) (int16, time.Duration) {
+		t.Helper()
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = groupID, -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		r, err := cl.Broker(int(coord)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, time.Since(start)
+	}
+	fetch := func() int64 {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = groupID
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		req.Topics = append(req.Topics, rt)
+		r, err := cl.Broker(int(coord)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.OffsetFetchResponse)
+		if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("offset fetch: %+v", resp)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	for i := int64(1); i <= 10; i++ {
+		if code, took := commit(i); code != 0 {
+			t.Fatalf("commit with the full ISR: code %d", code)
+		} else if i == 1 || i == 10 {
+			t.Logf("commit %d with the full ISR answered in %v", i, took)
+		}
+	}
+	if at := fetch(); at != 10 {
+		t.Fatalf("committed 10, fetched %d", at)
+	}
+
+	var others []int32
+	for id := range c.nodes {
+		if id != coord {
+			others = append(others, id)
+		}
+	}
+	done := make(chan struct{})
+	for _, id := range others {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			c.nodes[id].s.Crash()
+		}()
+	}
+	<-done
+	<-done
+	for _, id := range others {
+		c.nodes[id].s = nil
+	}
+	code, took := commit(20)
+	if code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("commit without the followers: code %d after %v, want COORDINATOR_NOT_AVAILABLE", code, took)
+	}
+	if took < 4*time.Second {
+		t.Errorf("commit without the followers answered after %v, before offsets.commit.timeout.ms", took)
+	}
+	if at := fetch(); at != 10 {
+		t.Errorf("unacknowledged commit visible: fetched %d, want 10", at)
+	}
 }
