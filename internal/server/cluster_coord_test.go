@@ -113,7 +113,8 @@ func testCoordGroupFailover(t *testing.T, crash bool) {
 	if r, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
-	prod := c.client(1, kgo.SeedBrokers(c.seeds()...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(50))
+	prod := c.client(1, kgo.SeedBrokers(c.seeds()...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(50),
+		kgo.MetadataMinAge(250*time.Millisecond))
 	// Three phases of n/3 records: before the failover, after it (the
 	// running member), and for a member that starts afterwards.
 	produceNumbered(ctx, t, prod, topic, "v", 0, n/3)
@@ -204,9 +205,10 @@ func testCoordGroupFailover(t *testing.T, crash bool) {
 
 	// The running member finds the new coordinator and goes on.
 	produceNumbered(ctx, t, prod, topic, "v", n/3, 2*n/3)
+	produced := time.Since(stopped)
 	resumed := consume(a, n/3)
-	t.Logf("coordinator %d stopped (crash=%v): offsets served by node %d after %v, member committing again after %v",
-		coord, crash, newCoord, loaded.Round(time.Millisecond), resumed.Sub(stopped).Round(time.Millisecond))
+	t.Logf("coordinator %d stopped (crash=%v): offsets served by node %d after %v; next records produced after %v; member committing again after %v",
+		coord, crash, newCoord, loaded.Round(time.Millisecond), produced.Round(time.Millisecond), resumed.Sub(stopped).Round(time.Millisecond))
 	committed, err := oadm.FetchOffsets(ctx, groupID)
 	if err != nil || committed.Error() != nil {
 		t.Fatalf("fetch offsets: %v %v", err, committed.Error())
