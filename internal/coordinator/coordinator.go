@@ -28,11 +28,12 @@ type Partition interface {
 	// base offset.
 	Append(ctx context.Context, batch []byte) (baseOffset int64, err error)
 	// Read returns whole batches starting at the batch holding offset, at
-	// most maxBytes but at least one batch, only below the high watermark;
-	// nil at the end.
+	// most maxBytes but at least one batch, up to the log end offset
+	// (records not yet replicated included: see Replay); nil at the end.
 	Read(offset int64, maxBytes int32) ([]byte, error)
 	LogStartOffset() int64
-	HighWatermark() int64
+	// LogEndOffset is the offset the next append gets.
+	LogEndOffset() int64
 }
 
 // PartitionFor is Kafka's mapping of a key (group id, transactional id) to
@@ -111,15 +112,26 @@ func Append(ctx, partCtx context.Context, part Partition, opts record.BuildOptio
 // ReadBytes is how much one Read of Replay asks for.
 const ReadBytes = 1 << 20
 
-// Replay reads part from its log start offset to its high watermark (as
+// Replay reads part from its log start offset to its log end offset (as
 // they are when it starts) and calls fn with every batch, in log order. It
 // stops with an error when ctx ends, a Read fails, or the log holds a
 // batch that cannot be framed or does not advance the offset; fn reports
 // nothing back (a batch fn cannot use is fn's to log and skip).
+//
+// The replay goes to the log end, not the high watermark, as Kafka's
+// loaders do (GroupMetadataManager.doLoadGroupsAndOffsets and
+// TransactionStateManager.loadTransactionMetadata read with
+// FetchIsolation.LOG_END): a new leader's high watermark lags until its
+// followers fetch again, and every record a new leader holds stays in
+// its log (followers truncate to it, never the reverse), so what it
+// holds past its high watermark becomes committed as the ISR catches up.
+// The writes the loaded coordinator then makes wait for the high
+// watermark to pass them, so none is acknowledged before everything it
+// builds on is committed.
 func Replay(ctx context.Context, part Partition, fn func(batch []byte, h *record.Header)) error {
 	off := part.LogStartOffset()
-	hw := part.HighWatermark()
-	for off < hw {
+	end := part.LogEndOffset()
+	for off < end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

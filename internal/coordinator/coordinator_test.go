@@ -178,3 +178,27 @@ func TestClock(t *testing.T) {
 		t.Fatalf("Now() = %v, want %v", got, start.Add(time.Minute))
 	}
 }
+
+// TestReplayReadsToTheLogEnd: a new leader's high watermark can lag its
+// log end; Replay reads everything the log holds, as Kafka's loaders do
+// (FetchIsolation.LOG_END), not only what is below the high watermark.
+func TestReplayReadsToTheLogEnd(t *testing.T) {
+	p := testPartition(t)
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := coordinator.Append(ctx, ctx, p, record.BuildOptions{}, []record.Record{{Key: []byte{'k', byte('0' + i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Log.SetHighWatermark(1) // as a follower that just became leader might have it
+	if hw, leo := p.Log.HighWatermark(), p.LogEndOffset(); hw != 1 || leo != 4 {
+		t.Fatalf("high watermark %d, log end %d", hw, leo)
+	}
+	n := 0
+	if err := coordinator.Replay(ctx, p, func(_ []byte, h *record.Header) { n += int(h.LastOffsetDelta) + 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("replayed %d records, want the 4 up to the log end", n)
+	}
+}

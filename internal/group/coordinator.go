@@ -122,8 +122,8 @@ func PartitionFor(group string, n int32) int32 { return coordinator.PartitionFor
 
 // Load makes this node the coordinator of __consumer_offsets partition p: it
 // replays the partition asynchronously; until that is done requests for its
-// groups answer COORDINATOR_LOAD_IN_PROGRESS. An empty partition (nothing
-// below the high watermark: a new __consumer_offsets) is loaded before
+// groups answer COORDINATOR_LOAD_IN_PROGRESS. An empty partition (an empty
+// log: a new __consumer_offsets) is loaded before
 // Load returns, so it serves at once (Kafka loads it in no time too;
 // kafka-go's JoinGroup right after FindCoordinator does not retry
 // COORDINATOR_LOAD_IN_PROGRESS). Loading a partition that is loaded or
@@ -142,7 +142,7 @@ func (c *Coordinator) Load(p int32, part Partition) {
 	}
 	ps := newPartition(c, p, part)
 	start := c.parts.Start
-	if part.HighWatermark() <= part.LogStartOffset() {
+	if part.LogEndOffset() <= part.LogStartOffset() {
 		start = c.parts.StartNow
 	}
 	if !start(p, old, ps, ps.load) {

@@ -62,8 +62,8 @@
 //
 // # Replay
 //
-// Load reads from the log start offset to the high watermark and keeps the
-// last record of each key. The topic is compacted, so the replay expects
+// Load reads from the log start offset to the log end offset (not the high
+// watermark: see coordinator.Replay) and keeps the last record of each key. The topic is compacted, so the replay expects
 // offset gaps between and inside batches, empty batches, tombstones whose
 // key has no earlier record (its value was cleaned away), and any value
 // version (0-4 of both schemas) in any order; a record that does not decode

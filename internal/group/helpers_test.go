@@ -83,7 +83,7 @@ func logBatches(t *testing.T, p Partition) []record.Batch {
 	t.Helper()
 	var out []record.Batch
 	off := p.LogStartOffset()
-	for off < p.HighWatermark() {
+	for off < p.LogEndOffset() {
 		buf, err := p.Read(off, 1<<20)
 		if err != nil || len(buf) == 0 {
 			t.Fatalf("read at %d: %v", off, err)

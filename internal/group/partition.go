@@ -214,8 +214,8 @@ func (ps *partition) shutdown(code *kerr.Error) {
 	ps.loadingTxns = nil
 }
 
-// load replays the partition from its log start offset to its high
-// watermark and starts serving.
+// load replays the partition from its log start offset to its log end
+// offset and starts serving.
 func (ps *partition) load() {
 	start := time.Now()
 	rs := newReplay()
@@ -241,7 +241,8 @@ func (ps *partition) load() {
 	ps.goBackground(ps.expireLoop)
 }
 
-// replay feeds every record below the high watermark to rs.
+// replay feeds every record of the log (to its end, see coordinator.Replay)
+// to rs.
 func (ps *partition) replay(rs *replay) error {
 	return coordinator.Replay(ps.ctx, ps.part, func(batch []byte, h *record.Header) {
 		rs.producerBatch(h)

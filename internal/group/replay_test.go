@@ -269,7 +269,7 @@ func (m *memPartition) LogStartOffset() int64 {
 	return m.logStart
 }
 
-func (m *memPartition) HighWatermark() int64 {
+func (m *memPartition) LogEndOffset() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.hw
@@ -327,7 +327,7 @@ func compact(t *testing.T, p Partition, keepTombstone func(i int) bool) *memPart
 			last[string(r.Key)] = r.Offset
 		}
 	}
-	m := &memPartition{hw: p.HighWatermark()}
+	m := &memPartition{hw: p.LogEndOffset()}
 	tombstones, emptyKept := 0, false
 	for _, b := range batches {
 		var kept []record.Record

@@ -326,7 +326,7 @@ func (p *gatedPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
 }
 
 // TestGroupTxnOffsetCommitMarkerWhileLoading: a marker written after the
-// replay took its high watermark, reported while the partition loads, is
+// replay took its end offset, reported while the partition loads, is
 // applied once it is loaded; requests meanwhile answer
 // COORDINATOR_LOAD_IN_PROGRESS.
 func TestGroupTxnOffsetCommitMarkerWhileLoading(t *testing.T) {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"samsa/internal/api"
 	"samsa/internal/group"
 	"samsa/internal/metadata"
 	"samsa/internal/replica"
@@ -26,7 +28,19 @@ type groupLoader struct {
 	groups   *group.Coordinator
 
 	mu     sync.Mutex
-	loaded map[int32]*replica.Partition // partition id -> the partition loaded; guarded by mu
+	loaded map[int32]ledPartition // partition id -> what was loaded; guarded by mu
+}
+
+// ledPartition is an internal partition a coordinator loaded: the replica
+// and the leader epoch it was loaded at. A new leader epoch (this broker
+// lost and regained the leadership, possibly in one image step) reloads
+// the partition: another coordinator may have written to it meanwhile.
+// Stale loads and unloads cannot happen: the loaders run on the metadata
+// publisher's goroutine, in image order, and compare with the latest
+// image only.
+type ledPartition struct {
+	p     *replica.Partition
+	epoch int32
 }
 
 func newGroupCoordinator(s *Server) *group.Coordinator {
@@ -53,8 +67,10 @@ func (g *groupLoader) apply(_, next *metadata.Image) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	syncLedPartitions(next, offsetsTopic, g.self, g.replicas, g.loaded,
-		func(p *replica.Partition, _ int32) *replica.Partition { return p },
-		func(id int32, p *replica.Partition) { g.groups.Load(id, offsetsPartition{p}) },
+		func(p *replica.Partition, epoch int32) ledPartition { return ledPartition{p: p, epoch: epoch} },
+		func(id int32, l ledPartition) {
+			g.groups.Load(id, internalPartition{p: l.p, timeout: offsetsCommitTimeout})
+		},
 		g.groups.Unload)
 }
 
@@ -90,22 +106,68 @@ func syncLedPartitions[K comparable](next *metadata.Image, topic string, self in
 	}
 }
 
-// offsetsPartition is a partition of __consumer_offsets as the group
-// coordinator uses it.
-type offsetsPartition struct{ p *replica.Partition }
+// Bounds on how long a coordinator's write waits for the high watermark
+// to pass it, when the request's context has no earlier deadline. Kafka
+// appends the coordinators' records with acks=-1 and these timeouts:
+// offsets.commit.timeout.ms (5000) for __consumer_offsets
+// (GroupMetadataManager.storeOffsets/storeGroup) and request.timeout.ms
+// (30000) for __transaction_state (TransactionStateManager
+// .appendTransactionToLog). A write that times out answers
+// REQUEST_TIMED_OUT, which the coordinators map to
+// COORDINATOR_NOT_AVAILABLE (retriable). Neither key is configurable here
+// yet: the defaults are used.
+const (
+	offsetsCommitTimeout  = 5 * time.Second
+	txnStateAppendTimeout = 30 * time.Second
+	// markerAppendTimeout bounds a transaction marker's wait for
+	// replication (Kafka: request.timeout.ms). It is shorter than the
+	// inter-broker client's 30 s request timeout so a WriteTxnMarkers
+	// request answers NOT_ENOUGH_REPLICAS / REQUEST_TIMED_OUT (the
+	// coordinator retries) before its sender gives up on the connection.
+	markerAppendTimeout = 15 * time.Second
+)
 
-func (o offsetsPartition) Append(_ context.Context, batch []byte) (int64, error) {
+// internalPartition is a partition of __consumer_offsets or
+// __transaction_state as its coordinator uses it: appends are acks=all
+// (the ISR must hold min.insync.replicas replicas, and Append returns once
+// the high watermark passed the batch), replay reads to the log end.
+type internalPartition struct {
+	p *replica.Partition
+	// timeout bounds the wait for replication (see offsetsCommitTimeout).
+	timeout time.Duration
+}
+
+// Append appends batch as leader with acks=-1 and waits until every ISR
+// member has it. Errors are *kerr.Error values the coordinators map
+// (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS(_AFTER_APPEND),
+// REQUEST_TIMED_OUT, KAFKA_STORAGE_ERROR, ...), wrapping the cause.
+func (o internalPartition) Append(ctx context.Context, batch []byte) (int64, error) {
 	info, err := o.p.Append(batch, -1)
-	if errors.Is(err, replica.ErrNotEnoughReplicas) {
-		err = fmt.Errorf("%w: %v", kerr.NotEnoughReplicas, err)
+	if err != nil {
+		return 0, kafkaError(err)
 	}
-	return info.FirstOffset, err
+	wctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := o.p.WaitReplicated(wctx, info.LastOffset+1); err != nil {
+		return 0, kafkaError(err)
+	}
+	return info.FirstOffset, nil
 }
 
-func (o offsetsPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
+// kafkaError wraps err with the Kafka error it answers as, so the
+// coordinators' mappings (errors.Is on kerr values) see it.
+func kafkaError(err error) error {
+	ke := kerr.ErrorForCode(api.ErrorCode(err))
+	if ke == nil || errors.Is(err, ke) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ke, err)
+}
+
+func (o internalPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
 	l := o.p.Log()
-	return l.Read(offset, maxBytes, l.HighWatermark(), true)
+	return l.Read(offset, maxBytes, l.LogEndOffset(), true)
 }
 
-func (o offsetsPartition) LogStartOffset() int64 { return o.p.Log().LogStartOffset() }
-func (o offsetsPartition) HighWatermark() int64  { return o.p.Log().HighWatermark() }
+func (o internalPartition) LogStartOffset() int64 { return o.p.Log().LogStartOffset() }
+func (o internalPartition) LogEndOffset() int64   { return o.p.Log().LogEndOffset() }

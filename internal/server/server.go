@@ -207,13 +207,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.pub.Subscribe(s.replicas.Apply)
 	s.replicas.Start()
 	s.groups = newGroupCoordinator(s)
-	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]*replica.Partition{}}
+	loader := &groupLoader{self: cfg.NodeID, replicas: s.replicas, groups: s.groups, loaded: map[int32]ledPartition{}}
 	s.pub.Subscribe(loader.apply)
 	s.txns = newTxnCoordinator(s, &interbroker.Markers{
 		Client: s.client, Local: localMarkers{replicas: s.replicas, groups: s.groups},
 		Metadata: s.pub, Self: cfg.NodeID, Listener: interBrokerListener(cfg).Name,
 	})
-	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]txnLoaded{}}
+	tl := &txnLoader{self: cfg.NodeID, replicas: s.replicas, txns: s.txns, loaded: map[int32]ledPartition{}}
 	s.pub.Subscribe(tl.apply)
 
 	handler := api.New(api.Deps{

@@ -22,12 +22,7 @@ type txnLoader struct {
 	txns     *txn.Coordinator
 
 	mu     sync.Mutex
-	loaded map[int32]txnLoaded // partition id -> what was loaded; guarded by mu
-}
-
-type txnLoaded struct {
-	p     *replica.Partition
-	epoch int32
+	loaded map[int32]ledPartition // partition id -> what was loaded; guarded by mu
 }
 
 func newTxnCoordinator(s *Server, markers txn.MarkerWriter) *txn.Coordinator {
@@ -49,7 +44,9 @@ func (t *txnLoader) apply(_, next *metadata.Image) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	syncLedPartitions(next, transactionStateTopic, t.self, t.replicas, t.loaded,
-		func(p *replica.Partition, epoch int32) txnLoaded { return txnLoaded{p: p, epoch: epoch} },
-		func(id int32, l txnLoaded) { t.txns.Load(id, offsetsPartition{l.p}, l.epoch) },
+		func(p *replica.Partition, epoch int32) ledPartition { return ledPartition{p: p, epoch: epoch} },
+		func(id int32, l ledPartition) {
+			t.txns.Load(id, internalPartition{p: l.p, timeout: txnStateAppendTimeout}, l.epoch)
+		},
 		t.txns.Unload)
 }

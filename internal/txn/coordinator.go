@@ -146,7 +146,7 @@ func (c *Coordinator) Load(p int32, part Partition, coordinatorEpoch int32) {
 	// An empty partition (a new __transaction_state) is loaded before
 	// Load returns: it serves at once (see coordinator.Registry.StartNow).
 	start := c.parts.Start
-	if part.HighWatermark() <= part.LogStartOffset() {
+	if part.LogEndOffset() <= part.LogStartOffset() {
 		start = c.parts.StartNow
 	}
 	if !start(p, nil, ps, ps.load) {

@@ -104,8 +104,8 @@ func (ps *partition) load() {
 		"transactional.ids", len(txns), "resumed", resumed, "took", time.Since(start))
 }
 
-// replay reads every record below the high watermark; the last record of
-// each id wins and tombstones delete.
+// replay reads every record to the log end (see coordinator.Replay); the
+// last record of each id wins and tombstones delete.
 func (ps *partition) replay() (map[string]*txnMeta, error) {
 	txns := make(map[string]*txnMeta)
 	err := coordinator.Replay(ps.ctx, ps.part, func(batch []byte, h *record.Header) {

@@ -77,10 +77,10 @@ func (p *LogPartition) WriteTxnMarker(m storage.TxnMarker) error {
 	return nil
 }
 
-// Read returns a copy of the batches from offset below the high
-// watermark; nil at the end.
+// Read returns a copy of the batches from offset up to the log end; nil
+// at the end.
 func (p *LogPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
-	b, err := p.Log.Read(offset, maxBytes, p.Log.HighWatermark(), true)
+	b, err := p.Log.Read(offset, maxBytes, p.Log.LogEndOffset(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (p *LogPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
 }
 
 func (p *LogPartition) LogStartOffset() int64 { return p.Log.LogStartOffset() }
-func (p *LogPartition) HighWatermark() int64  { return p.Log.HighWatermark() }
+func (p *LogPartition) LogEndOffset() int64   { return p.Log.LogEndOffset() }
 
 // Clock is a Config.Now that moves only when told to.
 type Clock struct {
