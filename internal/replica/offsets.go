@@ -95,3 +95,10 @@ func (p *Partition) OngoingTransactions() ([]storage.OngoingTxn, error) {
 	}
 	return p.log.OngoingTransactions(), nil
 }
+
+// ReadLocal reads whole batches of the local log from offset up to its
+// end, whatever the role (Kafka's FetchIsolation.LOG_END): coordinators
+// replay their partitions with it when they load.
+func (p *Partition) ReadLocal(offset int64, maxBytes int32) ([]byte, error) {
+	return p.log.Read(offset, maxBytes, p.log.LogEndOffset(), true)
+}

@@ -168,10 +168,6 @@ func newPartition(m *Manager, log *storage.Log, topicID metadata.UUID) *Partitio
 	return p
 }
 
-// Log returns the partition's log (offsets, timestamps, producers). Reads
-// go through Fetch.
-func (p *Partition) Log() *storage.Log { return p.log }
-
 // LeaderEpoch is the current leader epoch from the image.
 func (p *Partition) LeaderEpoch() int32 { return p.state.Load().leaderEpoch }
 

@@ -125,7 +125,7 @@ func TestReplicaAppendRejectsUndecodable(t *testing.T) {
 			if _, err := p.Append(tc.b, -1); !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
-			if leo := p.Log().LogEndOffset(); leo != 0 {
+			if leo := p.log.LogEndOffset(); leo != 0 {
 				t.Fatalf("log end offset %d: something was stored", leo)
 			}
 			if _, err := p.Append(buildBatch(t, record.BuildOptions{}, rec("a")), -1); err != nil {
@@ -152,7 +152,7 @@ func TestReplicaAppendCompactedKeys(t *testing.T) {
 	if _, err := p.Append(withCRC(broken), -1); err == nil {
 		t.Fatal("undecodable keyless batch stored")
 	}
-	if leo := p.Log().LogEndOffset(); leo != 0 {
+	if leo := p.log.LogEndOffset(); leo != 0 {
 		t.Fatalf("log end offset %d", leo)
 	}
 	if _, err := p.Append(keyed, -1); err != nil {
@@ -173,7 +173,7 @@ func TestReplicaAppendCompressionBomb(t *testing.T) {
 			if _, err := p.Append(bomb, -1); !errors.Is(err, storage.ErrInvalidRecord) {
 				t.Fatalf("%s %s: %d bytes inflating to 8 MiB: %v", c, policy, len(bomb), err)
 			}
-			if leo := p.Log().LogEndOffset(); leo != 0 {
+			if leo := p.log.LogEndOffset(); leo != 0 {
 				t.Fatalf("log end offset %d", leo)
 			}
 		}
@@ -223,7 +223,7 @@ func TestReplicaAppendTimestamps(t *testing.T) {
 	if _, err := p.Append(withCRC(lying), -1); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := p.Log().Read(0, 1<<20, 1, true)
+	stored, err := p.log.Read(0, 1<<20, 1, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestReplicaAppendRecompresses(t *testing.T) {
 			if err != nil || !info.Duplicate || info.FirstOffset != 0 {
 				t.Fatalf("retry: %+v %v", info, err)
 			}
-			stored, err := p.Log().Read(0, 1<<20, p.Log().LogEndOffset(), true)
+			stored, err := p.log.Read(0, 1<<20, p.log.LogEndOffset(), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +377,7 @@ func TestReplicaAppendParallelBombsBoundedMemory(t *testing.T) {
 	if alloc > 96<<20 {
 		t.Fatalf("4 bombs allocated %d MiB", alloc>>20)
 	}
-	if plain.Log().LogEndOffset() != 0 || compacted.Log().LogEndOffset() != 0 {
+	if plain.log.LogEndOffset() != 0 || compacted.log.LogEndOffset() != 0 {
 		t.Fatal("a bomb was stored")
 	}
 }

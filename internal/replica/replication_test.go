@@ -350,12 +350,12 @@ func TestReplicationAcksAll(t *testing.T) {
 
 	// ISR below min.insync.replicas: refused before the append.
 	c.set(mp(1, 1, 2, 1))
-	leo := p.Log().LogEndOffset()
+	leo := p.log.LogEndOffset()
 	b, _ := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Value: []byte("v")}})
 	if _, err := p.Append(b, -1); !errors.Is(err, ErrNotEnoughReplicas) {
 		t.Fatalf("acks=all with ISR 1 < 2: %v", err)
 	}
-	if p.Log().LogEndOffset() != leo {
+	if p.log.LogEndOffset() != leo {
 		t.Fatal("refused produce was appended")
 	}
 	if _, err := p.Append(b, 1); err != nil {
@@ -709,7 +709,7 @@ func TestReplicationRoleChanges(t *testing.T) {
 	if !p.IsLeader() || c.unfollow.Load() != 1 {
 		t.Fatalf("leader %d, unfollow hook %d", p.Leader(), c.unfollow.Load())
 	}
-	if start, ok := p.Log().EpochStartOffset(3); !ok || start != leo {
+	if start, ok := p.log.EpochStartOffset(3); !ok || start != leo {
 		t.Fatalf("epoch 3 starts at %d (%v), want %d", start, ok, leo)
 	}
 	if hw := p.HighWatermark(); hw != 2 {
@@ -873,8 +873,8 @@ func TestReplicationFollowerTruncate(t *testing.T) {
 	if err := p.TruncateFullyAndStartAt(100); err != nil {
 		t.Fatal(err)
 	}
-	if p.LogEndOffset() != 100 || p.Log().LogStartOffset() != 100 || p.LatestEpoch() != -1 {
-		t.Fatalf("after a full truncation: log end %d, start %d, epoch %d", p.LogEndOffset(), p.Log().LogStartOffset(), p.LatestEpoch())
+	if p.LogEndOffset() != 100 || p.log.LogStartOffset() != 100 || p.LatestEpoch() != -1 {
+		t.Fatalf("after a full truncation: log end %d, start %d, epoch %d", p.LogEndOffset(), p.log.LogStartOffset(), p.LatestEpoch())
 	}
 	topic, id, part := p.TopicPartition()
 	if topic != "t" || id != [16]byte{7} || part != 0 {
@@ -975,8 +975,8 @@ func TestReplicationLeaderFollowerPair(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	a, _ := lp.Log().Read(0, 1<<20, end, true)
-	b, _ := fp.Log().Read(0, 1<<20, end, true)
+	a, _ := lp.log.Read(0, 1<<20, end, true)
+	b, _ := fp.log.Read(0, 1<<20, end, true)
 	if !bytes.Equal(a, b) || fp.LatestEpoch() != 1 {
 		t.Fatalf("follower's log differs from the leader's (epoch %d)", fp.LatestEpoch())
 	}
@@ -986,7 +986,7 @@ func TestReplicationLeaderFollowerPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	round()
-	if got := fp.Log().LogStartOffset(); got != 3 {
+	if got := fp.log.LogStartOffset(); got != 3 {
 		t.Fatalf("follower's log start %d, want the leader's 3", got)
 	}
 

@@ -165,9 +165,8 @@ func kafkaError(err error) error {
 }
 
 func (o internalPartition) Read(offset int64, maxBytes int32) ([]byte, error) {
-	l := o.p.Log()
-	return l.Read(offset, maxBytes, l.LogEndOffset(), true)
+	return o.p.ReadLocal(offset, maxBytes)
 }
 
-func (o internalPartition) LogStartOffset() int64 { return o.p.Log().LogStartOffset() }
-func (o internalPartition) LogEndOffset() int64   { return o.p.Log().LogEndOffset() }
+func (o internalPartition) LogStartOffset() int64 { return o.p.LogStartOffset() }
+func (o internalPartition) LogEndOffset() int64   { return o.p.LogEndOffset() }
