@@ -17,7 +17,8 @@ import (
 )
 
 // TestClusterClients runs the real clients of test/clients against one
-// 3-node cluster: every topic has partitions led by all three brokers, so
+// 3-node cluster: every topic is replicated on all three brokers (RF 3)
+// and has partitions led by each of them, so
 // producers, group consumers and transactions must follow leaders and
 // coordinators across nodes.
 func TestClusterClients(t *testing.T) {
@@ -306,14 +307,15 @@ func TestClusterClients(t *testing.T) {
 	})
 }
 
-// spreadTopic creates topic (replication 1) through addrs[1] unless it
+// spreadTopic creates topic (replication factor 3: every broker holds
+// every partition, acks=all waits for the ISR) through addrs[1] unless it
 // exists, waits until every node's Metadata knows all its partitions with
 // leaders on all three brokers, and returns each partition's leader.
 func spreadTopic(t *testing.T, addrs []string, topic string, partitions int32) map[int32]int32 {
 	t.Helper()
 	ctx := ctxFor(t, 20*time.Second)
 	adm := kadm.NewClient(brokerproc.NewClient(t, addrs[1]))
-	if resp, err := adm.CreateTopics(ctx, partitions, 1, nil, topic); err != nil {
+	if resp, err := adm.CreateTopics(ctx, partitions, 3, nil, topic); err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	} else if err := resp.Error(); err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
 		t.Fatalf("create %s: %v", topic, err)
