@@ -152,7 +152,6 @@ func (c *Controller) unlockNoWait() { c.mu.Unlock() }
 // (Quorum.Applied), perhaps not yet published.
 func (c *Controller) image() *metadata.Image { return c.q.Applied() }
 
-
 // UncleanLeaderElections returns how many unclean leader elections
 // (a replica outside the ISR made leader: possible data loss) this
 // controller has made since it started. Exported as the counter
