@@ -112,8 +112,9 @@ type LocalQuorum struct {
 	mu sync.Mutex // serializes Append: apply, write, offer
 	// log is the file; nil once closed. Guarded by mu.
 	log *LocalLog
-	// applied is the image after the last entry written. Guarded by mu.
-	applied *Image
+	// applied is the image after the last entry written: written under
+	// mu, read without it (Applied must not wait for an fsync).
+	applied atomic.Pointer[Image]
 }
 
 // OpenLocalQuorum opens the LocalLog under dir, replays it and publishes
@@ -134,7 +135,8 @@ func OpenLocalQuorum(dir, clusterID string, nodeID int32) (*LocalQuorum, error) 
 		l.Close()
 		return nil, fmt.Errorf("%w: replay: %v", ErrCorrupt, err)
 	}
-	q := &LocalQuorum{log: l, applied: im, pub: NewPublisher(im)}
+	q := &LocalQuorum{log: l, pub: NewPublisher(im)}
+	q.applied.Store(im)
 	q.stop = q.pub.Start()
 	return q, nil
 }
@@ -149,11 +151,7 @@ func (q *LocalQuorum) Append(ctx context.Context, recs []Record) (int64, error) 
 }
 
 // Applied implements Quorum.
-func (q *LocalQuorum) Applied() *Image {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.applied
-}
+func (q *LocalQuorum) Applied() *Image { return q.applied.Load() }
 
 // Commit implements Quorum: the entry is written (fsynced) and offered
 // to the publishing goroutine.
@@ -164,11 +162,11 @@ func (q *LocalQuorum) Commit(_ context.Context, recs []Record) (int64, error) {
 		return 0, ErrClosed
 	}
 	if len(recs) == 0 {
-		off := q.applied.Offset
+		off := q.applied.Load().Offset
 		q.mu.Unlock()
 		return off, nil
 	}
-	next, err := q.applied.Apply(recs)
+	next, err := q.applied.Load().Apply(recs)
 	if err != nil {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("%w: %w", ErrRejected, err)
@@ -178,7 +176,7 @@ func (q *LocalQuorum) Commit(_ context.Context, recs []Record) (int64, error) {
 		q.mu.Unlock()
 		return 0, err
 	}
-	q.applied = next
+	q.applied.Store(next)
 	q.pub.Offer(next)
 	q.mu.Unlock()
 	return off, nil
