@@ -235,6 +235,13 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartb
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return resp
 	}
+	c.sess.mu.Lock()
+	if cur := c.sess.m[req.BrokerID]; cur != nil {
+		s = cur // replaced meanwhile (a takeover)
+	} else {
+		c.sess.m[req.BrokerID] = s
+	}
+	c.sess.mu.Unlock()
 	switch {
 	case req.WantShutdown:
 		c.sess.mu.Lock()
@@ -387,7 +394,8 @@ func (c *Controller) controlledShutdownLocked(ctx context.Context, b metadata.Br
 // it waited). Time the controller itself did not watch is not charged to
 // the brokers: when the previous check is much longer ago than the
 // checking period (a stalled process, a starved goroutine), every
-// deadline not yet passed at that check moves later by the gap.
+// deadline not yet passed at that check moves later by the gap minus one
+// period.
 func (c *Controller) ExpireSessions(ctx context.Context) {
 	active, epoch := c.q.Active()
 	if !active {
@@ -401,9 +409,12 @@ func (c *Controller) ExpireSessions(ctx context.Context) {
 	c.sess.forEpochLocked(epoch)
 	if last := c.sess.lastCheck; !last.IsZero() {
 		if gap := now.Sub(last); gap > c.expiryStall() {
+			// Only the time beyond the checking period is forgiven, so
+			// deadlines still come closer at every check however late.
+			extra := gap - c.cfg.Cluster.HeartbeatInterval/2
 			for _, s := range c.sess.m {
 				if s.deadline.After(last) {
-					s.deadline = s.deadline.Add(gap)
+					s.deadline = s.deadline.Add(extra)
 				}
 			}
 			c.logger.Warn("broker session expiry check stalled: deadlines extended", "stalled", gap)
