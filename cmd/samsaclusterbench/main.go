@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/server"
 	"samsa/test/brokerproc"
 )
 
@@ -64,6 +66,8 @@ type options struct {
 	dir           string        // parent of the temporary directories
 	timeout       time.Duration // bound on each wait (a request, a start, Metadata convergence)
 	quick         bool          // 10 topics each: a smoke run
+	inProcess     bool          // CreateTopics cluster nodes run in this process
+	cpuProfile    string        // CPU profile of the CreateTopics runs (-inprocess), file prefix
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -81,6 +85,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "samsa binary (default: build ./cmd/samsa with CGO_ENABLED=0)")
 	fs.StringVar(&o.dir, "dir", "", "parent directory for data dirs (default: $TMPDIR)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound on each wait")
+	fs.BoolVar(&o.inProcess, "inprocess", false, "run the CreateTopics cluster's nodes in this process (see -cpuprofile)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "with -inprocess: write a CPU profile of each CreateTopics run to FILE.batchN")
 	fs.BoolVar(&o.quick, "quick", false, "10 topics on the cluster and 10 in the start-up node (a smoke run)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -105,6 +111,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, errors.New("-topics and -partitions must be at least 1")
 	case o.startupTopics < 0 || o.produceEvery < 1 || o.records < 0:
 		return o, errors.New("-startup-topics, -produce-every and -records must not be negative (-produce-every at least 1)")
+	case o.cpuProfile != "" && !o.inProcess:
+		return o, errors.New("-cpuprofile needs -inprocess (the nodes must run in this process)")
 	case o.nofile < 256:
 		return o, errors.New("-nofile must be at least 256")
 	}
@@ -149,7 +157,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if o.bin == "" {
+	needBin := !o.inProcess || o.startupTopics > 0
+	if needBin && o.bin == "" {
 		o.bin = filepath.Join(tmp, "samsa")
 		fmt.Fprintln(out, "building samsa (CGO_ENABLED=0) ...")
 		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/samsa")
@@ -160,8 +169,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	// Each node runs in its own directory: a relative -bin must not break.
-	if o.bin, err = filepath.Abs(o.bin); err != nil {
-		return err
+	if needBin {
+		if o.bin, err = filepath.Abs(o.bin); err != nil {
+			return err
+		}
 	}
 	if err := setNoFile(o.nofile); err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE to %d (needs root above the hard limit): %w", o.nofile, err)
@@ -214,16 +225,32 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // a leader.
 func benchCreate(ctx context.Context, o options, root string, batch int) (createResult, string, error) {
 	r := createResult{batch: batch}
-	procs, addrs, err := startCluster(o, root)
-	defer func() {
-		for _, p := range procs {
-			p.stop(syscall.SIGTERM, o.timeout)
-		}
-	}()
+	var procs []*proc
+	var addrs []string
+	var err error
+	limit := "this process's"
+	if o.inProcess {
+		var servers []*server.Server
+		servers, addrs, err = inProcessCluster(o, root)
+		defer func() {
+			for _, s := range servers {
+				s.Close()
+			}
+		}()
+	} else {
+		procs, addrs, err = startCluster(o, root)
+		defer func() {
+			for _, p := range procs {
+				p.stop(syscall.SIGTERM, o.timeout)
+			}
+		}()
+	}
 	if err != nil {
 		return r, "", err
 	}
-	limit, _ := nofileOf(procs[0].cmd.Process.Pid)
+	if len(procs) > 0 {
+		limit, _ = nofileOf(procs[0].cmd.Process.Pid)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RequestTimeoutOverhead(o.timeout))
 	if err != nil {
 		return r, limit, err
@@ -232,6 +259,17 @@ func benchCreate(ctx context.Context, o options, root string, batch int) (create
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(o.timeout / time.Millisecond))
 	names := topicNames("t", o.topics)
+	if o.cpuProfile != "" {
+		f, err := os.Create(fmt.Sprintf("%s.batch%d", o.cpuProfile, batch))
+		if err != nil {
+			return r, limit, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, limit, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	began := time.Now()
 	for i := 0; i < len(names); i += batch {
 		part := names[i:min(i+batch, len(names))]

@@ -47,13 +47,13 @@ const leaderRecovered = 0
 func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	resp.Version = req.Version
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	if e := c.activeLocked(); e != nil {
 		resp.ErrorCode = e.code
 		return resp
 	}
-	im := c.pub.Image()
+	im := c.image()
 	if b, ok := im.Brokers[req.BrokerID]; !ok || b.Epoch != req.BrokerEpoch {
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return resp
@@ -122,7 +122,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 		}
 		return resp
 	}
-	after := c.pub.Image()
+	after := c.image()
 	for _, ch := range changes {
 		t := after.TopicsByID[ch.topic.ID]
 		if t == nil || int(ch.rec.PartitionID) >= len(t.Partitions) {

@@ -35,7 +35,7 @@ func TestControllerPlacementStripedOverRacks(t *testing.T) {
 		t.Fatalf("create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
 	}
 	leaders := map[int32]int{}
-	parts := c.Image().Topics["t"].Partitions
+	parts := c.image().Topics["t"].Partitions
 	for i, p := range parts {
 		leaders[p.Leader]++
 		if i > 0 && racks[p.Leader] == racks[parts[i-1].Leader] {
@@ -68,7 +68,7 @@ func TestControllerPlacementStripedOverRacks(t *testing.T) {
 		t.Fatalf("assignment: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
 	}
 	for i, want := range []int32{3, 3, 1} {
-		if got := c.Image().Topics["x"].Partitions[i].Leader; got != want {
+		if got := c.image().Topics["x"].Partitions[i].Leader; got != want {
 			t.Errorf("partition %d on %d, want %d", i, got, want)
 		}
 	}
@@ -97,7 +97,7 @@ func TestControllerBrokerSessions(t *testing.T) {
 	hb := func(epoch int64, shutdown bool) *kmsg.BrokerHeartbeatResponse {
 		req := kmsg.NewPtrBrokerHeartbeatRequest()
 		req.BrokerID, req.BrokerEpoch, req.WantShutdown = 2, epoch, shutdown
-		req.CurrentMetadataOffset = c.Image().Offset
+		req.CurrentMetadataOffset = c.image().Offset
 		return c.BrokerHeartbeat(ctx, req)
 	}
 	if h := hb(r.BrokerEpoch+1, false); h.ErrorCode != kerr.StaleBrokerEpoch.Code {
@@ -109,24 +109,24 @@ func TestControllerBrokerSessions(t *testing.T) {
 	// No heartbeat for longer than the session: fenced.
 	time.Sleep(350 * time.Millisecond)
 	c.ExpireSessions(ctx)
-	if !c.Image().Brokers[2].Fenced {
+	if !c.image().Brokers[2].Fenced {
 		t.Fatal("broker not fenced after its session expired")
 	}
 	// It returns: unfenced.
-	if h := hb(r.BrokerEpoch, false); h.ErrorCode != 0 || h.IsFenced || c.Image().Brokers[2].Fenced {
-		t.Fatalf("heartbeat after fencing: %+v fenced=%v", h, c.Image().Brokers[2].Fenced)
+	if h := hb(r.BrokerEpoch, false); h.ErrorCode != 0 || h.IsFenced || c.image().Brokers[2].Fenced {
+		t.Fatalf("heartbeat after fencing: %+v fenced=%v", h, c.image().Brokers[2].Fenced)
 	}
 	// Controlled shutdown: fenced and told to shut down.
-	if h := hb(r.BrokerEpoch, true); !h.ShouldShutdown || !h.IsFenced || !c.Image().Brokers[2].Fenced {
+	if h := hb(r.BrokerEpoch, true); !h.ShouldShutdown || !h.IsFenced || !c.image().Brokers[2].Fenced {
 		t.Fatalf("controlled shutdown: %+v", h)
 	}
 	// A new process may register right after a controlled shutdown.
-	if r2 := register(t, c, 2, "", 7); r2.ErrorCode != 0 || c.Image().Brokers[2].Fenced {
+	if r2 := register(t, c, 2, "", 7); r2.ErrorCode != 0 || c.image().Brokers[2].Fenced {
 		t.Fatalf("re-registration after shutdown: %v", kerr.ErrorForCode(r2.ErrorCode))
 	}
 	// Producer id blocks for brokers.
 	a := kmsg.NewPtrAllocateProducerIDsRequest()
-	a.BrokerID, a.BrokerEpoch = 2, c.sessions[2].epoch
+	a.BrokerID, a.BrokerEpoch = 2, c.image().Brokers[2].Epoch
 	p1 := c.AllocateProducerIDsBlock(ctx, a)
 	p2 := c.AllocateProducerIDsBlock(ctx, a)
 	if p1.ErrorCode != 0 || p2.ProducerIDStart != p1.ProducerIDStart+int64(p1.ProducerIDLen) {

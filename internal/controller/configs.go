@@ -110,8 +110,8 @@ func (c *Controller) alterResources(ctx context.Context, rs []alterResource, rep
 	for _, r := range rs {
 		counts[key{r.typ, r.name}]++
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	out := make([]*codeErr, len(rs))
 	if e := c.activeLocked(); e != nil {
 		for i := range out {
@@ -145,7 +145,7 @@ func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigRes
 	if err := ValidateTopicName(name); err != nil {
 		return fail(kerr.InvalidTopicException, "%v", err)
 	}
-	t := c.pub.Image().Topics[name]
+	t := c.image().Topics[name]
 	if t == nil {
 		return fail(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
@@ -166,7 +166,7 @@ func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigRes
 	c.logger.Info("altered topic configs", "topic", name, "changes", len(recs))
 	// unclean.leader.election.enable turned on: elect its leaderless
 	// partitions now (Kafka's controller does on the config change).
-	im := c.pub.Image()
+	im := c.image()
 	if t := im.Topics[name]; t != nil && c.uncleanEnabled(t) {
 		if recs := c.electLeaderlessLocked(im, t); len(recs) > 0 {
 			if err := c.commitLocked(ctx, recs); err != nil {

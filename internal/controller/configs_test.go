@@ -84,14 +84,14 @@ func TestControllerAlterConfigsPersist(t *testing.T) {
 	if code := inc(false, op("segment.bytes", opSet, "4096"), op("retention.ms", opSet, "-5")); code != kerr.InvalidConfig.Code {
 		t.Fatalf("bad retention.ms: %v", kerr.ErrorForCode(code))
 	}
-	if got := c.Image().Topics["t"].Configs; !maps.Equal(got, map[string]string{"retention.ms": "1000"}) {
+	if got := c.image().Topics["t"].Configs; !maps.Equal(got, map[string]string{"retention.ms": "1000"}) {
 		t.Fatalf("configs after validate-only and a failure: %v", got)
 	}
 	if code := inc(false, op("segment.bytes", opSet, "4096"), op("retention.ms", opDelete, "")); code != 0 {
 		t.Fatalf("alter: %v", kerr.ErrorForCode(code))
 	}
 	want := map[string]string{"segment.bytes": "4096"}
-	if got := c.Image().Topics["t"].Configs; !maps.Equal(got, want) {
+	if got := c.image().Topics["t"].Configs; !maps.Equal(got, want) {
 		t.Fatalf("configs %v, want %v", got, want)
 	}
 	c.q.Close()

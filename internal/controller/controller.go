@@ -6,10 +6,20 @@
 // controlled shutdown, unclean elections: partitions.go, brokers.go) and
 // as leaders report ISR changes (AlterPartition: alter_partition.go).
 //
-// Requests are serialized by one mutex: validation, append and publish of
-// one change complete before the next change is validated, so every change
-// is checked against the image it will apply to (Kafka's
+// Changes are serialized by one mutex (mu): validation and commit of one
+// change complete before the next change is validated, and every change
+// is validated against the image the quorum has applied on this node
+// (Quorum.Applied), which holds every entry committed before, so each
+// change is checked against the image it will apply to (Kafka's
 // QuorumController runs the same sequence on its single event thread).
+// The wait for this node's listeners (the replica manager creating the
+// logs of new partitions, seconds for thousands) happens after mu is
+// released: it holds up neither the next change nor a heartbeat.
+//
+// Broker heartbeat sessions have their own lock (sessions, brokers.go):
+// a heartbeat that changes nothing (the common case) and the session
+// expiry check never wait for mu, so a large CreateTopics cannot starve
+// them (Kafka runs heartbeats as quick events for the same reason).
 package controller
 
 import (
@@ -80,15 +90,20 @@ type Controller struct {
 	// controller (UncleanLeaderElections).
 	uncleanElections atomic.Int64
 
+	// sess holds the brokers' heartbeat sessions (brokers.go) under its
+	// own lock. Lock order: mu before sess.mu.
+	sess sessions
+
 	mu sync.Mutex
 	// rr is the round-robin start for replica placement. Guarded by mu.
 	rr int
 	// epoch is the controller epoch this soft state belongs to; a new
-	// one (a takeover) restarts rr and the broker sessions. Guarded by mu.
+	// one (a takeover) restarts rr. Guarded by mu.
 	epoch int32
-	// sessions are the brokers' heartbeat sessions (brokers.go), soft
-	// state of this controller epoch. Guarded by mu.
-	sessions map[int32]*session
+	// callCommit is the offset of the last entry committed by the call
+	// holding mu (-1: none yet); unlock waits for its publication after
+	// releasing mu. Guarded by mu.
+	callCommit int64
 	// addLearner makes a broker-only node a learner of the quorum
 	// (SetAddLearner); nil: registrations of non-voters add nothing.
 	addLearner func(ctx context.Context, id int32, addr string) error
@@ -102,8 +117,40 @@ func New(q metadata.Quorum, cfg *config.Config, logger *slog.Logger) *Controller
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Controller{q: q, pub: q.Publisher(), cfg: cfg, logger: logger, epoch: -1}
+	c := &Controller{q: q, pub: q.Publisher(), cfg: cfg, logger: logger, epoch: -1}
+	c.sess.epoch = -1
+	return c
 }
+
+// lock takes mu for one call; release it with unlock (the call's
+// commits are then waited for) or unlockNoWait.
+func (c *Controller) lock() {
+	c.mu.Lock()
+	c.callCommit = -1
+}
+
+// unlock releases mu, then waits (bounded by ctx) until this node has
+// published what the call committed, so that when a method returns its
+// change is in Image() and every listener has run for it (the logs of
+// new partitions exist here). A ctx that ends first does not undo the
+// commit: the answer already says what was committed.
+func (c *Controller) unlock(ctx context.Context) {
+	off := c.callCommit
+	c.mu.Unlock()
+	if off >= 0 {
+		_ = c.pub.WaitOffset(ctx, off)
+	}
+}
+
+// unlockNoWait releases mu without waiting for this node's listeners
+// (heartbeats and session expiry: a broker's next heartbeat must not
+// wait for the replica manager of the controller's node).
+func (c *Controller) unlockNoWait() { c.mu.Unlock() }
+
+// image is the image changes are validated against: everything applied
+// on this node, which includes every entry this controller committed
+// (Quorum.Applied), perhaps not yet published.
+func (c *Controller) image() *metadata.Image { return c.q.Applied() }
 
 // UncleanLeaderElections returns how many unclean leader elections
 // (a replica outside the ISR made leader: possible data loss) this
@@ -127,15 +174,15 @@ func (c *Controller) Active() bool {
 func (c *Controller) activeLocked() *codeErr {
 	ok, epoch := c.q.Active()
 	if !ok {
-		return notController(c.pub.Image().ControllerID)
+		return notController(c.image().ControllerID)
 	}
 	if epoch != c.epoch {
 		c.epoch = epoch
 		c.rr = 0
-		// A new controller knows no heartbeat: every broker gets a
-		// whole session from now to find it.
-		c.sessions = map[int32]*session{}
 	}
+	c.sess.mu.Lock()
+	c.sess.forEpochLocked(epoch)
+	c.sess.mu.Unlock()
 	return nil
 }
 
@@ -146,8 +193,9 @@ func notController(id int32) *codeErr {
 	return fail(kerr.NotController, "this node is not the active controller (node %d is)", id)
 }
 
-// commitLocked checks recs against the image, appends them to the quorum
-// and returns once the new image is published on this node.
+// commitLocked checks recs against the image, commits them to the quorum
+// and returns once they are applied on this node (image includes them);
+// unlock waits for their publication.
 func (c *Controller) commitLocked(ctx context.Context, recs []metadata.Record) error {
 	_, err := c.commitOffsetLocked(ctx, recs)
 	return err
@@ -156,16 +204,20 @@ func (c *Controller) commitLocked(ctx context.Context, recs []metadata.Record) e
 // commitOffsetLocked is commitLocked returning the entry's offset.
 func (c *Controller) commitOffsetLocked(ctx context.Context, recs []metadata.Record) (int64, error) {
 	if len(recs) == 0 {
-		return c.pub.Image().Offset, nil
+		return c.image().Offset, nil
 	}
 	// Validate first: Image.Apply's errors carry the Kafka meaning.
-	if _, err := c.pub.Image().Apply(recs); err != nil {
+	if _, err := c.image().Apply(recs); err != nil {
 		return 0, err
 	}
 	if err := checkDeadline(ctx); err != nil {
 		return 0, err
 	}
-	return c.q.Append(ctx, recs)
+	off, err := c.q.Commit(ctx, recs)
+	if err == nil {
+		c.callCommit = max(c.callCommit, off)
+	}
+	return off, err
 }
 
 // commitErr maps an error of commitLocked to the code a client sees:
@@ -189,10 +241,10 @@ func (c *Controller) commitErr(op string, err error) *codeErr {
 // RegisterBroker records a broker's registration (called at every start
 // of a broker; the endpoints change when ports are ephemeral).
 func (c *Controller) RegisterBroker(ctx context.Context, rec metadata.RegisterBrokerRecord) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	if e := c.activeLocked(); e != nil {
-		return fmt.Errorf("controller: register broker %d: %w", rec.BrokerID, &metadata.NotControllerError{ControllerID: c.pub.Image().ControllerID})
+		return fmt.Errorf("controller: register broker %d: %w", rec.BrokerID, &metadata.NotControllerError{ControllerID: c.image().ControllerID})
 	}
 	return c.commitLocked(ctx, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec}})
 }
@@ -372,8 +424,8 @@ func sortedKeys(m map[string]string) []string {
 func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	resp.Version = req.Version
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	if e := c.activeLocked(); e != nil {
 		for _, t := range req.Topics {
 			rt := kmsg.NewCreateTopicsResponseTopic()
@@ -387,7 +439,7 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 	for _, t := range req.Topics {
 		counts[t.Topic]++
 	}
-	im := c.pub.Image()
+	im := c.image()
 	specs := make([]*topicSpec, len(req.Topics))
 	errs := make([]*codeErr, len(req.Topics))
 	ids := make([]metadata.UUID, len(req.Topics))
@@ -514,13 +566,13 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReq
 	for _, t := range req.Topics {
 		asks = append(asks, ask{name: t.Topic, id: t.TopicID})
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	notActive := c.activeLocked()
 	for _, a := range asks {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = a.name, a.id
-		im := c.pub.Image()
+		im := c.image()
 		var t *metadata.Topic
 		var e *codeErr
 		switch {
@@ -558,8 +610,8 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsReq
 func (c *Controller) CreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	resp.Version = req.Version
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock(ctx)
 	counts := map[string]int{}
 	for _, t := range req.Topics {
 		counts[t.Topic]++
@@ -592,7 +644,7 @@ func (c *Controller) createPartitionsLocked(ctx context.Context, t kmsg.CreatePa
 	if dup {
 		return fail(kerr.InvalidRequest, "topic %q is listed more than once", t.Topic)
 	}
-	im := c.pub.Image()
+	im := c.image()
 	top := im.Topics[t.Topic]
 	if top == nil {
 		return fail(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.Topic)
@@ -659,15 +711,15 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, n int64) (int64, e
 	defer c.pidMu.Unlock()
 	active, epoch := c.q.Active()
 	if !active {
-		return 0, &metadata.NotControllerError{ControllerID: c.pub.Image().ControllerID}
+		return 0, &metadata.NotControllerError{ControllerID: c.image().ControllerID}
 	}
 	if epoch != c.pidEpoch {
 		c.nextPID, c.pidLimit, c.pidEpoch = 0, 0, epoch
 	}
 	if c.nextPID+n > c.pidLimit {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		start := c.pub.Image().NextProducerID
+		c.lock()
+		defer c.unlock(ctx)
+		start := c.image().NextProducerID
 		rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
 			BrokerID: c.cfg.NodeID, NextProducerID: start + producerIDBlock,
 		}}
@@ -693,9 +745,9 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, n int64) (int64, e
 // NOT_ENOUGH_REPLICAS instead). It returns nil when the topic exists
 // afterwards, also when it did before.
 func (c *Controller) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	im := c.pub.Image()
+	c.lock()
+	defer c.unlock(ctx)
+	im := c.image()
 	if _, ok := im.Topics[name]; ok {
 		return nil
 	}

@@ -88,7 +88,7 @@ func TestControllerCreateTopicsErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tc.t.Topic, got, tc.want)
 		}
 	}
-	if d := c.Image().Topics["defaults"]; d == nil || len(d.Partitions) != 3 {
+	if d := c.image().Topics["defaults"]; d == nil || len(d.Partitions) != 3 {
 		t.Fatalf("num.partitions default not used: %+v", d)
 	}
 	// The same topic twice in one request: INVALID_REQUEST for both.
@@ -108,7 +108,7 @@ func TestControllerCreateTopicsValidateOnly(t *testing.T) {
 	if r.Topics[0].ErrorCode != 0 || r.Topics[0].NumPartitions != 4 {
 		t.Fatalf("validate only: %+v", r.Topics[0])
 	}
-	if _, ok := c.Image().Topics["v"]; ok {
+	if _, ok := c.image().Topics["v"]; ok {
 		t.Fatal("validate-only created the topic")
 	}
 }
@@ -166,7 +166,7 @@ func TestControllerCreatePartitionsIncreaseOnly(t *testing.T) {
 			t.Errorf("%s -> %d: got %v want %v", tc.name, tc.count, got, tc.want)
 		}
 	}
-	if n := len(c.Image().Topics["a"].Partitions); n != 5 {
+	if n := len(c.image().Topics["a"].Partitions); n != 5 {
 		t.Fatalf("partitions %d, want 5", n)
 	}
 }
@@ -175,7 +175,7 @@ func TestControllerDeleteTopics(t *testing.T) {
 	c, _ := newTestController(t, 1)
 	ctx := context.Background()
 	c.CreateTopics(ctx, createReq(7, topic("a", 1, 1), topic("b", 1, 1)))
-	id := c.Image().Topics["b"].ID
+	id := c.image().Topics["b"].ID
 	r := kmsg.NewPtrDeleteTopicsRequest()
 	r.Version = 6
 	name, missing := "a", "missing"
@@ -187,8 +187,8 @@ func TestControllerDeleteTopics(t *testing.T) {
 			t.Errorf("delete %d: got %v want %v", i, got, w)
 		}
 	}
-	if len(c.Image().Topics) != 0 {
-		t.Fatalf("topics left: %v", c.Image().Topics)
+	if len(c.image().Topics) != 0 {
+		t.Fatalf("topics left: %v", c.image().Topics)
 	}
 }
 
@@ -208,7 +208,7 @@ func TestControllerInternalTopicCapsMinISR(t *testing.T) {
 		map[string]string{"min.insync.replicas": "2", "cleanup.policy": "compact"}); err != nil {
 		t.Fatal(err)
 	}
-	tp := c.Image().Topics["__transaction_state"]
+	tp := c.image().Topics["__transaction_state"]
 	if tp == nil || len(tp.Partitions) != 3 || len(tp.Partitions[0].Replicas) != 1 {
 		t.Fatalf("topic %+v", tp)
 	}

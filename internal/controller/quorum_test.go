@@ -24,9 +24,9 @@ type raftControllers struct {
 	ctrls map[int32]*Controller
 }
 
-func newRaftControllers(t *testing.T) *raftControllers {
+func newRaftControllers(t *testing.T, overrides ...string) *raftControllers {
 	t.Helper()
-	cfg, err := config.Load("", []string{"controller.quorum.voters=1@127.0.0.1:1"}, quiet)
+	cfg, err := config.Load("", append([]string{"controller.quorum.voters=1@127.0.0.1:1"}, overrides...), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestControllerRaftFailoverKeepsEpochs(t *testing.T) {
 	if rt := c.CreateTopics(ctx, createReq(7, tp)).Topics[0]; rt.ErrorCode != 0 {
 		t.Fatalf("create: %v", kerr.ErrorForCode(rt.ErrorCode))
 	}
-	off := c.Image().Offset
+	off := c.image().Offset
 	for id, ml := range r.logs {
 		im := quorumtest.WaitImage(t, ml, "the topic", func(im *metadata.Image) bool { return im.Offset >= off })
 		for b, e := range epochs {
@@ -112,7 +112,7 @@ func TestControllerRaftFailoverKeepsEpochs(t *testing.T) {
 	hb := func(id int32, fence bool) *kmsg.BrokerHeartbeatResponse {
 		req := kmsg.NewPtrBrokerHeartbeatRequest()
 		req.BrokerID, req.BrokerEpoch, req.WantFence = id, epochs[id], fence
-		req.CurrentMetadataOffset = c.Image().Offset
+		req.CurrentMetadataOffset = c.image().Offset
 		return c.BrokerHeartbeat(ctx, req)
 	}
 	if resp := hb(12, false); resp.ErrorCode != 0 || resp.IsFenced {
@@ -121,14 +121,14 @@ func TestControllerRaftFailoverKeepsEpochs(t *testing.T) {
 	if resp := hb(11, true); resp.ErrorCode != 0 || !resp.IsFenced {
 		t.Fatalf("fence on the new controller: %+v", resp)
 	}
-	p := c.Image().Topics["t"].Partitions[0]
+	p := c.image().Topics["t"].Partitions[0]
 	if p.Leader != 12 || !slices.Equal(p.ISR, []int32{12, 13}) || p.LeaderEpoch != 1 || p.PartitionEpoch != 1 {
 		t.Fatalf("after fencing the leader: %+v", p)
 	}
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version, req.BrokerID, req.BrokerEpoch = 3, 12, epochs[12]
 	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID = c.Image().Topics["t"].ID
+	rt.TopicID = c.image().Topics["t"].ID
 	rp := kmsg.NewAlterPartitionRequestTopicPartition()
 	rp.LeaderEpoch, rp.PartitionEpoch = 1, 1
 	rp.NewEpochISR = []kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{{BrokerID: 12, BrokerEpoch: epochs[12]}}
@@ -139,7 +139,7 @@ func TestControllerRaftFailoverKeepsEpochs(t *testing.T) {
 		resp.Topics[0].Partitions[0].PartitionEpoch != 2 {
 		t.Fatalf("alter partition on the new controller: %+v", resp)
 	}
-	off = c.Image().Offset
+	off = c.image().Offset
 	for id, ml := range r.logs {
 		im := quorumtest.WaitImage(t, ml, "the ISR change", func(im *metadata.Image) bool { return im.Offset >= off })
 		if p := im.Topics["t"].Partitions[0]; !slices.Equal(p.ISR, []int32{12}) || p.Leader != 12 {

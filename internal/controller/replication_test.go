@@ -43,7 +43,7 @@ func newReplCluster(t *testing.T, racks []string, overrides ...string) *replClus
 func (x *replCluster) heartbeat(id int32, fence, shutdown bool) *kmsg.BrokerHeartbeatResponse {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch, req.WantFence, req.WantShutdown = id, x.epochs[id], fence, shutdown
-	req.CurrentMetadataOffset = x.c.Image().Offset
+	req.CurrentMetadataOffset = x.c.image().Offset
 	resp := x.c.BrokerHeartbeat(context.Background(), req)
 	if resp.ErrorCode != 0 {
 		x.t.Fatalf("heartbeat of %d: %v", id, kerr.ErrorForCode(resp.ErrorCode))
@@ -61,7 +61,7 @@ func (x *replCluster) create(tp kmsg.CreateTopicsRequestTopic) {
 
 func (x *replCluster) part(topic string, p int32) metadata.Partition {
 	x.t.Helper()
-	tp := x.c.Image().Topics[topic]
+	tp := x.c.image().Topics[topic]
 	if tp == nil || int(p) >= len(tp.Partitions) {
 		x.t.Fatalf("no partition %s-%d", topic, p)
 	}
@@ -225,8 +225,8 @@ func TestControllerFenceMovesLeaders(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	x.c.ExpireSessions(ctx)
-	if !x.c.Image().Brokers[1].Fenced || x.c.Image().Brokers[2].Fenced {
-		t.Fatalf("brokers %+v", x.c.Image().Brokers)
+	if !x.c.image().Brokers[1].Fenced || x.c.image().Brokers[2].Fenced {
+		t.Fatalf("brokers %+v", x.c.image().Brokers)
 	}
 	x.wantPart("t", 0, 2, []int32{2, 3}, 1, 1) // led by 1: moves to 2
 	x.wantPart("t", 1, 2, []int32{2, 3}, 0, 1) // led by 2: only the ISR shrinks
@@ -329,7 +329,7 @@ func (x *replCluster) alterResp(version int16, sender int32, senderEpoch int64, 
 	req.BrokerID, req.BrokerEpoch = sender, senderEpoch
 	rt := kmsg.NewAlterPartitionRequestTopic()
 	rt.Topic = topic
-	if tp := x.c.Image().Topics[topic]; tp != nil {
+	if tp := x.c.image().Topics[topic]; tp != nil {
 		rt.TopicID = tp.ID
 	}
 	rp := kmsg.NewAlterPartitionRequestTopicPartition()
@@ -364,14 +364,14 @@ func TestControllerAlterPartition(t *testing.T) {
 	if resp.ErrorCode != 0 || rp.ErrorCode != 0 || rp.LeaderID != 1 || !slices.Equal(rp.ISR, []int32{1, 2}) || rp.LeaderEpoch != 0 || rp.PartitionEpoch != 1 {
 		t.Fatalf("shrink: %+v", resp)
 	}
-	if resp.Topics[0].TopidID != x.c.Image().Topics["t"].ID {
+	if resp.Topics[0].TopidID != x.c.image().Topics["t"].ID {
 		t.Fatalf("topic id not echoed")
 	}
 	x.wantPart("t", 0, 1, []int32{1, 2}, 0, 1)
 	// The same ISR again: nothing committed, current state answered.
-	off := x.c.Image().Offset
-	if code := x.alter(3, 1, "t", 0, 0, 1, []int32{1, 2}); code != 0 || x.c.Image().Offset != off {
-		t.Fatalf("no-op: %v, offset %d -> %d", kerr.ErrorForCode(code), off, x.c.Image().Offset)
+	off := x.c.image().Offset
+	if code := x.alter(3, 1, "t", 0, 0, 1, []int32{1, 2}); code != 0 || x.c.image().Offset != off {
+		t.Fatalf("no-op: %v, offset %d -> %d", kerr.ErrorForCode(code), off, x.c.image().Offset)
 	}
 	// Expand with v0 (by name, no broker epochs).
 	if code := x.alter(0, 1, "t", 0, 0, 1, []int32{1, 2, 3}); code != 0 {
@@ -416,7 +416,7 @@ func TestControllerAlterPartition(t *testing.T) {
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version, req.BrokerID, req.BrokerEpoch = 2, 1, x.epochs[1]
 	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID = x.c.Image().Topics["t"].ID
+	rt.TopicID = x.c.image().Topics["t"].ID
 	p := kmsg.NewAlterPartitionRequestTopicPartition()
 	p.PartitionEpoch, p.NewISR, p.LeaderRecoveryState = 2, []int32{1}, 1
 	rt.Partitions = append(rt.Partitions, p)
@@ -446,7 +446,7 @@ func TestControllerAlterPartition(t *testing.T) {
 	x.heartbeat(4, false, false) // back
 	x.create(assigned("v", []int32{4, 3}))
 	x.heartbeat(4, false, true) // leads "v": controlled shutdown
-	if !x.c.Image().Brokers[4].InControlledShutdown {
+	if !x.c.image().Brokers[4].InControlledShutdown {
 		t.Fatal("broker 4 not in controlled shutdown")
 	}
 	if code := x.alter(3, 1, "u", 0, 0, 0, []int32{1, 2, 4}); code != kerr.IneligibleReplica.Code {
@@ -470,12 +470,12 @@ func TestControllerControlledShutdown(t *testing.T) {
 	x.create(assigned("solo", []int32{1}))
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch, req.WantShutdown = 1, x.epochs[1], true
-	req.CurrentMetadataOffset = x.c.Image().Offset
+	req.CurrentMetadataOffset = x.c.image().Offset
 	resp := x.c.BrokerHeartbeat(context.Background(), req)
 	if resp.ErrorCode != 0 || resp.ShouldShutdown || resp.IsFenced {
 		t.Fatalf("first shutdown heartbeat: %+v", resp)
 	}
-	b := x.c.Image().Brokers[1]
+	b := x.c.image().Brokers[1]
 	if b.Fenced || !b.InControlledShutdown {
 		t.Fatalf("broker 1: %+v", b)
 	}
@@ -484,7 +484,7 @@ func TestControllerControlledShutdown(t *testing.T) {
 	x.wantPart("solo", 0, -1, []int32{1}, 1, 1) // nobody else to lead
 	// No new partition lands on it.
 	x.create(topic("after", 6, 1))
-	for _, p := range x.c.Image().Topics["after"].Partitions {
+	for _, p := range x.c.image().Topics["after"].Partitions {
 		if p.Leader == 1 {
 			t.Fatalf("new partition placed on a broker in controlled shutdown: %+v", p)
 		}
@@ -494,22 +494,22 @@ func TestControllerControlledShutdown(t *testing.T) {
 	if resp.ShouldShutdown {
 		t.Fatalf("released before applying the move: %+v", resp)
 	}
-	req.CurrentMetadataOffset = x.c.Image().Offset
+	req.CurrentMetadataOffset = x.c.image().Offset
 	resp = x.c.BrokerHeartbeat(context.Background(), req)
-	if !resp.ShouldShutdown || !resp.IsFenced || !x.c.Image().Brokers[1].Fenced || x.c.Image().Brokers[1].InControlledShutdown {
-		t.Fatalf("second shutdown heartbeat: %+v %+v", resp, x.c.Image().Brokers[1])
+	if !resp.ShouldShutdown || !resp.IsFenced || !x.c.image().Brokers[1].Fenced || x.c.image().Brokers[1].InControlledShutdown {
+		t.Fatalf("second shutdown heartbeat: %+v %+v", resp, x.c.image().Brokers[1])
 	}
 	// Broker 3 leads partitions of "after": released on its second
 	// heartbeat, once caught up.
-	if r := x.heartbeat(3, false, true); r.ShouldShutdown || x.c.Image().Brokers[3].Fenced {
+	if r := x.heartbeat(3, false, true); r.ShouldShutdown || x.c.image().Brokers[3].Fenced {
 		t.Fatalf("broker 3: %+v", r)
 	}
-	for _, p := range x.c.Image().Topics["after"].Partitions {
+	for _, p := range x.c.image().Topics["after"].Partitions {
 		if p.Leader == 3 || p.Replicas[0] == 3 && p.Leader != -1 {
 			t.Fatalf("after broker 3's controlled shutdown: %+v", p)
 		}
 	}
-	if r := x.heartbeat(3, false, true); !r.ShouldShutdown || !x.c.Image().Brokers[3].Fenced {
+	if r := x.heartbeat(3, false, true); !r.ShouldShutdown || !x.c.image().Brokers[3].Fenced {
 		t.Fatalf("broker 3: %+v", r)
 	}
 	// Broker 2 is the last: its partitions keep it in the ISR, leaderless.
@@ -529,7 +529,7 @@ func TestControllerControlledShutdown(t *testing.T) {
 		t.Fatalf("re-registration: %+v", r)
 	}
 	x.wantPart("solo", 0, 1, []int32{1}, 2, 2)
-	if got := x.c.Image().Brokers[1].Epoch; got != r.BrokerEpoch {
+	if got := x.c.image().Brokers[1].Epoch; got != r.BrokerEpoch {
 		t.Fatalf("image broker epoch %d, registration answered %d", got, r.BrokerEpoch)
 	}
 }
@@ -542,7 +542,7 @@ func TestControllerReplicationSurvivesRestart(t *testing.T) {
 	x.create(assigned("u", []int32{3, 2}))
 	x.heartbeat(1, true, false)
 	x.heartbeat(2, false, true) // leads t-0 now: controlled shutdown
-	before := x.c.Image()
+	before := x.c.image()
 	if !before.Brokers[2].InControlledShutdown || before.Topics["t"].Partitions[0].LeaderEpoch != 2 {
 		t.Fatalf("setup: %+v %+v", before.Brokers[2], before.Topics["t"].Partitions[0])
 	}
@@ -582,7 +582,7 @@ func TestControllerFenceManyPartitions(t *testing.T) {
 	x.create(topic("m1", 6000, 2))
 	x.create(topic("m2", 6000, 2))
 	x.heartbeat(1, true, false)
-	im := x.c.Image()
+	im := x.c.image()
 	if !im.Brokers[1].Fenced {
 		t.Fatal("broker 1 not fenced")
 	}
@@ -610,9 +610,9 @@ func TestControllerElectionInvariantsRandom(t *testing.T) {
 	x.create(topic("clean", 12, 3))
 	x.create(topic("unclean", 12, 3, "unclean.leader.election.enable", "true"))
 	rng := newRand(7)
-	prev := x.c.Image()
+	prev := x.c.image()
 	for step := range 400 {
-		im := x.c.Image()
+		im := x.c.image()
 		id := int32(rng.Intn(brokers) + 1)
 		b := im.Brokers[id]
 		what := ""
@@ -656,7 +656,7 @@ func TestControllerElectionInvariantsRandom(t *testing.T) {
 				t.Fatalf("step %d %s: %v", step, what, kerr.ErrorForCode(code))
 			}
 		}
-		next := x.c.Image()
+		next := x.c.image()
 		for _, name := range []string{"clean", "unclean"} {
 			unclean := name == "unclean"
 			for i, p := range next.Topics[name].Partitions {

@@ -28,6 +28,19 @@ type Quorum interface {
 	// image are ErrRejected and change nothing. If ctx ends first the
 	// entry may still commit.
 	Append(ctx context.Context, recs []Record) (int64, error)
+	// Commit is Append without the wait for the publication: it returns
+	// the entry's offset once the entry is committed and applied to
+	// this node's image (Applied includes it), possibly before the
+	// listeners have run for it (Publisher().WaitOffset waits for
+	// them). The controller validates and commits under its lock and
+	// waits for the listeners after releasing it, so a slow listener
+	// (the replica manager creating thousands of logs) does not hold
+	// up the next change, nor a broker heartbeat that needs the lock.
+	Commit(ctx context.Context, recs []Record) (int64, error)
+	// Applied returns the image after the last entry applied on this
+	// node: the published image or a newer one. A controller validates
+	// against it (it holds every entry the controller committed).
+	Applied() *Image
 	// Active reports whether this node is the active controller, and the
 	// controller epoch (the raft term). Active implies the published
 	// image holds every entry committed before this node took over, so
@@ -99,8 +112,9 @@ type LocalQuorum struct {
 	mu sync.Mutex // serializes Append: apply, write, offer
 	// log is the file; nil once closed. Guarded by mu.
 	log *LocalLog
-	// applied is the image after the last entry written. Guarded by mu.
-	applied *Image
+	// applied is the image after the last entry written: written under
+	// mu, read without it (Applied must not wait for an fsync).
+	applied atomic.Pointer[Image]
 }
 
 // OpenLocalQuorum opens the LocalLog under dir, replays it and publishes
@@ -121,24 +135,38 @@ func OpenLocalQuorum(dir, clusterID string, nodeID int32) (*LocalQuorum, error) 
 		l.Close()
 		return nil, fmt.Errorf("%w: replay: %v", ErrCorrupt, err)
 	}
-	q := &LocalQuorum{log: l, applied: im, pub: NewPublisher(im)}
+	q := &LocalQuorum{log: l, pub: NewPublisher(im)}
+	q.applied.Store(im)
 	q.stop = q.pub.Start()
 	return q, nil
 }
 
 // Append implements Quorum.
 func (q *LocalQuorum) Append(ctx context.Context, recs []Record) (int64, error) {
+	off, err := q.Commit(ctx, recs)
+	if err != nil {
+		return off, err
+	}
+	return off, q.pub.WaitOffset(ctx, off)
+}
+
+// Applied implements Quorum.
+func (q *LocalQuorum) Applied() *Image { return q.applied.Load() }
+
+// Commit implements Quorum: the entry is written (fsynced) and offered
+// to the publishing goroutine.
+func (q *LocalQuorum) Commit(_ context.Context, recs []Record) (int64, error) {
 	q.mu.Lock()
 	if q.log == nil {
 		q.mu.Unlock()
 		return 0, ErrClosed
 	}
 	if len(recs) == 0 {
-		off := q.applied.Offset
+		off := q.applied.Load().Offset
 		q.mu.Unlock()
 		return off, nil
 	}
-	next, err := q.applied.Apply(recs)
+	next, err := q.applied.Load().Apply(recs)
 	if err != nil {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("%w: %w", ErrRejected, err)
@@ -148,10 +176,10 @@ func (q *LocalQuorum) Append(ctx context.Context, recs []Record) (int64, error) 
 		q.mu.Unlock()
 		return 0, err
 	}
-	q.applied = next
+	q.applied.Store(next)
 	q.pub.Offer(next)
 	q.mu.Unlock()
-	return off, q.pub.WaitOffset(ctx, off)
+	return off, nil
 }
 
 // Active implements Quorum: a single node is the controller until Close.

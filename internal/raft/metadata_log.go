@@ -151,6 +151,16 @@ func (l *MetadataLog) leaderChanged(leader int32, term uint64) {
 
 // Append implements metadata.Quorum.
 func (l *MetadataLog) Append(ctx context.Context, recs []metadata.Record) (int64, error) {
+	off, err := l.Commit(ctx, recs)
+	if err != nil {
+		return off, err
+	}
+	return off, l.pub.WaitOffset(ctx, off)
+}
+
+// Commit implements metadata.Quorum: Propose returns once the entry is
+// committed and applied on this node (Applied includes it).
+func (l *MetadataLog) Commit(ctx context.Context, recs []metadata.Record) (int64, error) {
 	l.mu.Lock()
 	closed, leader := l.mu.closed, l.mu.leader
 	l.mu.Unlock()
@@ -164,7 +174,7 @@ func (l *MetadataLog) Append(ctx context.Context, recs []metadata.Record) (int64
 		return 0, &metadata.NotControllerError{ControllerID: leader}
 	}
 	if len(recs) == 0 {
-		return l.pub.Image().Offset, nil
+		return l.applied.Load().Offset, nil
 	}
 	data, err := metadata.EncodeEntry(recs)
 	if err != nil {
@@ -180,7 +190,7 @@ func (l *MetadataLog) Append(ctx context.Context, recs []metadata.Record) (int64
 	case err != nil:
 		return 0, err
 	}
-	return int64(idx), l.pub.WaitOffset(ctx, int64(idx))
+	return int64(idx), nil
 }
 
 // Active implements metadata.Quorum.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -208,34 +209,70 @@ func createAfter(ctx context.Context, c *testCluster, id int32, topic string) (i
 }
 
 // TestClusterCreateTopicsDeadlinePassedNotCommitted: a CreateTopics that
-// waits behind a large one for the controller, past its timeout, answers
-// REQUEST_TIMED_OUT and is not committed (Kafka's controller times out an
-// operation still queued at its deadline); one with a timeout of 0 waits
-// as long as it must and is done, answered REQUEST_TIMED_OUT as Kafka
-// answers an operation it did not wait for.
+// waits behind a long change for the controller, past its timeout,
+// answers REQUEST_TIMED_OUT and is not committed (Kafka's controller times
+// out an operation still queued at its deadline); one with a timeout of 0
+// waits as long as it must and is done, answered REQUEST_TIMED_OUT as
+// Kafka answers an operation it did not wait for.
 func TestClusterCreateTopicsDeadlinePassedNotCommitted(t *testing.T) {
-	// The big create holds the controller's mutex for seconds, heartbeats
-	// included: a long session keeps the broker unfenced meanwhile.
+	// The long change is a DeleteTopics of many topics: the controller
+	// commits one entry per topic under its lock (a large CreateTopics no
+	// longer holds it while the logs are created).
 	c := startCluster(t, specs(1), "broker.session.timeout.ms=60000")
 	ctx := ctxFor(t, 120*time.Second)
 	addr := c.nodes[1].plain
-	const big = 100 // partitions: holds the controller for a while (~20 ms each)
+	const big = 600 // topics deleted in one request: about a ms each
+	var doomed []string
+	for i := range big {
+		doomed = append(doomed, fmt.Sprintf("doomed-%03d", i))
+	}
+	adm := kadm.NewClient(c.client(1))
+	if r, err := adm.CreateTopics(ctx, 1, 1, nil, doomed...); err != nil || r.Error() != nil {
+		t.Fatalf("create the topics to delete: %v %v", err, r.Error())
+	}
 	type res struct {
-		code int16
-		msg  string
-		took time.Duration
-		err  error
+		topic string
+		code  int16
+		msg   string
+		took  time.Duration
+		err   error
 	}
 	create := func(topic string, partitions, timeoutMillis int32, out chan<- res) {
 		code, msg, took, err := createTopicsAt(addr, topic, partitions, timeoutMillis)
-		out <- res{code, msg, took, err}
+		out <- res{topic, code, msg, took, err}
 	}
+	bigDone, late, zero := make(chan res, 1), make(chan res, 4), make(chan res, 1)
+	go func() {
+		ib := interbroker.New(interbroker.Options{Logger: quiet, RequestTimeout: 90 * time.Second})
+		defer ib.Close()
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TimeoutMillis = 60000
+		req.TopicNames = doomed // up to v5
+		for i := range doomed {
+			rt := kmsg.NewDeleteTopicsRequestTopic()
+			rt.Topic = &doomed[i] // v6+
+			req.Topics = append(req.Topics, rt)
+		}
+		began := time.Now()
+		r, err := ib.Request(ctx, addr, req)
+		out := res{took: time.Since(began), err: err}
+		if err == nil {
+			topics := r.(*kmsg.DeleteTopicsResponse).Topics
+			if len(topics) != big {
+				out.err = fmt.Errorf("DeleteTopics answered %d topics of %d", len(topics), big)
+			}
+			for _, rt := range topics {
+				if rt.ErrorCode != 0 {
+					out.code = rt.ErrorCode
+				}
+			}
+		}
+		bigDone <- out
+	}()
+	time.Sleep(50 * time.Millisecond)
 	// Several late requests: each is a separate chance to commit past
 	// its deadline.
 	const lates = 4
-	bigDone, late, zero := make(chan res, 1), make(chan res, lates), make(chan res, 1)
-	go create("big", big, 60000, bigDone)
-	time.Sleep(50 * time.Millisecond)
 	for i := range lates {
 		go create(fmt.Sprintf("late%d", i), 1, 200, late)
 	}
@@ -247,27 +284,38 @@ func TestClusterCreateTopicsDeadlinePassedNotCommitted(t *testing.T) {
 		}
 	}
 	if b.code != 0 {
-		t.Fatalf("big create: %v %s", kerr.ErrorForCode(b.code), b.msg)
+		t.Fatalf("big delete: %v %s", kerr.ErrorForCode(b.code), b.msg)
 	}
-	t.Logf("big create (%d partitions) %v; the one with timeout 0 answered %v after %v",
+	t.Logf("big delete (%d topics) %v; the one with timeout 0 answered %v after %v",
 		big, b.took.Round(time.Millisecond), kerr.ErrorForCode(z.code), z.took.Round(time.Millisecond))
+	// A late one either waited past its deadline (REQUEST_TIMED_OUT,
+	// not committed) or got the controller just before it (committed,
+	// answered OK after waiting for this node's listeners); at least one
+	// must have timed out, or the test tested nothing.
+	timedOut := 0
 	for range lates {
 		l := <-late
 		if l.err != nil {
 			t.Fatal(l.err)
 		}
-		t.Logf("one with 200 ms answered %v after %v: %s", kerr.ErrorForCode(l.code), l.took.Round(time.Millisecond), l.msg)
-		if l.took < 200*time.Millisecond {
-			t.Fatalf("the big create held the controller too briefly (%v) to test a deadline", b.took)
-		}
-		if l.code != kerr.RequestTimedOut.Code {
-			t.Errorf("CreateTopics answered %v after %v with a 200 ms timeout; want REQUEST_TIMED_OUT", kerr.ErrorForCode(l.code), l.took)
+		t.Logf("%s with 200 ms answered %v after %v: %s", l.topic, kerr.ErrorForCode(l.code), l.took.Round(time.Millisecond), l.msg)
+		exists := c.topicExists(ctx, 1, l.topic)
+		switch l.code {
+		case kerr.RequestTimedOut.Code:
+			timedOut++
+			if exists {
+				t.Errorf("%s, answered REQUEST_TIMED_OUT (its deadline passed before the commit), was committed", l.topic)
+			}
+		case 0:
+			if !exists {
+				t.Errorf("%s answered OK but does not exist", l.topic)
+			}
+		default:
+			t.Errorf("%s: CreateTopics answered %v after %v with a 200 ms timeout; want REQUEST_TIMED_OUT", l.topic, kerr.ErrorForCode(l.code), l.took)
 		}
 	}
-	for i := range lates {
-		if c.topicExists(ctx, 1, fmt.Sprintf("late%d", i)) {
-			t.Errorf("late%d, whose deadline passed before the commit, was committed", i)
-		}
+	if timedOut == 0 {
+		t.Fatalf("the big delete held the controller too briefly (%v) to test a deadline", b.took)
 	}
 	if z.code != kerr.RequestTimedOut.Code {
 		t.Errorf("CreateTopics with timeout 0 answered %v; want REQUEST_TIMED_OUT (done, not waited for)", kerr.ErrorForCode(z.code))

@@ -333,8 +333,13 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 }
 
 // pickDirLocked chooses the log dir holding the fewest partitions (Kafka's
-// LogManager.nextLogDirs).
+// LogManager.nextLogDirs). With one log dir there is no choice: counting
+// every open log for each new one made creating P partitions cost O(P²)
+// (a fifth of the CPU of creating 10,000).
 func (m *Manager) pickDirLocked() string {
+	if len(m.dirs) == 1 {
+		return m.dirs[0]
+	}
 	count := map[string]int{}
 	for _, l := range m.mu.logs {
 		count[filepath.Dir(l.dir)]++

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RejectedRecordsChangeNothing", func(t *testing.T) { testRejected(t, open(t)) })
 	t.Run("ListenersSeeImagesInOrder", func(t *testing.T) { testOrdered(t, open(t)) })
 	t.Run("SlowListenerStallsNothingElse", func(t *testing.T) { testSlowListener(t, open(t)) })
+	t.Run("CommitDoesNotWaitForListeners", func(t *testing.T) { testCommit(t, open(t)) })
 	t.Run("RestartKeepsTheImage", func(t *testing.T) { testRestart(t, open(t)) })
 	t.Run("ClosedQuorumRefusesAppends", func(t *testing.T) { testClosed(t, open(t)) })
 }
@@ -385,6 +386,50 @@ func testSlowListener(t *testing.T, d Deployment) {
 		t.Fatalf("slow member has %d topics", len(im.Topics))
 	}
 	rec.check(t, "slow listener")
+}
+
+// testCommit: Commit on the active member returns once the entry is
+// applied there (Applied includes it) while that member's listener is
+// still blocked on the entry; the publication follows the release.
+func testCommit(t *testing.T, d Deployment) {
+	q := Active(t, d)
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	first := true
+	q.Publisher().Subscribe(func(prev, next *metadata.Image) {
+		if first {
+			first = false
+			return
+		}
+		if _, ok := next.Topics["committed"]; ok {
+			<-release
+		}
+	})
+	ctx := ctxT(t)
+	off, err := q.Commit(ctx, TopicRecords("committed", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := q.Applied(); im.Offset < off || len(im.Topics["committed"].Partitions) != 2 {
+		t.Fatalf("applied image at %d after Commit returned %d: %v", im.Offset, off, im.Topics)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err = q.Publisher().WaitOffset(short, off)
+	cancel()
+	if err == nil {
+		t.Fatal("publication done while its listener is blocked")
+	}
+	once.Do(func() { close(release) })
+	if err := q.Publisher().WaitOffset(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.Publisher().Image().Topics["committed"]; !ok {
+		t.Fatal("not published after the listener returned")
+	}
+	if _, err := q.Commit(ctx, TopicRecords("committed", 1)); !errors.Is(err, metadata.ErrRejected) {
+		t.Fatalf("a duplicate topic committed: %v", err)
+	}
 }
 
 func testRestart(t *testing.T, d Deployment) {
