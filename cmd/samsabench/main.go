@@ -9,6 +9,10 @@
 // second hide. Each workload runs -reps times (3) per target, the targets
 // alternating which goes first, and the table shows the median run.
 //
+// With the samsa3 target (a three-node cluster, RF 3, cluster.go) it also
+// compares acks=all produce on the cluster with the single node and
+// measures end-to-end latency at a fixed rate on the cluster.
+//
 // Both targets are driven by internal/perf with franz-go clients pinned to
 // Kafka 4.0's protocol versions (kfake closes the connection on the
 // ApiVersions v5 that franz-go sends by default), so the comparison is
@@ -69,6 +73,7 @@ type options struct {
 	noConsume   bool      // skip the consume runs (profiling the produce path)
 	inProcess   bool      // run the targets in the bench's process (targets.go)
 	cpuProf     string    // write a CPU profile of the workload runs here
+	e2eRate     int       // records/s of the samsa3 end-to-end latency run
 	progress    io.Writer // one line per finished run; nil: stderr
 }
 
@@ -109,6 +114,7 @@ type run struct {
 	Workload workload    `json:"workload"`
 	Result   perf.Result `json:"result"`
 	Error    string      `json:"error,omitempty"`
+	Rate     int         `json:"rate,omitempty"` // records/s issued (end-to-end runs)
 }
 
 // startup is what the process measurement found.
@@ -150,7 +156,8 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "short smoke run (20k records, 1s per workload)")
 	flag.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "where the Samsa node keeps its (temporary) data")
-	flag.StringVar(&o.targets, "targets", "samsa,kfake", "targets to run, comma separated")
+	flag.StringVar(&o.targets, "targets", "samsa,kfake,samsa3", "targets to run, comma separated (samsa3: a 3-node cluster, RF 3)")
+	flag.IntVar(&o.e2eRate, "e2e-rate", 10_000, "records/s of the end-to-end latency run on samsa3")
 	flag.BoolVar(&o.noStartup, "no-startup", false, "skip the start-up time and idle memory measurement")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long the samsa process idles before its RSS is read")
 	flag.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections held open for the RSS-with-connections measurement (0: skip)")
@@ -160,7 +167,7 @@ func main() {
 	flag.BoolVar(&o.noConsume, "no-consume", false, "run only the produce runs (for profiling the produce path alone)")
 	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs to this file (implies -in-process, so the profile sees the brokers)")
 	flag.BoolVar(&o.inProcess, "in-process", false, "run Samsa and kfake inside the bench's process instead of one process each")
-	serve := flag.String("serve", "", "internal: serve this target (samsa or kfake) until standard input closes, data in -dir")
+	serve := flag.String("serve", "", "internal: serve this target (samsa, kfake or a samsa3 node) until standard input closes, data in -dir")
 	flag.Parse()
 	if *serve != "" {
 		if err := serveMain(*serve, o.dir); err != nil {
@@ -204,35 +211,55 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	}
 	targets := map[string][]kgo.Opt{}
 	var order []string
-	for _, name := range strings.Split(o.targets, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
+	// cleanups stop the targets and remove their data, last started first.
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
 		}
-		if name != "samsa" && name != "kfake" {
-			return fmt.Errorf("unknown target %q: want samsa or kfake", name)
-		}
+	}()
+	start := func(name string) error {
 		dir, err := os.MkdirTemp(o.dir, "samsabench-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 		addr, stopTarget, err := startTarget(ctx, name, dir, o.inProcess)
 		if err != nil {
 			return err
 		}
-		defer stopTarget()
+		cleanups = append(cleanups, stopTarget)
 		where := "own process"
 		if o.inProcess {
 			where = "in-process"
 		}
-		if name == "samsa" {
+		switch name {
+		case "samsa":
 			fmt.Fprintf(w, "samsa: node (%s) on %s, data in %s\n", where, addr, dir)
-		} else {
+		case "samsa3":
+			fmt.Fprintf(w, "samsa3: 3 nodes (%s each) on %s, RF 3, min.insync.replicas 2, data in %s\n", where, addr, dir)
+		default:
 			fmt.Fprintf(w, "kfake: in-memory fake (%s) on %s\n", where, addr)
 		}
-		targets[name] = []kgo.Opt{kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V4_0_0())}
-		order = append(order, name)
+		targets[name] = []kgo.Opt{kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.MaxVersions(kversion.V4_0_0())}
+		return nil
+	}
+	cluster := false
+	for _, name := range strings.Split(o.targets, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "":
+		case "samsa3":
+			// The cluster runs only its own group, and starts just before
+			// it, so it does not idle beside the other targets' runs.
+			cluster = true
+		case "samsa", "kfake":
+			if err := start(name); err != nil {
+				return err
+			}
+			order = append(order, name)
+		default:
+			return fmt.Errorf("unknown target %q: want samsa, kfake or samsa3", name)
+		}
 	}
 
 	var workloads []workload
@@ -304,6 +331,17 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 		runtime.GC()
+	}
+
+	if cluster && strings.Contains(clusterWorkload.name(), o.only) {
+		if err := start("samsa3"); err != nil {
+			return err
+		}
+		runs, err := benchCluster(ctx, o, rep.Reps, targets, progressOut)
+		rep.Runs = append(rep.Runs, runs...)
+		if err != nil {
+			return err
+		}
 	}
 
 	if !o.noStartup {
@@ -384,6 +422,15 @@ func progress(r run) string {
 // first target's numbers against the second's.
 func printReport(w io.Writer, rep report, order []string) {
 	fmt.Fprintln(w)
+	if len(order) > 0 {
+		printTable(w, rep, order)
+	}
+	printCluster(w, rep)
+	printStartup(w, rep)
+}
+
+// printTable prints the comparison of the first two targets in order.
+func printTable(w io.Writer, rep report, order []string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	base, other := order[0], ""
 	if len(order) > 1 {
@@ -393,7 +440,9 @@ func printReport(w io.Writer, rep report, order []string) {
 	// right-aligned table.
 	width := len("workload")
 	for _, r := range rep.Runs {
-		width = max(width, len(r.Kind)+1+len(r.Workload.name()))
+		if r.Kind == "produce" || r.Kind == "consume" {
+			width = max(width, len(r.Kind)+1+len(r.Workload.name()))
+		}
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
 	header := []string{pad("workload"), base + " rec/s"}
@@ -408,7 +457,7 @@ func printReport(w io.Writer, rep report, order []string) {
 	find := func(target, kind string, wl workload) *run { return median(rep.Runs, target, kind, wl) }
 	var keys []run
 	for _, r := range rep.Runs {
-		if r.Target == base && r.Rep == 0 {
+		if r.Target == base && r.Rep == 0 && (r.Kind == "produce" || r.Kind == "consume") {
 			keys = append(keys, r)
 		}
 	}
@@ -436,6 +485,10 @@ func printReport(w io.Writer, rep report, order []string) {
 		fmt.Fprintf(w, "rec/s: median of %d runs. ratio = %s rec/s / %s rec/s. ", rep.Reps, base, other)
 	}
 	fmt.Fprintln(w, "p99: produce latency from the Produce call to its acknowledgement, at full load (10000 records buffered per client)")
+}
+
+// printStartup prints the process measurements.
+func printStartup(w io.Writer, rep report) {
 	if st := rep.SamsaStart; st != nil {
 		if st.Error != "" {
 			fmt.Fprintf(w, "samsa process: %s\n", st.Error)

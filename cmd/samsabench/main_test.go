@@ -105,3 +105,64 @@ func TestBenchWorkloadNames(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchClusterTarget(t *testing.T) {
+	dir := t.TempDir()
+	jsonFile := filepath.Join(dir, "bench.json")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := bench(ctx, options{
+		records: 300, duration: time.Second, reps: 2, dir: dir, targets: "samsa,samsa3", only: "1KiB p8 acks=all",
+		e2eRate: 1000, noStartup: true, jsonFile: jsonFile, progress: io.Discard,
+	}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"samsa3: 3 nodes", "produce 1KiB p8 acks=all rec/s", "≥ 0.50",
+		"end-to-end 1KiB p8 acks=all p50", "end-to-end 1KiB p8 acks=all p99", "≤ 5ms",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in the output:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "error") {
+		t.Errorf("an error in the output:\n%s", text)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, r := range rep.Runs {
+		counts[r.Target+" "+r.Kind]++
+		if r.Error != "" {
+			t.Errorf("%s %s: %s", r.Target, r.Kind, r.Error)
+		}
+		switch r.Kind {
+		case kindClusterProduce:
+			if r.Result.Records != 300 {
+				t.Errorf("%s %s: %d records, want 300", r.Target, r.Kind, r.Result.Records)
+			}
+		case kindEndToEnd:
+			// 1000 records/s for 1 s, every one received.
+			if r.Result.Records != 1000 || r.Result.Latency.P99 <= 0 {
+				t.Errorf("e2e: %d records, p99 %s", r.Result.Records, r.Result.Latency.P99)
+			}
+		}
+	}
+	for key, want := range map[string]int{
+		"samsa3 " + kindClusterProduce: 2, "samsa " + kindClusterProduce: 2, "samsa3 " + kindEndToEnd: 1,
+		"samsa produce": 2, "samsa consume": 2,
+	} {
+		if counts[key] != want {
+			t.Errorf("%d %s runs, want %d (all: %v)", counts[key], key, want, counts)
+		}
+	}
+}

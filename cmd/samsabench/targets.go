@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,12 +32,124 @@ import (
 // until its standard input closes. --in-process keeps both in the bench's
 // own process (needed for --cpuprofile to see the brokers).
 
-// startTarget starts target name and returns its Kafka address and a
-// function that stops it. dir is the Samsa node's data directory.
+// startTarget starts target name and returns its Kafka address (comma
+// separated for a cluster) and a function that stops it. dir is the
+// target's data directory.
 func startTarget(ctx context.Context, name, dir string, inProcess bool) (addr string, stop func(), err error) {
+	if name == "samsa3" {
+		return startCluster(ctx, dir, inProcess)
+	}
 	if inProcess {
 		return serveTarget(ctx, name, dir)
 	}
+	return startProcess(ctx, name, dir)
+}
+
+// clusterNodes is the size of the samsa3 target.
+const clusterNodes = 3
+
+// startCluster starts the samsa3 target: three combined broker and
+// controller nodes (KRaft keys, as a Kafka cluster is configured), each
+// in its own process unless inProcess, with RF 3 defaults and
+// min.insync.replicas=2. Their ports are reserved by binding 127.0.0.1:0
+// and closing, then handed to the nodes, which all need every
+// controller's address before any starts.
+func startCluster(ctx context.Context, dir string, inProcess bool) (string, func(), error) {
+	var kafka, ctl []string
+	for range 2 * clusterNodes {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		a := l.Addr().String()
+		l.Close()
+		if len(kafka) < clusterNodes {
+			kafka = append(kafka, a)
+		} else {
+			ctl = append(ctl, a)
+		}
+	}
+	type started struct {
+		addr string
+		stop func()
+		err  error
+	}
+	results := make(chan started, clusterNodes)
+	for i := range clusterNodes {
+		spec := fmt.Sprintf("%s%d/%s/%s", nodePrefix, i+1, strings.Join(kafka, ","), strings.Join(ctl, ","))
+		nodeDir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
+		go func() {
+			var r started
+			if inProcess {
+				r.addr, r.stop, r.err = serveTarget(ctx, spec, nodeDir)
+			} else {
+				r.addr, r.stop, r.err = startProcess(ctx, spec, nodeDir)
+			}
+			results <- r
+		}()
+	}
+	var stops []func()
+	// The nodes stop together: one left alone waits for a quorum.
+	stopAll := func() {
+		var wg sync.WaitGroup
+		for _, s := range stops {
+			wg.Add(1)
+			go func() { defer wg.Done(); s() }()
+		}
+		wg.Wait()
+	}
+	var firstErr error
+	for range clusterNodes {
+		r := <-results
+		if r.err != nil {
+			firstErr = cmp.Or(firstErr, r.err)
+			continue
+		}
+		stops = append(stops, r.stop)
+	}
+	if firstErr != nil {
+		stopAll()
+		return "", nil, fmt.Errorf("samsa3: %w", firstErr)
+	}
+	return strings.Join(kafka, ","), stopAll, nil
+}
+
+// nodePrefix starts the --serve name of one samsa3 node:
+// "samsa3-node" ID "/" Kafka addresses "/" controller addresses, the
+// addresses comma separated in node id order.
+const nodePrefix = "samsa3-node"
+
+// clusterNodeOverrides returns the configuration of the samsa3 node
+// described by spec, keeping its data in dir.
+func clusterNodeOverrides(spec, dir string) ([]string, error) {
+	parts := strings.Split(strings.TrimPrefix(spec, nodePrefix), "/")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("bad cluster node spec %q", spec)
+	}
+	id, err := strconv.Atoi(parts[0])
+	kafka, ctl := strings.Split(parts[1], ","), strings.Split(parts[2], ",")
+	if err != nil || id < 1 || id > len(kafka) || len(kafka) != len(ctl) {
+		return nil, fmt.Errorf("bad cluster node spec %q", spec)
+	}
+	voters := make([]string, len(ctl))
+	for i, a := range ctl {
+		voters[i] = fmt.Sprintf("%d@%s", i+1, a)
+	}
+	return []string{
+		fmt.Sprintf("node.id=%d", id), "process.roles=broker,controller",
+		"listeners=PLAINTEXT://" + kafka[id-1] + ",CONTROLLER://" + ctl[id-1],
+		"inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
+		"controller.quorum.voters=" + strings.Join(voters, ","),
+		"log.dirs=" + dir, "http.listener=",
+		"default.replication.factor=3", "min.insync.replicas=2",
+		"offsets.topic.replication.factor=3", "transaction.state.log.replication.factor=3",
+		"transaction.state.log.min.isr=2", "group.initial.rebalance.delay.ms=0",
+	}, nil
+}
+
+// startProcess starts target name (a --serve name) in a process of its
+// own: this binary again.
+func startProcess(ctx context.Context, name, dir string) (addr string, stop func(), err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
@@ -88,6 +205,20 @@ func startTarget(ctx context.Context, name, dir string, inProcess bool) (addr st
 
 // serveTarget starts target name in this process.
 func serveTarget(ctx context.Context, name, dir string) (string, func(), error) {
+	if strings.HasPrefix(name, nodePrefix) {
+		overrides, err := clusterNodeOverrides(name, dir)
+		if err != nil {
+			return "", nil, err
+		}
+		s, err := server.Start(ctx, server.Options{
+			Overrides: overrides, StartTimeout: 60 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			return "", nil, fmt.Errorf("start samsa node: %w", err)
+		}
+		return s.KafkaAddr(), func() { s.Close() }, nil
+	}
 	switch name {
 	case "samsa":
 		s, err := server.Start(ctx, server.Options{
@@ -101,6 +232,8 @@ func serveTarget(ctx context.Context, name, dir string) (string, func(), error) 
 			return "", nil, fmt.Errorf("start samsa: %w", err)
 		}
 		return s.KafkaAddr(), func() { s.Close() }, nil
+	case "samsa3":
+		return "", nil, fmt.Errorf("samsa3 is started by startCluster, one node per --serve")
 	case "kfake":
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
@@ -116,6 +249,10 @@ func serveTarget(ctx context.Context, name, dir string) (string, func(), error) 
 func serveMain(target, dir string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// The replica fetchers log through slog.Default, not through the
+	// server's Logger: keep their transient warnings (a partition not yet
+	// created on its leader) out of the bench's output.
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	addr, stop, err := serveTarget(ctx, target, dir)
 	if err != nil {
 		return err
