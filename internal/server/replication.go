@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -82,7 +83,7 @@ func (u *isrUpdater) AlterPartition(ctx context.Context, r replica.AlterISR) (re
 
 // replicationOptions reads the follower fetchers' keys (Kafka's names and
 // defaults, docs/config.md).
-func replicationOptions(cfg *config.Config, epoch func() int64) replication.Options {
+func replicationOptions(cfg *config.Config, epoch func() int64, logger *slog.Logger) replication.Options {
 	i := func(k string) int {
 		v, _ := cfg.Get(k)
 		n, _ := strconv.Atoi(v)
@@ -98,6 +99,7 @@ func replicationOptions(cfg *config.Config, epoch func() int64) replication.Opti
 		FetchResponseMaxBytes: int32(i("replica.fetch.response.max.bytes")),
 		FetchBackoff:          ms("replica.fetch.backoff.ms"),
 		SocketTimeout:         ms("replica.socket.timeout.ms"),
+		Logger:                logger,
 	}
 }
 

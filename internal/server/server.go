@@ -196,7 +196,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return -1
 	}
-	if s.fetchers, err = replication.NewManager(replicationOptions(cfg, brokerEpoch)); err != nil {
+	if s.fetchers, err = replication.NewManager(replicationOptions(cfg, brokerEpoch, logger)); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.replicas.SetReplication(replica.ReplicationOptions{
