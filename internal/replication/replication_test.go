@@ -279,27 +279,6 @@ func learnLeaderEpochs(t *testing.T, adm *kadm.Client, topic string, fs []*repli
 	}
 }
 
-// waitRequests waits until the manager's fetchers have sent n more
-// requests.
-func waitRequests(t *testing.T, m *replication.Manager, n int64) {
-	t.Helper()
-	count := func() int64 {
-		var c int64
-		for _, st := range m.Fetchers() {
-			c += st.Requests
-		}
-		return c
-	}
-	from := count()
-	deadline := time.Now().Add(10 * time.Second)
-	for count() < from+n {
-		if time.Now().After(deadline) {
-			t.Fatalf("fetchers sent %d requests in 10s, want %d", count()-from, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // readAll returns a log's batches from its log start offset to its end.
 func readAll(t *testing.T, l *storage.Log) []byte {
 	t.Helper()
