@@ -95,7 +95,7 @@ func TestChaosNoAckedLoss(t *testing.T) {
 			tm := mustTopicMeta(t, c, victim.ID, topic)
 			stale = epochsOf(tm, led)
 			victim.Resume(t)
-			z.probe(t, f, victim, tm, led)
+			z.probe(t, f, kind, victim, tm, led)
 			t.Logf("fault %d: SIGSTOP of node %d (leader of %v) for %v: served elsewhere after %v", f, victim.ID, led, time.Since(start).Round(time.Millisecond), d.Round(time.Millisecond))
 		case "cut":
 			i := int(victim.ID)
@@ -104,7 +104,7 @@ func TestChaosNoAckedLoss(t *testing.T) {
 			tm := mustTopicMeta(t, c, victim.ID, topic)
 			stale = epochsOf(tm, led)
 			lab.heal(t, i)
-			z.probe(t, f, victim, tm, led)
+			z.probe(t, f, kind, victim, tm, led)
 			t.Logf("fault %d: network cut of node %d (leader of %v): served elsewhere after %v", f, victim.ID, led, d.Round(time.Millisecond))
 		}
 		count[kind]++
@@ -258,13 +258,13 @@ func zombieCaughtUp(t *testing.T, c *brokerproc.Cluster, victim *brokerproc.Node
 type zombieLog struct {
 	mu    sync.Mutex
 	acked []map[string]bool // per partition: acknowledged zombie values
-	codes map[string]int    // outcome -> times
+	codes map[string]int    // "fault kind:outcome" -> times
 }
 
 // probe sends one acks=all record, value "z<fault>-<partition>", to the
 // old leader for each partition it led, at once; an acknowledged one
 // must be in the final read. The answer is waited for at most 3 s.
-func (z *zombieLog) probe(t *testing.T, fault int, victim *brokerproc.Node, tm *kmsg.MetadataResponseTopic, led []int32) {
+func (z *zombieLog) probe(t *testing.T, fault int, kind string, victim *brokerproc.Node, tm *kmsg.MetadataResponseTopic, led []int32) {
 	t.Helper()
 	pr := newProber(t)
 	for _, part := range led {
@@ -285,7 +285,7 @@ func (z *zombieLog) probe(t *testing.T, fault int, victim *brokerproc.Node, tm *
 		} else {
 			z.acked[part][val] = true
 		}
-		z.codes[out]++
+		z.codes[kind+":"+out]++
 		z.mu.Unlock()
 	}
 }
