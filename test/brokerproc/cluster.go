@@ -54,6 +54,13 @@ type ClusterOptions struct {
 	// process.roles=broker: no controller listener, metadata learners.
 	// With them, a test can lose brokers without losing the quorum.
 	BrokerOnly int
+	// Hosts, when set, gives node i (0-based) its own IP address (one
+	// per network namespace): its ports are then 9092 (PLAINTEXT) and
+	// 9093 (CONTROLLER) on it, nothing reserved on loopback.
+	Hosts []string
+	// Wrappers, when set, runs node i under Wrappers[i] (e.g. "ip netns
+	// exec NS"), at start and at every Restart; it must exec the binary.
+	Wrappers [][]string
 }
 
 // Node is one node of a Cluster: its fixed addresses and files, and the
@@ -63,8 +70,9 @@ type Node struct {
 	KafkaAddr      string // PLAINTEXT, 127.0.0.1:port (fixed across restarts)
 	ControllerAddr string // CONTROLLER, 127.0.0.1:port; "" on a broker-only node
 	Rack           string
-	ConfigFile     string // server.properties
-	Dir            string // log.dirs
+	ConfigFile     string   // server.properties
+	Dir            string   // log.dirs
+	wrapper        []string // ClusterOptions.Wrappers entry; constant
 
 	mu     sync.Mutex
 	broker *Broker // guarded by mu; the latest process
@@ -142,8 +150,15 @@ func StartCluster(t testing.TB, opts ClusterOptions) (*Cluster, error) {
 			ConfigFile: filepath.Join(root, "server.properties"),
 			Dir:        filepath.Join(root, "data"),
 		}
+		ctrlAddr := fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
+		if i < len(opts.Hosts) {
+			n.KafkaAddr, ctrlAddr = opts.Hosts[i]+":9092", opts.Hosts[i]+":9093"
+		}
+		if i < len(opts.Wrappers) {
+			n.wrapper = opts.Wrappers[i]
+		}
 		if i < opts.Nodes {
-			n.ControllerAddr = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
+			n.ControllerAddr = ctrlAddr
 			voters = append(voters, fmt.Sprintf("%d@%s", n.ID, n.ControllerAddr))
 		}
 		if len(opts.Racks) > 0 {
@@ -160,10 +175,11 @@ func StartCluster(t testing.TB, opts ClusterOptions) (*Cluster, error) {
 		}
 	}
 	files := make([]string, len(c.Nodes))
+	wrappers := make([][]string, len(c.Nodes))
 	for i, n := range c.Nodes {
-		files[i] = n.ConfigFile
+		files[i], wrappers[i] = n.ConfigFile, n.wrapper
 	}
-	bs, err := StartConfigs(t, files)
+	bs, err := startConfigs(t, files, wrappers)
 	if err != nil {
 		return nil, err
 	}
@@ -182,13 +198,24 @@ func StartCluster(t testing.TB, opts ClusterOptions) (*Cluster, error) {
 // each is its file's directory.
 func StartConfigs(t testing.TB, files []string) ([]*Broker, error) {
 	t.Helper()
+	return startConfigs(t, files, nil)
+}
+
+// startConfigs is StartConfigs with file i run under wrappers[i] when
+// there is one.
+func startConfigs(t testing.TB, files []string, wrappers [][]string) ([]*Broker, error) {
+	t.Helper()
 	type pending struct {
 		b     *Broker
 		addrc <-chan string
 	}
 	var ps []pending
-	for _, f := range files {
-		b, addrc, err := spawn(t, Options{Dir: filepath.Dir(f), ConfigFile: f})
+	for i, f := range files {
+		var w []string
+		if i < len(wrappers) {
+			w = wrappers[i]
+		}
+		b, addrc, err := spawn(t, Options{Dir: filepath.Dir(f), ConfigFile: f, Wrapper: w})
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +291,7 @@ func (n *Node) Resume(t testing.TB) {
 // after Kill or Stop, and waits until it is ready.
 func (n *Node) Restart(t testing.TB) {
 	t.Helper()
-	bs, err := StartConfigs(t, []string{n.ConfigFile})
+	bs, err := startConfigs(t, []string{n.ConfigFile}, [][]string{n.wrapper})
 	if err != nil {
 		t.Fatalf("brokerproc: restart node %d: %v", n.ID, err)
 	}
