@@ -174,7 +174,13 @@ func (l *lifecycle) run() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.session)
+		// One heartbeat may take two intervals at most (never more
+		// than the session): one stuck on a controller that stopped
+		// answering (SIGSTOP, a cut) must give way soon enough for the
+		// next one to reach the new controller (the image's controller
+		// is tried first) before the session the new controller granted
+		// at its takeover runs out.
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.session, 2*l.interval))
 		go func() { // ends with ctx: stop cuts a heartbeat short
 			select {
 			case <-l.stop:
