@@ -65,11 +65,20 @@ func TestNodeThreeVotersReplicate(t *testing.T) {
 			t.Fatalf("node %d fsm = %q", id, got)
 		}
 	}
-	follower := (leader + 1) % 3
-	_, err := c.nodes[follower].Propose(context.Background(), []byte("no"))
-	var nl ErrNotLeader
-	if !errors.As(err, &nl) || nl.LeaderID != leader {
-		t.Fatalf("propose on follower: %v, want ErrNotLeader{%d}", err, leader)
+	// A proposal on a follower names another node as leader. Under load
+	// CheckQuorum may move the leadership meanwhile: the answer must then
+	// name the new leader, never the follower itself.
+	for try := 0; ; try++ {
+		follower := (leader + 1) % 3
+		_, err := c.nodes[follower].Propose(context.Background(), []byte("no"))
+		var nl ErrNotLeader
+		if errors.As(err, &nl) && nl.LeaderID != follower {
+			break
+		}
+		if try >= 5 {
+			t.Fatalf("propose on follower %d: %v, want ErrNotLeader naming another node (leader was %d)", follower, err, leader)
+		}
+		leader = c.waitLeader()
 	}
 }
 
