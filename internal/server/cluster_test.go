@@ -300,9 +300,18 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "fwd"); err != nil || r.Err != nil {
 		t.Fatalf("create through node %d: %v %v", other, err, r.Err)
 	}
-	td, err := adm.ListTopics(ctx, "fwd")
-	if err != nil || len(td["fwd"].Partitions) != 6 {
-		t.Fatalf("topic: %+v %v", td["fwd"], err)
+	// kgo asks any node for metadata: one whose image has not applied
+	// the create yet does not know the topic for a moment.
+	var td kadm.TopicDetails
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		td, err = adm.ListTopics(ctx, "fwd")
+		if err == nil && len(td["fwd"].Partitions) == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic: %+v %v", td["fwd"], err)
+		}
 	}
 	leaders := map[int32]int{}
 	for _, p := range td["fwd"].Partitions {
