@@ -765,10 +765,13 @@ func (n *Node) handleReady() error {
 		if err := n.apply(rd.CommittedEntries); err != nil {
 			return err
 		}
+		// Leadership is published before the pending proposals fail,
+		// so a proposer woken by ErrNotLeader already finds this node
+		// not leading (Leader, the MetadataLog's Active).
+		n.publishLeader()
 		if deposed {
 			n.failPending()
 		}
-		n.publishLeader()
 		n.rn.Advance(rd)
 		if err := n.maybeSnapshot(); err != nil {
 			return err
