@@ -68,7 +68,7 @@ func TestChaosNoAckedLoss(t *testing.T) {
 	createTopic(t, c.Nodes[0].KafkaAddr, topic, parts, nil, map[string]string{"min.insync.replicas": "2"})
 	waitISR(t, c, topic, 3)
 
-	p := startChaosProducer(t, c.Bootstrap(), topic, parts, true)
+	p := startSeqProducer(t, c.Bootstrap(), topic, parts, true)
 	z := &zombieLog{acked: make([]map[string]bool, parts)}
 	for i := range z.acked {
 		z.acked[i] = map[string]bool{}
@@ -154,7 +154,7 @@ func TestChaosNegativeControlSeesLoss(t *testing.T) {
 	waitPartition(t, ask, topic, 0, "ISR [3 4] led by 3", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return p.Leader == 3 && len(p.ISR) == 2
 	})
-	p := startChaosProducer(t, seeds, topic, 1, false)
+	p := startSeqProducer(t, seeds, topic, 1, false)
 	p.waitAcked(t, 200)
 	c.Node(4).Pause(t)
 	waitPartition(t, ask, topic, 0, "ISR [3]", func(p kmsg.MetadataResponseTopicPartition) bool {
@@ -390,10 +390,10 @@ func zombieProduce(ctx context.Context, pr *prober, addr, topic string, topicID 
 	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 }
 
-// chaosProducer writes seq values 0, 1, 2, ... to every partition with a
+// seqProducer writes seq values 0, 1, 2, ... to every partition with a
 // franz-go producer (idempotent acks=all, or plain acks=1) and records
 // which were acknowledged and every error.
-type chaosProducer struct {
+type seqProducer struct {
 	cl     *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the producing goroutine returned
@@ -403,7 +403,7 @@ type chaosProducer struct {
 	errs  []error          // guarded by mu
 }
 
-func startChaosProducer(t *testing.T, seeds []string, topic string, parts int32, acksAll bool) *chaosProducer {
+func startSeqProducer(t *testing.T, seeds []string, topic string, parts int32, acksAll bool) *seqProducer {
 	t.Helper()
 	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(2 * time.Millisecond),
@@ -419,7 +419,7 @@ func startChaosProducer(t *testing.T, seeds []string, topic string, parts int32,
 	}
 	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &chaosProducer{cl: cl, cancel: cancel, done: make(chan struct{})}
+	p := &seqProducer{cl: cl, cancel: cancel, done: make(chan struct{})}
 	for range parts {
 		p.acked = append(p.acked, map[int64]bool{})
 	}
@@ -453,7 +453,7 @@ func startChaosProducer(t *testing.T, seeds []string, topic string, parts int32,
 	return p
 }
 
-func (p *chaosProducer) ackedCount() int {
+func (p *seqProducer) ackedCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -464,7 +464,7 @@ func (p *chaosProducer) ackedCount() int {
 }
 
 // waitAcked waits (30 s at most) until n records are acknowledged.
-func (p *chaosProducer) waitAcked(t *testing.T, n int) {
+func (p *seqProducer) waitAcked(t *testing.T, n int) {
 	t.Helper()
 	eventually(t, 30*time.Second, func(context.Context) error {
 		if got := p.ackedCount(); got < n {
@@ -476,7 +476,7 @@ func (p *chaosProducer) waitAcked(t *testing.T, n int) {
 
 // stop ends the production and waits (60 s at most) until every buffered
 // record is answered.
-func (p *chaosProducer) stop(t *testing.T) {
+func (p *seqProducer) stop(t *testing.T) {
 	t.Helper()
 	p.cancel()
 	<-p.done
@@ -487,7 +487,7 @@ func (p *chaosProducer) stop(t *testing.T) {
 	}
 }
 
-func (p *chaosProducer) ackedSnapshot() []map[int64]bool {
+func (p *seqProducer) ackedSnapshot() []map[int64]bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]map[int64]bool, len(p.acked))
@@ -500,7 +500,7 @@ func (p *chaosProducer) ackedSnapshot() []map[int64]bool {
 	return out
 }
 
-func (p *chaosProducer) errors() []error {
+func (p *seqProducer) errors() []error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.errs)

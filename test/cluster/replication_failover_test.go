@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestReplicationFailoverNoAckedLoss(t *testing.T) {
 	createTopic(t, c.Nodes[0].KafkaAddr, topic, parts, nil, map[string]string{"min.insync.replicas": "2"})
 	waitISR(t, c, topic, 3)
 
-	p := startSeqProducer(t, c.Bootstrap(), topic, parts)
+	p := startSeqProducer(t, c.Bootstrap(), topic, parts, true)
 	pr := newProber(t)
 	var sigterm, kill9 []time.Duration
 	for round := range rounds {
@@ -100,7 +99,7 @@ func TestReplicationFailoverNoAckedLoss(t *testing.T) {
 		}
 	}
 	p.stop(t)
-	p.check(t, c.Bootstrap())
+	p.check(t, c.Bootstrap(), topic, parts)
 	pr.checkCodes(t)
 
 	report := func(name string, ds []time.Duration, goal time.Duration) {
@@ -460,169 +459,24 @@ func (pr *prober) checkCodes(t *testing.T) {
 	}
 }
 
-// seqProducer writes "seq" values 0, 1, 2, ... to each partition of a
-// topic with an idempotent acks=all franz-go producer and records which
-// were acknowledged and every error it was given.
-type seqProducer struct {
-	cl     *kgo.Client
-	topic  string
-	parts  int32
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu    sync.Mutex
-	acked []map[int64]bool // per partition: acknowledged seqs
-	errs  []error
-}
-
-func startSeqProducer(t *testing.T, seeds []string, topic string, parts int32) *seqProducer {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(2*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &seqProducer{cl: cl, topic: topic, parts: parts, cancel: cancel, done: make(chan struct{})}
-	for range parts {
-		p.acked = append(p.acked, map[int64]bool{})
-	}
-	go func() {
-		defer close(p.done)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for seq := int64(0); ; seq++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			for part := range parts {
-				r := &kgo.Record{Partition: part, Value: []byte(strconv.FormatInt(seq, 10))}
-				cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					if err != nil {
-						p.errs = append(p.errs, err)
-						return
-					}
-					p.acked[r.Partition][seq] = true
-				})
-			}
-		}
-	}()
-	return p
-}
-
-func (p *seqProducer) ackedCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, m := range p.acked {
-		n += len(m)
-	}
-	return n
-}
-
-// stop ends the production and waits until every buffered record is
-// answered.
-func (p *seqProducer) stop(t *testing.T) {
+// check reads every partition from the start to its end (verifyChaos)
+// and checks the producer's records are there exactly once, in order,
+// with no acknowledged one missing; the producer got no error (franz-go
+// retries the retriable ones itself, with no delivery timeout set).
+func (p *seqProducer) check(t *testing.T, seeds []string, topic string, parts int32) {
 	t.Helper()
-	p.cancel()
-	<-p.done
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := p.cl.Flush(ctx); err != nil {
-		t.Fatalf("flush: %v", err)
+	for _, err := range p.errors() {
+		t.Errorf("producer error: %v (retriable %v)", err, kerr.IsRetriable(err))
 	}
-}
-
-// check reads every partition from the start to its end and checks the
-// producer's records are there exactly once, in order, with no
-// acknowledged one missing; the producer got no error (franz-go retries
-// the retriable ones itself, with no delivery timeout set).
-func (p *seqProducer) check(t *testing.T, seeds []string) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, err := range p.errs {
-		if !errors.Is(err, context.Canceled) { // records still buffered at stop
-			t.Errorf("producer error: %v (retriable %v)", err, kerr.IsRetriable(err))
-		}
+	res := verifyChaos(t, seeds, topic, parts, p.ackedSnapshot(), nil)
+	if res.dup > 0 || res.reordered > 0 {
+		t.Errorf("%d records read more than once, %d out of order", res.dup, res.reordered)
 	}
-	adm := kadm.NewClient(nodeClient(t, seeds...))
-	ends, err := adm.ListEndOffsets(ctxFor(t, 30*time.Second), p.topic)
-	if err != nil {
-		t.Fatal(err)
+	if res.lost > 0 {
+		t.Errorf("%d acknowledged records lost", res.lost)
 	}
-	offsets := map[int32]kgo.Offset{}
-	for part := range p.parts {
-		offsets[part] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.topic: offsets}),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	seen := make([][]int64, p.parts)
-	next := map[int32]int64{}
-	ctx := ctxFor(t, 60*time.Second)
-	for {
-		done := true
-		for part := range p.parts {
-			end, _ := ends.Lookup(p.topic, part)
-			if next[part] < end.Offset {
-				done = false
-			}
-		}
-		if done {
-			break
-		}
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading back: %v (at %v, ends %v)", ctx.Err(), next, ends)
-		}
-		fs.EachError(func(_ string, part int32, err error) { t.Logf("fetch %d: %v", part, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			next[r.Partition] = r.Offset + 1
-			if string(r.Key) == "probe" {
-				return
-			}
-			seq, err := strconv.ParseInt(string(r.Value), 10, 64)
-			if err != nil {
-				t.Fatalf("%s-%d@%d: value %q", r.Topic, r.Partition, r.Offset, r.Value)
-			}
-			seen[r.Partition] = append(seen[r.Partition], seq)
-		})
-	}
-	total, ackedTotal := 0, 0
-	for part := range p.parts {
-		s := seen[part]
-		for i := 1; i < len(s); i++ {
-			if s[i] <= s[i-1] {
-				t.Errorf("partition %d: seq %d after %d (duplicate or out of order) at record %d", part, s[i], s[i-1], i)
-			}
-		}
-		have := make(map[int64]bool, len(s))
-		for _, v := range s {
-			have[v] = true
-		}
-		missing := 0
-		for seq := range p.acked[part] {
-			if !have[seq] {
-				missing++
-			}
-		}
-		if missing > 0 {
-			t.Errorf("partition %d: %d acknowledged records lost", part, missing)
-		}
-		total += len(s)
-		ackedTotal += len(p.acked[part])
-	}
-	t.Logf("read back %d records, %d acknowledged: none lost, none duplicated, order kept", total, ackedTotal)
-	if ackedTotal == 0 {
+	t.Logf("read back %d records, %d acknowledged: none lost, none duplicated, order kept", res.read, res.acked)
+	if res.acked == 0 {
 		t.Error("nothing was acknowledged")
 	}
 }
