@@ -279,22 +279,17 @@ func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u I
 // ErrUnknownTopicOrPartition if the topic/partition does not exist,
 // ErrNotLeader if another broker leads it, ErrOffline if its log failed.
 func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
-	tp := topicPartition{topic, partition}
-	m.mu.RLock()
-	p := m.partitions[tp]
-	off := m.offline[tp] != nil
-	im := m.image
-	m.mu.RUnlock()
-	if p != nil {
-		if !p.state.Load().isLeader {
-			return nil, ErrNotLeader
-		}
-		if p.log.Offline() {
-			return nil, ErrOffline
-		}
-		return p, nil
+	p, err := m.lookup(topic, partition)
+	if err != nil {
+		return nil, err
 	}
-	return nil, m.missing(tp, off, im)
+	if !p.state.Load().isLeader {
+		return nil, ErrNotLeader
+	}
+	if p.log.Offline() {
+		return nil, ErrOffline
+	}
+	return p, nil
 }
 
 // Replica returns this broker's replica of the partition, leader or
@@ -303,32 +298,37 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 // exist, ErrNotLeader if this broker holds no replica of it, ErrOffline
 // if its log failed.
 func (m *Manager) Replica(topic string, partition int32) (*Partition, error) {
+	p, err := m.lookup(topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	if p.log.Offline() {
+		return nil, ErrOffline
+	}
+	return p, nil
+}
+
+// lookup returns the replica this broker holds of the partition, or why
+// it holds none: ErrOffline (its log could not be opened),
+// ErrNotLeader (the partition exists elsewhere),
+// ErrUnknownTopicOrPartition.
+func (m *Manager) lookup(topic string, partition int32) (*Partition, error) {
 	tp := topicPartition{topic, partition}
 	m.mu.RLock()
 	p := m.partitions[tp]
 	off := m.offline[tp] != nil
 	im := m.image
 	m.mu.RUnlock()
-	if p != nil {
-		if p.log.Offline() {
-			return nil, ErrOffline
-		}
+	switch {
+	case p != nil:
 		return p, nil
-	}
-	return nil, m.missing(tp, off, im)
-}
-
-// missing is the error for a partition this broker has no online replica
-// of.
-func (m *Manager) missing(tp topicPartition, off bool, im *metadata.Image) error {
-	topic, partition := tp.topic, tp.partition
-	if off {
-		return ErrOffline
+	case off:
+		return nil, ErrOffline
 	}
 	if t, ok := im.Topics[topic]; ok && partition >= 0 && int(partition) < len(t.Partitions) {
-		return ErrNotLeader
+		return nil, ErrNotLeader
 	}
-	return ErrUnknownTopicOrPartition
+	return nil, ErrUnknownTopicOrPartition
 }
 
 // StorageConfig maps a topic's effective configs to the storage engine's.
