@@ -300,6 +300,20 @@ func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, origin appendOri
 	return l.appendAsLeaderChecked(records, leaderEpoch, origin, true)
 }
 
+// batchErr maps an error of walking a request's batches to storage's:
+// the record package's format errors become the codes Kafka answers
+// (UNSUPPORTED_FOR_MESSAGE_FORMAT, CORRUPT_MESSAGE); the others are
+// storage's already.
+func batchErr(err error) error {
+	switch {
+	case errors.Is(err, record.ErrUnsupportedMagic):
+		return fmt.Errorf("%w: %v", ErrUnsupportedMagic, err)
+	case errors.Is(err, record.ErrCorrupt):
+		return fmt.Errorf("%w: %v", ErrCorruptMessage, err)
+	}
+	return err
+}
+
 // appendAsLeaderChecked splits records into batches, checking each
 // batch's CRC when checkCRC is set (see AppendValidatedAsLeader), and
 // appends them.
@@ -343,12 +357,8 @@ func (l *Log) appendAsLeaderChecked(records []byte, leaderEpoch int32, origin ap
 		count += int64(h.RecordCount)
 	}
 	switch {
-	case errors.Is(err, record.ErrUnsupportedMagic):
-		return AppendInfo{}, fmt.Errorf("%w: %v", ErrUnsupportedMagic, err)
-	case errors.Is(err, record.ErrCorrupt):
-		return AppendInfo{}, fmt.Errorf("%w: %v", ErrCorruptMessage, err)
 	case err != nil:
-		return AppendInfo{}, err
+		return AppendInfo{}, batchErr(err)
 	case len(refs) == 0:
 		return AppendInfo{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}

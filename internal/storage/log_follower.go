@@ -75,12 +75,8 @@ func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
 		prevNext = h.NextOffset()
 	}
 	switch {
-	case errors.Is(err, record.ErrUnsupportedMagic):
-		return AppendInfo{}, fmt.Errorf("%w: %v", ErrUnsupportedMagic, err)
-	case errors.Is(err, record.ErrCorrupt):
-		return AppendInfo{}, fmt.Errorf("%w: %v", ErrCorruptMessage, err)
 	case err != nil:
-		return AppendInfo{}, err
+		return AppendInfo{}, batchErr(err)
 	case len(refs) == 0:
 		l.mu.Lock()
 		defer l.mu.Unlock()
