@@ -87,6 +87,14 @@ type Options struct {
 	Logger *slog.Logger // nil: slog.Default()
 }
 
+// orDefault sets *v to def when it is zero (unset).
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 // withDefaults fills zero fields and checks the result.
 func (o Options) withDefaults() (Options, error) {
 	if o.BrokerEpoch == nil {
@@ -95,30 +103,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ClientID == "" {
 		o.ClientID = fmt.Sprintf("samsa-broker-%d", o.BrokerID)
 	}
-	if o.NumFetchers == 0 {
-		o.NumFetchers = DefaultNumFetchers
-	}
-	if o.FetchWaitMax == 0 {
-		o.FetchWaitMax = DefaultFetchWaitMax
-	}
-	if o.FetchMinBytes == 0 {
-		o.FetchMinBytes = DefaultFetchMinBytes
-	}
-	if o.FetchResponseMaxBytes == 0 {
-		o.FetchResponseMaxBytes = DefaultFetchResponseMaxBytes
-	}
-	if o.FetchMaxBytes == 0 {
-		o.FetchMaxBytes = DefaultFetchMaxBytes
-	}
-	if o.FetchBackoff == 0 {
-		o.FetchBackoff = DefaultFetchBackoff
-	}
-	if o.SocketTimeout == 0 {
-		o.SocketTimeout = DefaultSocketTimeout
-	}
-	if o.MaxPartitionsPerFetch == 0 {
-		o.MaxPartitionsPerFetch = DefaultMaxPartitionsPerFetch
-	}
+	orDefault(&o.NumFetchers, DefaultNumFetchers)
+	orDefault(&o.FetchWaitMax, DefaultFetchWaitMax)
+	orDefault(&o.FetchMinBytes, DefaultFetchMinBytes)
+	orDefault(&o.FetchResponseMaxBytes, DefaultFetchResponseMaxBytes)
+	orDefault(&o.FetchMaxBytes, DefaultFetchMaxBytes)
+	orDefault(&o.FetchBackoff, DefaultFetchBackoff)
+	orDefault(&o.SocketTimeout, DefaultSocketTimeout)
+	orDefault(&o.MaxPartitionsPerFetch, DefaultMaxPartitionsPerFetch)
 	if o.MaxResponseBytes == 0 {
 		o.MaxResponseBytes = int32(min(int64(o.FetchResponseMaxBytes)+responseSlack, 1<<31-1))
 	}
