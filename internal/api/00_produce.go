@@ -159,37 +159,36 @@ func (h *Handler) produce(ctx context.Context, c *network.Conn, req *kmsg.Produc
 		}
 		return nil, nil
 	}
-	if req.Acks == -1 {
-		// acks=all: the response waits until every ISR member has the
-		// records (replica.Partition.WaitReplicated, Kafka's
-		// DelayedProduce), off the connection's reading goroutine so
-		// its next requests are appended meanwhile, in order.
-		var waits []*produceJob
-		for i := range jobs {
-			if j := &jobs[i]; j.p != nil && j.sp.ErrorCode == 0 && j.p.HighWatermark() < j.end {
-				waits = append(waits, j)
-			}
+	answer := func() (kmsg.Response, error) {
+		if failed && c != nil {
+			h.produceLeaderHints(resp, c.Listener())
 		}
-		if len(waits) > 0 {
-			finish := func() (kmsg.Response, error) {
-				if h.waitReplicated(ctx, req, waits) || failed {
-					if c != nil {
-						h.produceLeaderHints(resp, c.Listener())
-					}
-				}
-				return resp, nil
-			}
-			if c == nil {
-				return finish()
-			}
-			c.Defer(finish)
-			return nil, nil
+		return resp, nil
+	}
+	// acks=all: the response waits until every ISR member has the
+	// records (replica.Partition.WaitReplicated, Kafka's DelayedProduce),
+	// off the connection's reading goroutine so its next requests are
+	// appended meanwhile, in order.
+	var waits []*produceJob
+	for i := range jobs {
+		if j := &jobs[i]; req.Acks == -1 && j.p != nil && j.sp.ErrorCode == 0 && j.p.HighWatermark() < j.end {
+			waits = append(waits, j)
 		}
 	}
-	if failed && c != nil {
-		h.produceLeaderHints(resp, c.Listener())
+	if len(waits) == 0 {
+		return answer()
 	}
-	return resp, nil
+	finish := func() (kmsg.Response, error) {
+		if h.waitReplicated(ctx, req, waits) {
+			failed = true
+		}
+		return answer()
+	}
+	if c == nil {
+		return finish()
+	}
+	c.Defer(finish)
+	return nil, nil
 }
 
 // waitReplicated waits, up to the request's timeout, until the high
