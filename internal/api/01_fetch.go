@@ -305,7 +305,16 @@ func replicaOf(req *kmsg.FetchRequest) (int32, int64) {
 // delay those).
 func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, listener string) (int, bool) {
 	remaining := h.fetchMaxBytes(req)
-	replicaID, replicaEpoch := replicaOf(req)
+	// What every partition's read shares: who fetches, and how.
+	base := replica.FetchParams{
+		ReplicaID: -1, ReplicaEpoch: -1, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1,
+		Isolation: req.IsolationLevel,
+	}
+	if id, epoch := replicaOf(req); id >= 0 {
+		base.ReplicaID, base.ReplicaEpoch, base.Isolation = id, epoch, replica.ReadUncommitted
+	} else if req.Version >= 11 {
+		base.ClientMetadata, base.ClientRack, base.Listener = true, req.Rack, listener
+	}
 	total := 0
 	hasErr := false
 	for i := range parts {
@@ -318,17 +327,12 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 			hasErr = true
 			continue
 		}
-		params := replica.FetchParams{
-			ReplicaID: -1, ReplicaEpoch: -1, FetchOffset: fp.req.FetchOffset,
-			CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1,
-			MaxBytes: max(min(fp.req.PartitionMaxBytes, remaining), 0), MinOneMessage: total == 0,
-			Isolation: req.IsolationLevel,
-		}
-		if replicaID >= 0 {
-			params.ReplicaID, params.ReplicaEpoch, params.Isolation = replicaID, replicaEpoch, replica.ReadUncommitted
+		params := base
+		params.FetchOffset = fp.req.FetchOffset
+		params.MaxBytes = max(min(fp.req.PartitionMaxBytes, remaining), 0)
+		params.MinOneMessage = total == 0
+		if params.ReplicaID >= 0 {
 			params.LogStartOffset = fp.req.LogStartOffset
-		} else if req.Version >= 11 {
-			params.ClientMetadata, params.ClientRack, params.Listener = true, req.Rack, listener
 		}
 		if req.Version >= 9 {
 			params.CurrentLeaderEpoch = fp.req.CurrentLeaderEpoch
