@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -137,7 +136,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 		return resp
 	}
 	if c.addLearner != nil && !c.voters[req.BrokerID] {
-		addr := learnerAddr(rec.Endpoints, c.cfg.InterBrokerListenerName)
+		addr := metadata.Broker{Endpoints: rec.Endpoints}.AddrOrFirst(c.cfg.InterBrokerListenerName)
 		if err := c.addLearner(ctx, req.BrokerID, addr); err != nil {
 			e := c.commitErr("add learner", err)
 			resp.ErrorCode = e.code
@@ -160,17 +159,6 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	c.logger.Info("broker registered", "node", req.BrokerID, "rack", rec.Rack, "broker_epoch", off)
 	resp.BrokerEpoch = off
 	return resp
-}
-
-// learnerAddr is the raft address of a broker-only node: its endpoint on
-// the inter-broker listener (or its first).
-func learnerAddr(eps []metadata.Endpoint, name string) string {
-	for _, e := range eps {
-		if e.Listener == name {
-			return joinHostPort(e.Host, e.Port)
-		}
-	}
-	return joinHostPort(eps[0].Host, eps[0].Port)
 }
 
 // BrokerHeartbeat serves BrokerHeartbeat (63): it renews the broker's
@@ -516,8 +504,4 @@ func securityProtocolName(id int16) string {
 		return "SASL_SSL"
 	}
 	return "PLAINTEXT"
-}
-
-func joinHostPort(host string, port int32) string {
-	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }

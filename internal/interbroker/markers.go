@@ -2,8 +2,6 @@ package interbroker
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -80,12 +78,7 @@ func (w *Markers) remote(ctx context.Context, im *metadata.Image, leader int32, 
 	if !ok || b.Fenced {
 		return fill(kerr.NotLeaderForPartition)
 	}
-	addr := ""
-	for _, e := range b.Endpoints {
-		if e.Listener == w.Listener || addr == "" {
-			addr = net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
-		}
-	}
+	addr := b.AddrOrFirst(w.Listener)
 	if addr == "" {
 		return fill(kerr.NotLeaderForPartition)
 	}

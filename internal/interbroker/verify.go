@@ -2,8 +2,6 @@ package interbroker
 
 import (
 	"context"
-	"net"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,12 +38,7 @@ func (v *TxnVerifier) Verify(ctx context.Context, id string, pid int64, epoch in
 	if !ok || b.Fenced {
 		return kerr.NotCoordinator
 	}
-	addr := ""
-	for _, e := range b.Endpoints {
-		if e.Listener == v.Listener || addr == "" {
-			addr = net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
-		}
-	}
+	addr := b.AddrOrFirst(v.Listener)
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = id, pid, epoch, true

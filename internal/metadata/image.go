@@ -10,6 +10,11 @@
 // in package quorumtest.
 package metadata
 
+import (
+	"net"
+	"strconv"
+)
+
 // UUID is a Kafka UUID (topic id, directory id).
 type UUID [16]byte
 
@@ -37,6 +42,29 @@ type Broker struct {
 	// and joins no ISR.
 	InControlledShutdown bool
 }
+
+// Addr is the host:port of the broker's endpoint on listener ("" when it
+// has none there).
+func (b Broker) Addr(listener string) string {
+	for _, e := range b.Endpoints {
+		if e.Listener == listener {
+			return e.Addr()
+		}
+	}
+	return ""
+}
+
+// AddrOrFirst is Addr, or the first endpoint's when the broker has none
+// on listener ("" with no endpoint at all).
+func (b Broker) AddrOrFirst(listener string) string {
+	if a := b.Addr(listener); a != "" || len(b.Endpoints) == 0 {
+		return a
+	}
+	return b.Endpoints[0].Addr()
+}
+
+// Addr is the endpoint's host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))) }
 
 // Active reports whether the broker can lead and be in an ISR: unfenced
 // and not in controlled shutdown (Kafka's ClusterControlManager.isActive).

@@ -132,13 +132,5 @@ func (p *Partition) preferredReadReplica(clientRack, listener string, fetchOffse
 // hasListener reports whether b advertises an endpoint on listener ("":
 // any).
 func hasListener(b metadata.Broker, listener string) bool {
-	if listener == "" {
-		return true
-	}
-	for _, e := range b.Endpoints {
-		if e.Listener == listener {
-			return true
-		}
-	}
-	return false
+	return listener == "" || b.Addr(listener) != ""
 }

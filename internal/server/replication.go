@@ -13,7 +13,6 @@ import (
 	"samsa/internal/config"
 	"samsa/internal/controller"
 	"samsa/internal/interbroker"
-	"samsa/internal/metadata"
 	"samsa/internal/replica"
 	"samsa/internal/replication"
 )
@@ -125,7 +124,7 @@ func (s *Server) followerHook(follow, unfollow []*replica.Partition) {
 	}
 	listener := interBrokerListener(s.cfg).Name
 	for leader, fs := range byLeader {
-		addr := brokerAddr(im, leader, listener)
+		addr := im.Brokers[leader].Addr(listener)
 		if addr == "" {
 			s.logger.Error("follow partitions: leader has no address on the inter-broker listener", "leader", leader, "listener", listener, "partitions", len(fs))
 			continue
@@ -134,19 +133,4 @@ func (s *Server) followerHook(follow, unfollow []*replica.Partition) {
 			s.logger.Error("follow partitions", "leader", leader, "err", err)
 		}
 	}
-}
-
-// brokerAddr is the host:port of broker id's listener in im ("" when the
-// broker or listener is unknown).
-func brokerAddr(im *metadata.Image, id int32, listener string) string {
-	b, ok := im.Brokers[id]
-	if !ok {
-		return ""
-	}
-	for _, e := range b.Endpoints {
-		if e.Listener == listener {
-			return fmt.Sprintf("%s:%d", e.Host, e.Port)
-		}
-	}
-	return ""
 }
