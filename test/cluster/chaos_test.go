@@ -26,7 +26,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"samsa/internal/record"
 	"samsa/test/brokerproc"
 )
 
@@ -367,27 +366,11 @@ func maps(m map[string]bool) map[string]bool {
 
 // zombieProduce sends one acks=all record (key "zombie") to addr.
 func zombieProduce(ctx context.Context, pr *prober, addr, topic string, topicID [16]byte, partition int32, value string) error {
-	batch, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Key: []byte("zombie"), Value: []byte(value)}})
-	if err != nil {
-		return err
-	}
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 2000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic, rt.TopicID = topic, topicID
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = partition, batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	r, err := pr.cl.Request(ctx, addr, req)
+	code, err := pr.send(ctx, addr, topic, topicID, partition, "zombie", value, 2000)
 	if err != nil {
 		return fmt.Errorf("no answer: %w", err)
 	}
-	resp := r.(*kmsg.ProduceResponse)
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return errors.New("malformed answer")
-	}
-	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	return kerr.ErrorForCode(code)
 }
 
 // seqProducer writes seq values 0, 1, 2, ... to every partition with a

@@ -418,14 +418,27 @@ func (pr *prober) try(ctx context.Context, c *brokerproc.Cluster, via string, vi
 	return left, lastErr
 }
 
-// produce sends one record to addr (Produce v13+ names the topic by id).
+// produce sends one probe record to addr and counts the error code.
 func (pr *prober) produce(ctx context.Context, addr, topic string, topicID [16]byte, partition int32) error {
-	batch, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Key: []byte("probe")}})
+	code, err := pr.send(ctx, addr, topic, topicID, partition, "probe", "", 1000)
 	if err != nil {
 		return err
 	}
+	if code != 0 {
+		pr.codes[code]++
+	}
+	return kerr.ErrorForCode(code)
+}
+
+// send produces one acks=all record (key, value) to addr itself (Produce
+// v13+ names the topic by id) and returns the partition's error code.
+func (pr *prober) send(ctx context.Context, addr, topic string, topicID [16]byte, partition int32, key, value string, timeoutMs int32) (int16, error) {
+	batch, err := record.Build(record.BuildOptions{}, []record.Record{{Timestamp: time.Now().UnixMilli(), Key: []byte(key), Value: []byte(value)}})
+	if err != nil {
+		return 0, err
+	}
 	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 1000
+	req.Acks, req.TimeoutMillis = -1, timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic, rt.TopicID = topic, topicID
 	rp := kmsg.NewProduceRequestTopicPartition()
@@ -434,17 +447,13 @@ func (pr *prober) produce(ctx context.Context, addr, topic string, topicID [16]b
 	req.Topics = append(req.Topics, rt)
 	r, err := pr.cl.Request(ctx, addr, req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	resp := r.(*kmsg.ProduceResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return errors.New("produce: malformed answer")
+		return 0, errors.New("produce: malformed answer")
 	}
-	code := resp.Topics[0].Partitions[0].ErrorCode
-	if code != 0 {
-		pr.codes[code]++
-	}
-	return kerr.ErrorForCode(code)
+	return resp.Topics[0].Partitions[0].ErrorCode, nil
 }
 
 // checkCodes fails on any non-retriable error code a probe met.
