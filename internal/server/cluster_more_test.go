@@ -24,9 +24,18 @@ func (c *testCluster) leaders(ctx context.Context, id int32, topic string) map[i
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = &topic
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, c.client(id))
-	if err != nil {
-		c.t.Fatal(err)
+	var resp *kmsg.MetadataResponse
+	// A topic created through another broker reaches this one's
+	// metadata a moment later (Kafka's metadata is eventually
+	// consistent across brokers): wait for it, boundedly.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if resp, err = req.RequestWith(ctx, c.client(id)); err != nil {
+			c.t.Fatal(err)
+		}
+		if resp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code || time.Now().After(deadline) {
+			break
+		}
 	}
 	out := map[int32]int32{}
 	for _, p := range resp.Topics[0].Partitions {
