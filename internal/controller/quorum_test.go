@@ -26,6 +26,15 @@ type raftControllers struct {
 
 func newRaftControllers(t *testing.T, overrides ...string) *raftControllers {
 	t.Helper()
+	return newRaftControllersElection(t, 0, overrides...)
+}
+
+// newRaftControllersElection is newRaftControllers with electionTicks
+// ticks of 10 ms before a follower campaigns (0: raft's default, 10). A
+// test that loads the quorum (large entries under -race on a busy
+// machine) raises it so that a stall does not depose the leader.
+func newRaftControllersElection(t *testing.T, electionTicks int, overrides ...string) *raftControllers {
+	t.Helper()
 	cfg, err := config.Load("", append([]string{"controller.quorum.voters=1@127.0.0.1:1"}, overrides...), quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +52,7 @@ func newRaftControllers(t *testing.T, overrides ...string) *raftControllers {
 	for id, l := range ls {
 		ml, err := raft.OpenMetadataLog(raft.Config{
 			NodeID: id, Voters: voters, ClusterID: "cluster", Logger: quiet,
-			Dir: filepath.Join(t.TempDir(), metadata.LocalLogDir), TickInterval: 10 * time.Millisecond,
+			Dir: filepath.Join(t.TempDir(), metadata.LocalLogDir), TickInterval: 10 * time.Millisecond, ElectionTicks: electionTicks,
 		})
 		if err != nil {
 			t.Fatal(err)

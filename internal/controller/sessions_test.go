@@ -23,7 +23,9 @@ import (
 // session expiry check runs every 50 ms.
 func TestControllerLargeCreateFencesNoBroker(t *testing.T) {
 	const session = time.Second
-	r := newRaftControllers(t, "broker.session.timeout.ms=1000", "broker.heartbeat.interval.ms=100")
+	// A one-second election timeout: the 5,050-record entry must not
+	// cost the leader its term (NOT_CONTROLLER) on a loaded machine.
+	r := newRaftControllersElection(t, 100, "broker.session.timeout.ms=1000", "broker.heartbeat.interval.ms=100")
 	id, c := r.active(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
