@@ -114,10 +114,12 @@ func TestClusterClientsGoAndKcat(t *testing.T) {
 		leaders := spreadTopic(t, addrs, topic, 6)
 		const n = 90
 		var in strings.Builder
+		// Keyed records: murmur2 spreads the keys over every partition
+		// (keyless ones would go to one sticky partition per linger).
 		for i := range n {
-			fmt.Fprintf(&in, "c%d\n", i)
+			fmt.Fprintf(&in, "key%d:c%d\n", i, i)
 		}
-		produce := exec.Command(kcat, "-b", strings.Join(addrs, ","), "-P", "-t", topic, "-X", "acks=all", "-X", "partitioner=murmur2_random")
+		produce := exec.Command(kcat, "-b", strings.Join(addrs, ","), "-P", "-K", ":", "-t", topic, "-X", "acks=all", "-X", "partitioner=murmur2_random")
 		produce.Stdin = strings.NewReader(in.String())
 		if out, err := produce.CombinedOutput(); err != nil {
 			t.Fatalf("kcat -P: %v\n%s", err, out)
