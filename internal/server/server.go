@@ -96,6 +96,9 @@ type Server struct {
 	// expiryStop ends the session expiry goroutine (controller role);
 	// expiryDone is closed when it has returned.
 	expiryStop, expiryDone chan struct{}
+	// rebalancer runs the automatic preferred leader elections
+	// (auto.leader.rebalance.enable; controller role); nil otherwise.
+	rebalancer *controller.LeaderRebalancer
 	replicas               *replica.Manager
 	fetchers               *replication.Manager // the follower fetchers
 	groups                 *group.Coordinator
@@ -291,6 +294,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.controller != nil {
 		s.expiryStop, s.expiryDone = make(chan struct{}), make(chan struct{})
 		go s.expireSessions()
+		s.rebalancer = s.controller.StartLeaderRebalance()
 	}
 	// Only now is the image complete up to this broker's registration:
 	// logs of no partition of it belong to deleted topics.
@@ -616,6 +620,8 @@ func (s *Server) Close() error {
 		}
 	}
 	s.socks = nil
+	s.rebalancer.Close()
+	s.rebalancer = nil
 	if s.expiryStop != nil {
 		close(s.expiryStop)
 		<-s.expiryDone
