@@ -426,7 +426,9 @@ func (f *Forwarder) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequ
 			return int(p.Partition) >= len(eps) || t.Partitions[p.Partition].LeaderEpoch > eps[p.Partition]
 		}
 		waitApplied(f, ctx, rt.Partitions,
-			func(p *kmsg.ElectLeadersResponseTopicPartition) (*int16, **string) { return &p.ErrorCode, &p.ErrorMessage },
+			func(p *kmsg.ElectLeadersResponseTopicPartition) (*int16, **string) {
+				return &p.ErrorCode, &p.ErrorMessage
+			},
 			elected, func(p *kmsg.ElectLeadersResponseTopicPartition) string {
 				return "leader election of " + rt.Topic + "-" + strconv.Itoa(int(p.Partition))
 			})

@@ -99,15 +99,15 @@ type Server struct {
 	// rebalancer runs the automatic preferred leader elections
 	// (auto.leader.rebalance.enable; controller role); nil otherwise.
 	rebalancer *controller.LeaderRebalancer
-	replicas               *replica.Manager
-	fetchers               *replication.Manager // the follower fetchers
-	groups                 *group.Coordinator
-	txns                   *txn.Coordinator
-	listeners              []*network.Server
-	kafkaAddr              string
-	http                   *http.Server
-	httpAddr               string
-	httpDone               chan struct{}
+	replicas   *replica.Manager
+	fetchers   *replication.Manager // the follower fetchers
+	groups     *group.Coordinator
+	txns       *txn.Coordinator
+	listeners  []*network.Server
+	kafkaAddr  string
+	http       *http.Server
+	httpAddr   string
+	httpDone   chan struct{}
 	// console is the web console served at "/" on the HTTP listener, a
 	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
 	console *console.Console
