@@ -96,18 +96,15 @@ type Server struct {
 	// expiryStop ends the session expiry goroutine (controller role);
 	// expiryDone is closed when it has returned.
 	expiryStop, expiryDone chan struct{}
-	// rebalancer runs the automatic preferred leader elections
-	// (auto.leader.rebalance.enable; controller role); nil otherwise.
-	rebalancer *controller.LeaderRebalancer
-	replicas   *replica.Manager
-	fetchers   *replication.Manager // the follower fetchers
-	groups     *group.Coordinator
-	txns       *txn.Coordinator
-	listeners  []*network.Server
-	kafkaAddr  string
-	http       *http.Server
-	httpAddr   string
-	httpDone   chan struct{}
+	replicas               *replica.Manager
+	fetchers               *replication.Manager // the follower fetchers
+	groups                 *group.Coordinator
+	txns                   *txn.Coordinator
+	listeners              []*network.Server
+	kafkaAddr              string
+	http                   *http.Server
+	httpAddr               string
+	httpDone               chan struct{}
 	// console is the web console served at "/" on the HTTP listener, a
 	// Kafka client of kafkaAddr; nil when there is no HTTP listener.
 	console *console.Console
@@ -117,6 +114,9 @@ type Server struct {
 	// registry holds this node's metrics: its own, so that several nodes
 	// in one process (tests) do not collide in the default registry.
 	registry *prometheus.Registry
+	// rebalancer runs the automatic preferred leader elections
+	// (auto.leader.rebalance.enable; controller role); nil otherwise.
+	rebalancer *controller.LeaderRebalancer
 }
 
 // Start formats (first start) or recovers the data directories and starts
