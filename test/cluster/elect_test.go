@@ -123,7 +123,6 @@ func TestClusterPreferredElectionAfterRestart(t *testing.T) {
 	}
 }
 
-
 // electRow is one result of `samsa cluster elect-leaders --format json`.
 type electRow struct {
 	Topic     string `json:"topic"`
