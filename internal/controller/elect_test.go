@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -295,5 +296,32 @@ func TestControllerBalanceLeaders(t *testing.T) {
 	}
 	if l := x.part("b", 4).Leader; l != 2 {
 		t.Fatalf("b-4 (preferred 2) led by %d", l)
+	}
+}
+
+// TestControllerLeaderRebalancerLifecycle: disabled, there is no
+// rebalancer (and closing none is fine); enabled, Close stops its
+// goroutine promptly although the first check is far away.
+func TestControllerLeaderRebalancerLifecycle(t *testing.T) {
+	off, _ := newTestController(t, 1, "auto.leader.rebalance.enable=false")
+	r := off.StartLeaderRebalance()
+	if r != nil {
+		t.Fatal("a rebalancer although auto.leader.rebalance.enable=false")
+	}
+	r.Close()
+	on, _ := newTestController(t, 1)
+	r = on.StartLeaderRebalance()
+	if r == nil {
+		t.Fatal("no rebalancer with auto.leader.rebalance.enable=true (the default)")
+	}
+	done := make(chan struct{})
+	go func() {
+		r.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5 s")
 	}
 }
