@@ -107,7 +107,16 @@ func (c *Controller) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersReq
 		// A partition listed twice is elected once; every listing
 		// gets its answer.
 		seen := map[string]map[int32]bool{}
+		listed := map[string]bool{}
 		for _, rt := range req.Topics {
+			// Every listed topic is answered, even with no partition
+			// (Kafka adds its result before electing).
+			if !listed[rt.Topic] {
+				listed[rt.Topic] = true
+				out := kmsg.NewElectLeadersResponseTopic()
+				out.Topic = rt.Topic
+				resp.Topics = append(resp.Topics, out)
+			}
 			for _, p := range rt.Partitions {
 				if seen[rt.Topic][p] {
 					results = append(results, electResult{topic: rt.Topic, partition: p, err: &codeErr{code: -1}})

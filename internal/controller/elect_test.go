@@ -208,6 +208,12 @@ func TestControllerElectLeadersRequestErrors(t *testing.T) {
 		t.Fatalf("deadline passed: %v / %v", kerr.ErrorForCode(resp.ErrorCode), electCodes(resp))
 	}
 
+	noParts := electReq(ElectPreferred, "p", 0)
+	noParts.Topics[0].Partitions = nil
+	if resp = x.c.ElectLeaders(ctx, noParts); resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Topic != "p" || len(resp.Topics[0].Partitions) != 0 {
+		t.Fatalf("a topic without partitions: %+v", resp)
+	}
+
 	empty := electReq(ElectPreferred)
 	empty.Topics = []kmsg.ElectLeadersRequestTopic{}
 	if resp = x.c.ElectLeaders(ctx, empty); resp.ErrorCode != 0 || len(resp.Topics) != 0 {
