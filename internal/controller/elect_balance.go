@@ -71,8 +71,7 @@ func (c *Controller) BalanceLeaders(ctx context.Context) int {
 		if len(b.notLed)*100 <= pct*b.preferred || !isActive(im, id) {
 			continue
 		}
-		c.logger.Info("leader imbalance above leader.imbalance.per.broker.percentage", "node", id,
-			"not_led", len(b.notLed), "preferred", b.preferred, "percentage", pct)
+		n := len(results)
 		for _, r := range b.notLed {
 			t := im.Topics[r.topic]
 			p := &t.Partitions[r.partition]
@@ -84,6 +83,10 @@ func (c *Controller) BalanceLeaders(ctx context.Context) int {
 			}
 			r.rec = rec
 			results = append(results, r)
+		}
+		if len(results) > n {
+			c.logger.Info("leader imbalance above leader.imbalance.per.broker.percentage: electing preferred leaders", "node", id,
+				"not_led", len(b.notLed), "preferred", b.preferred, "percentage", pct, "electing", len(results)-n)
 		}
 	}
 	if len(results) == 0 {
