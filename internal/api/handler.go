@@ -46,6 +46,7 @@ type Controller interface {
 	AllocateProducerID(ctx context.Context) (int64, error)
 	// CreateInternalTopic creates an internal topic unless it exists.
 	CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error
+	ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
 }
 
 var _ LocalController = (*controller.Controller)(nil)
@@ -178,6 +179,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.incrementalAlterConfigs(ctx, c, r)
 	case *kmsg.CreatePartitionsRequest:
 		return h.createPartitions(ctx, c, r)
+	case *kmsg.ElectLeadersRequest:
+		return h.electLeaders(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:
 		return h.describeCluster(ctx, c, r)
 	case *kmsg.OffsetCommitRequest:

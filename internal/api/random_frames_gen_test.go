@@ -152,7 +152,7 @@ func (g *rfGen) request() kmsg.Request {
 
 // populated is a request with contents that reach deep into a handler.
 func (g *rfGen) populated() kmsg.Request {
-	switch g.rng.IntN(22) {
+	switch g.rng.IntN(23) {
 	case 0, 1, 2, 3:
 		r := kmsg.NewPtrProduceRequest()
 		r.Acks = [...]int16{-1, 1, 0}[g.rng.IntN(3)]
@@ -305,6 +305,15 @@ func (g *rfGen) populated() kmsg.Request {
 		c.Value = kmsg.StringPtr("1000000")
 		res.Configs = append(res.Configs, c)
 		r.Resources = append(r.Resources, res)
+		return r
+	case 21:
+		r := kmsg.NewPtrElectLeadersRequest()
+		r.ElectionType = int8(g.rng.IntN(3)) // 2: unknown
+		r.TimeoutMillis = 1000
+		t := kmsg.NewElectLeadersRequestTopic()
+		t.Topic = rfAbsent
+		t.Partitions = []int32{0, -1}
+		r.Topics = append(r.Topics, t)
 		return r
 	default:
 		r := kmsg.NewPtrCreatePartitionsRequest()

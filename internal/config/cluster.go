@@ -31,6 +31,17 @@ type Cluster struct {
 	// ReplicaSelector is replica.selector.class: "" (consumers read from
 	// the leader) or RackAwareReplicaSelector.
 	ReplicaSelector string
+	// AutoLeaderRebalance is auto.leader.rebalance.enable: the active
+	// controller elects preferred leaders of imbalanced brokers.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is
+	// leader.imbalance.check.interval.seconds: the period of that check.
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is
+	// leader.imbalance.per.broker.percentage (0-100): a broker is
+	// imbalanced when more than this percentage of the partitions it is
+	// the preferred replica of are led by another broker.
+	LeaderImbalancePerBrokerPercentage int
 }
 
 // RackAwareReplicaSelector is Kafka's rack-aware replica selector class
@@ -85,6 +96,9 @@ func (c *Config) deriveCluster() error {
 	c.Cluster.SessionTimeout = ms("broker.session.timeout.ms")
 	c.Cluster.HeartbeatInterval = ms("broker.heartbeat.interval.ms")
 	c.Cluster.Rack, _ = c.Get("broker.rack")
+	c.Cluster.AutoLeaderRebalance = c.boolOf("auto.leader.rebalance.enable")
+	c.Cluster.LeaderImbalanceCheckInterval = time.Duration(c.int64Of("leader.imbalance.check.interval.seconds")) * time.Second
+	c.Cluster.LeaderImbalancePerBrokerPercentage = int(c.int64Of("leader.imbalance.per.broker.percentage"))
 	c.Cluster.ReplicaSelector, _ = c.Get("replica.selector.class")
 	c.Cluster.ReplicaSelector = strings.TrimSpace(c.Cluster.ReplicaSelector)
 	if s := c.Cluster.ReplicaSelector; s != "" && s != RackAwareReplicaSelector {
@@ -101,6 +115,10 @@ func (c *Config) deriveCluster() error {
 		return fmt.Errorf("config: broker.heartbeat.interval.ms must be >= 1")
 	case c.Cluster.SessionTimeout <= c.Cluster.HeartbeatInterval:
 		return fmt.Errorf("config: broker.session.timeout.ms must be larger than broker.heartbeat.interval.ms")
+	case c.Cluster.LeaderImbalanceCheckInterval < time.Second || c.int64Of("leader.imbalance.check.interval.seconds") > 1<<31:
+		return fmt.Errorf("config: leader.imbalance.check.interval.seconds must be >= 1")
+	case c.Cluster.LeaderImbalancePerBrokerPercentage < 0 || c.Cluster.LeaderImbalancePerBrokerPercentage > 100:
+		return fmt.Errorf("config: leader.imbalance.per.broker.percentage must be between 0 and 100")
 	}
 	if c.HasRole("controller") && len(c.Cluster.Voters) > 0 {
 		if _, ok := c.Cluster.Voters[c.NodeID]; !ok {

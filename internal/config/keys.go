@@ -44,6 +44,9 @@ var brokerKeys = map[string]key{
 	"broker.session.timeout.ms":                       {kind: kInt, def: "9000", doc: "A broker that has not heartbeated the controller this long is fenced.", readOnly: true},
 	"broker.heartbeat.interval.ms":                    {kind: kInt, def: "2000", doc: "How often a broker heartbeats the active controller.", readOnly: true},
 	"broker.rack":                                     {kind: kString, null: true, doc: "Rack of this broker, used by rack-aware replica placement.", readOnly: true},
+	"auto.leader.rebalance.enable":                    {kind: kBool, def: "true", doc: "The active controller moves leadership back to preferred replicas when a broker's share of partitions it prefers but does not lead exceeds leader.imbalance.per.broker.percentage.", readOnly: true},
+	"leader.imbalance.check.interval.seconds":         {kind: kLong, def: "300", doc: "How often the active controller checks the leader imbalance (auto.leader.rebalance.enable).", readOnly: true},
+	"leader.imbalance.per.broker.percentage":          {kind: kInt, def: "10", doc: "Share (percent) of a broker's preferred partitions led by another broker above which the controller elects their preferred leaders.", readOnly: true},
 	// Node and listeners.
 	"node.id":                                  {kind: kInt, def: "1", doc: "This node's id in the cluster.", readOnly: true},
 	"broker.id":                                {kind: kInt, def: "-1", doc: "Legacy name of node.id.", readOnly: true},

@@ -380,3 +380,58 @@ func (f *Forwarder) AllocateProducerID(ctx context.Context) (int64, error) {
 	f.next++
 	return id, nil
 }
+
+// ElectLeaders forwards to the controller and waits until this node's
+// metadata shows a new leader epoch for every partition elected (the
+// leader epoch before is taken from this node's image before the
+// request is sent); one not shown before the request's deadline answers
+// REQUEST_TIMED_OUT (the election was made).
+func (f *Forwarder) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	before := map[string][]int32{}
+	for name, t := range f.pub.Image().Topics {
+		eps := make([]int32, len(t.Partitions))
+		for i := range t.Partitions {
+			eps[i] = t.Partitions[i].LeaderEpoch
+		}
+		before[name] = eps
+	}
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
+		return resp.(*kmsg.ElectLeadersResponse).ErrorCode == kerr.NotController.Code
+	})
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+		code, msg := timedOut(err)
+		resp.ErrorCode = code
+		for _, t := range req.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, code, msg
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	resp := r.(*kmsg.ElectLeadersResponse)
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		elected := func(im *metadata.Image, p *kmsg.ElectLeadersResponseTopicPartition) bool {
+			t := im.Topics[rt.Topic]
+			if t == nil || int(p.Partition) >= len(t.Partitions) || p.Partition < 0 {
+				return true // deleted meanwhile: nothing to wait for
+			}
+			eps := before[rt.Topic]
+			return int(p.Partition) >= len(eps) || t.Partitions[p.Partition].LeaderEpoch > eps[p.Partition]
+		}
+		waitApplied(f, ctx, rt.Partitions,
+			func(p *kmsg.ElectLeadersResponseTopicPartition) (*int16, **string) {
+				return &p.ErrorCode, &p.ErrorMessage
+			},
+			elected, func(p *kmsg.ElectLeadersResponseTopicPartition) string {
+				return "leader election of " + rt.Topic + "-" + strconv.Itoa(int(p.Partition))
+			})
+	}
+	return resp
+}

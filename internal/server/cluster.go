@@ -64,6 +64,10 @@ func (r *controllerRouter) AllocateProducerID(ctx context.Context) (int64, error
 	return r.pick().AllocateProducerID(ctx)
 }
 
+func (r *controllerRouter) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	return r.pick().ElectLeaders(ctx, req)
+}
+
 func (r *controllerRouter) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
 	return r.pick().CreateInternalTopic(ctx, name, partitions, rf, configs)
 }

@@ -114,6 +114,9 @@ type Server struct {
 	// registry holds this node's metrics: its own, so that several nodes
 	// in one process (tests) do not collide in the default registry.
 	registry *prometheus.Registry
+	// rebalancer runs the automatic preferred leader elections
+	// (auto.leader.rebalance.enable; controller role); nil otherwise.
+	rebalancer *controller.LeaderRebalancer
 }
 
 // Start formats (first start) or recovers the data directories and starts
@@ -291,6 +294,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.controller != nil {
 		s.expiryStop, s.expiryDone = make(chan struct{}), make(chan struct{})
 		go s.expireSessions()
+		s.rebalancer = s.controller.StartLeaderRebalance()
 	}
 	// Only now is the image complete up to this broker's registration:
 	// logs of no partition of it belong to deleted topics.
@@ -616,6 +620,8 @@ func (s *Server) Close() error {
 		}
 	}
 	s.socks = nil
+	s.rebalancer.Close()
+	s.rebalancer = nil
 	if s.expiryStop != nil {
 		close(s.expiryStop)
 		<-s.expiryDone
