@@ -46,6 +46,8 @@ type Controller interface {
 	AllocateProducerID(ctx context.Context) (int64, error)
 	// CreateInternalTopic creates an internal topic unless it exists.
 	CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error
+	// AlterPartitionReassignments starts or cancels replica moves.
+	AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
 }
 
 var _ LocalController = (*controller.Controller)(nil)
@@ -178,6 +180,10 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.incrementalAlterConfigs(ctx, c, r)
 	case *kmsg.CreatePartitionsRequest:
 		return h.createPartitions(ctx, c, r)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		return h.alterPartitionReassignments(ctx, c, r)
+	case *kmsg.ListPartitionReassignmentsRequest:
+		return h.listPartitionReassignments(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:
 		return h.describeCluster(ctx, c, r)
 	case *kmsg.OffsetCommitRequest:
