@@ -180,6 +180,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.incrementalAlterConfigs(ctx, c, r)
 	case *kmsg.CreatePartitionsRequest:
 		return h.createPartitions(ctx, c, r)
+	case *kmsg.DescribeLogDirsRequest:
+		return h.describeLogDirs(ctx, c, r)
 	case *kmsg.AlterPartitionAssignmentsRequest:
 		return h.alterPartitionReassignments(ctx, c, r)
 	case *kmsg.ListPartitionReassignmentsRequest:

@@ -232,6 +232,27 @@ func TestClusterReassignUnderLoad(t *testing.T) {
 		}
 	}
 
+	// DescribeLogDirs (kadm) shows the partition on 2 and 3, with the
+	// same size, and no longer on 1.
+	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[int32]int64{}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		if d.Err != nil {
+			t.Errorf("broker %d dir %s: %v", d.Broker, d.Dir, d.Err)
+		}
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			if p.Topic == topic {
+				sizes[p.Broker] = p.Size
+			}
+		})
+	})
+	if _, on1 := sizes[1]; on1 || sizes[2] <= 0 || sizes[2] != sizes[3] {
+		t.Fatalf("log dir sizes of %s-0 by broker: %v", topic, sizes)
+	}
+
 	var cancel kadm.AlterPartitionAssignmentsReq
 	cancel.Assign(topic, 0, nil)
 	resps, err = adm.AlterPartitionAssignments(ctx, cancel)
