@@ -624,8 +624,8 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	type detail struct {
-		replicas []int32
-		leader   int32
+		replicas, isr []int32
+		leader        int32
 	}
 	parts := map[topicPartition]detail{}
 	for _, t := range mresp.Topics {
@@ -633,7 +633,7 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 			continue
 		}
 		for _, p := range t.Partitions {
-			parts[topicPartition{*t.Topic, p.Partition}] = detail{p.Replicas, p.Leader}
+			parts[topicPartition{*t.Topic, p.Partition}] = detail{p.Replicas, p.ISR, p.Leader}
 		}
 	}
 	var sizes map[int32]map[topicPartition]int64
@@ -653,13 +653,24 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 		tp := topicPartition{p.Topic, p.Partition}
 		st := partitionStatus{Topic: p.Topic, Partition: p.Partition, Target: slices.Clone(p.Replicas), Replicas: []int32{}}
 		var leader int32 = -1
+		var isr []int32
 		if d, ok := parts[tp]; ok {
-			st.Replicas, leader = slices.Clone(d.replicas), d.leader
+			st.Replicas, isr, leader = slices.Clone(d.replicas), d.isr, d.leader
 		}
 		if o, ok := ongoing[tp]; ok {
 			st.Status = "in_progress"
 			st.Replicas, st.Adding, st.Removing = slices.Clone(o.Replicas), slices.Clone(o.AddingReplicas), slices.Clone(o.RemovingReplicas)
-			for _, a := range o.AddingReplicas {
+			// The replicas still catching up: the adding ones, and any
+			// target replica outside the ISR (a plan submitted again
+			// while it runs has no adding replicas left: Kafka computes
+			// them against the current replicas, which hold them).
+			catching := slices.Clone(o.AddingReplicas)
+			for _, r := range o.Replicas {
+				if len(isr) > 0 && !slices.Contains(o.RemovingReplicas, r) && !slices.Contains(isr, r) && !slices.Contains(catching, r) {
+					catching = append(catching, r)
+				}
+			}
+			for _, a := range catching {
 				m := movingReplica{Replica: a, Leader: leader, LeaderBytes: size(leader, tp), ReplicaBytes: size(a, tp),
 					BytesRemaining: -1, BytesPerSecond: -1, ETASeconds: -1}
 				if m.LeaderBytes >= 0 {
