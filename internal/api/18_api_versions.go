@@ -64,10 +64,13 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 28, MinVersion: 0, MaxVersion: 4}, // TxnOffsetCommit (v5+ need KIP-890 part 2)
 	{ApiKey: 32, MinVersion: 0, MaxVersion: 4}, // DescribeConfigs
 	{ApiKey: 33, MinVersion: 0, MaxVersion: 2}, // AlterConfigs
+	{ApiKey: 35, MinVersion: 0, MaxVersion: 4}, // DescribeLogDirs
 	{ApiKey: 37, MinVersion: 0, MaxVersion: 3}, // CreatePartitions
 	{ApiKey: 42, MinVersion: 0, MaxVersion: 3}, // DeleteGroups
 	{ApiKey: 43, MinVersion: 0, MaxVersion: 2}, // ElectLeaders
 	{ApiKey: 44, MinVersion: 0, MaxVersion: 1}, // IncrementalAlterConfigs
+	{ApiKey: 45, MinVersion: 0, MaxVersion: 1}, // AlterPartitionReassignments
+	{ApiKey: 46, MinVersion: 0, MaxVersion: 0}, // ListPartitionReassignments
 	{ApiKey: 47, MinVersion: 0, MaxVersion: 0}, // OffsetDelete
 	{ApiKey: 55, MinVersion: 0, MaxVersion: 2}, // DescribeQuorum
 	{ApiKey: 56, MinVersion: 0, MaxVersion: 3}, // AlterPartition (controller RPC)

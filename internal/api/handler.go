@@ -47,6 +47,8 @@ type Controller interface {
 	// CreateInternalTopic creates an internal topic unless it exists.
 	CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error
 	ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
+	// AlterPartitionReassignments starts or cancels replica moves.
+	AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
 }
 
 var _ LocalController = (*controller.Controller)(nil)
@@ -181,6 +183,12 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.createPartitions(ctx, c, r)
 	case *kmsg.ElectLeadersRequest:
 		return h.electLeaders(ctx, c, r)
+	case *kmsg.DescribeLogDirsRequest:
+		return h.describeLogDirs(ctx, c, r)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		return h.alterPartitionReassignments(ctx, c, r)
+	case *kmsg.ListPartitionReassignmentsRequest:
+		return h.listPartitionReassignments(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:
 		return h.describeCluster(ctx, c, r)
 	case *kmsg.OffsetCommitRequest:

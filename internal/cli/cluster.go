@@ -42,9 +42,9 @@ const maxListedProblems = 20
 func newClusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Inspect the cluster: brokers, controller, metadata quorum, health",
+		Short: "Inspect and operate the cluster: brokers, controller, metadata quorum, health, leader elections, reassignment",
 	}
-	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterElectCommand(g))
+	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterElectCommand(g), newClusterReassignCommand(g))
 	return cmd
 }
 

@@ -44,6 +44,11 @@ const leaderRecovered = 0
 //     epoch + 1; the leader stays) and the answer carries the leader,
 //     ISR, leader epoch and partition epoch after it. An unchanged ISR
 //     commits nothing and answers the current state.
+//   - during a reassignment (reassign.go), a new ISR holding every
+//     target replica completes it in the same record; when that moves
+//     the leadership off the sender (it was being removed), the change is
+//     committed and the sender is answered NEW_LEADER_ELECTED (v2+;
+//     FENCED_LEADER_EPOCH before), as Kafka does.
 func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	resp.Version = req.Version
@@ -62,6 +67,9 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 		ti, pi int // index into resp.Topics / Partitions
 		topic  *metadata.Topic
 		rec    *metadata.PartitionChangeRecord
+		// leaderMoved: the change completed a reassignment that took
+		// the leadership from the sender.
+		leaderMoved bool
 	}
 	var changes []pending
 	var recs []metadata.Record
@@ -98,11 +106,13 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 			for i, m := range isr {
 				ids[i] = m.BrokerID
 			}
-			// The leader is in the new ISR and active, so it stays:
-			// only the ISR changes.
-			rec, _ := partitionChange(t.ID, p, ids, func(r int32) bool { return isActive(im, r) }, false)
+			// The leader is in the new ISR and active, so it stays and
+			// only the ISR changes, unless the new ISR completes a
+			// reassignment that removes the leader (reassign.go).
+			rec, _ := alterISRChange(t.ID, p, ids, func(r int32) bool { return isActive(im, r) })
 			if rec != nil {
-				changes = append(changes, pending{ti: len(resp.Topics), pi: len(out.Partitions), topic: t, rec: rec})
+				moved := rec.Leader != nil && *rec.Leader != req.BrokerID
+				changes = append(changes, pending{ti: len(resp.Topics), pi: len(out.Partitions), topic: t, rec: rec, leaderMoved: moved})
 				recs = append(recs, metadata.Record{Type: metadata.TypePartitionChange, PartitionChange: rec})
 			}
 			fillAlterPartition(&op, p)
@@ -128,7 +138,25 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 		if t == nil || int(ch.rec.PartitionID) >= len(t.Partitions) {
 			continue // not reached: deleted under c.mu is impossible
 		}
+		if ch.leaderMoved {
+			// Committed, yet an error for the sender, which must learn
+			// its new role from the metadata (Kafka answers the same).
+			op := &resp.Topics[ch.ti].Partitions[ch.pi]
+			*op = kmsg.NewAlterPartitionResponseTopicPartition()
+			op.Partition, op.ErrorCode = ch.rec.PartitionID, kerr.FencedLeaderEpoch.Code
+			if req.Version > 1 {
+				op.ErrorCode = kerr.NewLeaderElected.Code
+			}
+			c.logger.Info("partition reassignment completed; leadership moved", "topic", t.Name, "partition", ch.rec.PartitionID,
+				"from", req.BrokerID, "leader", *ch.rec.Leader, "replicas", ch.rec.Replicas, "isr", ch.rec.ISR)
+			continue
+		}
 		fillAlterPartition(&resp.Topics[ch.ti].Partitions[ch.pi], &t.Partitions[ch.rec.PartitionID])
+		if ch.rec.AddingReplicas != nil || ch.rec.RemovingReplicas != nil {
+			c.logger.Info("partition reassignment completed", "topic", t.Name, "partition", ch.rec.PartitionID,
+				"replicas", ch.rec.Replicas, "isr", ch.rec.ISR)
+			continue
+		}
 		c.logger.Info("partition ISR altered", "topic", t.Name, "partition", ch.rec.PartitionID,
 			"leader", req.BrokerID, "isr", ch.rec.ISR)
 	}

@@ -75,6 +75,11 @@ func (c *Controller) BalanceLeaders(ctx context.Context) int {
 		for _, r := range b.notLed {
 			t := im.Topics[r.topic]
 			p := &t.Partitions[r.partition]
+			if p.Reassigning() {
+				// A move decides its own leader when it completes (Kafka's
+				// rebalance skips partitions being reassigned too).
+				continue
+			}
 			rec := preferredChange(t.ID, p, func(r int32) bool { return isActive(im, r) })
 			// Only a move to the preferred replica: the check must not
 			// move leaders elsewhere.

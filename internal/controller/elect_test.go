@@ -259,7 +259,7 @@ func TestControllerElectLeadersRequestErrors(t *testing.T) {
 // are led elsewhere, and only where it is in the ISR.
 func TestControllerBalanceLeaders(t *testing.T) {
 	ctx := context.Background()
-	x := newReplCluster(t, []string{"", "", ""}, "leader.imbalance.per.broker.percentage=50")
+	x := newReplCluster(t, []string{"", "", "", ""}, "leader.imbalance.per.broker.percentage=50")
 	// Broker 1 is preferred for four partitions.
 	x.create(assigned("b", []int32{1, 2, 3}, []int32{1, 3, 2}, []int32{1, 2, 3}, []int32{1, 3, 2}, []int32{2, 3, 1}))
 	x.heartbeat(1, true, false)
@@ -290,10 +290,24 @@ func TestControllerBalanceLeaders(t *testing.T) {
 	if n := x.c.BalanceLeaders(ctx); n != 0 {
 		t.Fatalf("at the percentage: %d elected", n)
 	}
-	// Over it once more (2 of 4 at 40 %): both elected.
+	// Over it once more (2 of 4 at 40 %): b-3 elected; b-2 is being
+	// moved (broker 4 never catches up here), so its move decides.
+	if code, msg := x.reassign(1, "b", 2, []int32{1, 2, 4}, false); code != 0 {
+		t.Fatalf("reassign b-2: %v %s", kerr.ErrorForCode(code), msg)
+	}
 	x.c.cfg.Cluster.LeaderImbalancePerBrokerPercentage = 40
-	if n := x.c.BalanceLeaders(ctx); n != 2 {
-		t.Fatalf("over the percentage: %d elected", n)
+	if n := x.c.BalanceLeaders(ctx); n != 1 {
+		t.Fatalf("over the percentage, one moving: %d elected", n)
+	}
+	if l := x.part("b", 2).Leader; l == 1 {
+		t.Fatal("the rebalance moved the leader of a partition being reassigned")
+	}
+	if code, _ := x.reassign(1, "b", 2, nil, false); code != 0 {
+		t.Fatalf("cancel b-2: %v", kerr.ErrorForCode(code))
+	}
+	x.c.cfg.Cluster.LeaderImbalancePerBrokerPercentage = 20 // 1 of 4 led elsewhere
+	if n := x.c.BalanceLeaders(ctx); n != 1 {
+		t.Fatalf("after the cancel: %d elected", n)
 	}
 	for p := int32(0); p < 4; p++ {
 		if l := x.part("b", p).Leader; l != 1 {

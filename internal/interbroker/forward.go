@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -432,6 +433,74 @@ func (f *Forwarder) ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequ
 			elected, func(p *kmsg.ElectLeadersResponseTopicPartition) string {
 				return "leader election of " + rt.Topic + "-" + strconv.Itoa(int(p.Partition))
 			})
+	}
+	return resp
+}
+
+// AlterPartitionReassignments forwards to the controller and, unless the
+// request's timeout is <= 0, waits until this node's metadata shows each
+// accepted partition's change (a cancel: no move in progress; a move:
+// every target replica among the replicas), so a ListPartitionReassignments
+// sent here next sees it.
+func (f *Forwarder) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
+		return resp.(*kmsg.AlterPartitionAssignmentsResponse).ErrorCode == kerr.NotController.Code
+	})
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		resp.ErrorCode, resp.ErrorMessage = timedOut(err)
+		for _, rt := range req.Topics {
+			out := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+			out.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				op := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+				op.Partition, op.ErrorCode, op.ErrorMessage = rp.Partition, resp.ErrorCode, resp.ErrorMessage
+				out.Partitions = append(out.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, out)
+		}
+		return resp
+	}
+	resp := r.(*kmsg.AlterPartitionAssignmentsResponse)
+	if req.TimeoutMillis <= 0 || resp.ErrorCode != 0 {
+		return resp
+	}
+	// The target of each partition of the request, by topic and index
+	// (nil: a cancel).
+	type key struct {
+		topic string
+		part  int32
+	}
+	targets := map[key][]int32{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			targets[key{rt.Topic, rp.Partition}] = rp.Replicas
+		}
+	}
+	for ti := range resp.Topics {
+		rt := &resp.Topics[ti]
+		shown := func(im *metadata.Image, op *kmsg.AlterPartitionAssignmentsResponseTopicPartition) bool {
+			t := im.Topics[rt.Topic]
+			if t == nil || op.Partition < 0 || int(op.Partition) >= len(t.Partitions) {
+				return true // deleted meanwhile: nothing to wait for
+			}
+			p := &t.Partitions[op.Partition]
+			target := targets[key{rt.Topic, op.Partition}]
+			if target == nil {
+				return !p.Reassigning()
+			}
+			for _, b := range target {
+				if !slices.Contains(p.Replicas, b) {
+					return false
+				}
+			}
+			return true
+		}
+		waitApplied(f, ctx, rt.Partitions, func(op *kmsg.AlterPartitionAssignmentsResponseTopicPartition) (*int16, **string) {
+			return &op.ErrorCode, &op.ErrorMessage
+		}, shown, func(op *kmsg.AlterPartitionAssignmentsResponseTopicPartition) string {
+			return fmt.Sprintf("reassignment of %s-%d", rt.Topic, op.Partition)
+		})
 	}
 	return resp
 }

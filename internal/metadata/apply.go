@@ -150,6 +150,7 @@ func (b *builder) apply(r *Record) error {
 		t.Partitions = append(t.Partitions, Partition{
 			ID: x.PartitionID, Replicas: slices.Clone(x.Replicas), ISR: slices.Clone(x.ISR),
 			Leader: x.Leader, LeaderEpoch: x.LeaderEpoch, PartitionEpoch: x.PartitionEpoch,
+			AddingReplicas: nonEmpty(x.AddingReplicas), RemovingReplicas: nonEmpty(x.RemovingReplicas),
 		})
 	case TypePartitionChange:
 		x := r.PartitionChange
@@ -176,6 +177,12 @@ func (b *builder) apply(r *Record) error {
 		}
 		if x.Replicas != nil {
 			p.Replicas = slices.Clone(x.Replicas)
+		}
+		if x.AddingReplicas != nil {
+			p.AddingReplicas = nonEmpty(*x.AddingReplicas)
+		}
+		if x.RemovingReplicas != nil {
+			p.RemovingReplicas = nonEmpty(*x.RemovingReplicas)
 		}
 		p.PartitionEpoch++
 	case TypeConfig:
@@ -229,6 +236,16 @@ func (b *builder) apply(r *Record) error {
 }
 
 var errMissing = fmt.Errorf("record body missing")
+
+// nonEmpty is a copy of s, nil when s is empty: an image holds no empty
+// reassignment lists, so images built by other record sequences compare
+// equal (SameState).
+func nonEmpty(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
 
 func setOrDelete(m map[string]string, k string, v *string) {
 	if v == nil {

@@ -12,6 +12,7 @@ package metadata
 
 import (
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -83,6 +84,44 @@ type Partition struct {
 	// PartitionEpoch is bumped at every change of the partition (leader,
 	// ISR, replicas); AlterPartition must name the current one.
 	PartitionEpoch int32
+	// AddingReplicas and RemovingReplicas describe an ongoing
+	// reassignment (KIP-455, Kafka's PartitionRegistration): Replicas is
+	// then the target replicas followed by the removing ones, so both
+	// the old and the new replicas hold the partition while the adding
+	// ones catch up. nil (never empty) when none.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of the partition is in
+// progress (Kafka's PartitionReassignmentReplicas.isReassignmentInProgress).
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is the replica list the partition has once its ongoing
+// reassignment completes: Replicas without RemovingReplicas.
+func (p *Partition) TargetReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.RemovingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OriginalReplicas is the replica list before the ongoing reassignment
+// (what cancelling it reverts to): Replicas without AddingReplicas
+// (Kafka's PartitionReassignmentReplicas.originalReplicas).
+func (p *Partition) OriginalReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.AddingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Topic is one topic.

@@ -167,6 +167,8 @@ func richImage(t testing.TB) *Image {
 		Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "compression.type", Value: &v3}},
 		Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceTopic, ResourceName: "a", Name: "compression.type"}},
 		Record{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 1, Leader: &leader, ISR: []int32{2}, Replicas: []int32{2, 1}}},
+		Record{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 2, Replicas: []int32{2, 3, 1},
+			AddingReplicas: &[]int32{2, 3}, RemovingReplicas: &[]int32{1}}},
 		Record{Type: TypeRemoveTopic, RemoveTopic: &RemoveTopicRecord{TopicID: UUID{2}}},
 		Record{Type: TypeProducerIDs, ProducerIDs: &ProducerIDsRecord{BrokerID: 1, NextProducerID: 2000}},
 	))
@@ -369,5 +371,58 @@ func TestImagePartitionChangeEpochs(t *testing.T) {
 	}
 	if _, err := im.Apply([]Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, ISR: []int32{}}}}); err == nil {
 		t.Fatal("empty ISR applied")
+	}
+}
+
+// TestImagePartitionReassignment: the reassignment fields of a
+// PartitionChangeRecord replace the partition's (a pointer to an empty
+// list clears them), absent fields (older logs) leave them, and the JSON
+// of an entry carries them.
+func TestImagePartitionReassignment(t *testing.T) {
+	im, err := Empty("c").Apply(topicRecs("a", UUID{1}, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := im.Topics["a"].Partitions[0]; p.Reassigning() || p.AddingReplicas != nil {
+		t.Fatalf("new partition reassigning: %+v", p)
+	}
+	// An entry as an older version wrote it: no reassignment fields.
+	old, err := DecodeEntry(append([]byte{1}, `[{"type":"PartitionChangeRecord","partitionChange":{"topicId":[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"partitionId":0,"isr":[1]}}]`...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	move := []Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 0,
+		Replicas: []int32{2, 3, 1}, AddingReplicas: &[]int32{2, 3}, RemovingReplicas: &[]int32{1}}}}
+	b, err := EncodeEntry(move)
+	if err != nil {
+		t.Fatal(err)
+	}
+	move, err = DecodeEntry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err = im.Apply(append(move, old...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := im.Topics["a"].Partitions[0]
+	if !p.Reassigning() || !slices.Equal(p.AddingReplicas, []int32{2, 3}) || !slices.Equal(p.RemovingReplicas, []int32{1}) ||
+		!slices.Equal(p.TargetReplicas(), []int32{2, 3}) || !slices.Equal(p.OriginalReplicas(), []int32{1}) {
+		t.Fatalf("reassigning partition: %+v", p)
+	}
+	done := []Record{{Type: TypePartitionChange, PartitionChange: &PartitionChangeRecord{TopicID: UUID{1}, PartitionID: 0,
+		Replicas: []int32{2, 3}, AddingReplicas: &[]int32{}, RemovingReplicas: &[]int32{}}}}
+	if b, err = EncodeEntry(done); err != nil {
+		t.Fatal(err)
+	}
+	if done, err = DecodeEntry(b); err != nil {
+		t.Fatal(err)
+	}
+	im, err = im.Apply(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := im.Topics["a"].Partitions[0]; p.Reassigning() || p.AddingReplicas != nil || p.RemovingReplicas != nil || p.PartitionEpoch != 3 {
+		t.Fatalf("completed partition: %+v", p)
 	}
 }

@@ -73,11 +73,16 @@ type PartitionRecord struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas are the replicas an ongoing
+	// reassignment adds and removes (KIP-455; Kafka's PartitionRecord
+	// fields of the same names); absent (older logs): none.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
 }
 
-// PartitionChangeRecord changes a partition's leader, ISR or replicas;
-// nil fields are unchanged (an ISR is never empty: Kafka keeps the last
-// member). The applier bumps the epochs as KRaft's
+// PartitionChangeRecord changes a partition's leader, ISR, replicas or
+// ongoing reassignment; nil fields are unchanged (an ISR is never empty:
+// Kafka keeps the last member). The applier bumps the epochs as KRaft's
 // PartitionRegistration.merge does: the leader epoch when the leader
 // changes, the partition epoch on every change record.
 type PartitionChangeRecord struct {
@@ -86,6 +91,11 @@ type PartitionChangeRecord struct {
 	Leader      *int32  `json:"leader,omitempty"`
 	ISR         []int32 `json:"isr,omitempty"`
 	Replicas    []int32 `json:"replicas,omitempty"`
+	// AddingReplicas and RemovingReplicas replace the partition's
+	// reassignment state when non-nil; a pointer to an empty list clears
+	// it (JSON [] , while absent means unchanged: Kafka's null).
+	AddingReplicas   *[]int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas *[]int32 `json:"removingReplicas,omitempty"`
 }
 
 // ConfigRecord sets (Value non-nil) or removes a config of a resource.

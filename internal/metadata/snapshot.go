@@ -42,6 +42,7 @@ func (im *Image) Records() []Record {
 			recs = append(recs, Record{Type: TypePartition, Partition: &PartitionRecord{
 				TopicID: t.ID, PartitionID: p.ID, Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: slices.Clone(p.AddingReplicas), RemovingReplicas: slices.Clone(p.RemovingReplicas),
 			}})
 		}
 		for _, name := range slices.Sorted(maps.Keys(t.Configs)) {

@@ -230,7 +230,14 @@ func (p *Partition) apply(mp metadata.Partition, minISR int) (follow, unfollow b
 	old := p.state.Load()
 	self := p.m.nodeID
 	newEpoch := mp.LeaderEpoch != old.leaderEpoch || mp.Leader != old.leader
-	if !newEpoch && mp.PartitionEpoch <= old.partitionEpoch && !old.removed {
+	// The same partition epoch with other replicas is the state an
+	// AlterPartition answer gave us (it carries only the ISR) when that
+	// ISR change also completed a reassignment: the image has the new
+	// replicas, so it is applied (Kafka's makeLeader skips only older
+	// partition epochs).
+	sameOrOlder := mp.PartitionEpoch < old.partitionEpoch ||
+		mp.PartitionEpoch == old.partitionEpoch && slices.Equal(mp.Replicas, p.mu.replicas)
+	if !newEpoch && sameOrOlder && !old.removed {
 		// Nothing new for the partition (an older partition epoch: we
 		// already applied a newer ISR from an AlterPartition answer and
 		// the image will catch up; Kafka skips such stale states too).

@@ -48,6 +48,10 @@ func (r *controllerRouter) CreatePartitions(ctx context.Context, req *kmsg.Creat
 	return r.pick().CreatePartitions(ctx, req)
 }
 
+func (r *controllerRouter) AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	return r.pick().AlterPartitionReassignments(ctx, req)
+}
+
 func (r *controllerRouter) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	return r.pick().AlterConfigs(ctx, req)
 }

@@ -134,6 +134,18 @@ func (l *Log) SetConfig(cfg Config) {
 // Config returns the log's effective config.
 func (l *Log) Config() Config { return *l.config() }
 
+// Size is the log's size in bytes: the whole batches of every segment
+// (Kafka's UnifiedLog.size, what DescribeLogDirs reports).
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.size
+	}
+	return n
+}
+
 // LogStartOffset, LogEndOffset and HighWatermark are the partition's
 // offsets. Invariant: LogStartOffset <= HighWatermark <= LogEndOffset.
 func (l *Log) LogStartOffset() int64 {
