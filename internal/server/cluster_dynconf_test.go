@@ -39,7 +39,9 @@ func (c *testCluster) waitLogConfigs(id int32, topic string, partitions int32, w
 	}
 }
 
-func setOp(k, v string) kadm.AlterConfig { return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v} }
+func setOp(k, v string) kadm.AlterConfig {
+	return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v}
+}
 
 // alterBroker runs kadm AlterBrokerConfigs (no brokers: the cluster
 // default) and fails the test on any error.
