@@ -44,7 +44,7 @@ func newClusterCommand(g *globals) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect the cluster: brokers, controller, metadata quorum, health",
 	}
-	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g))
+	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterConfigCommand(g))
 	return cmd
 }
 
