@@ -121,7 +121,7 @@ var brokerKeys = map[string]key{
 	"log.cleaner.min.compaction.lag.ms":                           {kind: kLong, def: "0", doc: "min.compaction.lag.ms default."},
 	"log.cleaner.max.compaction.lag.ms":                           {kind: kLong, def: maxLong, doc: "max.compaction.lag.ms default."},
 	"log.message.timestamp.type":                                  {kind: kString, def: "CreateTime", doc: "message.timestamp.type default."},
-	"log.preallocate":                                             {kind: kBool, def: "false", doc: "preallocate default.", ignored: true},
+	"log.preallocate":                                             {kind: kBool, def: "false", doc: "preallocate default.", ignored: true, readOnly: true},
 	"log.segment.delete.delay.ms":                                 {kind: kLong, def: "60000", doc: "file.delete.delay.ms default."},
 	"compression.type":                                            {kind: kString, def: "producer", doc: "Default compression.type of topics."},
 	"compression.gzip.level":                                      {kind: kInt, def: "-1", doc: "Default compression.gzip.level of topics."},
