@@ -132,3 +132,37 @@ func TestDynamicValidate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConfigDynamic: any key and value from a request (validated) or
+// from the metadata log (applied) never panics, and what validates
+// applies without error.
+func FuzzConfigDynamic(f *testing.F) {
+	f.Add("log.retention.ms", "60000", false)
+	f.Add("max.connections.per.ip.overrides", "[::1]:5,127.0.0.1:x", true)
+	f.Add("log.cleaner.min.cleanable.ratio", "NaN", false)
+	f.Add("log.segment.bytes", "-9", true)
+	static, err := FromMap(nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, k, v string, perBroker bool) {
+		props := map[string]string{k: v}
+		var def, brk map[string]string
+		if perBroker {
+			brk = props
+		} else {
+			def = props
+		}
+		verr := static.ValidateDynamic(def, brk, perBroker)
+		eff, err := static.WithDynamic(def, brk)
+		if eff == nil {
+			t.Fatal("nil config")
+		}
+		if verr == nil && err != nil {
+			t.Fatalf("%s=%q validated but does not apply: %v", k, v, err)
+		}
+		_ = eff.Broker()
+		_ = eff.Topic(nil)
+		_ = eff.DynamicDefaults()
+	})
+}
