@@ -81,7 +81,8 @@ stored in the metadata log and applied by every broker while it runs. A key
 set for one broker (--broker N) wins over the cluster-wide default
 (--broker-defaults), which wins over server.properties, which wins over
 Kafka's default. Only the keys Kafka updates dynamically are accepted (the
-log.* topic defaults, max.connections*, the replication throttle rates); the
+log.* topic defaults, max.connections*, num.replica.fetchers, the
+replication throttle rates); the
 others answer "Cannot update these configs dynamically". docs/config.md lists
 them.`,
 	}

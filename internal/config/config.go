@@ -48,6 +48,7 @@ type Config struct {
 	FetchSessionCacheSlots      int               // max.incremental.fetch.session.cache.slots (1000; 0: no sessions)
 	FetchSessionEviction        time.Duration     // min.incremental.fetch.session.eviction.ms (120000)
 	NumIOThreads                int               // num.io.threads (8), informational
+	NumReplicaFetchers          int               // num.replica.fetchers (1): follower fetchers per source broker
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
 
 	// Connection and request memory limits: see network.go.
@@ -420,6 +421,10 @@ func (c *Config) derive() error {
 		return fmt.Errorf("config: min.incremental.fetch.session.eviction.ms must be >= 0")
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
+	c.NumReplicaFetchers = int(c.int64Of("num.replica.fetchers"))
+	if c.NumReplicaFetchers < 1 {
+		return fmt.Errorf("config: num.replica.fetchers must be >= 1")
+	}
 	c.HTTPListener, _ = c.Get("http.listener")
 	if err := c.deriveGroup(); err != nil {
 		return err

@@ -20,8 +20,8 @@ package config
 // The keys that may be set dynamically are Kafka's
 // (DynamicBrokerConfig.AllDynamicConfigs) that Samsa acts on: the keys
 // whose entry in brokerKeys is not readOnly. Kafka's dynamic keys that
-// Samsa cannot change while running (num.replica.fetchers, the thread
-// counts, the listeners, log.cleaner.*) are readOnly here and refused
+// Samsa cannot change while running (the thread counts, the listeners,
+// log.cleaner.*) are readOnly here and refused
 // with Kafka's "Cannot update these configs dynamically" error.
 
 import (
@@ -160,6 +160,10 @@ func checkDynamicValue(name, v string) error {
 		}
 	}
 	switch name {
+	case "num.replica.fetchers":
+		if n, _ := strconv.ParseInt(v, 10, 64); n < 1 {
+			return &dynamicError{ErrInvalidValue, fmt.Sprintf("Invalid value %s for configuration %s: Value must be at least 1", v, name)}
+		}
 	case "leader.replication.throttled.rate", "follower.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second":
 		if n, _ := strconv.ParseInt(v, 10, 64); n < 0 {
 			return &dynamicError{ErrInvalidValue, fmt.Sprintf("Invalid value %s for configuration %s: Value must be at least 0", v, name)}

@@ -132,7 +132,7 @@ var brokerKeys = map[string]key{
 	"message.max.decompressed.bytes":                              {kind: kLong, def: "-1", doc: "Samsa: largest decompressed size of one compressed record batch; a batch inflating beyond it is refused with INVALID_RECORD. -1: the larger of 64 MiB and 32 times the topic's max.message.bytes, at most 256 MiB.", samsa: true, readOnly: true},
 	"unclean.leader.election.enable":                              {kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."},
 	"replica.lag.time.max.ms":                                     {kind: kLong, def: "30000", doc: "Follower lag before leaving the ISR.", readOnly: true},
-	"num.replica.fetchers":                                        {kind: kInt, def: "1", doc: "Fetcher goroutines (each with its own connection) per leader broker this broker follows partitions of.", readOnly: true},
+	"num.replica.fetchers":                                        {kind: kInt, def: "1", doc: "Fetcher goroutines (each with its own connection) per leader broker this broker follows partitions of."},
 	"replica.fetch.wait.max.ms":                                   {kind: kInt, def: "500", doc: "Longest a follower's fetch waits at the leader for data; below replica.lag.time.max.ms.", readOnly: true},
 	"replica.fetch.min.bytes":                                     {kind: kInt, def: "1", doc: "Bytes a follower's fetch waits for at the leader.", readOnly: true},
 	"replica.fetch.max.bytes":                                     {kind: kInt, def: "1048576", doc: "Bytes a follower fetches per partition per request (a larger first batch still comes whole).", readOnly: true},

@@ -58,7 +58,7 @@ func TestControllerBrokerConfigsTable(t *testing.T) {
 			kerr.InvalidRequest.Code, "Cannot update these configs dynamically: Set(log.dirs)"},
 		{"read-only keys listed", "", []kmsg.IncrementalAlterConfigsRequestResourceConfig{brokerOp("num.partitions", opSet, "3"), brokerOp("log.retention.hours", opSet, "1")},
 			kerr.InvalidRequest.Code, "Set(log.retention.hours, num.partitions)"},
-		{"kafka-dynamic, not here", "1", []kmsg.IncrementalAlterConfigsRequestResourceConfig{brokerOp("num.replica.fetchers", opSet, "2")},
+		{"kafka-dynamic, not here", "1", []kmsg.IncrementalAlterConfigsRequestResourceConfig{brokerOp("num.io.threads", opSet, "2")},
 			kerr.InvalidRequest.Code, "Cannot update these configs dynamically"},
 		{"unknown key", "", []kmsg.IncrementalAlterConfigsRequestResourceConfig{brokerOp("no.such.key", opSet, "1")}, kerr.InvalidConfig.Code, "no.such.key"},
 		{"not a number", "", []kmsg.IncrementalAlterConfigsRequestResourceConfig{brokerOp("log.retention.ms", opSet, "soon")},

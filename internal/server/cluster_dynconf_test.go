@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"samsa/internal/replication"
 	"samsa/internal/storage"
 )
 
@@ -113,6 +115,28 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 		c.waitLogConfigs(id, topic, parts, "the cluster default", func(s storage.Config) bool { return s.SegmentBytes == 1048576 })
 	}
 
+	// num.replica.fetchers, live: the followers move to the fetchers of
+	// their partitions' new index.
+	alterBroker(t, ctx, adm, []kadm.AlterConfig{setOp("num.replica.fetchers", "4")})
+	want := map[int]bool{}
+	for p := int32(0); p < parts; p++ {
+		want[replication.FetcherIndex(topic, p, 4)] = true
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := map[int]bool{}
+		for id := int32(1); id <= 3; id++ {
+			for _, i := range c.nodes[id].s.FetcherIndexesForTest() {
+				got[i] = true
+			}
+		}
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with num.replica.fetchers=4: fetcher indexes %v, want %v", got, want)
+		}
+	}
+
 	// Sources, as kadm sees them (it sends BROKER "2" to broker 2).
 	rcs, err := adm.DescribeBrokerConfigs(ctx, 2)
 	if err != nil {
@@ -135,8 +159,8 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc, _ := def.On("", nil); len(rc.Configs) != 2 {
-		t.Errorf("cluster default lists %d configs, want 2: %v", len(rc.Configs), rc.Configs)
+	if rc, _ := def.On("", nil); len(rc.Configs) != 3 { // log.retention.ms, log.segment.bytes, num.replica.fetchers
+		t.Errorf("cluster default lists %d configs, want 3: %v", len(rc.Configs), rc.Configs)
 	}
 	tcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {

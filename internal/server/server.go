@@ -240,8 +240,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Metrics: netMetrics,
 	})
 	// Dynamic max.connections / max.connections.per.ip (dynconf.go).
-	s.pub.Subscribe((&dynamicConfigs{static: cfg, self: cfg.NodeID, limits: limits, logger: logger,
-		lastMax: cfg.MaxConnections, lastPerIP: cfg.MaxConnectionsPerIP, lastOverrides: cfg.MaxConnectionsPerIPOverrides}).apply)
+	s.pub.Subscribe((&dynamicConfigs{static: cfg, self: cfg.NodeID, limits: limits, fetchers: s.fetchers, logger: logger,
+		lastMax: cfg.MaxConnections, lastPerIP: cfg.MaxConnectionsPerIP, lastOverrides: cfg.MaxConnectionsPerIPOverrides,
+		lastFetchers: cfg.NumReplicaFetchers}).apply)
 	raftListener := raftListenerName(cfg)
 	for i, l := range cfg.Listeners {
 		nopts := network.Options{
