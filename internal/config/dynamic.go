@@ -142,7 +142,10 @@ func (c *Config) ValidateDynamic(clusterDefault, broker map[string]string, perBr
 			return err
 		}
 	}
-	if _, err := c.WithDynamic(clusterDefault, broker); err != nil {
+	// The configuration that results must be valid (cross-key checks,
+	// as Kafka builds a KafkaConfig). Values already stored that a later
+	// check refuses are left out, not held against this change.
+	if _, _, err := c.Static().withDynamic(clusterDefault, broker); err != nil {
 		return &dynamicError{ErrInvalidValue, "Invalid dynamic configuration: " + err.Error()}
 	}
 	return nil
@@ -221,7 +224,10 @@ func (c *Config) WithDynamic(clusterDefault, broker map[string]string) (*Config,
 			return e.out, e.err
 		}
 	}
-	out, err := base.withDynamic(clusterDefault, broker)
+	out, dropped, err := base.withDynamic(clusterDefault, broker)
+	if err == nil {
+		err = dropped
+	}
 	if len(ca.entries) == dynamicCacheSize {
 		ca.entries = slices.Delete(ca.entries, 0, 1)
 	}
@@ -229,7 +235,10 @@ func (c *Config) WithDynamic(clusterDefault, broker map[string]string) (*Config,
 	return out, err
 }
 
-func (c *Config) withDynamic(clusterDefault, broker map[string]string) (*Config, error) {
+// withDynamic builds the configuration of WithDynamic. dropped names the
+// dynamic keys left out (not dynamic, or an invalid value); err is set
+// when the result is not a valid configuration, and out is then c.
+func (c *Config) withDynamic(clusterDefault, broker map[string]string) (out *Config, dropped, err error) {
 	var bad []string
 	clean := func(m map[string]string) map[string]string {
 		out := map[string]string{}
@@ -252,16 +261,15 @@ func (c *Config) withDynamic(clusterDefault, broker map[string]string) (*Config,
 			raw[k] = v
 		}
 	}
-	out := &Config{Entries: c.Entries, raw: raw, dyn: layers, base: c}
-	var err error
 	if len(bad) > 0 {
 		slices.Sort(bad)
-		err = fmt.Errorf("config: dynamic broker configs ignored (not dynamic or invalid): %s", strings.Join(bad, ", "))
+		dropped = fmt.Errorf("config: dynamic broker configs ignored (not dynamic or invalid): %s", strings.Join(bad, ", "))
 	}
-	if derr := out.derive(); derr != nil {
-		return c, fmt.Errorf("config: dynamic broker configs ignored: %w", derr)
+	out = &Config{Entries: c.Entries, raw: raw, dyn: layers, base: c}
+	if err := out.derive(); err != nil {
+		return c, dropped, fmt.Errorf("config: dynamic broker configs ignored: %w", err)
 	}
-	return out, err
+	return out, dropped, nil
 }
 
 // Static returns the configuration without dynamic configs (the one Load
