@@ -130,7 +130,7 @@ func TestDynamicValidate(t *testing.T) {
 		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 			t.Errorf("%v: %v, want %v", tc.props, err, tc.want)
 		}
-	}	// A stored default the checks now refuse does not block a change of
+	} // A stored default the checks now refuse does not block a change of
 	// a broker's own configs.
 	if err := static.ValidateDynamic(map[string]string{"log.dirs": "/x"}, map[string]string{"log.retention.ms": "5"}, true); err != nil {
 		t.Errorf("per-broker change blocked by a stored default: %v", err)

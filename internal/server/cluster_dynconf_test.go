@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/replication"
@@ -80,7 +83,8 @@ func configOf(t *testing.T, rcs kadm.ResourceConfigs, resource, key string) kadm
 // log.retention.ms and log.segment.bytes (kadm AlterBrokerConfigs) reaches
 // the open logs of an existing topic on every broker; a per-broker
 // override wins over the default on that broker only; a topic override
-// wins over both; DescribeConfigs reports each level's source; the
+// wins over both; DescribeConfigs reports each level's source; a
+// dynamic min.insync.replicas and num.replica.fetchers apply; the
 // per-broker value survives the broker's restart (it comes from the
 // metadata log); max.connections.per.ip applies to new connections at
 // once.
@@ -183,6 +187,35 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 	}
 	if rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "segment.bytes"}}, topic); err != nil || rs[0].Err != nil {
 		t.Fatalf("topic override delete: %v %v", err, rs)
+	}
+
+	// min.insync.replicas as the cluster default: above the replication
+	// factor, acks=all produces fail; deleted, they succeed.
+	alterBroker(t, ctx, adm, []kadm.AlterConfig{setOp("min.insync.replicas", "4")})
+	prod := c.client(1, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1), kgo.RecordDeliveryTimeout(5*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("x")}).FirstErr()
+		if errors.Is(err, kerr.NotEnoughReplicas) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("min.insync.replicas=4 on 3 replicas: produce err %v, want NOT_ENOUGH_REPLICAS", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "min.insync.replicas"}}); err != nil || rs[0].Err != nil {
+		t.Fatalf("delete min.insync.replicas: %v %v", err, rs)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("y")}).FirstErr()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("min.insync.replicas deleted: produce err %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Restart broker 2: its override comes back from the metadata log.
