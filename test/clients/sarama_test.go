@@ -138,10 +138,15 @@ func TestSaramaBrokerConfigs(t *testing.T) {
 	}, false); err == nil {
 		t.Errorf("read-only log.dirs accepted")
 	}
-	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
-	if err != nil {
-		t.Fatal(err)
+	describe := func(name string) []sarama.ConfigEntry {
+		t.Helper()
+		rs, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: name}}, sarama.DescribeConfigsOptions{IncludeSynonyms: true})
+		if err != nil || len(rs) != 1 || rs[0].ErrorCode != 0 {
+			t.Fatalf("describe broker %q: %v %+v", name, err, rs)
+		}
+		return rs[0].Configs
 	}
+	entries := describe("1")
 	got := map[string]sarama.ConfigEntry{}
 	for _, e := range entries {
 		got[e.Name] = e
@@ -160,10 +165,12 @@ func TestSaramaBrokerConfigs(t *testing.T) {
 			t.Errorf("%s: %+v, want %q from %v read-only %v", w.key, e, w.value, w.src, w.readOnly)
 		}
 	}
-	defaults, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: ""})
-	if err != nil {
-		t.Fatal(err)
+	// The broker's own value, then the cluster default and Kafka's
+	// default as synonyms.
+	if syn := got["log.segment.bytes"].Synonyms; len(syn) != 2 || syn[0].Source != sarama.SourceDynamicBroker || syn[1].Source != sarama.SourceDefault {
+		t.Errorf("log.segment.bytes synonyms %+v", syn)
 	}
+	defaults := describe("")
 	if len(defaults) != 1 || defaults[0].Name != "log.retention.ms" || defaults[0].Source != sarama.SourceDynamicDefaultBroker {
 		t.Errorf("cluster default: %+v", defaults)
 	}
