@@ -3,24 +3,34 @@ package api
 // DescribeConfigs (key 32), versions 0-4.
 //
 // TOPIC resources list every topic config with its effective value: the
-// topic's override (DYNAMIC_TOPIC_CONFIG), else the broker's log.* setting
-// (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG). An
-// invalid name answers INVALID_TOPIC_EXCEPTION, a missing topic
-// UNKNOWN_TOPIC_OR_PARTITION. BROKER resources (name = this node's id)
-// list the broker configs with STATIC_BROKER_CONFIG for keys set in
-// server.properties or by -o, DEFAULT_CONFIG otherwise; sensitive values
-// are null. ConfigNames filters (null: all); IncludeSynonyms (v1+) lists
-// the entry itself as its one synonym; IncludeDocumentation (v3+) adds the
-// key's documentation.
+// topic's override (DYNAMIC_TOPIC_CONFIG), else the broker key that is its
+// default from the level that sets it (DYNAMIC_BROKER_CONFIG,
+// DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG), else Kafka's
+// default (DEFAULT_CONFIG). An invalid name answers
+// INVALID_TOPIC_EXCEPTION, a missing topic UNKNOWN_TOPIC_OR_PARTITION.
+//
+// BROKER resources, as Kafka's ConfigHelper: this node's id lists every
+// broker config with its effective value (config.WithDynamic over the
+// image's dynamic broker configs) and its source, the highest of
+// DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+// STATIC_BROKER_CONFIG and DEFAULT_CONFIG; ReadOnly is true for every key
+// that cannot be altered dynamically. The name "" lists only the
+// cluster-wide dynamic defaults (DYNAMIC_DEFAULT_BROKER_CONFIG). Another
+// broker's id answers INVALID_REQUEST ("Unexpected broker id, expected 1
+// or empty string, but received 2"): only that broker knows its static
+// configs, so clients send the request to it (kadm and the Java admin
+// client do). Sensitive values are null. ConfigNames filters (null: all);
+// IncludeSynonyms (v1+) lists every level that sets the key (for a topic:
+// the override, then the broker key's levels; for log.retention.ms its
+// .minutes and .hours synonyms too), highest first; IncludeDocumentation
+// (v3+) adds the key's documentation.
 //
 // Differences from Kafka: a resource listed more than once is answered
 // once (at its first place, with its last mention's config names); Kafka
-// answers every mention. The BROKER resource "" (cluster-wide default) is
-// answered like this broker's configs, not with only the dynamic defaults
-// (Samsa has no dynamic broker configs yet, so Kafka's answer would be
-// empty and less useful). Another broker's id, BROKER_LOGGER,
-// CLIENT_METRICS and GROUP resources answer INVALID_REQUEST. Synonyms are
-// not expanded into the whole chain (override, log.* key, default).
+// answers every mention. BROKER_LOGGER, CLIENT_METRICS and GROUP
+// resources answer INVALID_REQUEST. A topic's synonyms are the whole
+// chain (Kafka drops the levels above the first that sets the key's
+// first broker synonym).
 //
 // Versions: v1 synonyms and sources (KIP-226); v2 throttle after
 // response; v3 documentation and types (KIP-569); v4 flexible.
@@ -35,6 +45,7 @@ import (
 
 	"samsa/internal/config"
 	"samsa/internal/controller"
+	"samsa/internal/metadata"
 	"samsa/internal/network"
 )
 
@@ -74,13 +85,18 @@ func (h *Handler) describeConfigs(_ context.Context, _ *network.Conn, req *kmsg.
 			} else if t := im.Topics[rr.ResourceName]; t == nil {
 				code, msg = kerr.UnknownTopicOrPartition.Code, fmt.Sprintf("topic %q does not exist", rr.ResourceName)
 			} else {
-				entries = h.d.Config.Topic(t.Configs)
+				entries = h.brokerConfig(im).Topic(t.Configs)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != self {
-				code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("unexpected broker id %q, this is broker %s", rr.ResourceName, self)
-			} else {
-				entries = h.d.Config.Broker()
+			switch id, err := strconv.ParseInt(rr.ResourceName, 10, 32); {
+			case rr.ResourceName == "":
+				entries = h.brokerConfig(im).DynamicDefaults()
+			case err != nil:
+				code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("Broker id must be an integer, but it is: %s", rr.ResourceName)
+			case int32(id) != h.d.NodeID:
+				code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("Unexpected broker id, expected %s or empty string, but received %s", self, rr.ResourceName)
+			default:
+				entries = h.brokerConfig(im).Broker()
 			}
 		default:
 			code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("describing resource type %d is not supported", rr.ResourceType)
@@ -124,9 +140,15 @@ func describeEntries(req *kmsg.DescribeConfigsRequest, names []string, entries [
 		rc.IsDefault = e.Source == config.SourceDefault
 		rc.ConfigType = kmsg.ConfigType(e.Type)
 		if req.IncludeSynonyms {
-			syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-			syn.Name, syn.Value, syn.Source = rc.Name, rc.Value, rc.Source
-			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{syn}
+			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{}
+			for _, s := range e.Synonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = s.Name, s.Value, kmsg.ConfigSource(s.Source)
+				if e.Sensitive {
+					syn.Value = nil
+				}
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+			}
 		}
 		if req.IncludeDocumentation && e.Doc != "" {
 			doc := e.Doc
@@ -135,4 +157,13 @@ func describeEntries(req *kmsg.DescribeConfigsRequest, names []string, entries [
 		out = append(out, rc)
 	}
 	return out
+}
+
+// brokerConfig is this broker's effective configuration under image im:
+// the static configuration with the image's dynamic broker configs
+// (config.WithDynamic; invalid dynamic values are left out, as the
+// replica manager leaves them out).
+func (h *Handler) brokerConfig(im *metadata.Image) *config.Config {
+	eff, _ := h.d.Config.WithDynamic(im.DynamicBrokerConfigs(h.d.NodeID))
+	return eff
 }

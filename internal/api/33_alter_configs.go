@@ -14,10 +14,11 @@ package api
 // storing. DescribeConfigs then reports the overrides with source
 // DYNAMIC_TOPIC_CONFIG.
 //
-// Differences from Kafka: BROKER resources (dynamic broker configs,
-// KIP-226) answer INVALID_REQUEST: broker settings come from
-// server.properties only. BROKER_LOGGER and other resource types answer
-// INVALID_REQUEST too.
+// BROKER resources (dynamic broker configs, KIP-226): the dynamic configs
+// of resource "" (cluster-wide default) or "N" (broker N) are replaced
+// likewise; errors and differences as IncrementalAlterConfigs
+// (44_incremental_alter_configs.go). BROKER_LOGGER and other resource
+// types answer INVALID_REQUEST.
 //
 // Versions: v1 throttle after response; v2 flexible.
 

@@ -14,8 +14,20 @@ package api
 // SUBTRACT on a key that is not a list. ValidateOnly checks without
 // storing.
 //
-// Differences from Kafka: BROKER resources answer INVALID_REQUEST (no
-// dynamic broker configs), as do other resource types. APPEND/SUBTRACT
+// BROKER resources (dynamic broker configs, KIP-226; controller
+// configs_broker.go): "" is the cluster-wide default, "N" broker N. The
+// same operations apply to the resource's dynamic configs (APPEND and
+// SUBTRACT start from the resource's value, else Kafka's default, as
+// Kafka). A key that cannot be updated dynamically answers
+// INVALID_REQUEST "Cannot update these configs dynamically: Set(...)",
+// an invalid value INVALID_REQUEST naming it (Kafka's codes); every
+// broker applies the change before the response is sent.
+//
+// Differences from Kafka: a BROKER resource "N" is accepted by any
+// broker (Kafka's broker takes only its own id; Samsa validates on the
+// controller, which needs no local state); an unknown broker key is
+// refused with INVALID_CONFIG (Kafka stores it as a custom config).
+// Other resource types answer INVALID_REQUEST. TOPIC APPEND/SUBTRACT
 // start from the effective value (override, else the broker's log.*
 // default); Kafka starts from the override, else the static default.
 //

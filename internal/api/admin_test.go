@@ -299,7 +299,7 @@ func TestAPIAlterConfigsValidateOnlyAndErrors(t *testing.T) {
 		inc(topic, "v", op("retention.ms", 0, ptr("5000")), op("no.such.key", 0, ptr("1"))),
 		inc(topic, "missing", op("retention.ms", 0, ptr("5000"))),
 		inc(topic, "bad name!", op("retention.ms", 0, ptr("5000"))),
-		inc(kmsg.ConfigResourceTypeBroker, "1", op("log.retention.ms", 0, ptr("5000"))),
+		inc(kmsg.ConfigResourceTypeBroker, "1", op("log.dirs", 0, ptr("/elsewhere"))), // read-only: INVALID_REQUEST
 	}
 	c := n.raw()
 	ir := c.do(req).(*kmsg.IncrementalAlterConfigsResponse)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type Config struct {
 	FetchSessionCacheSlots      int               // max.incremental.fetch.session.cache.slots (1000; 0: no sessions)
 	FetchSessionEviction        time.Duration     // min.incremental.fetch.session.eviction.ms (120000)
 	NumIOThreads                int               // num.io.threads (8), informational
+	NumReplicaFetchers          int               // num.replica.fetchers (1): follower fetchers per source broker
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
 
 	// Connection and request memory limits: see network.go.
@@ -85,8 +87,17 @@ type Config struct {
 	// Entries is unused; kept for the contract. Use Broker() and Topic().
 	Entries map[string]Entry
 
-	// raw holds the keys set in the file or by overrides, validated.
+	// raw holds the keys set in the file or by overrides, validated;
+	// in a Config built by WithDynamic, merged with the dynamic configs.
 	raw map[string]string
+	// dyn and base are set on a Config built by WithDynamic: the
+	// dynamic levels it applied and the static Config below them.
+	dyn  *dynamicLayers
+	base *Config
+	// cache is the last WithDynamic result of this (static) Config,
+	// created once.
+	cacheOnce sync.Once
+	cache     *dynamicCache
 }
 
 // Source says where a config value came from (Kafka's ConfigSource).
@@ -112,6 +123,9 @@ type Entry struct {
 	Sensitive bool
 	Type      int8 // kmsg ConfigType: 1 BOOLEAN, 2 STRING, 3 INT, 4 SHORT, 5 LONG, 6 DOUBLE, 7 LIST, 8 CLASS, 9 PASSWORD
 	Doc       string
+	// Synonyms are the levels that set the value, highest precedence
+	// first (DescribeConfigs IncludeSynonyms, KIP-226).
+	Synonyms []Synonym
 }
 
 // Load reads a server.properties file (path "" means none) and applies the
@@ -407,6 +421,10 @@ func (c *Config) derive() error {
 		return fmt.Errorf("config: min.incremental.fetch.session.eviction.ms must be >= 0")
 	}
 	c.NumIOThreads = int(c.int64Of("num.io.threads"))
+	c.NumReplicaFetchers = int(c.int64Of("num.replica.fetchers"))
+	if c.NumReplicaFetchers < 1 {
+		return fmt.Errorf("config: num.replica.fetchers must be >= 1")
+	}
 	c.HTTPListener, _ = c.Get("http.listener")
 	if err := c.deriveGroup(); err != nil {
 		return err

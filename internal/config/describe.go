@@ -6,19 +6,26 @@ import (
 	"strings"
 )
 
-// Broker returns every broker config entry, sorted by name.
+// Broker returns every broker config entry, sorted by name, with its
+// effective value and source (DYNAMIC_BROKER_CONFIG, then
+// DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG; see
+// dynamic.go) and the levels that set it as synonyms. As in Kafka's
+// ConfigHelper, the synonyms start at the first level that sets the key
+// itself: log.retention.hours shows its own value even when a higher
+// level sets log.retention.ms.
 func (c *Config) Broker() []Entry {
 	out := make([]Entry, 0, len(brokerKeys))
 	for _, name := range sortedKeys(brokerKeys) {
 		kd := brokerKeys[name]
 		e := Entry{Name: name, Type: int8(kd.kind), Doc: kd.doc, ReadOnly: kd.readOnly, Source: SourceDefault}
-		if v, ok := c.raw[name]; ok {
-			e.Source = SourceStaticBroker
-			e.Value = &v
-		} else if !kd.null {
-			v := kd.def
-			e.Value = &v
+		chain := c.chain(name)
+		for len(chain) > 0 && chain[0].Name != name {
+			chain = chain[1:]
 		}
+		if len(chain) > 0 {
+			e.Source, e.Value = chain[0].Source, chain[0].Value
+		}
+		e.Synonyms = chain
 		out = append(out, e)
 	}
 	return out
@@ -73,23 +80,32 @@ func (c *Config) TopicValue(overrides map[string]string, name string) string {
 }
 
 // Topic returns every topic config entry for a topic with the given
-// overrides (source DYNAMIC_TOPIC_CONFIG), the rest from the broker's
-// log.* settings (STATIC_BROKER_CONFIG) or Kafka's defaults
-// (DEFAULT_CONFIG), sorted by name.
+// overrides, sorted by name: the override (DYNAMIC_TOPIC_CONFIG), else
+// the broker key that is its default, from the level that sets it
+// (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+// STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG). Synonyms
+// list every level, the override first.
 func (c *Config) Topic(overrides map[string]string) []Entry {
 	out := make([]Entry, 0, len(topicKeys))
 	for _, name := range sortedKeys(topicKeys) {
 		tk := topicKeys[name]
 		e := Entry{Name: name, Type: int8(tk.kind), Doc: tk.doc, Source: SourceDefault}
-		v, fromBroker := c.topicDefault(name)
-		if fromBroker {
-			e.Source = SourceStaticBroker
-		}
-		if o, ok := overrides[name]; ok {
-			v = o
-			e.Source = SourceDynamicTopic
-		}
+		v := c.TopicValue(overrides, name)
 		e.Value = &v
+		var chain []Synonym
+		if o, ok := overrides[name]; ok {
+			chain = append(chain, Synonym{Name: name, Value: &o, Source: SourceDynamicTopic})
+		}
+		if tk.broker != "" {
+			chain = append(chain, c.chain(tk.broker)...)
+		} else {
+			d := tk.def
+			chain = append(chain, Synonym{Name: name, Value: &d, Source: SourceDefault})
+		}
+		if len(chain) > 0 {
+			e.Source = chain[0].Source
+		}
+		e.Synonyms = chain
 		out = append(out, e)
 	}
 	return out

@@ -10,9 +10,8 @@ package controller
 // returns. Kafka's equivalents: ConfigurationControlManager.
 // incrementalAlterConfigs / legacyAlterConfigs.
 //
-// Only TOPIC resources are altered. BROKER resources (dynamic broker
-// configs, KIP-226) answer INVALID_REQUEST: every broker setting is read
-// from server.properties at start.
+// BROKER resources (dynamic broker configs, KIP-226) are altered by
+// alterBrokerLocked (configs_broker.go).
 
 import (
 	"context"
@@ -50,8 +49,8 @@ type alterResource struct {
 	ops  []configOp
 }
 
-// AlterConfigs serves AlterConfigs: each TOPIC resource's overrides are
-// replaced by exactly the configs given (keys not listed return to their
+// AlterConfigs serves AlterConfigs: each TOPIC (or BROKER) resource's
+// overrides are replaced by exactly the configs given (keys not listed return to their
 // defaults).
 func (c *Controller) AlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
@@ -135,7 +134,7 @@ func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigRes
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
-		return fail(kerr.InvalidRequest, "dynamic broker configs are not supported: set broker configs in server.properties (or with -o) and restart")
+		return c.alterBrokerLocked(ctx, name, ops, replace, validateOnly)
 	default:
 		return fail(kerr.InvalidRequest, "altering configs of resource type %s is not supported", typ)
 	}
@@ -210,7 +209,7 @@ func (c *Controller) nextTopicConfigs(cur map[string]string, ops []configOp, rep
 			// The list starts from the effective value (override, else
 			// the broker's default), so appending "compact" to a topic
 			// on the default policy gives "delete,compact".
-			old := config.SplitList(c.cfg.TopicValue(next, o.name))
+			old := config.SplitList(c.controllerConfig(c.image()).TopicValue(next, o.name))
 			var out []string
 			if o.op == opAppend {
 				out = old

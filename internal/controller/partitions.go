@@ -205,7 +205,7 @@ func activeOf(im *metadata.Image, reps []int32) []int32 {
 // (unclean.leader.election.enable: the topic's override, else the
 // broker's setting, false by default).
 func (c *Controller) uncleanEnabled(t *metadata.Topic) bool {
-	return strings.EqualFold(c.cfg.TopicValue(t.Configs, "unclean.leader.election.enable"), "true")
+	return strings.EqualFold(c.controllerConfig(c.image()).TopicValue(t.Configs, "unclean.leader.election.enable"), "true")
 }
 
 // partitionChange computes the change of one partition toward targetISR

@@ -15,7 +15,7 @@ func Empty(clusterID string) *Image {
 		Brokers:       map[int32]Broker{},
 		Topics:        map[string]*Topic{},
 		TopicsByID:    map[UUID]*Topic{},
-		BrokerConfigs: map[string]string{},
+		BrokerConfigs: map[string]map[string]string{},
 	}
 }
 
@@ -54,6 +54,8 @@ type builder struct {
 	end                                        int64
 	brokersCopied, topicsCopied, configsCopied bool
 	topicCopied                                map[UUID]bool
+	// resourceCopied marks the BrokerConfigs resources already copied.
+	resourceCopied map[string]bool
 }
 
 func (b *builder) cowBrokers() {
@@ -203,8 +205,21 @@ func (b *builder) apply(r *Record) error {
 			if !b.configsCopied {
 				b.BrokerConfigs = maps.Clone(b.BrokerConfigs)
 				b.configsCopied = true
+				b.resourceCopied = map[string]bool{}
 			}
-			setOrDelete(b.BrokerConfigs, x.Name, x.Value)
+			if !b.resourceCopied[x.ResourceName] {
+				m := maps.Clone(b.BrokerConfigs[x.ResourceName])
+				if m == nil {
+					m = map[string]string{}
+				}
+				b.BrokerConfigs[x.ResourceName] = m
+				b.resourceCopied[x.ResourceName] = true
+			}
+			setOrDelete(b.BrokerConfigs[x.ResourceName], x.Name, x.Value)
+			if len(b.BrokerConfigs[x.ResourceName]) == 0 {
+				delete(b.BrokerConfigs, x.ResourceName)
+				delete(b.resourceCopied, x.ResourceName)
+			}
 		default:
 			return fmt.Errorf("unknown config resource type %d", x.ResourceType)
 		}

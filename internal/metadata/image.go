@@ -136,14 +136,17 @@ type Topic struct {
 // metadata log. Never modify an Image or anything reachable from it: a new
 // image is built for every change.
 type Image struct {
-	ClusterID      string
-	Offset         int64 // metadata log offset of the last record applied; -1 empty
-	ControllerID   int32
-	Brokers        map[int32]Broker
-	Topics         map[string]*Topic
-	TopicsByID     map[UUID]*Topic
-	BrokerConfigs  map[string]string // dynamic cluster-wide broker configs
-	NextProducerID int64             // first producer id not yet handed out
+	ClusterID    string
+	Offset       int64 // metadata log offset of the last record applied; -1 empty
+	ControllerID int32
+	Brokers      map[int32]Broker
+	Topics       map[string]*Topic
+	TopicsByID   map[UUID]*Topic
+	// BrokerConfigs are the dynamic broker configs (KIP-226) by
+	// resource name: "" the cluster-wide default, "N" broker N; name ->
+	// value. A resource with no config has no entry.
+	BrokerConfigs  map[string]map[string]string
+	NextProducerID int64 // first producer id not yet handed out
 }
 
 // Topic returns a topic by name.
@@ -156,4 +159,10 @@ func (im *Image) Topic(name string) (*Topic, bool) {
 func (im *Image) TopicByID(id UUID) (*Topic, bool) {
 	t, ok := im.TopicsByID[id]
 	return t, ok
+}
+
+// DynamicBrokerConfigs returns the cluster-wide default and broker id's
+// dynamic configs (nil maps when none). Never modify them.
+func (im *Image) DynamicBrokerConfigs(id int32) (clusterDefault, broker map[string]string) {
+	return im.BrokerConfigs[""], im.BrokerConfigs[strconv.Itoa(int(id))]
 }

@@ -23,9 +23,11 @@ func (im *Image) ApplyEntry(offset int64, recs []Record) (*Image, error) {
 // The order is deterministic (ids and names sorted).
 func (im *Image) Records() []Record {
 	var recs []Record
-	for _, name := range slices.Sorted(maps.Keys(im.BrokerConfigs)) {
-		v := im.BrokerConfigs[name]
-		recs = append(recs, Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceBroker, Name: name, Value: &v}})
+	for _, res := range slices.Sorted(maps.Keys(im.BrokerConfigs)) {
+		for _, name := range slices.Sorted(maps.Keys(im.BrokerConfigs[res])) {
+			v := im.BrokerConfigs[res][name]
+			recs = append(recs, Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceBroker, ResourceName: res, Name: name, Value: &v}})
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(im.Brokers)) {
 		b := im.Brokers[id]

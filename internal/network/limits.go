@@ -58,20 +58,31 @@ type LimitsConfig struct {
 }
 
 // Limits are the broker-wide bounds on connections and request memory,
-// shared by every listener (Kafka's ConnectionQuotas and MemoryPool).
+// shared by every listener (Kafka's ConnectionQuotas and MemoryPool). The
+// connection limits change at run time (SetConnectionLimits: dynamic
+// max.connections, max.connections.per.ip and its overrides); connections
+// already open stay open when a limit drops below their count, as in
+// Kafka.
 type Limits struct {
-	budget *Budget
-	// slots holds one token per open connection; its capacity is
-	// max.connections. An accept loop takes a token before accepting.
-	slots chan struct{}
-	// perIP is max.connections.per.ip; overrides replace it per address.
-	// Both constant.
-	perIP     int
-	overrides map[netip.Addr]int
-	metrics   *metrics.Network
+	budget  *Budget
+	metrics *metrics.Network
 
 	mu struct {
 		sync.Mutex
+		// open counts connections holding a slot (waitSlot to
+		// releaseSlot). Guarded by mu.
+		open int
+		// maxConns is max.connections: waitSlot waits while open >=
+		// maxConns. Guarded by mu.
+		maxConns int
+		// perIP is max.connections.per.ip; overrides replace it per
+		// address. Guarded by mu; overrides is never modified, only
+		// replaced.
+		perIP     int
+		overrides map[netip.Addr]int
+		// wake is closed (and replaced) when a slot frees or the limit
+		// rises, waking every waitSlot. Guarded by mu.
+		wake chan struct{}
 		// byIP counts open connections per client address; an address
 		// with none has no entry. Guarded by mu.
 		byIP map[netip.Addr]int
@@ -83,21 +94,37 @@ func NewLimits(cfg LimitsConfig) *Limits {
 	if cfg.QueuedMaxRequestBytes <= 0 {
 		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
 	}
-	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = DefaultMaxConnections
-	}
-	if cfg.MaxConnectionsPerIP <= 0 {
-		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
-	}
 	l := &Limits{
-		budget:    NewBudget(cfg.QueuedMaxRequestBytes, cfg.Metrics),
-		slots:     make(chan struct{}, cfg.MaxConnections),
-		perIP:     cfg.MaxConnectionsPerIP,
-		overrides: cfg.MaxConnectionsPerIPOverrides,
-		metrics:   cfg.Metrics,
+		budget:  NewBudget(cfg.QueuedMaxRequestBytes, cfg.Metrics),
+		metrics: cfg.Metrics,
 	}
 	l.mu.byIP = map[netip.Addr]int{}
+	l.mu.wake = make(chan struct{})
+	l.SetConnectionLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides)
 	return l
+}
+
+// SetConnectionLimits changes max.connections, max.connections.per.ip
+// and max.connections.per.ip.overrides (<= 0: the default). A raised
+// max.connections admits waiting accepts at once; lowered limits apply
+// to new connections only. overrides must not be modified afterwards.
+func (l *Limits) SetConnectionLimits(maxConns, perIP int, overrides map[netip.Addr]int) {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnections
+	}
+	if perIP <= 0 {
+		perIP = DefaultMaxConnectionsPerIP
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.maxConns, l.mu.perIP, l.mu.overrides = maxConns, perIP, overrides
+	l.wakeLocked()
+}
+
+// wakeLocked wakes every waitSlot.
+func (l *Limits) wakeLocked() {
+	close(l.mu.wake)
+	l.mu.wake = make(chan struct{})
 }
 
 // Budget is the request memory budget.
@@ -106,34 +133,49 @@ func (l *Limits) Budget() *Budget { return l.budget }
 // waitSlot takes a connection slot, waiting while max.connections
 // connections are open. It fails only when ctx ends.
 func (l *Limits) waitSlot(ctx context.Context) error {
-	select {
-	case l.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	began := time.Now()
-	defer func() { l.metrics.AcceptBlocked(time.Since(began)) }()
-	select {
-	case l.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	var began time.Time
+	for {
+		l.mu.Lock()
+		if l.mu.open < l.mu.maxConns {
+			l.mu.open++
+			l.mu.Unlock()
+			if !began.IsZero() {
+				l.metrics.AcceptBlocked(time.Since(began))
+			}
+			return nil
+		}
+		wake := l.mu.wake
+		l.mu.Unlock()
+		if began.IsZero() {
+			began = time.Now()
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			l.metrics.AcceptBlocked(time.Since(began))
+			return ctx.Err()
+		}
 	}
 }
 
 // releaseSlot gives back a slot taken by waitSlot.
-func (l *Limits) releaseSlot() { <-l.slots }
+func (l *Limits) releaseSlot() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.open--
+	l.wakeLocked()
+}
 
 // openIP counts a connection from addr, or fails with ErrTooManyForIP
 // when addr already has its maximum open (Kafka's ConnectionQuotas.inc
 // throws TooManyConnectionsException then).
 func (l *Limits) openIP(addr netip.Addr) error {
-	limit := l.perIP
-	if o, ok := l.overrides[addr]; ok {
-		limit = o
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	limit := l.mu.perIP
+	if o, ok := l.mu.overrides[addr]; ok {
+		limit = o
+	}
 	n := l.mu.byIP[addr]
 	if n >= limit {
 		return fmt.Errorf("%w: %s has %d (max.connections.per.ip %d)", ErrTooManyForIP, addr, n, limit)

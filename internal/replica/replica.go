@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -78,6 +79,12 @@ type Manager struct {
 	// published is image, for readers that must not take mu (ISR
 	// eligibility, under a partition's mu).
 	published atomic.Pointer[metadata.Image]
+
+	// dynDefault and dynBroker are the dynamic broker configs (cluster
+	// default, this broker's) of the last image applied: when they change
+	// every log takes the new effective config. Only Apply touches them
+	// (Apply calls never overlap).
+	dynDefault, dynBroker map[string]string
 
 	// lagMs is replica.lag.time.max.ms. Set by New.
 	lagMs int64
@@ -442,6 +449,18 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 	var existingISR []int
 	var existingCfg []*storage.Config
 	seen := map[topicPartition]bool{}
+	// The effective broker config (static + the image's dynamic broker
+	// configs): the default of every topic config without an override.
+	cfg := m.cfg
+	dynDefault, dynBroker := next.DynamicBrokerConfigs(m.nodeID)
+	brokerCfgChanged := !maps.Equal(dynDefault, m.dynDefault) || !maps.Equal(dynBroker, m.dynBroker)
+	if cfg != nil {
+		var err error
+		if cfg, err = cfg.WithDynamic(dynDefault, dynBroker); err != nil && brokerCfgChanged {
+			m.logger.Error("dynamic broker configs", "err", err)
+		}
+	}
+	m.dynDefault, m.dynBroker = dynDefault, dynBroker
 	// Published first: ISR eligibility (fenced brokers) reads it while
 	// the partitions change.
 	m.published.Store(next)
@@ -452,7 +471,7 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 		if prev != nil {
 			old = prev.TopicsByID[t.ID]
 		}
-		if old == t && prev == m.image {
+		if old == t && prev == m.image && !brokerCfgChanged {
 			// Images share unchanged topics (copy on write): nothing
 			// to do but remember which partitions are still ours.
 			for _, mp := range t.Partitions {
@@ -462,11 +481,11 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			}
 			continue
 		}
-		cfgChanged := old == nil || !equalConfigs(old.Configs, t.Configs)
+		cfgChanged := old == nil || !equalConfigs(old.Configs, t.Configs) || brokerCfgChanged
 		// Computed for every topic: a partition newly assigned to this
 		// broker needs its topic's config even when the config is unchanged.
-		scfg := StorageConfig(m.cfg, t.Configs)
-		minISR, _ := strconv.Atoi(m.cfg.TopicValue(t.Configs, "min.insync.replicas"))
+		scfg := StorageConfig(cfg, t.Configs)
+		minISR, _ := strconv.Atoi(cfg.TopicValue(t.Configs, "min.insync.replicas"))
 		for _, mp := range t.Partitions {
 			if !contains(mp.Replicas, m.nodeID) {
 				continue

@@ -132,6 +132,17 @@ func (ft *fetcher) partitionLag(tp TopicPartition) (int64, bool) {
 	return ps.lag, true
 }
 
+// follower returns the Follower of a followed partition.
+func (ft *fetcher) follower(tp TopicPartition) (Follower, bool) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ps := ft.parts[tp]
+	if ps == nil {
+		return nil, false
+	}
+	return ps.f, true
+}
+
 // add starts (or restarts) fetching fs.
 func (ft *fetcher) add(fs []Follower) {
 	ft.mu.Lock()

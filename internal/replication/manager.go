@@ -170,6 +170,54 @@ func (m *Manager) removeLocked(k fetcherKey, tps []TopicPartition) {
 	}
 }
 
+// SetNumFetchers changes num.replica.fetchers (a dynamic broker config,
+// Kafka's DynamicThreadPool / AbstractFetcherManager.resizeThreadPool):
+// every followed partition whose fetcher index changes moves to its new
+// fetcher, whose fetch state restarts at the log end offset (as a leader
+// change does); fetchers left without partitions stop. n < 1 is 1.
+func (m *Manager) SetNumFetchers(n int) {
+	n = max(n, 1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || n == m.opts.NumFetchers {
+		m.opts.NumFetchers = n
+		return
+	}
+	m.opts.NumFetchers = n
+	type move struct {
+		from fetcherKey
+		tp   TopicPartition
+		f    Follower
+		addr string
+	}
+	var moves []move
+	for tp, k := range m.assigned {
+		nk := fetcherKey{k.leaderID, FetcherIndex(tp.Topic, tp.Partition, n)}
+		if nk == k {
+			continue
+		}
+		ft := m.fetchers[k]
+		if ft == nil {
+			continue
+		}
+		if f, ok := ft.follower(tp); ok {
+			moves = append(moves, move{k, tp, f, ft.address()})
+		}
+	}
+	for _, mv := range moves {
+		m.removeLocked(mv.from, []TopicPartition{mv.tp})
+		k := fetcherKey{mv.from.leaderID, FetcherIndex(mv.tp.Topic, mv.tp.Partition, n)}
+		m.assigned[mv.tp] = k
+		ft := m.fetchers[k]
+		if ft == nil {
+			ft = newFetcher(m.opts, k, mv.addr)
+			m.fetchers[k] = ft
+			ft.start()
+		}
+		ft.add([]Follower{mv.f})
+	}
+}
+
 // Close stops every fetcher and waits for them: an in-flight request is
 // abandoned (its connection closed), an append in progress finishes.
 // AddPartitions fails afterwards.

@@ -516,6 +516,24 @@ func TestReplicationFollowsLeaderByteForByte(t *testing.T) {
 		t.Fatalf("fetchers %+v, max lag %d", stats, m.MaxLag())
 	}
 
+	// num.replica.fetchers raised live: the partitions move to the
+	// fetchers of their new index and keep up.
+	m.SetNumFetchers(3)
+	produceRounds(t, acks1b, topic, parts, 3, 30, "d")
+	waitCaughtUp(t, adm, topic, su.fs)
+	idx := map[int]bool{}
+	for _, st := range m.Fetchers() {
+		idx[st.Index] = true
+	}
+	for p := int32(0); p < parts; p++ {
+		if !idx[replication.FetcherIndex(topic, p, 3)] {
+			t.Fatalf("after SetNumFetchers(3): fetchers %+v, none for partition %d's index %d", m.Fetchers(), p, replication.FetcherIndex(topic, p, 3))
+		}
+	}
+	if len(m.Fetchers()) != len(idx) || len(idx) > 3 {
+		t.Fatalf("after SetNumFetchers(3): fetchers %+v", m.Fetchers())
+	}
+
 	start := time.Now()
 	m.Close()
 	if d := time.Since(start); d > 2*time.Second {

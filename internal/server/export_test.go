@@ -44,3 +44,13 @@ func (s *Server) MetricsText(t testing.TB) string {
 // FollowerReadsForTest is the consumer fetches this node served as a
 // follower (KIP-392).
 func (s *Server) FollowerReadsForTest() int64 { return s.replicas.FollowerReads() }
+
+// FetcherIndexesForTest are the indexes of this node's follower fetchers
+// (num.replica.fetchers).
+func (s *Server) FetcherIndexesForTest() []int {
+	var out []int
+	for _, st := range s.fetchers.Fetchers() {
+		out = append(out, st.Index)
+	}
+	return out
+}

@@ -242,6 +242,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		Metrics: netMetrics,
 	})
+	// Dynamic max.connections / max.connections.per.ip (dynconf.go).
+	s.pub.Subscribe((&dynamicConfigs{static: cfg, self: cfg.NodeID, limits: limits, fetchers: s.fetchers, logger: logger,
+		lastMax: cfg.MaxConnections, lastPerIP: cfg.MaxConnectionsPerIP, lastOverrides: cfg.MaxConnectionsPerIPOverrides,
+		lastFetchers: cfg.NumReplicaFetchers}).apply)
 	raftListener := raftListenerName(cfg)
 	for i, l := range cfg.Listeners {
 		nopts := network.Options{

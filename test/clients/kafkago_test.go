@@ -218,3 +218,63 @@ func TestKafkaGoConsumerGroupFirstJoin(t *testing.T) {
 		t.Fatalf("commit: %v", err)
 	}
 }
+
+// TestKafkaGoBrokerConfigs drives kafka-go's Client on BROKER resources
+// (dynamic broker configs, KIP-226): legacy AlterConfigs for the cluster
+// default (kafka-go's IncrementalAlterConfigs and DescribeConfigs parse
+// the resource name as a broker id, so they cannot name the default),
+// IncrementalAlterConfigs SET for broker 1, DescribeConfigs with each
+// level's source, DELETE bringing the default back.
+func TestKafkaGoBrokerConfigs(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 20 * time.Second}
+	alter := func(res string, op kafka.ConfigOperation, k, v string) {
+		t.Helper()
+		r, err := cl.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+			ResourceType: kafka.ResourceTypeBroker, ResourceName: res,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: k, Value: v, ConfigOperation: op}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := r.Resources[0].Error; e != nil {
+			t.Fatalf("alter %q %s: %v", res, k, e)
+		}
+	}
+	describe := func(key string) (string, int8) {
+		t.Helper()
+		r, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeBroker, ResourceName: "1", ConfigNames: []string{key},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := r.Resources[0].Error; e != nil || len(r.Resources[0].ConfigEntries) != 1 {
+			t.Fatalf("describe %s: %v %+v", key, e, r.Resources[0].ConfigEntries)
+		}
+		ce := r.Resources[0].ConfigEntries[0]
+		return ce.ConfigValue, ce.ConfigSource
+	}
+	ar, err := cl.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeBroker, ResourceName: "",
+		Configs: []kafka.AlterConfigRequestConfig{{Name: "log.retention.ms", Value: "7200000"}},
+	}}})
+	if err != nil || len(ar.Errors) != 1 {
+		t.Fatalf("alter cluster default: %v %+v", err, ar)
+	}
+	for _, e := range ar.Errors {
+		if e != nil {
+			t.Fatalf("alter cluster default: %v", e)
+		}
+	}
+	alter("1", kafka.ConfigOperationSet, "log.retention.ms", "3600000")
+	if v, src := describe("log.retention.ms"); v != "3600000" || src != 2 { // DYNAMIC_BROKER_CONFIG
+		t.Fatalf("broker value: %s from %d", v, src)
+	}
+	alter("1", kafka.ConfigOperationDelete, "log.retention.ms", "")
+	if v, src := describe("log.retention.ms"); v != "7200000" || src != 3 { // DYNAMIC_DEFAULT_BROKER_CONFIG
+		t.Fatalf("after delete: %s from %d", v, src)
+	}
+}

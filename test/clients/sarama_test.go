@@ -109,3 +109,69 @@ func TestSaramaRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestSaramaBrokerConfigs drives sarama's ClusterAdmin on BROKER
+// resources (dynamic broker configs, KIP-226): legacy AlterConfigs and
+// IncrementalAlterConfigs for broker 1 and the cluster default, then
+// DescribeConfigs shows each value with its level; a read-only key is
+// refused.
+func TestSaramaBrokerConfigs(t *testing.T) {
+	b := startBroker(t)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	adm, err := sarama.NewClusterAdmin([]string{b.Addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	v := func(s string) *string { return &s }
+	if err := adm.AlterConfig(sarama.BrokerResource, "", map[string]*string{"log.retention.ms": v("3600000")}, false); err != nil {
+		t.Fatalf("alter cluster default: %v", err)
+	}
+	if err := adm.IncrementalAlterConfig(sarama.BrokerResource, "1", map[string]sarama.IncrementalAlterConfigsEntry{
+		"log.segment.bytes": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: v("2097152")},
+	}, false); err != nil {
+		t.Fatalf("incremental alter broker 1: %v", err)
+	}
+	if err := adm.IncrementalAlterConfig(sarama.BrokerResource, "1", map[string]sarama.IncrementalAlterConfigsEntry{
+		"log.dirs": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: v("/elsewhere")},
+	}, false); err == nil {
+		t.Errorf("read-only log.dirs accepted")
+	}
+	describe := func(name string) []sarama.ConfigEntry {
+		t.Helper()
+		rs, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: name}}, sarama.DescribeConfigsOptions{IncludeSynonyms: true})
+		if err != nil || len(rs) != 1 || rs[0].ErrorCode != 0 {
+			t.Fatalf("describe broker %q: %v %+v", name, err, rs)
+		}
+		return rs[0].Configs
+	}
+	entries := describe("1")
+	got := map[string]sarama.ConfigEntry{}
+	for _, e := range entries {
+		got[e.Name] = e
+	}
+	for _, w := range []struct {
+		key, value string
+		src        sarama.ConfigSource
+		readOnly   bool
+	}{
+		{"log.segment.bytes", "2097152", sarama.SourceDynamicBroker, false},
+		{"log.retention.ms", "3600000", sarama.SourceDynamicDefaultBroker, false},
+		{"log.dirs", "", sarama.SourceStaticBroker, true},
+	} {
+		e, ok := got[w.key]
+		if !ok || (w.value != "" && e.Value != w.value) || e.Source != w.src || e.ReadOnly != w.readOnly {
+			t.Errorf("%s: %+v, want %q from %v read-only %v", w.key, e, w.value, w.src, w.readOnly)
+		}
+	}
+	// The broker's own value, then the cluster default and Kafka's
+	// default as synonyms.
+	if syn := got["log.segment.bytes"].Synonyms; len(syn) != 2 || syn[0].Source != sarama.SourceDynamicBroker || syn[1].Source != sarama.SourceDefault {
+		t.Errorf("log.segment.bytes synonyms %+v", syn)
+	}
+	defaults := describe("")
+	if len(defaults) != 1 || defaults[0].Name != "log.retention.ms" || defaults[0].Source != sarama.SourceDynamicDefaultBroker {
+		t.Errorf("cluster default: %+v", defaults)
+	}
+}
