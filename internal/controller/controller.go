@@ -509,7 +509,7 @@ func (c *Controller) CreateTopics(ctx context.Context, req *kmsg.CreateTopicsReq
 		}
 		rt.NumPartitions = int32(len(spec.assignment))
 		rt.ReplicationFactor = int16(len(spec.assignment[0]))
-		for _, ce := range c.cfg.Topic(spec.configs) {
+		for _, ce := range c.controllerConfig(im).Topic(spec.configs) {
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = ce.Name, ce.Value, ce.ReadOnly, int8(ce.Source), ce.Sensitive
 			rt.Configs = append(rt.Configs, rc)
