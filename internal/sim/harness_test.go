@@ -76,6 +76,10 @@ type options struct {
 	// ignore diverging epochs, so they keep records the leader does not
 	// have (a fetcher without KIP-101/595 truncation).
 	brokenNoTruncate bool
+	// calm (directed tests): no random faults, drops or delays; every
+	// step delivers all metadata, fetches and checks every broker, and
+	// produces nothing by itself.
+	calm bool
 }
 
 // violation is a broken invariant.
@@ -473,10 +477,8 @@ func (w *world) takeAlters() {
 		return int(a.req.Partition - b.req.Partition)
 	})
 	for _, c := range calls {
-		switch r := w.rng.Intn(10); {
-		case r < 6:
-			c.due = w.step
-		default:
+		c.due = w.step
+		if !w.o.calm && w.rng.Intn(10) >= 6 {
 			c.due = w.step + 1 + w.rng.Intn(30)
 		}
 		w.held = append(w.held, c)
@@ -502,7 +504,7 @@ func (w *world) processAlters() {
 		for i, m := range c.req.NewISR {
 			ids[i] = m.BrokerID
 		}
-		if !w.reachable(c.from, controllerNode) || w.rng.Intn(20) == 0 {
+		if !w.reachable(c.from, controllerNode) || w.chance(1, 20) {
 			w.event("AlterPartition from %d p%d isr %v dropped", c.from, c.req.Partition, ids)
 			w.stats["alters dropped"]++
 			c.reply <- alterReply{err: errDropped}
@@ -510,7 +512,7 @@ func (w *world) processAlters() {
 		}
 		res, err := w.sendAlter(c.req)
 		w.captureImage()
-		if err == nil && w.rng.Intn(20) == 0 {
+		if err == nil && w.chance(1, 20) {
 			w.event("AlterPartition from %d p%d isr %v: answer lost (%d)", c.from, c.req.Partition, ids, res.ErrorCode)
 			w.stats["alter answers lost"]++
 			err = errDropped
@@ -972,37 +974,62 @@ func (w *world) oneStep(faults bool) {
 		if !b.alive {
 			continue
 		}
-		if w.step >= b.frozenUntil && w.reachable(b.id, controllerNode) && b.image < len(w.images)-1 && w.rng.Intn(10) < 7 {
+		if w.step >= b.frozenUntil && w.reachable(b.id, controllerNode) && b.image < len(w.images)-1 && !w.chance(3, 10) {
 			to := len(w.images) - 1
-			if w.rng.Intn(2) == 0 {
+			if !w.o.calm && w.rng.Intn(2) == 0 {
 				to = b.image + 1
 			}
 			w.deliver(b, to)
 		}
-		if b.epoch >= 0 && !b.serving && w.images[b.image].Offset >= b.epoch {
-			b.serving = true
-			w.event("broker %d serving", b.id)
-		}
+		w.maybeServe(b)
 	}
 	for _, k := range w.rng.Perm(len(w.brokers)) {
-		if b := w.brokers[k]; b.alive && w.rng.Intn(10) < 8 {
+		if b := w.brokers[k]; b.alive && !w.chance(2, 10) {
 			w.fetchRound(b)
 		}
 	}
 	for _, k := range w.rng.Perm(len(w.brokers)) {
-		if b := w.brokers[k]; b.alive && w.rng.Intn(10) < 3 {
+		if b := w.brokers[k]; b.alive && (w.o.calm || w.rng.Intn(10) < 3) {
 			b.rm.MaybeShrinkISRs()
 		}
 	}
 	w.takeAlters()
-	for range w.rng.Intn(3) {
-		w.produce(int32(w.rng.Intn(w.o.partitions)))
+	if !w.o.calm {
+		for range w.rng.Intn(3) {
+			w.produce(int32(w.rng.Intn(w.o.partitions)))
+		}
 	}
 	w.checkAcks()
 	w.checkInvariants()
 	if w.step%500 == 0 {
 		w.verifyMirrors()
 	}
+}
+
+// chance is true with probability num/den, never in a calm run.
+func (w *world) chance(num, den int) bool {
+	return !w.o.calm && w.rng.Intn(den) < num
+}
+
+// maybeServe starts serving a registered broker once its metadata holds
+// its registration.
+func (w *world) maybeServe(b *broker) {
+	if b.alive && b.epoch >= 0 && !b.serving && w.images[b.image].Offset >= b.epoch {
+		b.serving = true
+		w.event("broker %d serving", b.id)
+	}
+}
+
+// fence has the controller fence b through its heartbeat (WantFence),
+// the controller's own path for a broker that must stop leading.
+func (w *world) fence(b *broker) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = b.id, b.epoch
+	req.CurrentMetadataOffset = w.images[b.image].Offset
+	req.WantFence = true
+	resp := w.ctl.BrokerHeartbeat(context.Background(), req)
+	w.captureImage()
+	w.event("FENCE broker %d: %v", b.id, kerr.ErrorForCode(resp.ErrorCode))
 }
 
 // fault injects at most one fault.
