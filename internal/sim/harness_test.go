@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -117,11 +118,18 @@ type world struct {
 	// and the step each heals at.
 	cuts map[[2]int32]int
 
-	nextValue int                 // unique record values
-	pending   []*pendingAck       // acks=all produces not answered yet
-	acked     []map[int64]string  // per partition: acknowledged offset -> value
-	hwSeen    map[hwKey]int64     // a leader's last high watermark per epoch
+	nextValue int             // unique record values
+	pending   []*pendingAck   // acks=all produces not answered yet
+	acked     []*ackedLog     // per partition
+	hwSeen    map[hwKey]int64 // a leader's last high watermark per epoch
+	// viewEpoch is each broker's last leader epoch per partition, as its
+	// replica manager knew it (never goes back, restarts included).
+	viewEpoch map[[2]int32]int32
 	epochs    []metadata.Partition // per partition: last leader/epoch in the images
+
+	// inflight are fetch answers the network delays, in the order the
+	// leader gave them; a follower has at most one per partition.
+	inflight []*heldFetch
 
 	stats map[string]int
 	// trace is the last events, printed on failure; hash sums all of
@@ -146,8 +154,11 @@ type broker struct {
 	rm    *replica.Manager
 	// image is the index in world.images of the image it applied.
 	image int
-	// epoch is its broker epoch (-1: not registered in this run).
+	// epoch is its broker epoch (-1: not registered in this run), for
+	// the harness; sharedEpoch the same for the replica manager's
+	// AlterPartition senders (their own goroutines). Set by setEpoch.
 	epoch         int64
+	sharedEpoch   atomic.Int64
 	incarnationID [16]byte
 	// serving: registered and caught up with the registration; only
 	// then does it answer produces and fetches (the server binds its
@@ -161,6 +172,11 @@ type broker struct {
 	frozenUntil int
 	// mirrors are its logs as last read (per partition).
 	mirrors []*mirror
+}
+
+func (b *broker) setEpoch(e int64) {
+	b.epoch = e
+	b.sharedEpoch.Store(e)
 }
 
 // alterCall is one AlterPartition from a leader, waiting for the harness.
@@ -199,6 +215,46 @@ func (u *updater) AlterPartition(ctx context.Context, req replica.AlterISR) (rep
 	case <-ctx.Done():
 		return replica.AlterISRResult{}, ctx.Err()
 	}
+}
+
+// ackedLog is a partition's acknowledged records: values[offset] is the
+// value acknowledged at offset, "" where none was (values are never
+// empty); n counts them.
+type ackedLog struct {
+	values []string
+	n      int
+}
+
+func (a *ackedLog) get(off int64) string {
+	if off < int64(len(a.values)) {
+		return a.values[off]
+	}
+	return ""
+}
+
+func (a *ackedLog) set(off int64, v string) {
+	for int64(len(a.values)) <= off {
+		a.values = append(a.values, "")
+	}
+	if a.values[off] == "" {
+		a.n++
+	}
+	a.values[off] = v
+}
+
+// heldFetch is a fetch answer on its way back to the follower: the
+// leader served the request (and recorded the follower's position) when
+// it was sent.
+type heldFetch struct {
+	b      *broker
+	inc    int
+	i      int32
+	p      *replica.Partition
+	leader int32
+	epoch  int32
+	offset int64
+	res    replica.FetchResult
+	due    int
 }
 
 // pendingAck is an acks=all produce waiting for the high watermark.
@@ -245,19 +301,20 @@ func newWorld(t testing.TB, o options) *world {
 	}
 	w := &world{
 		t: t, o: o, rng: rand.New(rand.NewSource(o.seed)), cfg: cfg, q: q,
-		ctl:    controller.New(q, cfg, quiet),
-		cuts:   map[[2]int32]int{},
-		hwSeen: map[hwKey]int64{},
-		stats:  map[string]int{},
-		hash:   fnv.New64a().Sum64(),
+		ctl:       controller.New(q, cfg, quiet),
+		cuts:      map[[2]int32]int{},
+		hwSeen:    map[hwKey]int64{},
+		viewEpoch: map[[2]int32]int32{},
+		stats:     map[string]int{},
+		hash:      fnv.New64a().Sum64(),
 	}
 	w.images = []*metadata.Image{q.Applied()}
 	for range o.partitions {
-		w.acked = append(w.acked, map[int64]string{})
+		w.acked = append(w.acked, &ackedLog{})
 		w.epochs = append(w.epochs, metadata.Partition{Leader: -1, LeaderEpoch: -1})
 	}
 	for id := int32(1); id <= int32(o.brokers); id++ {
-		b := &broker{id: id, dir: filepath.Join(root, "broker-"+strconv.Itoa(int(id))), epoch: -1}
+		b := &broker{id: id, dir: filepath.Join(root, "broker-"+strconv.Itoa(int(id)))}
 		w.brokers = append(w.brokers, b)
 		w.start(b)
 	}
@@ -336,12 +393,13 @@ func (w *world) start(b *broker) {
 		w.t.Fatalf("broker %d: open logs: %v", b.id, err)
 	}
 	b.inc++
-	b.alive, b.serving, b.shutdown, b.epoch = true, false, false, -1
+	b.alive, b.serving, b.shutdown = true, false, false
+	b.setEpoch(-1)
 	b.incarnationID = [16]byte{byte(b.id), byte(b.inc), byte(b.inc >> 8)}
 	b.rm = replica.New(b.id, b.logs, w.cfg, quiet)
 	b.rm.SetReplication(replica.ReplicationOptions{
 		ISRUpdater:  &updater{w: w, b: b, inc: b.inc},
-		BrokerEpoch: func() int64 { return b.epoch },
+		BrokerEpoch: b.sharedEpoch.Load,
 	})
 	b.rm.Apply(nil, w.images[b.image])
 	b.mirrors = make([]*mirror, w.o.partitions)
@@ -359,7 +417,8 @@ func (w *world) stop(b *broker) {
 	if err := b.logs.Close(); err != nil {
 		w.t.Fatalf("broker %d: close logs: %v", b.id, err)
 	}
-	b.alive, b.serving, b.shutdown, b.epoch = false, false, false, -1
+	b.alive, b.serving, b.shutdown = false, false, false
+	b.setEpoch(-1)
 	b.rm, b.logs = nil, nil
 	synctest.Wait()
 	w.event("broker %d stopped", b.id)
@@ -389,7 +448,7 @@ func (w *world) register(b *broker) {
 		w.event("broker %d registration: %v", b.id, kerr.ErrorForCode(resp.ErrorCode))
 		return
 	}
-	b.epoch = resp.BrokerEpoch
+	b.setEpoch(resp.BrokerEpoch)
 	w.event("broker %d registered, epoch %d", b.id, b.epoch)
 }
 
@@ -407,7 +466,8 @@ func (w *world) heartbeat(b *broker) {
 	case 0:
 	case kerr.StaleBrokerEpoch.Code, kerr.BrokerIDNotRegistered.Code:
 		w.event("broker %d heartbeat: %v; registering again", b.id, kerr.ErrorForCode(resp.ErrorCode))
-		b.epoch, b.serving = -1, false
+		b.serving = false
+		b.setEpoch(-1)
 		return
 	default:
 		return
@@ -566,7 +626,7 @@ func (w *world) sendAlter(r replica.AlterISR) (replica.AlterISRResult, error) {
 func (w *world) fetchRound(b *broker) {
 	for i := range w.o.partitions {
 		p, err := b.rm.Replica(topicName, int32(i))
-		if err != nil || p.IsLeader() || p.Leader() < 0 || p.Leader() == b.id {
+		if err != nil || p.IsLeader() || p.Leader() < 0 || p.Leader() == b.id || w.fetching(b, int32(i)) {
 			continue
 		}
 		lb := w.brokers[p.Leader()-1]
@@ -598,17 +658,62 @@ func (w *world) fetchRound(b *broker) {
 			w.stats["fetch errors"]++
 			continue
 		}
-		a, err := replication.ApplyAnswer(p, res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset, res.Records, res.HighWatermark, res.LogStartOffset)
-		storage.ReleaseBuffer(res.Records)
-		switch {
-		case err != nil:
-			w.event("broker %d p%d: apply failed: %v", b.id, i, err)
-		case a.Diverged:
-			w.event("broker %d p%d: diverging epoch %d end %d: truncated %d -> %d", b.id, i, res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset, a.LogEndOffset, a.TruncateTo)
-			w.stats["truncations"]++
+		if w.chance(1, 5) {
+			// The answer is delayed by the network.
+			pooled := res.Records
+			res.Records = slices.Clone(pooled)
+			storage.ReleaseBuffer(pooled)
+			w.inflight = append(w.inflight, &heldFetch{b: b, inc: b.inc, i: int32(i), p: p, leader: lb.id, epoch: fp.CurrentLeaderEpoch,
+				offset: fp.FetchOffset, res: res, due: w.step + 1 + w.rng.Intn(10)})
+			continue
 		}
+		w.applyFetch(b, int32(i), p, res)
+		storage.ReleaseBuffer(res.Records)
 	}
 	w.syncMirrors(b)
+}
+
+// fetching reports whether b has a fetch answer of partition i in flight.
+func (w *world) fetching(b *broker, i int32) bool {
+	for _, h := range w.inflight {
+		if h.b == b && h.inc == b.inc && h.i == i {
+			return true
+		}
+	}
+	return false
+}
+
+// deliverFetches applies the delayed fetch answers that are due, each
+// only if its partition is still in the state it was asked in (same
+// leader, leader epoch and log end offset), as the fetcher does.
+func (w *world) deliverFetches() {
+	keep := w.inflight[:0]
+	for _, h := range w.inflight {
+		switch {
+		case h.b.inc != h.inc || !h.b.alive:
+		case h.due > w.step:
+			keep = append(keep, h)
+		case h.p.IsLeader() || h.p.Leader() != h.leader || h.p.LeaderEpoch() != h.epoch || h.p.LogEndOffset() != h.offset:
+			w.stats["late fetch answers dropped"]++
+		default:
+			w.stats["late fetch answers applied"]++
+			w.applyFetch(h.b, h.i, h.p, h.res)
+			w.syncMirror(h.b, h.i)
+		}
+	}
+	w.inflight = keep
+}
+
+// applyFetch applies a fetch answer as internal/replication does.
+func (w *world) applyFetch(b *broker, i int32, p *replica.Partition, res replica.FetchResult) {
+	a, err := replication.ApplyAnswer(p, res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset, res.Records, res.HighWatermark, res.LogStartOffset)
+	switch {
+	case err != nil:
+		w.event("broker %d p%d: apply failed: %v", b.id, i, err)
+	case a.Diverged:
+		w.event("broker %d p%d: diverging epoch %d end %d: truncated %d -> %d", b.id, i, res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset, a.LogEndOffset, a.TruncateTo)
+		w.stats["truncations"]++
+	}
 }
 
 // outOfRange is the fetcher's OFFSET_OUT_OF_RANGE handling (ListOffsets
@@ -687,7 +792,11 @@ func (w *world) checkAcks() {
 				continue
 			}
 			for k, v := range pa.values {
-				w.acked[pa.partition][pa.first+int64(k)] = v
+				off := pa.first + int64(k)
+				if old := w.acked[pa.partition].get(off); old != "" {
+					w.violate("lost", "partition %d: offset %d acknowledged twice: %q, then %q", pa.partition, off, old, v)
+				}
+				w.acked[pa.partition].set(off, v)
 			}
 			w.stats["acked records"] += len(pa.values)
 			w.event("ack p%d offsets %d-%d from broker %d epoch %d", pa.partition, pa.first, last, pa.broker.id, pa.epoch)
@@ -798,15 +907,44 @@ func (w *world) verifyMirrors() {
 // checkInvariants runs after every step.
 //  1. Every acknowledged record is in the log of the partition's current
 //     leader (the controller's), with the same value, when that broker
-//     is up.
+//     is up, and in the log of every live member of the controller's ISR
+//     (the candidates of the next clean election).
 //  2. On a leader that applied its epoch, the logs of its ISR members
 //     equal its own below the high watermark: same batches (offsets,
 //     epochs, CRCs), same records.
 //  3. A leader's high watermark never goes back within a leader epoch.
+//  4. The leader epoch a broker knows for a partition never goes back.
 func (w *world) checkInvariants() {
 	im := w.images[len(w.images)-1]
 	t := im.Topics[topicName]
+	for _, b := range w.brokers {
+		if !b.alive {
+			continue
+		}
+		for i := range t.Partitions {
+			p, err := b.rm.Replica(topicName, int32(i))
+			if err != nil {
+				continue
+			}
+			k := [2]int32{b.id, int32(i)}
+			if e, ok := w.viewEpoch[k]; ok && p.LeaderEpoch() < e {
+				w.violate("epoch", "broker %d partition %d: leader epoch went back from %d to %d", b.id, i, e, p.LeaderEpoch())
+			}
+			w.viewEpoch[k] = p.LeaderEpoch()
+		}
+	}
 	for i, mp := range t.Partitions {
+		for _, id := range mp.ISR {
+			if b := w.brokers[id-1]; b.alive {
+				role := "ISR member"
+				if id == mp.Leader {
+					role = "leader"
+				}
+				if !w.hasAcked(b, i, fmt.Sprintf("%s %d (epoch %d)", role, id, mp.LeaderEpoch)) {
+					return
+				}
+			}
+		}
 		if mp.Leader < 0 {
 			continue
 		}
@@ -815,15 +953,8 @@ func (w *world) checkInvariants() {
 			continue
 		}
 		lm := lb.mirrors[i]
-		for off, v := range w.acked[i] {
-			if off >= int64(len(lm.values)) || lm.values[off] != v {
-				got := "nothing"
-				if off < int64(len(lm.values)) {
-					got = strconv.Quote(lm.values[off])
-				}
-				w.violate("lost", "partition %d: acknowledged offset %d (%q) is %s on leader %d (epoch %d, log end %d)", i, off, v, got, lb.id, mp.LeaderEpoch, len(lm.values))
-				return
-			}
+		if !slices.Contains(mp.ISR, mp.Leader) && !w.hasAcked(lb, i, fmt.Sprintf("leader %d (epoch %d, not in the ISR)", lb.id, mp.LeaderEpoch)) {
+			return
 		}
 		lp, err := lb.rm.Replica(topicName, int32(i))
 		if err != nil || !lp.IsLeader() || lp.LeaderEpoch() != mp.LeaderEpoch || !lb.serving {
@@ -845,6 +976,26 @@ func (w *world) checkInvariants() {
 			}
 		}
 	}
+}
+
+// hasAcked checks that b's log of partition i holds every acknowledged
+// record; who names b in the violation.
+func (w *world) hasAcked(b *broker, i int, who string) bool {
+	m := b.mirrors[i]
+	for off, v := range w.acked[i].values {
+		if v == "" {
+			continue
+		}
+		if off >= len(m.values) || m.values[off] != v {
+			got := "nothing"
+			if off < len(m.values) {
+				got = strconv.Quote(m.values[off])
+			}
+			w.violate("lost", "partition %d: acknowledged offset %d (%q) is %s on %s (log end %d)", i, off, v, got, who, len(m.values))
+			return false
+		}
+	}
+	return true
 }
 
 // prefixUpTo checks that f holds exactly l's batches and records below hw.
@@ -891,8 +1042,8 @@ func (w *world) finalCheck() {
 				continue
 			}
 			m := b.mirrors[i]
-			for off, v := range w.acked[i] {
-				if off >= int64(len(m.values)) || m.values[off] != v {
+			for off, v := range w.acked[i].values {
+				if v != "" && (off >= len(m.values) || m.values[off] != v) {
 					w.violate("lost", "after healing: partition %d offset %d (%q) missing or different on broker %d (log end %d)", i, off, v, b.id, len(m.values))
 					return
 				}
@@ -911,7 +1062,9 @@ func (w *world) run() *violation {
 	for w.step = 1; w.step <= w.o.steps && w.fail == nil; w.step++ {
 		w.oneStep(true)
 	}
-	// Heal: every link up, every broker back, metadata flowing.
+	// Heal: every link up, every broker back, nothing dropped or
+	// delayed any more (calm), no new produce.
+	w.o.calm = true
 	w.cuts = map[[2]int32]int{}
 	for _, b := range w.brokers {
 		b.frozenUntil = 0
@@ -983,6 +1136,7 @@ func (w *world) oneStep(faults bool) {
 		}
 		w.maybeServe(b)
 	}
+	w.deliverFetches()
 	for _, k := range w.rng.Perm(len(w.brokers)) {
 		if b := w.brokers[k]; b.alive && !w.chance(2, 10) {
 			w.fetchRound(b)
@@ -1078,7 +1232,7 @@ func (w *world) summary() string {
 	}
 	n := 0
 	for _, a := range w.acked {
-		n += len(a)
+		n += a.n
 	}
 	fmt.Fprintf(&sb, "acked offsets=%d images=%d", n, len(w.images))
 	return sb.String()

@@ -68,6 +68,9 @@ func TestSimulationNoAckedLoss(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			start := time.Now()
 			w, v := simulate(t, shape(options{seed: seed, steps: *flagSteps}))
+			if n := w.ctl.UncleanLeaderElections(); v == nil && n != 0 {
+				t.Fatalf("seed %d: %d unclean leader elections with unclean.leader.election.enable=false", seed, n)
+			}
 			if v != nil {
 				t.Fatalf("seed %d: %v\nlast events:\n%s\nreproduce: go test ./internal/sim -run 'TestSimulationNoAckedLoss' -sim.seed=%d -sim.steps=%d",
 					seed, v, strings.Join(w.trace, "\n"), seed, *flagSteps)
@@ -122,8 +125,8 @@ func TestSimulationFormerLeaderWithEmptyEpochFollowsAgain(t *testing.T) {
 			w.produce(0)
 		}
 		w.settle(5)
-		if len(w.acked[0]) == 0 || len(w.epochs[0].ISR) != 3 {
-			t.Fatalf("setup: acked %d, ISR %v", len(w.acked[0]), w.epochs[0].ISR)
+		if w.acked[0].n == 0 || len(w.epochs[0].ISR) != 3 {
+			t.Fatalf("setup: acked %d, ISR %v", w.acked[0].n, w.epochs[0].ISR)
 		}
 		// The leader is fenced: x leads in a new epoch and applies it,
 		// appending nothing.
@@ -189,7 +192,10 @@ func negativeControl(t *testing.T, o options, kinds ...string) {
 		}
 		for _, k := range kinds {
 			if v.kind == k {
-				t.Logf("seed %d: the checker saw it: %v", seed, v)
+				t.Logf("seed %d: the checker saw it: %v (unclean leader elections: %d)", seed, v, w.ctl.UncleanLeaderElections())
+				if o.unclean && w.ctl.UncleanLeaderElections() == 0 {
+					t.Fatalf("seed %d: loss without an unclean leader election", seed)
+				}
 				return
 			}
 		}
