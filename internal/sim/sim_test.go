@@ -163,15 +163,18 @@ func TestSimulationFormerLeaderWithEmptyEpochFollowsAgain(t *testing.T) {
 }
 
 // TestSimulationSeedRegressions replays the seeds that found bugs, with
-// the steps they needed.
+// the fewest steps (among 100..2000) that showed them before the fix. A
+// harness change that draws from the rand differently changes every run:
+// find the seeds again then (build the test with the fix reverted and
+// loop over -sim.seed/-sim.steps); the directed tests do not depend on it.
 func TestSimulationSeedRegressions(t *testing.T) {
 	for _, tc := range []struct {
 		seed  int64
 		steps int
 		what  string
 	}{
-		{10, 400, "a former leader with an empty last epoch never followed again (replication.ApplyAnswer)"},
-		{6, 400, "an ISR change proposed before registration was retried with broker epoch -1 forever (replica.Manager.sendAlterISR)"},
+		{16, 200, "a former leader with an empty last epoch never followed again (replication.ApplyAnswer)"},
+		{12, 2000, "an ISR change proposed before registration was retried with broker epoch -1 forever (replica.Manager.sendAlterISR)"},
 	} {
 		if w, v := simulate(t, shape(options{seed: tc.seed, steps: tc.steps})); v != nil {
 			t.Fatalf("seed %d (%s): %v\n%s", tc.seed, tc.what, v, strings.Join(w.trace, "\n"))
