@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -410,9 +412,60 @@ func (w *world) start(b *broker) {
 	w.event("broker %d started (incarnation %d) at image offset %d", b.id, b.inc, w.images[b.image].Offset)
 }
 
-// stop closes a broker's managers (a crash: the page cache survives, as
-// with kill -9).
+// stop closes a broker's managers (a clean stop: final flushes and
+// checkpoints).
 func (w *world) stop(b *broker) {
+	w.closeManagers(b)
+	w.event("broker %d stopped", b.id)
+}
+
+// kill stops a broker as kill -9 does: its data dir keeps exactly what
+// the process had written (the page cache survives a process crash), not
+// what a clean close would add (final checkpoints, producer snapshots,
+// index trims). The dir is copied first, while every storage goroutine
+// is parked (synctest.Wait), and put back after the managers closed.
+func (w *world) kill(b *broker) {
+	synctest.Wait()
+	snap := b.dir + ".kill"
+	if err := copyDir(b.dir, snap); err != nil {
+		w.t.Fatalf("broker %d: copy data dir: %v", b.id, err)
+	}
+	w.closeManagers(b)
+	if err := os.RemoveAll(b.dir); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.Rename(snap, b.dir); err != nil {
+		w.t.Fatal(err)
+	}
+	w.event("broker %d killed", b.id)
+}
+
+// copyDir copies the regular files and directories under src to dst.
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
+}
+
+func (w *world) closeManagers(b *broker) {
 	b.rm.Close()
 	if err := b.logs.Close(); err != nil {
 		w.t.Fatalf("broker %d: close logs: %v", b.id, err)
@@ -421,7 +474,6 @@ func (w *world) stop(b *broker) {
 	b.setEpoch(-1)
 	b.rm, b.logs = nil, nil
 	synctest.Wait()
-	w.event("broker %d stopped", b.id)
 }
 
 // reachable reports whether the link between a and b is up.
@@ -1191,11 +1243,17 @@ func (w *world) fault() {
 	r := w.rng.Intn(1000)
 	b := w.brokers[w.rng.Intn(len(w.brokers))]
 	switch {
-	case r < 15: // crash
+	case r < 15: // crash: kill -9, or a stop without controlled shutdown
 		if b.alive {
-			w.event("CRASH broker %d", b.id)
-			w.stats["crashes"]++
-			w.stop(b)
+			if w.rng.Intn(2) == 0 {
+				w.event("KILL broker %d", b.id)
+				w.stats["kills"]++
+				w.kill(b)
+			} else {
+				w.event("STOP broker %d", b.id)
+				w.stats["stops"]++
+				w.stop(b)
+			}
 			b.restartAt = w.step + 20 + w.rng.Intn(130)
 		}
 	case r < 25: // controlled shutdown

@@ -173,8 +173,8 @@ func TestSimulationSeedRegressions(t *testing.T) {
 		steps int
 		what  string
 	}{
-		{16, 200, "a former leader with an empty last epoch never followed again (replication.ApplyAnswer)"},
-		{12, 2000, "an ISR change proposed before registration was retried with broker epoch -1 forever (replica.Manager.sendAlterISR)"},
+		{4, 2000, "a former leader with an empty last epoch never followed again (replication.ApplyAnswer)"},
+		{8, 100, "a leader restarted within its session led on in the same epoch with a lower high watermark (controller.BrokerRegistration)"},
 	} {
 		if w, v := simulate(t, shape(options{seed: tc.seed, steps: tc.steps})); v != nil {
 			t.Fatalf("seed %d (%s): %v\n%s", tc.seed, tc.what, v, strings.Join(w.trace, "\n"))
