@@ -21,8 +21,12 @@ FAILOVER_ROUNDS ?= 25
 # Faults of the fault checker (test/cluster/chaos_test.go): 4 in `make
 # test` (the test's default), CHAOS_FAULTS in `make chaos`.
 CHAOS_FAULTS ?= 100
+# Seeds and steps per seed of the replication simulation (internal/sim):
+# 4 x 2000 in `make test` (the test's defaults), more in `make sim`.
+SIM_SEEDS ?= 20
+SIM_STEPS ?= 10000
 
-.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench soak failover failover-replication chaos clean
+.PHONY: all build test deps vet unit race fuzz-brief clients lint fuzz bench sim soak failover failover-replication chaos clean
 
 all: build
 
@@ -74,6 +78,12 @@ bench:
 .PHONY: bench-cluster
 bench-cluster: build
 	$(GO) run ./cmd/samsaclusterbench -bin $(CURDIR)/$(BIN) $(BENCH_CLUSTER_FLAGS)
+
+# The deterministic replication simulation (docs/testing.md): SIM_SEEDS
+# seeds of SIM_STEPS steps each, under the race detector.
+sim:
+	$(GO) test -race -count=1 -timeout 120m -v -run '^TestSimulationNoAckedLoss$$' ./internal/sim/ \
+		-sim.seeds=$(SIM_SEEDS) -sim.steps=$(SIM_STEPS)
 
 soak: build
 	SAMSA_BIN=$(CURDIR)/$(BIN) SAMSA_CRASH_ROUNDS=$(SOAK_ROUNDS) \

@@ -116,6 +116,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	s := c.sess.m[req.BrokerID]
 	dup := s != nil && s.incarnation != req.IncarnationID && s.incarnation != ([16]byte{}) &&
 		now.Before(s.deadline) && !s.shuttingDown
+	newProcess := s == nil || s.incarnation != req.IncarnationID
 	c.sess.mu.Unlock()
 	if dup {
 		c.logger.Error("duplicate broker registration: node.id is used by another live process", "node", req.BrokerID)
@@ -143,11 +144,32 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 			return resp
 		}
 	}
+	// A new process of a broker the image still shows unfenced (it
+	// restarted and its old session expired before the expiry check
+	// fenced it, or this controller does not know its incarnation) first
+	// leaves every ISR and leadership, as a fence does, in the same commit
+	// (Kafka's handleBrokerUncleanShutdown, KIP-966 without ELR).
+	// Otherwise it led on in the same leader epoch with what its disk
+	// recovered: a high watermark checkpoint behind the one it had
+	// answered with (found by internal/sim), after a power loss a log
+	// shorter than its followers' that it would extend in the same epoch.
+	var recs []metadata.Record
+	if old, ok := im.Brokers[req.BrokerID]; ok && !old.Fenced && newProcess {
+		recs = c.leaderAndISRUpdatesLocked(im, req.BrokerID, noLeader, "broker "+strconv.Itoa(int(req.BrokerID))+" restarted")
+		if len(recs) > 0 {
+			next, err := im.Apply(recs)
+			if err != nil {
+				resp.ErrorCode = c.commitErr("register broker", err).code
+				return resp
+			}
+			im = next
+		}
+	}
 	// Registered unfenced: leaderless partitions whose ISR holds it get
 	// it as leader in the same commit (Kafka: handleBrokerUnfenced). The
 	// registration is the entry's last record, so its offset is the
 	// broker epoch in every Quorum.
-	recs := c.leaderAndISRUpdatesLocked(im, noLeader, req.BrokerID, "broker registered")
+	recs = append(recs, c.leaderAndISRUpdatesLocked(im, noLeader, req.BrokerID, "broker registered")...)
 	off, err := c.commitChangesLocked(ctx, recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: &rec})
 	if err != nil {
 		resp.ErrorCode = c.commitErr("register broker", err).code

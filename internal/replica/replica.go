@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,6 +256,12 @@ func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u I
 		defer m.wg.Done()
 		backoff := alterISRBackoffMin
 		for {
+			// Every attempt carries the broker epoch of now, as Kafka's
+			// AlterPartitionManager builds each request: one answered
+			// STALE_BROKER_EPOCH (proposed before this broker registered,
+			// or under its previous registration) is retried with the new
+			// one instead of the stale one forever.
+			req = withBrokerEpoch(req, m.nodeID, m.brokerEpoch())
 			ctx, cancel := context.WithTimeout(m.ctx, alterISRTimeout)
 			res, err := u.AlterPartition(ctx, req)
 			cancel()
@@ -280,6 +287,19 @@ func (m *Manager) sendAlterISR(p *Partition, pend *pendingISR, req AlterISR, u I
 			backoff = min(2*backoff, alterISRBackoffMax)
 		}
 	}()
+}
+
+// withBrokerEpoch returns req with this broker's (self's) epoch set to
+// epoch, in the request and in its own entry of the proposed ISR.
+func withBrokerEpoch(req AlterISR, self int32, epoch int64) AlterISR {
+	req.BrokerEpoch = epoch
+	req.NewISR = slices.Clone(req.NewISR)
+	for i := range req.NewISR {
+		if req.NewISR[i].BrokerID == self {
+			req.NewISR[i].BrokerEpoch = epoch
+		}
+	}
+	return req
 }
 
 // Partition returns the partition if this broker leads it:

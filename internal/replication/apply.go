@@ -12,38 +12,41 @@ import (
 	"samsa/internal/record"
 )
 
-// applyLocked applies one partition's successful answer: a truncation
-// when the leader reports a diverging epoch, else an append of the
-// fetched batches with the leader's high watermark and log start offset
-// (ReplicaFetcherThread.processPartitionData). It reports whether
-// records were appended.
+// applyLocked applies one partition's successful answer (ApplyAnswer:
+// a truncation when the leader reports a diverging epoch, else an append
+// of the fetched batches with the leader's high watermark and log start
+// offset, ReplicaFetcherThread.processPartitionData), logs what happened
+// and delays the partition when the answer could not be used. It reports
+// whether records were appended.
 func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.FetchResponseTopicPartition, now time.Time) bool {
-	if d := sp.DivergingEpoch; d.Epoch != -1 || d.EndOffset != -1 {
-		// KIP-595 truncation on fetch: the records of this answer are
-		// not appended (the leader sends none with a diverging epoch);
-		// the next fetch starts at the truncated end.
-		leo := ps.f.LogEndOffset()
-		found, end := ps.f.EndOffsetForEpoch(d.Epoch)
-		to := DivergenceTruncationOffset(d.Epoch, d.EndOffset, leo, found, end)
-		if to < leo {
-			ft.logger.Info("replica fetch: truncating at the diverging epoch", "topic", ps.topic, "partition", ps.partition,
-				"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "local_epoch", found, "local_end_offset", end,
-				"log_end_offset", leo, "truncate_to", to)
-			if err := ps.f.TruncateTo(to); err != nil {
-				ft.logger.Error("replica fetch: truncation failed", "topic", ps.topic, "partition", ps.partition, "offset", to, "err", err)
-				ft.delayLocked(ps, now)
-			}
-			return false
+	a, err := ApplyAnswer(ps.f, sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset, sp.RecordBatches, sp.HighWatermark, sp.LogStartOffset)
+	d := sp.DivergingEpoch
+	switch {
+	case a.Diverged && a.TruncateTo < a.LogEndOffset:
+		ft.logger.Info("replica fetch: truncating at the diverging epoch", "topic", ps.topic, "partition", ps.partition,
+			"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "local_epoch", a.LocalEpoch, "local_end_offset", a.LocalEndOffset,
+			"log_end_offset", a.LogEndOffset, "truncate_to", a.TruncateTo)
+		if err != nil {
+			ft.logger.Error("replica fetch: truncation failed", "topic", ps.topic, "partition", ps.partition, "offset", a.TruncateTo, "err", err)
+			ft.delayLocked(ps, now)
 		}
+		return false
+	case a.Diverged && (err != nil || a.DroppedEpochs):
+		ft.logger.Info("replica fetch: dropping leader epochs with no records at the log end after a diverging epoch", "topic", ps.topic, "partition", ps.partition,
+			"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "latest_epoch", ps.f.LatestEpoch(), "log_end_offset", a.LogEndOffset)
+		if err != nil {
+			ft.logger.Error("replica fetch: truncation failed", "topic", ps.topic, "partition", ps.partition, "offset", a.TruncateTo, "err", err)
+			ft.delayLocked(ps, now)
+		}
+		return false
+	case a.Diverged:
 		// Nothing to cut: asking again at once would get the same
 		// answer, so wait (a correct leader does not answer this).
 		ft.logger.Warn("replica fetch: diverging epoch that truncates nothing", "topic", ps.topic, "partition", ps.partition,
-			"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "local_epoch", found, "local_end_offset", end, "log_end_offset", leo)
+			"diverging_epoch", d.Epoch, "diverging_end_offset", d.EndOffset, "local_epoch", a.LocalEpoch, "local_end_offset", a.LocalEndOffset, "log_end_offset", a.LogEndOffset)
 		ft.delayLocked(ps, now)
 		return false
-	}
-	records, partial := wholeBatches(sp.RecordBatches)
-	if len(records) == 0 && partial {
+	case a.NoWholeBatch:
 		// Not even one whole batch: the leader cut its first batch,
 		// which KIP-74 leaders never do; retrying alike would not help
 		// before the limits change.
@@ -51,18 +54,78 @@ func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.Fet
 			"offset", s.fetchOffset, "bytes", len(sp.RecordBatches), "replica.fetch.max.bytes", ft.opts.FetchMaxBytes)
 		ft.delayLocked(ps, now)
 		return false
-	}
-	if err := ps.f.AppendAsFollower(records, sp.HighWatermark, sp.LogStartOffset); err != nil {
+	case err != nil:
 		// Kafka delays a partition with corrupt records and fails it on
 		// a storage error; both wait here for the next try.
 		ft.logger.Error("replica fetch: append failed", "topic", ps.topic, "partition", ps.partition,
-			"offset", s.fetchOffset, "bytes", len(records), "err", err)
+			"offset", s.fetchOffset, "bytes", a.Appended, "err", err)
 		ft.delayLocked(ps, now)
 		return false
 	}
 	ps.lag = max(0, sp.HighWatermark-ps.f.LogEndOffset())
-	ft.bytes.Add(int64(len(records)))
-	return len(records) > 0
+	ft.bytes.Add(int64(a.Appended))
+	return a.Appended > 0
+}
+
+// Applied is what ApplyAnswer did with one partition's answer.
+type Applied struct {
+	// Diverged: the answer carried a diverging epoch. The log was cut at
+	// TruncateTo when that is below LogEndOffset (its end before), else
+	// nothing was done; LocalEpoch and LocalEndOffset are the follower's
+	// own EndOffsetForEpoch of the diverging epoch.
+	Diverged       bool
+	LogEndOffset   int64
+	TruncateTo     int64
+	LocalEpoch     int32
+	LocalEndOffset int64
+	// DroppedEpochs: nothing was cut from the log, but leader-epoch
+	// entries with no records at its end were dropped (the next fetch
+	// names another last fetched epoch).
+	DroppedEpochs bool
+	// NoWholeBatch: records held no whole batch; nothing was done.
+	NoWholeBatch bool
+	// Appended is the number of bytes of whole batches given to
+	// AppendAsFollower (0: only the high watermark and log start moved).
+	Appended int
+}
+
+// ApplyAnswer applies one partition's successful fetch answer to f, as
+// the fetcher does (ReplicaFetcherThread.processPartitionData and
+// AbstractFetcherThread's truncation on a diverging epoch, KIP-595): a
+// diverging epoch (divergingEpoch, divergingEndOffset not both -1)
+// truncates f to DivergenceTruncationOffset and appends nothing; else the
+// leading whole batches of records are appended byte-for-byte with the
+// leader's high watermark and log start offset. The error is the
+// truncation's or the append's. Exported for the deterministic
+// simulation (internal/sim), which plays the fetcher without sockets.
+func ApplyAnswer(f Follower, divergingEpoch int32, divergingEndOffset int64, records []byte, leaderHW, leaderLogStart int64) (Applied, error) {
+	if divergingEpoch != -1 || divergingEndOffset != -1 {
+		// The records of this answer are not appended (the leader
+		// sends none with a diverging epoch); the next fetch starts at
+		// the truncated end.
+		a := Applied{Diverged: true, LogEndOffset: f.LogEndOffset()}
+		a.LocalEpoch, a.LocalEndOffset = f.EndOffsetForEpoch(divergingEpoch)
+		a.TruncateTo = DivergenceTruncationOffset(divergingEpoch, divergingEndOffset, a.LogEndOffset, a.LocalEpoch, a.LocalEndOffset)
+		if a.TruncateTo < a.LogEndOffset {
+			return a, f.TruncateTo(a.TruncateTo)
+		}
+		// No record to cut, but the epoch cache may end with an epoch
+		// this broker assigned as leader and appended nothing in before
+		// losing leadership: the leader does not know it, so every
+		// fetch naming it diverges again, forever. Truncating at the
+		// log end drops such entries (storage.Log.TruncateTo, as
+		// Kafka's UnifiedLog.truncateTo always truncates the epoch
+		// cache), and the next fetch names an epoch the leader knows.
+		before := f.LatestEpoch()
+		err := f.TruncateTo(a.LogEndOffset)
+		a.DroppedEpochs = err == nil && f.LatestEpoch() != before
+		return a, err
+	}
+	whole, partial := wholeBatches(records)
+	if len(whole) == 0 && partial {
+		return Applied{NoWholeBatch: true}, nil
+	}
+	return Applied{Appended: len(whole)}, f.AppendAsFollower(whole, leaderHW, leaderLogStart)
 }
 
 // DivergenceTruncationOffset is where a follower whose log ends at leo
