@@ -123,7 +123,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 		resp.ErrorCode = kerr.DuplicateBrokerRegistration.Code
 		return resp
 	}
-	rec := metadata.RegisterBrokerRecord{BrokerID: req.BrokerID}
+	rec := metadata.RegisterBrokerRecord{BrokerID: req.BrokerID, IncarnationID: metadata.UUID(req.IncarnationID)}
 	if req.Rack != nil {
 		rec.Rack = *req.Rack
 	}
@@ -154,7 +154,13 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	// answered with (found by internal/sim), after a power loss a log
 	// shorter than its followers' that it would extend in the same epoch.
 	var recs []metadata.Record
-	if old, ok := im.Brokers[req.BrokerID]; ok && !old.Fenced && newProcess {
+	old, known := im.Brokers[req.BrokerID]
+	if known && old.IncarnationID != (metadata.UUID{}) {
+		// The image knows the process that registered last, also on a
+		// controller that took over since (its sessions do not).
+		newProcess = old.IncarnationID != metadata.UUID(req.IncarnationID)
+	}
+	if known && !old.Fenced && newProcess {
 		recs = c.leaderAndISRUpdatesLocked(im, req.BrokerID, noLeader, "broker "+strconv.Itoa(int(req.BrokerID))+" restarted")
 		if len(recs) > 0 {
 			next, err := im.Apply(recs)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"samsa/internal/metadata"
 )
 
 // TestControllerRestartedBrokerLeavesLeadershipsFirst: a broker process
@@ -49,5 +51,26 @@ func TestControllerRestartedBrokerLeavesLeadershipsFirst(t *testing.T) {
 	}
 	if c.image().Brokers[before.Leader].Fenced {
 		t.Fatalf("restarted broker %d fenced after registering", before.Leader)
+	}
+	// A controller that took over (no sessions of its own) knows the
+	// incarnation from the image: the same process registering again
+	// moves nothing, a new one does.
+	c2 := New(c.q, c.cfg, quiet)
+	led := c2.image().Topics["t"].Partitions[0] // led by a broker of incarnation 1
+	if r := register(t, c2, led.Leader, "", 1); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	if p := c2.image().Topics["t"].Partitions[0]; p.Leader != led.Leader || p.LeaderEpoch != led.LeaderEpoch {
+		t.Fatalf("the same process re-registering on the new controller moved the partition: %+v -> %+v", led, p)
+	}
+	time.Sleep(350 * time.Millisecond) // that session expires unchecked
+	if r := register(t, c2, led.Leader, "", 9); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	if p := c2.image().Topics["t"].Partitions[0]; p.Leader == led.Leader || p.LeaderEpoch <= led.LeaderEpoch {
+		t.Fatalf("a new process of the leader registering on the new controller kept the partition: %+v -> %+v", led, p)
+	}
+	if b := c2.image().Brokers[led.Leader]; b.IncarnationID != (metadata.UUID{9}) {
+		t.Fatalf("incarnation in the image %v, want the last registration's", b.IncarnationID)
 	}
 }

@@ -106,7 +106,7 @@ func (b *builder) apply(r *Record) error {
 			epoch = *x.BrokerEpoch
 		}
 		b.Brokers[x.BrokerID] = Broker{ID: x.BrokerID, Rack: x.Rack, Endpoints: slices.Clone(x.Endpoints), Fenced: x.Fenced,
-			Epoch: epoch, InControlledShutdown: x.InControlledShutdown}
+			Epoch: epoch, InControlledShutdown: x.InControlledShutdown, IncarnationID: x.IncarnationID}
 	case TypeBrokerChange:
 		x := r.BrokerChange
 		if x == nil {

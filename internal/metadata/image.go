@@ -42,6 +42,9 @@ type Broker struct {
 	// BrokerRegistration.inControlledShutdown). It leads nothing new
 	// and joins no ISR.
 	InControlledShutdown bool
+	// IncarnationID is the process id of its last registration (zero:
+	// not recorded, an entry of an older release).
+	IncarnationID UUID
 }
 
 // Addr is the host:port of the broker's endpoint on listener ("" when it

@@ -158,7 +158,7 @@ func richImage(t testing.TB) *Image {
 	leader := int32(2)
 	im, err := Empty("c").Apply(append(append(append(
 		[]Record{
-			{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 1, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}},
+			{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 1, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}, IncarnationID: UUID{7}}},
 			{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 2, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h2", Port: 9092}}, Fenced: true}},
 			{Type: TypeConfig, Config: &ConfigRecord{ResourceType: ResourceBroker, Name: "log.retention.ms", Value: &v2}},
 		},
@@ -190,7 +190,7 @@ func TestImageRecordsRoundTrip(t *testing.T) {
 	if p := re.Topics["a"].Partitions[1]; p.LeaderEpoch != 1 || p.PartitionEpoch != 1 || p.Leader != 2 {
 		t.Fatalf("epochs not carried: %+v", p)
 	}
-	if _, ok := re.Topic("gone"); ok || re.Brokers[2].Fenced != true || re.NextProducerID != 2000 {
+	if _, ok := re.Topic("gone"); ok || re.Brokers[2].Fenced != true || re.NextProducerID != 2000 || re.Brokers[1].IncarnationID != (UUID{7}) {
 		t.Fatalf("rebuilt image: %+v", re)
 	}
 	// And through the snapshot bytes, with the offset.

@@ -46,6 +46,10 @@ type RegisterBrokerRecord struct {
 	// InControlledShutdown is set by snapshots of a broker in
 	// controlled shutdown; a registration clears it.
 	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
+	// IncarnationID is the registering process's random id (Kafka's
+	// RegisterBrokerRecord.IncarnationId): a registration with another
+	// one is a restart. Zero in entries written before it was kept.
+	IncarnationID UUID `json:"incarnationId,omitzero"`
 }
 
 // BrokerChangeRecord changes a registered broker's state without a new

@@ -34,7 +34,7 @@ func (im *Image) Records() []Record {
 		epoch := b.Epoch
 		recs = append(recs, Record{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{
 			BrokerID: b.ID, Rack: b.Rack, Endpoints: slices.Clone(b.Endpoints), Fenced: b.Fenced,
-			BrokerEpoch: &epoch, InControlledShutdown: b.InControlledShutdown,
+			BrokerEpoch: &epoch, InControlledShutdown: b.InControlledShutdown, IncarnationID: b.IncarnationID,
 		}})
 	}
 	topics := slices.SortedFunc(maps.Values(im.Topics), func(a, b *Topic) int { return cmp.Compare(a.Name, b.Name) })
