@@ -13,6 +13,8 @@ type Record struct {
 	Config          *ConfigRecord          `json:"config,omitempty"`
 	RemoveTopic     *RemoveTopicRecord     `json:"removeTopic,omitempty"`
 	ProducerIDs     *ProducerIDsRecord     `json:"producerIds,omitempty"`
+	// UnregisterBroker removes a broker's registration (KIP-841).
+	UnregisterBroker *UnregisterBrokerRecord `json:"unregisterBroker,omitempty"`
 }
 
 // RecordType names a metadata record.
@@ -20,14 +22,15 @@ type RecordType string
 
 // Metadata record types (named after KRaft's).
 const (
-	TypeRegisterBroker  RecordType = "RegisterBrokerRecord"
-	TypeBrokerChange    RecordType = "BrokerRegistrationChangeRecord"
-	TypeTopic           RecordType = "TopicRecord"
-	TypePartition       RecordType = "PartitionRecord"
-	TypePartitionChange RecordType = "PartitionChangeRecord"
-	TypeConfig          RecordType = "ConfigRecord"
-	TypeRemoveTopic     RecordType = "RemoveTopicRecord"
-	TypeProducerIDs     RecordType = "ProducerIdsRecord"
+	TypeRegisterBroker   RecordType = "RegisterBrokerRecord"
+	TypeBrokerChange     RecordType = "BrokerRegistrationChangeRecord"
+	TypeTopic            RecordType = "TopicRecord"
+	TypePartition        RecordType = "PartitionRecord"
+	TypePartitionChange  RecordType = "PartitionChangeRecord"
+	TypeConfig           RecordType = "ConfigRecord"
+	TypeRemoveTopic      RecordType = "RemoveTopicRecord"
+	TypeProducerIDs      RecordType = "ProducerIdsRecord"
+	TypeUnregisterBroker RecordType = "UnregisterBrokerRecord"
 )
 
 // RegisterBrokerRecord registers (or re-registers) a broker. The broker
@@ -56,6 +59,15 @@ type BrokerChangeRecord struct {
 	BrokerID             int32 `json:"brokerId"`
 	Fenced               *bool `json:"fenced,omitempty"`
 	InControlledShutdown *bool `json:"inControlledShutdown,omitempty"`
+}
+
+// UnregisterBrokerRecord removes the registration of broker BrokerID,
+// whose broker epoch must be BrokerEpoch (Kafka's UnregisterBrokerRecord;
+// its replay refuses another epoch). The partitions that list the broker
+// keep it among their replicas (an offline replica) until reassigned.
+type UnregisterBrokerRecord struct {
+	BrokerID    int32 `json:"brokerId"`
+	BrokerEpoch int64 `json:"brokerEpoch"`
 }
 
 // TopicRecord creates a topic.
