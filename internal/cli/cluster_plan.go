@@ -560,7 +560,9 @@ func (s *planState) balanceLeaders() {
 		for _, b := range s.brokers {
 			ids = append(ids, b.ID)
 		}
-		slices.SortFunc(ids, func(a, b int32) int { return cmp.Or(cmp.Compare(s.load[b].Leaders, s.load[a].Leaders), cmp.Compare(a, b)) })
+		slices.SortFunc(ids, func(a, b int32) int {
+			return cmp.Or(cmp.Compare(s.load[b].Leaders, s.load[a].Leaders), cmp.Compare(a, b))
+		})
 		moved := false
 		for _, from := range ids {
 			if s.leaderChain(from) {

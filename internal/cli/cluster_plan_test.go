@@ -124,7 +124,7 @@ func TestPlanDecommission(t *testing.T) {
 		wantSpread int64
 	}{
 		{name: "rf3 of 4 brokers", racks: []string{"a", "b", "c", "a"}, n: 4,
-			reps: [][]int32{{4, 1, 2}, {1, 4, 3}, {2, 3, 4}, {3, 1, 2}, {4, 2, 3}, {1, 2, 4}},
+			reps:       [][]int32{{4, 1, 2}, {1, 4, 3}, {2, 3, 4}, {3, 1, 2}, {4, 2, 3}, {1, 2, 4}},
 			wantSpread: 0},
 		{name: "rf2 of 5 brokers, sizes", racks: []string{"", "", "", "", ""}, n: 2,
 			reps:  [][]int32{{2, 1}, {2, 3}, {2, 4}, {2, 5}, {1, 2}, {3, 2}, {4, 5}, {5, 1}},
