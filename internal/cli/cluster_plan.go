@@ -282,8 +282,8 @@ func planDecommission(brokers []planBroker, parts []planPartition, n int32) (*cl
 	if maxRF > len(rest) {
 		return nil, fmt.Errorf("%w: a partition has %d replicas but only %d broker(s) would remain after decommissioning broker %d", errPlanTooFewBrokers, maxRF, len(rest), n)
 	}
+	before := newPlanState(brokers, parts).loads()
 	s := newPlanState(rest, parts)
-	before := s.loads()
 	// Biggest partitions first: they matter most to the byte balance.
 	order := make([]int, len(s.parts))
 	for i := range order {
