@@ -10,16 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // waitLive waits until the cluster lists n live brokers.
-func waitLive(ctx context.Context, t *testing.T, adm *kadm.Client, n int) {
+func waitLive(ctx context.Context, t *testing.T, cl *kgo.Client, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		md, err := adm.BrokerMetadata(ctx)
+		md, err := freshMetadata(ctx, cl, []string{})
 		if err == nil && len(md.Brokers) == n {
 			return
 		}
@@ -67,8 +66,7 @@ func TestClusterDecommissionCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	waitLive(ctx, t, adm, 4)
+	waitLive(ctx, t, cl, 4)
 	createOn(ctx, t, cl, "load", [][]int32{{4, 1, 2}, {1, 4, 3}, {2, 3, 4}, {3, 1, 2}}, map[string]string{"min.insync.replicas": "2"})
 
 	// The producer: values "k-<n>" keyed by n, acknowledged ones counted.
@@ -112,7 +110,16 @@ func TestClusterDecommissionCommand(t *testing.T) {
 		}
 	}
 	defer halt()
-	time.Sleep(300 * time.Millisecond)
+	ackedNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ackedNow() < 200; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer is stuck at %d records", ackedNow())
+		}
+	}
 
 	var dry decommissionReport
 	if err := json.Unmarshal([]byte(c.mustRun(t, "", "cluster", "decommission", "4", "--format", "json")), &dry); err != nil {
@@ -136,7 +143,9 @@ func TestClusterDecommissionCommand(t *testing.T) {
 		t.Fatalf("dry run text:\n%s", text)
 	}
 
+	beforeMoves := ackedNow()
 	o := c.mustRun(t, "", "cluster", "decommission", "4", "--execute", "--batch", "2", "--interval", "100ms")
+	afterMoves := ackedNow()
 	for _, want := range []string{"batch 1/", "partitions moved", "Broker 4 holds no replica.", "Next: stop broker 4, then: samsa cluster decommission 4 --unregister"} {
 		if !strings.Contains(o, want) {
 			t.Fatalf("execute output lacks %q:\n%s", want, o)
@@ -162,7 +171,7 @@ func TestClusterDecommissionCommand(t *testing.T) {
 	}
 	// Stopped (controlled shutdown): unregistered.
 	_ = srvs[3].Close()
-	waitLive(ctx, t, adm, 3)
+	waitLive(ctx, t, cl, 3)
 	var un decommissionReport
 	if err := json.Unmarshal([]byte(c.mustRun(t, "", "cluster", "decommission", "4", "--unregister", "--format", "json")), &un); err != nil {
 		t.Fatal(err)
@@ -195,14 +204,15 @@ func TestClusterDecommissionCommand(t *testing.T) {
 		t.Fatalf("second unregister: %v %s", err, e)
 	}
 
-	time.Sleep(200 * time.Millisecond)
-	halt()
-	mu.Lock()
-	want := len(acked)
-	mu.Unlock()
-	if want < 100 {
-		t.Fatalf("only %d records acknowledged", want)
+	// The producer goes on after the broker left; then it stops.
+	t.Logf("acknowledged: %d before the moves, %d after them, %d after unregistering", beforeMoves, afterMoves, ackedNow())
+	for deadline := time.Now().Add(20 * time.Second); ackedNow() < afterMoves+100; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer is stuck at %d records", ackedNow())
+		}
 	}
+	halt()
+	want := ackedNow()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(addrs[:3]...), kgo.ConsumeTopics("load"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -238,8 +248,7 @@ func TestClusterBalanceCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	waitLive(ctx, t, adm, 4)
+	waitLive(ctx, t, cl, 4)
 	var reps [][]int32
 	for i := range 12 {
 		reps = append(reps, []int32{int32(i%3 + 1), int32((i+1)%3 + 1)})
