@@ -46,6 +46,9 @@ func TestControllerUnregisterBroker(t *testing.T) {
 	if r := x.unregister(3); r.ErrorCode != kerr.InvalidRequest.Code || !strings.Contains(str(r.ErrorMessage), "still active") {
 		t.Fatalf("active broker: %v %q", kerr.ErrorForCode(r.ErrorCode), str(r.ErrorMessage))
 	}
+	if x.c.image().Offset != before {
+		t.Fatal("a refusal committed records")
+	}
 	// A controlled shutdown: it leads t-0, so it first enters
 	// controlled shutdown (refused), then is fenced.
 	if h := x.heartbeat(3, false, true); h.ShouldShutdown {
