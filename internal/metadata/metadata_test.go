@@ -234,6 +234,11 @@ func FuzzDecodeEntry(f *testing.F) {
 	b, _ := EncodeEntry(topicRecs("a", UUID{1}, 2))
 	f.Add(b)
 	f.Add([]byte{1, '[', '{', '}', ']'})
+	b, _ = EncodeEntry([]Record{
+		{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 1, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}}},
+		{Type: TypeUnregisterBroker, UnregisterBroker: &UnregisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7}},
+	})
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := DecodeEntry(b)
 		if err != nil {
