@@ -194,7 +194,7 @@ func runDecommission(ctx context.Context, cmd *cobra.Command, g *globals, cl *kg
 		return err
 	}
 	// Every move landed: nothing may list n any more.
-	if m, err = gatherModel(ctx, cl, adm); err != nil {
+	if m, err = gatherModelRetrying(ctx, cl, adm); err != nil {
 		return err
 	}
 	if left := m.holding(n); len(left) > 0 {
@@ -206,7 +206,7 @@ func runDecommission(ctx context.Context, cmd *cobra.Command, g *globals, cl *kg
 		if err := waitFenced(ctx, cl, n, o.interval); err != nil {
 			return err
 		}
-		if m, err = gatherModel(ctx, cl, adm); err != nil {
+		if m, err = gatherModelRetrying(ctx, cl, adm); err != nil {
 			return err
 		}
 	}
@@ -241,11 +241,16 @@ func unregisterStopped(ctx context.Context, cl *kgo.Client, m *clusterModel, n i
 	}
 	req := kmsg.NewPtrUnregisterBrokerRequest()
 	req.BrokerID = n
-	var via kmsg.Requestor = cl
-	if m.controller >= 0 && m.controller != n {
-		via = cl.Broker(int(m.controller))
-	}
-	resp, err := req.RequestWith(ctx, via)
+	// Sent to the active controller, found afresh at each try: a request
+	// that reached no broker (the controller moving) is sent again; a
+	// Kafka error is an answer.
+	resp, err := retrying(ctx, func() (*kmsg.UnregisterBrokerResponse, error) {
+		var via kmsg.Requestor = cl
+		if md, err := freshMetadata(ctx, cl, []string{}); err == nil && md.ControllerID >= 0 && md.ControllerID != n {
+			via = cl.Broker(int(md.ControllerID))
+		}
+		return req.RequestWith(ctx, via)
+	})
 	if err != nil {
 		return fmt.Errorf("unregister broker %d: %w", n, err)
 	}

@@ -332,3 +332,56 @@ func TestClusterBalanceCommand(t *testing.T) {
 		t.Fatalf("second balance plans %+v", again.Plan.Changes)
 	}
 }
+
+// TestClusterDecommissionWait: on three nodes, `decommission 3 --execute
+// --wait` moves broker 3's replicas, then waits for it to stop; once it
+// is stopped the command unregisters it by itself.
+func TestClusterDecommissionWait(t *testing.T) {
+	srvs, addrs := startNodes(t, 3)
+	c := &cluster{addr: strings.Join(addrs[:2], ",")}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs[:2]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitLive(ctx, t, cl, 3)
+	createOn(ctx, t, cl, "w", [][]int32{{3, 1}, {2, 3}}, nil)
+	type result struct {
+		out, errOut string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		o, e, err := c.run(t, "", "cluster", "decommission", "3", "--execute", "--wait", "--interval", "100ms", "--format", "json")
+		done <- result{o, e, err}
+	}()
+	// Once nothing lists broker 3, it is stopped.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		md, err := freshMetadata(ctx, cl, []string{"w"})
+		if err == nil && !slices.ContainsFunc(md.Topics[0].Partitions, func(p kmsg.MetadataResponseTopicPartition) bool { return slices.Contains(p.Replicas, 3) }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker 3 still holds replicas: %v", err)
+		}
+	}
+	_ = srvs[2].Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("decommission --wait: %v\n%s\n%s", r.err, r.out, r.errOut)
+	}
+	var rep decommissionReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	// (It may have found broker 3 already stopped, without waiting.)
+	if !rep.Moved || !rep.Unregistered {
+		t.Fatalf("report %+v\nstderr:\n%s", rep, r.errOut)
+	}
+	md, err := freshMetadata(ctx, cl, []string{})
+	if err != nil || slices.ContainsFunc(md.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == 3 }) {
+		t.Fatalf("brokers after: %v %v", md, err)
+	}
+}

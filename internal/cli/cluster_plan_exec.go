@@ -155,6 +155,39 @@ func freshMetadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.
 	return resp, nil
 }
 
+// transientTries and transientBackoff bound retries of a request that
+// failed for a reason a moment may cure (a broker that just stopped, a
+// controller failover) while a plan runs.
+const (
+	transientTries   = 20
+	transientBackoff = 250 * time.Millisecond
+)
+
+// retrying calls fn until it succeeds, transientTries times at most, or
+// ctx ends; it returns fn's last error.
+func retrying[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for range transientTries {
+		if v, err = fn(); err == nil {
+			return v, nil
+		}
+		t := time.NewTimer(transientBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+	}
+	return v, err
+}
+
+// gatherModelRetrying is gatherModel, retried (retrying).
+func gatherModelRetrying(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (*clusterModel, error) {
+	return retrying(ctx, func() (*clusterModel, error) { return gatherModel(ctx, cl, adm) })
+}
+
 // without32 is s without the members of drop, in s's order.
 func without32(s, drop []int32) []int32 {
 	out := make([]int32, 0, len(s))
@@ -302,7 +335,8 @@ func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Cli
 
 // waitBatch polls a submitted batch until every move completed.
 func waitBatch(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Client, doc *reassignment, batch, batches int, interval time.Duration) error {
-	prev, err := sampleVerify(ctx, cl, adm, doc)
+	sample := func() (*verifyReport, error) { return sampleVerify(ctx, cl, adm, doc) }
+	prev, err := retrying(ctx, sample)
 	if err != nil {
 		return err
 	}
@@ -314,7 +348,7 @@ func waitBatch(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Clien
 			return fmt.Errorf("%w: batch %d/%d still moving: %v (the moves go on; see `samsa cluster reassign --verify` or run the command again)", errPlanIncomplete, batch, batches, ctx.Err())
 		case <-t.C:
 		}
-		rep, err := sampleVerify(ctx, cl, adm, doc)
+		rep, err := retrying(ctx, sample)
 		if err != nil {
 			return err
 		}
