@@ -26,10 +26,12 @@ package cli
 //  2. replica counts: while the most and least loaded brokers differ by
 //     two or more, a replica moves from the most loaded to the least
 //     loaded (among the partitions eligible, the one whose size best
-//     evens their bytes). Each move lowers the count spread's sum of
-//     squares by at least 2, and the pass makes at most
-//     Σ max(0, c_b − ⌈avg⌉) + Σ max(0, ⌊avg⌋ − c_b) moves, each of
-//     which any plan reaching a spread of one must make too;
+//     evens their bytes). Each move takes one replica from a broker
+//     above ⌊avg⌋ to one below ⌈avg⌉, so it lowers the excess
+//     E = Σ max(0, c_b − ⌈avg⌉) or the deficit D = Σ max(0, ⌊avg⌋ − c_b)
+//     by one and raises neither: the pass makes at most E + D moves,
+//     at most twice the max(E, D) that any plan reaching a spread of
+//     one needs (a move mends at most one excess and one deficit);
 //  3. disk: while the broker with the most bytes and the one with the
 //     fewest differ by more than 10 % of the average, a replica moves
 //     between them when both counts stay within [⌊avg⌋, ⌈avg⌉] and a
@@ -583,17 +585,25 @@ func (s *planState) leaderChain(from int32) bool {
 		prev int32 // the broker before on the chain
 		part int   // the partition whose first replica moves prev -> this
 	}
+	target := s.load[from].Leaders - 2
+	if target < 0 {
+		return false
+	}
+	// The partitions each broker is the preferred leader of, so one
+	// search looks at each partition once.
+	led := map[int32][]int{}
+	for i := range s.parts {
+		if p := &s.parts[i]; !p.Fixed && len(p.Replicas) > 1 {
+			led[p.Replicas[0]] = append(led[p.Replicas[0]], i)
+		}
+	}
 	seen := map[int32]hop{from: {prev: -1, part: -1}}
 	queue := []int32{from}
-	target := s.load[from].Leaders - 2
 	for len(queue) > 0 {
 		x := queue[0]
 		queue = queue[1:]
-		for i := range s.parts {
+		for _, i := range led[x] {
 			p := &s.parts[i]
-			if p.Fixed || len(p.Replicas) == 0 || p.Replicas[0] != x {
-				continue
-			}
 			for _, y := range p.Replicas[1:] {
 				if _, ok := seen[y]; ok || s.load[y] == nil {
 					continue

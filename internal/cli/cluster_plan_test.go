@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 // planCluster builds brokers (id i+1 on racks[i]) and partitions from
@@ -290,4 +291,44 @@ func TestPlanBalanceSkipsFixed(t *testing.T) {
 	if len(pl.Changes) == 0 {
 		t.Fatal("nothing balanced")
 	}
+}
+
+// TestPlanBalanceMoveBound: 2,000 RF 3 partitions on brokers 1-10 of 12
+// racked over 3 racks: the plan (its rack fixes included, here) makes no
+// more moves than the documented bound of the count pass, E + D, counts
+// and leaders end within one, and the plan is computed quickly.
+func TestPlanBalanceMoveBound(t *testing.T) {
+	racks := make([]string, 12)
+	for i := range racks {
+		racks[i] = string(rune('a' + i%3))
+	}
+	var reps [][]int32
+	for i := range 2000 {
+		// Three consecutive brokers of 1-10: three distinct racks.
+		reps = append(reps, []int32{int32(i%10 + 1), int32((i+1)%10 + 1), int32((i+2)%10 + 1)})
+	}
+	bs, ps := planCluster(racks, reps)
+	start := time.Now()
+	pl := planBalance(bs, ps, 100000)
+	took := time.Since(start)
+	checkPlan(t, bs, ps, pl)
+	total := 2000 * 3
+	floor, ceil := total/12, (total+11)/12
+	bound := 0
+	for _, l := range pl.Before {
+		bound += max(0, l.Replicas-ceil) + max(0, floor-l.Replicas)
+	}
+	if len(pl.Moves) > bound {
+		t.Fatalf("%d moves, bound %d", len(pl.Moves), bound)
+	}
+	if s := spread(pl.After, func(l brokerLoad) int64 { return int64(l.Replicas) }); s > 1 {
+		t.Fatalf("replica spread %d", s)
+	}
+	if s := spread(pl.After, func(l brokerLoad) int64 { return int64(l.Leaders) }); s > 1 {
+		t.Fatalf("leader spread %d", s)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("planning took %v", took)
+	}
+	t.Logf("%d moves (bound %d), %d changes, planned in %v", len(pl.Moves), bound, len(pl.Changes), took)
 }
