@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -331,4 +332,22 @@ func TestPlanBalanceMoveBound(t *testing.T) {
 		t.Fatalf("planning took %v", took)
 	}
 	t.Logf("%d moves (bound %d), %d changes, planned in %v", len(pl.Moves), bound, len(pl.Changes), took)
+}
+
+// TestPlanRender: the dry-run tables and the JSON document of a
+// decommission plan (golden files).
+func TestPlanRender(t *testing.T) {
+	bs, ps := planCluster([]string{"a", "b", "c", "a"}, [][]int32{{4, 1, 2}, {1, 4, 3}, {2, 3, 1}}, 1<<20, 300, 5000)
+	pl, err := planDecommission(bs, ps, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	printPlan(&b, pl)
+	golden(t, "cluster_decommission_plan", b.String())
+	b.Reset()
+	if err := writeJSON(&b, decommissionReport{Broker: 4, DryRun: true, Plan: pl, Next: "samsa cluster decommission 4 --execute"}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cluster_decommission_plan_json", b.String())
 }
