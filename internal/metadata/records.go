@@ -22,16 +22,18 @@ type RecordType string
 
 // Metadata record types (named after KRaft's).
 const (
-	TypeRegisterBroker   RecordType = "RegisterBrokerRecord"
-	TypeBrokerChange     RecordType = "BrokerRegistrationChangeRecord"
-	TypeTopic            RecordType = "TopicRecord"
-	TypePartition        RecordType = "PartitionRecord"
-	TypePartitionChange  RecordType = "PartitionChangeRecord"
-	TypeConfig           RecordType = "ConfigRecord"
-	TypeRemoveTopic      RecordType = "RemoveTopicRecord"
-	TypeProducerIDs      RecordType = "ProducerIdsRecord"
-	TypeUnregisterBroker RecordType = "UnregisterBrokerRecord"
+	TypeRegisterBroker  RecordType = "RegisterBrokerRecord"
+	TypeBrokerChange    RecordType = "BrokerRegistrationChangeRecord"
+	TypeTopic           RecordType = "TopicRecord"
+	TypePartition       RecordType = "PartitionRecord"
+	TypePartitionChange RecordType = "PartitionChangeRecord"
+	TypeConfig          RecordType = "ConfigRecord"
+	TypeRemoveTopic     RecordType = "RemoveTopicRecord"
+	TypeProducerIDs     RecordType = "ProducerIdsRecord"
 )
+
+// TypeUnregisterBroker is KRaft's UnregisterBrokerRecord (KIP-841).
+const TypeUnregisterBroker RecordType = "UnregisterBrokerRecord"
 
 // RegisterBrokerRecord registers (or re-registers) a broker. The broker
 // epoch is the offset of the entry that holds the record (Kafka: the
