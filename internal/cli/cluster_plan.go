@@ -178,14 +178,14 @@ func (s *planState) loads() []brokerLoad {
 	return out
 }
 
-// rackUses counts p's replicas (other than skip) on rack.
+// rackUses counts p's replicas (other than skip) on rack; a replica on
+// a broker outside the plan's brokers has no known rack and counts for
+// none.
 func (s *planState) rackUses(p *planPartition, rack string, skip int32) int {
 	n := 0
 	for _, r := range p.Replicas {
-		if r != skip && s.rack[r] == rack {
-			if _, known := s.rack[r]; known {
-				n++
-			}
+		if rr, known := s.rack[r]; known && r != skip && rr == rack {
+			n++
 		}
 	}
 	return n
