@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,6 +52,8 @@ func TestClusterUnregisterBroker(t *testing.T) {
 	if r := unregister(4); r.ErrorCode != 0 {
 		t.Fatalf("stopped broker: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
 	}
+	// tm is t as the last lists4 saw it.
+	var tm kmsg.MetadataResponseTopic
 	lists4 := func(id int32) bool {
 		dreq := kmsg.NewPtrDescribeClusterRequest()
 		dreq.IncludeFencedBrokers = true
@@ -66,17 +69,15 @@ func TestClusterUnregisterBroker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id == via {
-			p := m.Topics[0].Partitions[0]
-			if !slices.Equal(p.Replicas, []int32{4, 1}) || p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) || !slices.Equal(p.OfflineReplicas, []int32{4}) {
-				t.Fatalf("t-0 after unregistering 4: %+v", p)
-			}
-		}
+		tm = m.Topics[0]
 		return slices.ContainsFunc(dr.Brokers, func(b kmsg.DescribeClusterResponseBroker) bool { return b.NodeID == 4 }) ||
 			slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == 4 })
 	}
 	if lists4(via) {
 		t.Fatalf("node %d still lists broker 4 after answering", via)
+	}
+	if p := tm.Partitions[0]; !slices.Equal(p.Replicas, []int32{4, 1}) || p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) || !slices.Equal(p.OfflineReplicas, []int32{4}) {
+		t.Fatalf("t-0 after unregistering 4: %+v", p)
 	}
 	for id := int32(1); id <= 3; id++ {
 		for deadline := time.Now().Add(10 * time.Second); lists4(id); time.Sleep(50 * time.Millisecond) {
@@ -104,4 +105,79 @@ func TestClusterUnregisterBroker(t *testing.T) {
 			t.Fatal("restarted node 4 not registered again")
 		}
 	}
+}
+
+// TestClusterDecommissionUnderLoad: four nodes; partition dec-0 on
+// {4,1,2} (min ISR 2) is written by an idempotent acks=all producer
+// throughout. The replica on 4 moves to 3 (AlterPartitionReassignments,
+// what `samsa cluster decommission` sends), broker 4 stops (controlled
+// shutdown) and is unregistered through node 1: no node's Metadata
+// lists it, dec-0 is on {3,1,2} and every acknowledged record is read
+// back once, in order.
+func TestClusterDecommissionUnderLoad(t *testing.T) {
+	c := startCluster(t, specs(4), "min.insync.replicas=2")
+	ctx := ctxFor(t, 120*time.Second)
+	const topic = "dec"
+	createAssigned(ctx, t, c, 1, topic, []int32{4, 1, 2}, nil)
+	waitReplicas(ctx, t, c, 1, topic, []int32{1, 2, 4})
+	lp := startLoad(ctx, t, c, 1, topic)
+	for deadline := time.Now().Add(30 * time.Second); lp.count() < 2000; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, err := lp.halt()
+			t.Fatalf("producer stuck at %d: %v", lp.count(), err)
+		}
+	}
+	adm := kadm.NewClient(c.client(2))
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, 0, []int32{3, 1, 2})
+	resps, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resps[topic][0]; r.Err != nil {
+		t.Fatalf("reassign: %v %s", r.Err, r.ErrMessage)
+	}
+	waitReplicas(ctx, t, c, 1, topic, []int32{1, 2, 3})
+	c.stop(4, false)
+	ureq := kmsg.NewPtrUnregisterBrokerRequest()
+	ureq.BrokerID = 4
+	var ur *kmsg.UnregisterBrokerResponse
+	// Broker 4 may have been the active controller: the quorum elects
+	// another first.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ur, err = ureq.RequestWith(ctx, c.client(1).Broker(1))
+		if err == nil && ur.ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unregister: %v %+v", err, ur)
+		}
+	}
+	for id := int32(1); id <= 3; id++ {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			mreq := kmsg.NewPtrMetadataRequest()
+			mreq.Topics = []kmsg.MetadataRequestTopic{}
+			m, err := mreq.RequestWith(ctx, c.client(id).Broker(int(id)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == 4 }) && len(m.Brokers) == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d lists brokers %+v", id, m.Brokers)
+			}
+		}
+	}
+	for n, deadline := lp.count()+500, time.Now().Add(30*time.Second); lp.count() < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, err := lp.halt()
+			t.Fatalf("producer stuck at %d after the decommission: %v", lp.count(), err)
+		}
+	}
+	acked, err := lp.halt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllThere(ctx, t, c, 2, topic, acked)
 }
