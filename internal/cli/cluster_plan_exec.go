@@ -157,9 +157,10 @@ func freshMetadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.
 
 // transientTries and transientBackoff bound retries of a request that
 // failed for a reason a moment may cure (a broker that just stopped, a
-// controller failover) while a plan runs.
+// controller failover: a new one is elected within seconds, while the
+// old one may still be named for a while) while a plan runs: 30 s.
 const (
-	transientTries   = 20
+	transientTries   = 120
 	transientBackoff = 250 * time.Millisecond
 )
 
