@@ -78,6 +78,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 61, MinVersion: 0, MaxVersion: 0}, // DescribeProducers
 	{ApiKey: 62, MinVersion: 0, MaxVersion: 4}, // BrokerRegistration (controller RPC)
 	{ApiKey: 63, MinVersion: 0, MaxVersion: 2}, // BrokerHeartbeat (controller RPC)
+	{ApiKey: 64, MinVersion: 0, MaxVersion: 0}, // UnregisterBroker
 	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
 	{ApiKey: 66, MinVersion: 0, MaxVersion: 2}, // ListTransactions
 	{ApiKey: 67, MinVersion: 0, MaxVersion: 0}, // AllocateProducerIds (controller RPC)

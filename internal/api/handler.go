@@ -49,6 +49,8 @@ type Controller interface {
 	ElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
 	// AlterPartitionReassignments starts or cancels replica moves.
 	AlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse
+	// UnregisterBroker removes a stopped broker's registration.
+	UnregisterBroker(ctx context.Context, req *kmsg.UnregisterBrokerRequest) *kmsg.UnregisterBrokerResponse
 }
 
 var _ LocalController = (*controller.Controller)(nil)
@@ -191,6 +193,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.listPartitionReassignments(ctx, c, r)
 	case *kmsg.DescribeClusterRequest:
 		return h.describeCluster(ctx, c, r)
+	case *kmsg.UnregisterBrokerRequest:
+		return h.unregisterBroker(ctx, c, r)
 	case *kmsg.OffsetCommitRequest:
 		return h.offsetCommit(ctx, c, r)
 	case *kmsg.OffsetFetchRequest:

@@ -592,13 +592,15 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 	// controller, where kgo sends admin requests), so that a move the
 	// list no longer shows is in that broker's Metadata too: brokers
 	// apply metadata at slightly different moments.
-	bmd, err := adm.BrokerMetadata(ctx)
+	// (freshMetadata, not kadm's cached BrokerMetadata: a controller
+	// that stopped must not be asked again for minutes.)
+	bmd, err := freshMetadata(ctx, cl, []string{})
 	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
+		return nil, err
 	}
 	var via kmsg.Requestor = cl
-	if bmd.Controller >= 0 {
-		via = cl.Broker(int(bmd.Controller))
+	if bmd.ControllerID >= 0 {
+		via = cl.Broker(int(bmd.ControllerID))
 	}
 	lresp, err := lreq.RequestWith(ctx, via)
 	if err != nil {

@@ -504,3 +504,27 @@ func (f *Forwarder) AlterPartitionReassignments(ctx context.Context, req *kmsg.A
 	}
 	return resp
 }
+
+// UnregisterBroker forwards to the controller and, when it succeeded,
+// waits until this node's metadata no longer holds the broker, so a
+// Metadata sent here next does not list it; not shown in time:
+// REQUEST_TIMED_OUT (the broker is unregistered).
+func (f *Forwarder) UnregisterBroker(ctx context.Context, req *kmsg.UnregisterBrokerRequest) *kmsg.UnregisterBrokerResponse {
+	r, _, err := f.do(ctx, req, func(resp kmsg.Response) bool {
+		return resp.(*kmsg.UnregisterBrokerResponse).ErrorCode == kerr.NotController.Code
+	})
+	if err != nil {
+		resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
+		resp.ErrorCode, resp.ErrorMessage = timedOut(err)
+		return resp
+	}
+	resp := r.(*kmsg.UnregisterBrokerResponse)
+	if resp.ErrorCode != 0 {
+		return resp
+	}
+	if !f.waitImage(ctx, func(im *metadata.Image) bool { _, ok := im.Brokers[req.BrokerID]; return !ok }) {
+		resp.ErrorCode = kerr.RequestTimedOut.Code
+		resp.ErrorMessage = notVisibleMessage(f.nodeID, "unregistration of broker "+strconv.Itoa(int(req.BrokerID)))
+	}
+	return resp
+}

@@ -124,6 +124,20 @@ func (b *builder) apply(r *Record) error {
 			br.InControlledShutdown = *x.InControlledShutdown
 		}
 		b.Brokers[x.BrokerID] = br
+	case TypeUnregisterBroker:
+		x := r.UnregisterBroker
+		if x == nil {
+			return errMissing
+		}
+		br, ok := b.Brokers[x.BrokerID]
+		if !ok {
+			return fmt.Errorf("unregistration of unregistered broker %d", x.BrokerID)
+		}
+		if br.Epoch != x.BrokerEpoch {
+			return fmt.Errorf("unregistration of broker %d at epoch %d, registered at %d", x.BrokerID, x.BrokerEpoch, br.Epoch)
+		}
+		b.cowBrokers()
+		delete(b.Brokers, x.BrokerID)
 	case TypeTopic:
 		x := r.Topic
 		if x == nil {

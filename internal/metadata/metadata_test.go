@@ -234,6 +234,11 @@ func FuzzDecodeEntry(f *testing.F) {
 	b, _ := EncodeEntry(topicRecs("a", UUID{1}, 2))
 	f.Add(b)
 	f.Add([]byte{1, '[', '{', '}', ']'})
+	b, _ = EncodeEntry([]Record{
+		{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: 1, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}}},
+		{Type: TypeUnregisterBroker, UnregisterBroker: &UnregisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7}},
+	})
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := DecodeEntry(b)
 		if err != nil {
@@ -424,5 +429,59 @@ func TestImagePartitionReassignment(t *testing.T) {
 	}
 	if p := im.Topics["a"].Partitions[0]; p.Reassigning() || p.AddingReplicas != nil || p.RemovingReplicas != nil || p.PartitionEpoch != 3 {
 		t.Fatalf("completed partition: %+v", p)
+	}
+}
+
+// TestImageUnregisterBroker: an UnregisterBrokerRecord removes the
+// registration (the partitions keep listing the broker), refuses an
+// unknown broker or another epoch, and a snapshot of the result no
+// longer holds the broker.
+func TestImageUnregisterBroker(t *testing.T) {
+	reg := func(id int32) Record {
+		return Record{Type: TypeRegisterBroker, RegisterBroker: &RegisterBrokerRecord{BrokerID: id, Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h", Port: 1}}}}
+	}
+	unreg := func(id int32, epoch int64) Record {
+		return Record{Type: TypeUnregisterBroker, UnregisterBroker: &UnregisterBrokerRecord{BrokerID: id, BrokerEpoch: epoch}}
+	}
+	im, err := Empty("c").ApplyEntry(3, []Record{reg(1), reg(2),
+		{Type: TypeTopic, Topic: &TopicRecord{Name: "t", TopicID: UUID{1}}},
+		{Type: TypePartition, Partition: &PartitionRecord{TopicID: UUID{1}, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Record{
+		"unknown broker": unreg(9, 3),
+		"stale epoch":    unreg(2, 2),
+		"no body":        {Type: TypeUnregisterBroker},
+	} {
+		if _, err := im.ApplyEntry(4, []Record{r}); err == nil {
+			t.Errorf("%s: applied", name)
+		}
+	}
+	after, err := im.ApplyEntry(4, []Record{unreg(2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := after.Brokers[2]; ok || len(after.Brokers) != 1 {
+		t.Fatalf("broker 2 still registered: %+v", after.Brokers)
+	}
+	if _, ok := im.Brokers[2]; !ok {
+		t.Fatal("the image before was modified")
+	}
+	if reps := after.Topics["t"].Partitions[0].Replicas; len(reps) != 2 || reps[1] != 2 {
+		t.Fatalf("replicas changed: %v", reps)
+	}
+	b, err := EncodeSnapshot(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSnapshot("c", b)
+	if err != nil || !back.SameState(after) {
+		t.Fatalf("snapshot: %v %+v", err, back)
+	}
+	// Registering again gives a new epoch.
+	again, err := after.ApplyEntry(7, []Record{reg(2)})
+	if err != nil || again.Brokers[2].Epoch != 7 {
+		t.Fatalf("re-registration: %v %+v", err, again.Brokers)
 	}
 }

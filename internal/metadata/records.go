@@ -13,6 +13,8 @@ type Record struct {
 	Config          *ConfigRecord          `json:"config,omitempty"`
 	RemoveTopic     *RemoveTopicRecord     `json:"removeTopic,omitempty"`
 	ProducerIDs     *ProducerIDsRecord     `json:"producerIds,omitempty"`
+	// UnregisterBroker removes a broker's registration (KIP-841).
+	UnregisterBroker *UnregisterBrokerRecord `json:"unregisterBroker,omitempty"`
 }
 
 // RecordType names a metadata record.
@@ -29,6 +31,9 @@ const (
 	TypeRemoveTopic     RecordType = "RemoveTopicRecord"
 	TypeProducerIDs     RecordType = "ProducerIdsRecord"
 )
+
+// TypeUnregisterBroker is KRaft's UnregisterBrokerRecord (KIP-841).
+const TypeUnregisterBroker RecordType = "UnregisterBrokerRecord"
 
 // RegisterBrokerRecord registers (or re-registers) a broker. The broker
 // epoch is the offset of the entry that holds the record (Kafka: the
@@ -60,6 +65,15 @@ type BrokerChangeRecord struct {
 	BrokerID             int32 `json:"brokerId"`
 	Fenced               *bool `json:"fenced,omitempty"`
 	InControlledShutdown *bool `json:"inControlledShutdown,omitempty"`
+}
+
+// UnregisterBrokerRecord removes the registration of broker BrokerID,
+// whose broker epoch must be BrokerEpoch (Kafka's UnregisterBrokerRecord;
+// its replay refuses another epoch). The partitions that list the broker
+// keep it among their replicas (an offline replica) until reassigned.
+type UnregisterBrokerRecord struct {
+	BrokerID    int32 `json:"brokerId"`
+	BrokerEpoch int64 `json:"brokerEpoch"`
 }
 
 // TopicRecord creates a topic.

@@ -72,6 +72,10 @@ func (r *controllerRouter) ElectLeaders(ctx context.Context, req *kmsg.ElectLead
 	return r.pick().ElectLeaders(ctx, req)
 }
 
+func (r *controllerRouter) UnregisterBroker(ctx context.Context, req *kmsg.UnregisterBrokerRequest) *kmsg.UnregisterBrokerResponse {
+	return r.pick().UnregisterBroker(ctx, req)
+}
+
 func (r *controllerRouter) CreateInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) error {
 	return r.pick().CreateInternalTopic(ctx, name, partitions, rf, configs)
 }
