@@ -157,7 +157,7 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	m := &Manager{
 		leaderQuota:   NewQuota(num, window, nil),
 		followerQuota: NewQuota(num, window, nil),
-		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
+		nodeID:        nodeID, logs: logs, cfg: cfg, logger: logger,
 		partitions: map[topicPartition]*Partition{},
 		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
