@@ -155,9 +155,8 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 	num, window := quotaWindow(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
-		leaderQuota:   NewQuota(num, window, nil),
-		followerQuota: NewQuota(num, window, nil),
-		nodeID:        nodeID, logs: logs, cfg: cfg, logger: logger,
+		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
+		leaderQuota: NewQuota(num, window, nil), followerQuota: NewQuota(num, window, nil),
 		partitions: map[topicPartition]*Partition{},
 		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
