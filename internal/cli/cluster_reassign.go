@@ -341,7 +341,7 @@ func runReassignExecute(ctx context.Context, cmd *cobra.Command, g *globals, adm
 			tw = w
 			fmt.Fprintln(w, "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.")
 		}
-		if err := setReassignThrottle(ctx, adm, r, cur, o.throttle, tw); err != nil {
+		if err := setReassignThrottle(ctx, adm, r, cur, o.throttle, tw, errOut(cmd)); err != nil {
 			return err
 		}
 	}
@@ -793,7 +793,7 @@ func runReassignVerify(ctx context.Context, cmd *cobra.Command, g *globals, cl *
 			if !g.json() {
 				w = out(cmd)
 			}
-			return clearReassignThrottle(ctx, adm, r, w)
+			return clearReassignThrottle(ctx, adm, r, w, errOut(cmd))
 		}
 		if !o.watch || rep.Complete {
 			return nil

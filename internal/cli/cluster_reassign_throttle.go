@@ -143,8 +143,12 @@ func ongoingAdding(ctx context.Context, adm *kadm.Client, r *reassignment) (map[
 	return out, nil
 }
 
-// alterErrors collects the failures of an IncrementalAlterConfigs.
-func alterErrors(what string, resps kadm.AlterConfigsResponses, err error) error {
+// alterErrors collects the failures of an IncrementalAlterConfigs: the
+// resources answered with an error fail it; a broker that did not answer
+// (per-broker configs go to that broker, as Kafka requires: a stopped
+// one cannot be reached) is only a warning on ew, so that a stopped
+// broker does not block the throttle of the others or its removal.
+func alterErrors(what string, resps kadm.AlterConfigsResponses, err error, ew io.Writer) error {
 	if err != nil && unlessSharded(err) != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -157,7 +161,7 @@ func alterErrors(what string, resps kadm.AlterConfigsResponses, err error) error
 	var se *kadm.ShardErrors
 	if errors.As(err, &se) {
 		for _, e := range se.Errs {
-			bad = append(bad, fmt.Sprintf("broker %d: %v", e.Broker.NodeID, e.Err))
+			fmt.Fprintf(ew, "warning: %s: broker %d did not answer: %v\n", what, e.Broker.NodeID, e.Err)
 		}
 	}
 	if len(bad) > 0 {
@@ -167,8 +171,9 @@ func alterErrors(what string, resps kadm.AlterConfigsResponses, err error) error
 }
 
 // setReassignThrottle sets the throttle of the moves of r (--execute
-// --throttle) and says what it set on w (nil: silent).
-func setReassignThrottle(ctx context.Context, adm *kadm.Client, r, cur *reassignment, rate int64, w io.Writer) error {
+// --throttle) and says what it set on w (nil: silent); warnings go to
+// ew.
+func setReassignThrottle(ctx context.Context, adm *kadm.Client, r, cur *reassignment, rate int64, w, ew io.Writer) error {
 	ongoing, err := ongoingAdding(ctx, adm, r)
 	if err != nil {
 		return err
@@ -190,7 +195,7 @@ func setReassignThrottle(ctx context.Context, adm *kadm.Client, r, cur *reassign
 			{Op: kadm.SetConfig, Name: followerReplicasKey, Value: kmsg.StringPtr(follower[topic])},
 		}
 		resps, err := adm.AlterTopicConfigs(ctx, cfgs, topic)
-		if err := alterErrors("set topic throttled replicas", resps, err); err != nil {
+		if err := alterErrors("set topic throttled replicas", resps, err, ew); err != nil {
 			return err
 		}
 	}
@@ -201,7 +206,7 @@ func setReassignThrottle(ctx context.Context, adm *kadm.Client, r, cur *reassign
 		{Op: kadm.SetConfig, Name: followerRateKey, Value: kmsg.StringPtr(v)},
 	}
 	resps, err := adm.AlterBrokerConfigs(ctx, cfgs, brokers...)
-	if err := alterErrors("set broker throttle rates", resps, err); err != nil {
+	if err := alterErrors("set broker throttle rates", resps, err, ew); err != nil {
 		return err
 	}
 	if w != nil {
@@ -212,8 +217,8 @@ func setReassignThrottle(ctx context.Context, adm *kadm.Client, r, cur *reassign
 
 // clearReassignThrottle removes the throttle rates from every broker and
 // the throttled replicas lists from the file's topics (Kafka's
-// clearAllThrottles) and says so on w (nil: silent).
-func clearReassignThrottle(ctx context.Context, adm *kadm.Client, r *reassignment, w io.Writer) error {
+// clearAllThrottles) and says so on w (nil: silent); warnings go to ew.
+func clearReassignThrottle(ctx context.Context, adm *kadm.Client, r *reassignment, w, ew io.Writer) error {
 	md, err := adm.BrokerMetadata(ctx)
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -225,7 +230,7 @@ func clearReassignThrottle(ctx context.Context, adm *kadm.Client, r *reassignmen
 		{Op: kadm.DeleteConfig, Name: followerRateKey},
 	}
 	resps, err := adm.AlterBrokerConfigs(ctx, cfgs, brokers...)
-	if err := alterErrors("clear broker throttle rates", resps, err); err != nil {
+	if err := alterErrors("clear broker throttle rates", resps, err, ew); err != nil {
 		return err
 	}
 	var topics []string
@@ -247,7 +252,7 @@ func clearReassignThrottle(ctx context.Context, adm *kadm.Client, r *reassignmen
 			kept = append(kept, x)
 		}
 	}
-	if err := alterErrors("clear topic throttled replicas", kept, err); err != nil {
+	if err := alterErrors("clear topic throttled replicas", kept, err, ew); err != nil {
 		return err
 	}
 	if w != nil {

@@ -54,7 +54,7 @@ func ParseThrottledReplicas(v string) (ThrottledReplicas, error) {
 		p, perr := strconv.ParseInt(strings.TrimSpace(ps), 10, 32)
 		b, berr := strconv.ParseInt(strings.TrimSpace(bs), 10, 32)
 		if !ok || perr != nil || berr != nil || p < 0 || b < 0 {
-			return ThrottledReplicas{}, errors.New("must be the literal '*' or a list of replicas in the format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+			return ThrottledReplicas{}, errors.New("must be the literal '*' or a list of replicas in the format [partitionId]:[brokerId],[partitionId]:[brokerId]")
 		}
 		out.Pairs = append(out.Pairs, ThrottledReplica{Partition: int32(p), Broker: int32(b)})
 	}

@@ -125,12 +125,6 @@ func (q *Quota) Throttled(topic string, partition int32) bool {
 	return ok && (t.all || t.parts[partition])
 }
 
-// hasThrottled reports whether any partition is throttled.
-func (q *Quota) hasThrottled() bool {
-	s := q.throttled.Load()
-	return s != nil && len(*s) > 0
-}
-
 // setThrottled replaces the throttled set.
 func (q *Quota) setThrottled(s throttledSet) { q.throttled.Store(&s) }
 
