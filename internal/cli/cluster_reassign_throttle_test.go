@@ -46,7 +46,8 @@ func TestReassignThrottleLists(t *testing.T) {
 // TestClusterReassignThrottle: a partition with 32 MiB moves from broker
 // 1 to broker 2 under `--execute --throttle 8388608` (8 MiB/s): the tool
 // sets the rates on brokers 1 and 2 and the topic's throttled replicas
-// lists (0:1 leader, 0:2 follower); the move takes at least half of
+// lists (0:1 leader, 0:2 follower); --execute --throttle 6291456 on the
+// running move lowers the rate; the move takes at least half of
 // size/rate (an unthrottled in-process move of 32 MiB takes well under
 // a second; the measured rate is logged, the precise measurement is
 // `make bench-reassign`); --verify then clears the throttle.
@@ -147,6 +148,21 @@ func TestClusterReassignThrottle(t *testing.T) {
 			t.Fatalf("broker %d %s = %q (%v)", id, leaderRateKey, v, src)
 		}
 	}
+	// --execute --throttle again on the running move changes the rate
+	// (lower, so the bound below holds); the lists stay those of the
+	// move (its original replica leads, the adding one follows).
+	o = c.mustRun(t, "", "cluster", "reassign", "--execute", "-f", plan, "--throttle", "6291456")
+	if !strings.Contains(o, "The inter-broker throttle limit was set to 6291456 B/s on brokers 1,2") {
+		t.Fatalf("execute on the running move:\n%s", o)
+	}
+	if tc := topicCfg(); tc[leaderReplicasKey] != "0:1" || tc[followerReplicasKey] != "0:2" {
+		t.Fatalf("topic configs after the update %v", tc)
+	}
+	for _, id := range []int32{1, 2} {
+		if v, _ := brokerRate(id); v != "6291456" {
+			t.Fatalf("broker %d %s = %q after the update", id, leaderRateKey, v)
+		}
+	}
 
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		l, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"big": {0: {}}})
@@ -161,7 +177,7 @@ func TestClusterReassignThrottle(t *testing.T) {
 		}
 	}
 	took := time.Since(start)
-	t.Logf("moved %d MiB at --throttle 8 MiB/s in %v: %.2f MiB/s", size>>20, took.Round(time.Millisecond), float64(size)/took.Seconds()/(1<<20))
+	t.Logf("moved %d MiB at --throttle 8 then 6 MiB/s in %v: %.2f MiB/s", size>>20, took.Round(time.Millisecond), float64(size)/took.Seconds()/(1<<20))
 	// Only a lower bound (no timed upper bound on a shared machine): half
 	// of size/rate proves the throttle held the move back.
 	if minTook := time.Duration(float64(size) / rate * 0.5 * float64(time.Second)); took < minTook {
