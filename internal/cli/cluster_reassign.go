@@ -175,7 +175,8 @@ follower.replication.throttled.rate on the brokers of the moves and the
 topics' leader/follower.replication.throttled.replicas (the current
 replicas / the replicas being added). Run --execute --throttle again
 while the moves run to change the rate. --verify removes the throttle
-once every move of the file completed (unless --preserve-throttles).`,
+once every move of the file completed, and --cancel at once (unless
+--preserve-throttles).`,
 		Example: `  samsa cluster reassign --generate --topics-to-move-json-file topics.json --broker-list 2,3,4
   samsa cluster reassign --execute --reassignment-json-file plan.json > rollback.txt
   samsa cluster reassign --execute --reassignment-json-file plan.json --throttle 52428800
@@ -195,8 +196,8 @@ once every move of the file completed (unless --preserve-throttles).`,
 			if o.throttle >= 0 && !o.execute {
 				return errors.New("--throttle is only valid with --execute")
 			}
-			if o.preserveThrottles && !o.verify {
-				return errors.New("--preserve-throttles is only valid with --verify")
+			if o.preserveThrottles && !o.verify && !o.cancel {
+				return errors.New("--preserve-throttles is only valid with --verify or --cancel")
 			}
 			if o.interval <= 0 {
 				return fmt.Errorf("--interval %v: want a positive duration", o.interval)
@@ -226,7 +227,7 @@ once every move of the file completed (unless --preserve-throttles).`,
 	f.DurationVar(&o.interval, "interval", o.interval, "with --verify: time between the two size samples that give the rate")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "give up after this long")
 	f.Int64Var(&o.throttle, "throttle", o.throttle, "with --execute: replication throttle of the moves in bytes/s (-1: none)")
-	f.BoolVar(&o.preserveThrottles, "preserve-throttles", false, "with --verify: keep the throttle once the moves completed")
+	f.BoolVar(&o.preserveThrottles, "preserve-throttles", false, "with --verify or --cancel: keep the throttle")
 	return cmd
 }
 
@@ -385,14 +386,24 @@ func runReassignCancel(ctx context.Context, cmd *cobra.Command, g *globals, adm 
 		}{res}); err != nil {
 			return err
 		}
-		return reportFailures(res, func(r partitionResult) string { return r.Error })
+	} else {
+		if names := partitionNames(res, true); names != "" {
+			fmt.Fprintf(w, "Successfully cancelled partition reassignments for: %s\n", names)
+		}
+		for _, x := range res {
+			if x.Error != "" {
+				fmt.Fprintf(errOut(cmd), "error: %s-%d: %s\n", x.Topic, x.Partition, x.Error)
+			}
+		}
 	}
-	if names := partitionNames(res, true); names != "" {
-		fmt.Fprintf(w, "Successfully cancelled partition reassignments for: %s\n", names)
-	}
-	for _, x := range res {
-		if x.Error != "" {
-			fmt.Fprintf(errOut(cmd), "error: %s-%d: %s\n", x.Topic, x.Partition, x.Error)
+	if !o.preserveThrottles {
+		// As Kafka's cancelAssignment: the moves are over.
+		var tw io.Writer
+		if !g.json() {
+			tw = w
+		}
+		if err := clearReassignThrottle(ctx, adm, r, tw, errOut(cmd)); err != nil {
+			return err
 		}
 	}
 	return reportFailures(res, func(r partitionResult) string { return r.Error })

@@ -289,7 +289,9 @@ func TestClusterReassignCommand(t *testing.T) {
 	if !strings.Contains(o, "Reassignment of partition orders-1 is still in progress.") || !strings.Contains(o, "PARTITION  REPLICA  LEADER") {
 		t.Fatalf("verify text in progress:\n%s", o)
 	}
-	if o := c.mustRun(t, "", "cluster", "reassign", "--cancel", "-f", plan2); !strings.Contains(o, "Successfully cancelled partition reassignments for: orders-1") {
+	// --cancel also clears the throttles (Kafka's cancelAssignment).
+	if o := c.mustRun(t, "", "cluster", "reassign", "--cancel", "-f", plan2); !strings.Contains(o, "Successfully cancelled partition reassignments for: orders-1") ||
+		!strings.Contains(o, "Clearing topic-level throttles on topics orders") {
 		t.Fatalf("cancel:\n%s", o)
 	}
 	var after verifyReport
