@@ -79,6 +79,14 @@ bench:
 bench-cluster: build
 	$(GO) run ./cmd/samsaclusterbench -bin $(CURDIR)/$(BIN) $(BENCH_CLUSTER_FLAGS)
 
+# A 1 GiB partition moved unthrottled and at --throttle 50 MiB/s on a
+# 3-node cluster of processes, with a producer's throughput and latency
+# during the moves and without them (docs/cluster.md, "Reassignment
+# benchmark"). Flags: BENCH_REASSIGN_FLAGS.
+.PHONY: bench-reassign
+bench-reassign: build
+	$(GO) run ./cmd/samsaclusterbench -reassign -bin $(CURDIR)/$(BIN) $(BENCH_REASSIGN_FLAGS)
+
 # The deterministic replication simulation (docs/testing.md): SIM_SEEDS
 # seeds of SIM_STEPS steps each, under the race detector.
 sim:

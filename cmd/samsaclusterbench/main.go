@@ -15,6 +15,11 @@
 //     to the Kafka "listener bound" log line and to "samsa started", after
 //     a SIGTERM stop (clean) and after kill -9 (recovery runs).
 //
+// With -reassign (`make bench-reassign`) it measures instead what issue 8
+// ("Cluster III") asks: the time to move a 1 GiB partition unthrottled
+// and throttled, and a producer's throughput and latency during the
+// moves against without them (reassign.go).
+//
 // Controller failover p50/p99 is measured by `make failover`
 // (test/cluster/failover_test.go), not here.
 //
@@ -68,6 +73,14 @@ type options struct {
 	quick         bool          // 10 topics each: a smoke run
 	inProcess     bool          // CreateTopics cluster nodes run in this process
 	cpuProfile    string        // CPU profile of the CreateTopics runs (-inprocess), file prefix
+	// reassign runs the reassignment measurement (reassign.go) instead:
+	// a partition of reassignBytes moved unthrottled and at
+	// reassignThrottle bytes/s, a producer measured for reassignIdle
+	// without a move and during the moves.
+	reassign         bool
+	reassignBytes    int64
+	reassignThrottle int64
+	reassignIdle     time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -88,6 +101,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.inProcess, "inprocess", false, "run the CreateTopics cluster's nodes in this process (see -cpuprofile)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "with -inprocess: write a CPU profile of each CreateTopics run to FILE.batchN")
 	fs.BoolVar(&o.quick, "quick", false, "10 topics on the cluster and 10 in the start-up node (a smoke run)")
+	fs.BoolVar(&o.reassign, "reassign", false, "measure partition reassignment instead (time to move -reassign-bytes unthrottled and throttled, load during it)")
+	fs.Int64Var(&o.reassignBytes, "reassign-bytes", 1<<30, "with -reassign: size of the moved partition")
+	fs.Int64Var(&o.reassignThrottle, "reassign-throttle", 50<<20, "with -reassign: --throttle of the second move, bytes/s")
+	fs.DurationVar(&o.reassignIdle, "reassign-idle", 15*time.Second, "with -reassign: how long the load is measured without a move")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -103,6 +120,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.quick {
 		o.topics, o.startupTopics = 10, 10
+		o.reassignBytes, o.reassignIdle = 64<<20, 3*time.Second
 	}
 	switch {
 	case o.nodes < 1:
@@ -113,6 +131,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, errors.New("-startup-topics, -produce-every and -records must not be negative (-produce-every at least 1)")
 	case o.cpuProfile != "" && !o.inProcess:
 		return o, errors.New("-cpuprofile needs -inprocess (the nodes must run in this process)")
+	case o.reassign && (o.reassignBytes < 1<<20 || o.reassignThrottle < 1<<10 || o.reassignIdle < 2*time.Second):
+		return o, errors.New("-reassign-bytes must be at least 1 MiB, -reassign-throttle 1 KiB/s, -reassign-idle 2s")
+	case o.reassign && o.inProcess:
+		return o, errors.New("-reassign runs processes of the binary (no -inprocess)")
 	case o.nofile < 256:
 		return o, errors.New("-nofile must be at least 256")
 	}
@@ -157,7 +179,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	needBin := !o.inProcess || o.startupTopics > 0
+	needBin := !o.inProcess || o.startupTopics > 0 || o.reassign
 	if needBin && o.bin == "" {
 		o.bin = filepath.Join(tmp, "samsa")
 		fmt.Fprintln(out, "building samsa (CGO_ENABLED=0) ...")
@@ -176,6 +198,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if err := setNoFile(o.nofile); err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE to %d (needs root above the hard limit): %w", o.nofile, err)
+	}
+	if o.reassign {
+		return benchReassign(ctx, o, filepath.Join(tmp, "reassign"), out)
 	}
 	var childLimit string
 	var creates []createResult

@@ -30,7 +30,12 @@ package api
 // rather than the high watermark; their fetch offset is their log end
 // offset, which moves the high watermark and the ISR (internal/replica).
 // From v12 a fetcher whose last fetched epoch disagrees with the leader's
-// log gets a DivergingEpoch and no records.
+// log gets a DivergingEpoch and no records. A throttled partition
+// (leader.replication.throttled.replicas, KIP-73) of a follower outside
+// the ISR gets no records while the leader's replication quota is
+// exceeded, as Kafka's ReplicaManager.readFromLog; its long poll then
+// reads again as soon as the quota allows (replica.FetchResult.Throttled)
+// rather than at the end of MaxWaitMillis.
 //
 // Per partition codes: UNKNOWN_TOPIC_OR_PARTITION (v13+:
 // UNKNOWN_TOPIC_ID), OFFSET_OUT_OF_RANGE, FENCED_LEADER_EPOCH /
@@ -259,7 +264,7 @@ func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 	var w *replica.FetchWaiter
 	var wctx context.Context
 	for {
-		n, done := h.readFetch(ctx, req, parts, listener)
+		n, done, throttled := h.readFetch(ctx, req, parts, listener)
 		if !waiting || done || n >= int(req.MinBytes) || ctx.Err() != nil {
 			return
 		}
@@ -279,13 +284,23 @@ func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 			defer cancel()
 			continue
 		}
-		if err := w.Wait(wctx); err != nil {
-			// Timed out or the connection closed: answer with what there is.
-			if ctx.Err() == nil {
-				_, _ = h.readFetch(ctx, req, parts, listener)
+		if throttled > 0 {
+			// The replication throttle holds records back: read again
+			// once it lets them through, within the request's wait.
+			tctx, cancel := context.WithTimeout(wctx, throttled)
+			err := w.Wait(tctx)
+			cancel()
+			if err == nil || wctx.Err() == nil {
+				continue
 			}
-			return
+		} else if err := w.Wait(wctx); err == nil {
+			continue
 		}
+		// Timed out or the connection closed: answer with what there is.
+		if ctx.Err() == nil {
+			_, _, _ = h.readFetch(ctx, req, parts, listener)
+		}
+		return
 	}
 }
 
@@ -299,11 +314,12 @@ func replicaOf(req *kmsg.FetchRequest) (int32, int64) {
 }
 
 // readFetch fills every partition's response through its
-// replica.Partition.Fetch and returns the bytes of records read and
-// whether the answer must go at once: a partition answered an error or a
-// preferred read replica (Kafka's ReplicaManager.fetchMessages does not
-// delay those).
-func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, listener string) (int, bool) {
+// replica.Partition.Fetch and returns the bytes of records read, whether
+// the answer must go at once (a partition answered an error or a
+// preferred read replica: Kafka's ReplicaManager.fetchMessages does not
+// delay those), and the shortest time the replication throttle holds a
+// partition's records back (0 none).
+func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPartition, listener string) (int, bool, time.Duration) {
 	remaining := h.fetchMaxBytes(req)
 	// What every partition's read shares: who fetches, and how.
 	base := replica.FetchParams{
@@ -317,6 +333,7 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 	}
 	total := 0
 	hasErr := false
+	var throttled time.Duration
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.resp
@@ -354,6 +371,9 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 			hasErr = true
 			continue
 		}
+		if res.Throttled > 0 && (throttled == 0 || res.Throttled < throttled) {
+			throttled = res.Throttled
+		}
 		sp.ErrorCode = 0
 		sp.HighWatermark = res.HighWatermark
 		sp.LastStableOffset = res.LastStableOffset
@@ -380,7 +400,7 @@ func (h *Handler) readFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 		total += len(data)
 		remaining = max(remaining-int32(len(data)), 0)
 	}
-	return total, hasErr
+	return total, hasErr, throttled
 }
 
 // releaseRecords hands a partition's record buffer back to the storage

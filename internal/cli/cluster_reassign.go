@@ -15,7 +15,7 @@ package cli
 //     --watch repeats until every move completed;
 //   - --cancel: AlterPartitionReassignments with null replicas (revert).
 //
-// Throttling (--throttle) is not implemented yet.
+// --throttle and its removal by --verify: cluster_reassign_throttle.go.
 
 import (
 	"context"
@@ -143,10 +143,14 @@ type reassignOpts struct {
 	execute, verify, cancel      bool
 	generate, watch              bool
 	interval, timeout            time.Duration
+	// throttle is --throttle in bytes/s, -1 none; preserveThrottles is
+	// --preserve-throttles.
+	throttle          int64
+	preserveThrottles bool
 }
 
 func newClusterReassignCommand(g *globals) *cobra.Command {
-	o := reassignOpts{interval: time.Second, timeout: 60 * time.Second}
+	o := reassignOpts{interval: time.Second, timeout: 60 * time.Second, throttle: -1}
 	cmd := &cobra.Command{
 		Use:   "reassign",
 		Short: "Move partition replicas between brokers (kafka-reassign-partitions.sh)",
@@ -163,9 +167,19 @@ leave, then leadership moves if the leader was removed.
 replica being added, the bytes it still lacks behind the leader, the rate
 it catches up at (measured over --interval) and the ETA; with --watch it
 repeats until every move completed.
---cancel reverts the moves in progress to the original replicas.`,
+--cancel reverts the moves in progress to the original replicas.
+
+--throttle B (with --execute) limits the replication of the moves to B
+bytes/s: it sets leader.replication.throttled.rate and
+follower.replication.throttled.rate on the brokers of the moves and the
+topics' leader/follower.replication.throttled.replicas (the current
+replicas / the replicas being added). Run --execute --throttle again
+while the moves run to change the rate. --verify removes the throttle
+once every move of the file completed, and --cancel at once (unless
+--preserve-throttles).`,
 		Example: `  samsa cluster reassign --generate --topics-to-move-json-file topics.json --broker-list 2,3,4
   samsa cluster reassign --execute --reassignment-json-file plan.json > rollback.txt
+  samsa cluster reassign --execute --reassignment-json-file plan.json --throttle 52428800
   samsa cluster reassign --verify --reassignment-json-file plan.json --watch
   samsa cluster reassign --cancel --reassignment-json-file plan.json`,
 		Args: cobra.NoArgs,
@@ -178,6 +192,12 @@ repeats until every move completed.
 			}
 			if n != 1 {
 				return errors.New("give exactly one of --generate, --execute, --verify, --cancel")
+			}
+			if o.throttle >= 0 && !o.execute {
+				return errors.New("--throttle is only valid with --execute")
+			}
+			if o.preserveThrottles && !o.verify && !o.cancel {
+				return errors.New("--preserve-throttles is only valid with --verify or --cancel")
 			}
 			if o.interval <= 0 {
 				return fmt.Errorf("--interval %v: want a positive duration", o.interval)
@@ -206,6 +226,8 @@ repeats until every move completed.
 	f.BoolVar(&o.watch, "watch", false, "with --verify: repeat until every move completed (bounded by --timeout)")
 	f.DurationVar(&o.interval, "interval", o.interval, "with --verify: time between the two size samples that give the rate")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "give up after this long")
+	f.Int64Var(&o.throttle, "throttle", o.throttle, "with --execute: replication throttle of the moves in bytes/s (-1: none)")
+	f.BoolVar(&o.preserveThrottles, "preserve-throttles", false, "with --verify or --cancel: keep the throttle")
 	return cmd
 }
 
@@ -313,6 +335,17 @@ func runReassignExecute(ctx context.Context, cmd *cobra.Command, g *globals, adm
 	if !g.json() {
 		fmt.Fprintf(w, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", compactJSON(cur))
 	}
+	if o.throttle >= 0 {
+		// Before the moves start, as Kafka's executeAssignment.
+		var tw io.Writer
+		if !g.json() {
+			tw = w
+			fmt.Fprintln(w, "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.")
+		}
+		if err := setReassignThrottle(ctx, adm, r, cur, o.throttle, tw, errOut(cmd)); err != nil {
+			return err
+		}
+	}
 	res, err := alterAssignments(ctx, adm, r, false)
 	if err != nil {
 		return err
@@ -353,14 +386,24 @@ func runReassignCancel(ctx context.Context, cmd *cobra.Command, g *globals, adm 
 		}{res}); err != nil {
 			return err
 		}
-		return reportFailures(res, func(r partitionResult) string { return r.Error })
+	} else {
+		if names := partitionNames(res, true); names != "" {
+			fmt.Fprintf(w, "Successfully cancelled partition reassignments for: %s\n", names)
+		}
+		for _, x := range res {
+			if x.Error != "" {
+				fmt.Fprintf(errOut(cmd), "error: %s-%d: %s\n", x.Topic, x.Partition, x.Error)
+			}
+		}
 	}
-	if names := partitionNames(res, true); names != "" {
-		fmt.Fprintf(w, "Successfully cancelled partition reassignments for: %s\n", names)
-	}
-	for _, x := range res {
-		if x.Error != "" {
-			fmt.Fprintf(errOut(cmd), "error: %s-%d: %s\n", x.Topic, x.Partition, x.Error)
+	if !o.preserveThrottles {
+		// As Kafka's cancelAssignment: the moves are over.
+		var tw io.Writer
+		if !g.json() {
+			tw = w
+		}
+		if err := clearReassignThrottle(ctx, adm, r, tw, errOut(cmd)); err != nil {
+			return err
 		}
 	}
 	return reportFailures(res, func(r partitionResult) string { return r.Error })
@@ -757,6 +800,13 @@ func runReassignVerify(ctx context.Context, cmd *cobra.Command, g *globals, cl *
 		}
 		if err := printVerify(out(cmd), g, rep); err != nil {
 			return err
+		}
+		if rep.Complete && !o.preserveThrottles {
+			var w io.Writer
+			if !g.json() {
+				w = out(cmd)
+			}
+			return clearReassignThrottle(ctx, adm, r, w, errOut(cmd))
 		}
 		if !o.watch || rep.Complete {
 			return nil

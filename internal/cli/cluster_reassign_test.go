@@ -123,8 +123,9 @@ func TestReassignRates(t *testing.T) {
 }
 
 // startNodes starts n combined broker+controller nodes as one cluster
-// and returns the servers and the Kafka addresses.
-func startNodes(t *testing.T, n int) ([]*server.Server, []string) {
+// (with extra config overrides) and returns the servers and the Kafka
+// addresses.
+func startNodes(t *testing.T, n int, extra ...string) ([]*server.Server, []string) {
 	t.Helper()
 	type socks struct{ plain, ctl net.Listener }
 	ls := make([]socks, n)
@@ -149,14 +150,14 @@ func startNodes(t *testing.T, n int) ([]*server.Server, []string) {
 		go func() {
 			defer wg.Done()
 			srvs[i], errs[i] = server.Start(context.Background(), server.Options{
-				Overrides: []string{
+				Overrides: append([]string{
 					fmt.Sprintf("node.id=%d", i+1), "process.roles=broker,controller",
 					"listeners=PLAINTEXT://" + addrs[i] + ",CONTROLLER://" + ls[i].ctl.Addr().String(),
 					"inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
 					"controller.quorum.voters=" + strings.Join(voters, ","),
 					"log.dirs=" + t.TempDir(), "http.listener=",
 					"broker.heartbeat.interval.ms=100", "broker.session.timeout.ms=1500",
-				},
+				}, extra...),
 				Listeners:    map[string]net.Listener{"PLAINTEXT": ls[i].plain, "CONTROLLER": ls[i].ctl},
 				Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 				StartTimeout: 30 * time.Second,
@@ -288,7 +289,9 @@ func TestClusterReassignCommand(t *testing.T) {
 	if !strings.Contains(o, "Reassignment of partition orders-1 is still in progress.") || !strings.Contains(o, "PARTITION  REPLICA  LEADER") {
 		t.Fatalf("verify text in progress:\n%s", o)
 	}
-	if o := c.mustRun(t, "", "cluster", "reassign", "--cancel", "-f", plan2); !strings.Contains(o, "Successfully cancelled partition reassignments for: orders-1") {
+	// --cancel also clears the throttles (Kafka's cancelAssignment).
+	if o := c.mustRun(t, "", "cluster", "reassign", "--cancel", "-f", plan2); !strings.Contains(o, "Successfully cancelled partition reassignments for: orders-1") ||
+		!strings.Contains(o, "Clearing topic-level throttles on topics orders") {
 		t.Fatalf("cancel:\n%s", o)
 	}
 	var after verifyReport

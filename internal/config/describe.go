@@ -190,6 +190,10 @@ func ValidateTopicConfig(overrides map[string]string) error {
 			if n < -1 {
 				return bad("must be >= -1")
 			}
+		case "leader.replication.throttled.replicas", "follower.replication.throttled.replicas":
+			if _, err := ParseThrottledReplicas(v); err != nil {
+				return bad(err.Error())
+			}
 		case "min.cleanable.dirty.ratio":
 			f, _ := strconv.ParseFloat(v, 64)
 			if f < 0 || f > 1 {

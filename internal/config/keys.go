@@ -152,6 +152,10 @@ var brokerKeys = map[string]key{
 	"leader.replication.throttled.rate":              {kind: kLong, def: maxLong, doc: "Bytes/s a leader may send to throttled followers (topic leader.replication.throttled.replicas)."},
 	"follower.replication.throttled.rate":            {kind: kLong, def: maxLong, doc: "Bytes/s a follower may fetch for throttled replicas (topic follower.replication.throttled.replicas)."},
 	"replica.alter.log.dirs.io.max.bytes.per.second": {kind: kLong, def: maxLong, doc: "Bytes/s of replica moves between log dirs (AlterReplicaLogDirs)."},
+	// The sliding window the replication throttles are measured over
+	// (Kafka's ReplicationQuotaManagerConfig).
+	"replication.quota.window.num":          {kind: kInt, def: "11", doc: "Samples kept by the replication throttles' rate (leader/follower.replication.throttled.rate).", readOnly: true},
+	"replication.quota.window.size.seconds": {kind: kInt, def: "1", doc: "Time span of each sample of the replication throttles' rate.", readOnly: true},
 }
 
 // topicKey is a topic-level config with the broker key that sets its
@@ -189,6 +193,10 @@ var topicKeys = map[string]topicKey{
 	"unclean.leader.election.enable":  {key{kind: kBool, def: "false", doc: "Allow out-of-ISR leader election."}, "unclean.leader.election.enable"},
 	"message.timestamp.before.max.ms": {key{kind: kLong, def: maxLong, doc: "How far in the past a CreateTime record timestamp may be (INVALID_TIMESTAMP beyond)."}, "log.message.timestamp.before.max.ms"},
 	"message.timestamp.after.max.ms":  {key{kind: kLong, def: "3600000", doc: "How far in the future a CreateTime record timestamp may be (INVALID_TIMESTAMP beyond)."}, "log.message.timestamp.after.max.ms"},
+	// Replication throttles (KIP-73): which replicas the brokers'
+	// leader/follower.replication.throttled.rate apply to.
+	"leader.replication.throttled.replicas":   {key{kind: kList, def: "", doc: "Replicas throttled on the leader side: partition:broker pairs (the brokers whose leadership of the partition is throttled) or * for all."}, ""},
+	"follower.replication.throttled.replicas": {key{kind: kList, def: "", doc: "Replicas throttled on the follower side: partition:broker pairs (the brokers whose follower of the partition is throttled) or * for all."}, ""},
 }
 
 var _ = math.MaxInt64

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"samsa/internal/record"
 	"samsa/internal/storage"
@@ -82,6 +83,11 @@ type FetchResult struct {
 	// partition from instead (KIP-392, selector.go), -1 none; when set,
 	// no records come with it.
 	PreferredReadReplica int32
+	// Throttled is set when the leader's replication throttle held the
+	// follower's records back (quota.go): the quota lets them through
+	// again in about this long. A long poll waits no longer than that
+	// before reading again.
+	Throttled time.Duration
 }
 
 // Fetch reads one partition for a consumer or a follower. Errors:
@@ -169,9 +175,22 @@ func (p *Partition) Fetch(_ context.Context, fp FetchParams) (FetchResult, error
 	case fp.Isolation == ReadCommitted:
 		upper = lso
 	}
-	data, err := p.log.Read(fp.FetchOffset, max(fp.MaxBytes, 0), upper, fp.MinOneMessage)
-	if err != nil {
-		return res, err
+	// The leader's replication throttle (quota.go): an out-of-ISR
+	// follower of a throttled partition gets no records while the rate
+	// is over the limit; its fetch still records its position below.
+	throttled := follower && st.isLeader && p.m.leaderQuota.Throttled(p.topic, p.index)
+	var data []byte
+	if throttled {
+		res.Throttled = p.leaderThrottles(fp.ReplicaID)
+	}
+	if res.Throttled == 0 {
+		var err error
+		if data, err = p.log.Read(fp.FetchOffset, max(fp.MaxBytes, 0), upper, fp.MinOneMessage); err != nil {
+			return res, err
+		}
+		if throttled {
+			p.m.leaderQuota.Record(len(data))
+		}
 	}
 	res.Records = data
 	if !follower && fp.Isolation == ReadCommitted {

@@ -89,6 +89,10 @@ type Manager struct {
 
 	// lagMs is replica.lag.time.max.ms. Set by New.
 	lagMs int64
+	// leaderQuota and followerQuota are the replication throttles
+	// (quota.go); their limits and throttled partitions follow the
+	// images (Apply). Set by New.
+	leaderQuota, followerQuota *Quota
 	// sel is replica.selector.class (KIP-392, selector.go). Set by New.
 	sel *readSelector
 	// opts connect the manager to the cluster; set by SetReplication
@@ -148,9 +152,11 @@ func New(nodeID int32, logs *storage.Manager, cfg *config.Config, logger *slog.L
 			}
 		}
 	}
+	num, window := quotaWindow(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		nodeID: nodeID, logs: logs, cfg: cfg, logger: logger,
+		leaderQuota: NewQuota(num, window, nil), followerQuota: NewQuota(num, window, nil),
 		partitions: map[topicPartition]*Partition{},
 		offline:    map[topicPartition]error{},
 		image:      metadata.Empty(""),
@@ -481,6 +487,7 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 		}
 	}
 	m.dynDefault, m.dynBroker = dynDefault, dynBroker
+	m.applyThrottles(cfg, next)
 	// Published first: ISR eligibility (fenced brokers) reads it while
 	// the partitions change.
 	m.published.Store(next)

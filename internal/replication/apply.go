@@ -63,7 +63,11 @@ func (ft *fetcher) applyLocked(ps *partitionState, s sentPartition, sp *kmsg.Fet
 		return false
 	}
 	ps.lag = max(0, sp.HighWatermark-ps.f.LogEndOffset())
+	ps.inSync = ps.lag == 0
 	ft.bytes.Add(int64(a.Appended))
+	if q := ft.opts.Quota; q != nil && a.Appended > 0 && q.Throttled(ps.topic, ps.partition) {
+		q.Record(a.Appended)
+	}
 	return a.Appended > 0
 }
 

@@ -74,6 +74,11 @@ type partitionState struct {
 	// lag is the leader's high watermark minus our log end offset at the
 	// last fetch; 0 before the first.
 	lag int64
+	// inSync: the last fetch left the partition caught up with the
+	// leader's high watermark (Kafka's PartitionFetchState.
+	// isReplicaInSync); false before the first. The follower throttle
+	// never holds back an in-sync partition.
+	inSync bool
 }
 
 func newFetcher(opts Options, k fetcherKey, addr string) *fetcher {
@@ -272,6 +277,10 @@ func (ft *fetcher) buildRequest(now time.Time) (*fetchRound, time.Duration) {
 	wait := ft.opts.FetchBackoff
 	round := &fetchRound{addr: ft.addr, sent: map[TopicPartition]sentPartition{}, params: map[TopicPartition]sessionPartition{}}
 	var ready []TopicPartition
+	// The follower throttle, asked at most once per request: 0 not yet,
+	// 1 under the limit, 2 over it (throttleWait: for how long).
+	throttle := 0
+	var throttleWait time.Duration
 	for _, tp := range ft.order {
 		if len(ready) >= ft.opts.MaxPartitionsPerFetch {
 			break
@@ -280,6 +289,21 @@ func (ft *fetcher) buildRequest(now time.Time) (*fetchRound, time.Duration) {
 		if d := ps.delayedUntil.Sub(now); d > 0 {
 			wait = min(wait, d)
 			continue
+		}
+		if q := ft.opts.Quota; q != nil && !ps.inSync && q.Throttled(ps.topic, ps.partition) {
+			// Kafka's ReplicaFetcherThread.shouldFollowerThrottle: left
+			// out of this request (a session forgets it) while the rate
+			// is over the limit.
+			if throttle == 0 {
+				throttle = 1
+				if over, d := q.Exceeded(); over {
+					throttle, throttleWait = 2, max(d, time.Millisecond)
+				}
+			}
+			if throttle == 2 {
+				wait = min(wait, throttleWait)
+				continue
+			}
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = ps.partition

@@ -84,7 +84,24 @@ type Options struct {
 	// smaller of 5 s and SocketTimeout.
 	DialTimeout time.Duration
 
+	// Quota is the follower side's replication throttle
+	// (follower.replication.throttled.rate, KIP-73); nil: none.
+	Quota Quota
+
 	Logger *slog.Logger // nil: slog.Default()
+}
+
+// Quota is the follower's replication throttle (replica.Quota, Kafka's
+// ReplicationQuotaManager for the follower side). While Exceeded, a
+// fetcher leaves the Throttled partitions that are not caught up out of
+// its requests; it Records the bytes it appends for Throttled
+// partitions, caught up or not.
+type Quota interface {
+	Throttled(topic string, partition int32) bool
+	// Exceeded reports whether the rate is over the limit and for how
+	// long it will stay so if nothing more is recorded.
+	Exceeded() (bool, time.Duration)
+	Record(n int)
 }
 
 // orDefault sets *v to def when it is zero (unset).

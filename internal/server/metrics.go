@@ -97,6 +97,16 @@ var (
 	descReplicaFetcherBytes = prometheus.NewDesc("samsa_replica_fetcher_bytes_total",
 		"Record bytes the fetcher appended to this broker's replicas.", fetcherLabels, nil)
 
+	throttleLabels    = []string{"side"}
+	descThrottleBytes = prometheus.NewDesc("samsa_replication_throttle_bytes_total",
+		"Bytes of throttled replicas (leader: sent to followers; follower: appended) metered by the replication throttle (KIP-73).", throttleLabels, nil)
+	descThrottledSeconds = prometheus.NewDesc("samsa_replication_throttled_seconds_total",
+		"Time the replication throttle's measured rate was above its limit (throttled replicas held back).", throttleLabels, nil)
+	descThrottleRate = prometheus.NewDesc("samsa_replication_throttle_byte_rate",
+		"Measured rate of the throttled replicas' bytes over the quota window, bytes/s (Kafka's LeaderReplication/FollowerReplication byte-rate).", throttleLabels, nil)
+	descThrottleLimit = prometheus.NewDesc("samsa_replication_throttle_limit_bytes_per_second",
+		"leader/follower.replication.throttled.rate in force (9223372036854775807: unlimited).", throttleLabels, nil)
+
 	descGroups = prometheus.NewDesc("samsa_consumer_groups",
 		"Groups coordinated by this broker, by state.", []string{"state"}, nil)
 	descGroupOffset = prometheus.NewDesc("samsa_consumer_group_committed_offset",
@@ -112,6 +122,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		descLogDirState, descLogDirFullEvents, descLogDirOffline, descOpenSegmentFiles,
 		descGroups, descGroupOffset, descGroupLag,
 		descReplicaFetcherMaxLag, descReplicaFetcherPartitions, descReplicaFetcherRequests, descReplicaFetcherFailures, descReplicaFetcherBytes,
+		descThrottleBytes, descThrottledSeconds, descThrottleRate, descThrottleLimit,
 	} {
 		ch <- d
 	}
@@ -123,6 +134,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectLogDirs(ch)
 	c.collectGroups(ch)
 	c.collectFetchers(ch)
+	c.collectThrottles(ch)
+}
+
+// collectThrottles reports the replication throttles (replica.Quota).
+func (c *stateCollector) collectThrottles(ch chan<- prometheus.Metric) {
+	if c.replicas == nil {
+		return
+	}
+	for side, q := range map[string]*replica.Quota{"leader": c.replicas.LeaderQuota(), "follower": c.replicas.FollowerQuota()} {
+		st := q.Stats()
+		ch <- prometheus.MustNewConstMetric(descThrottleBytes, prometheus.CounterValue, float64(st.Bytes), side)
+		ch <- prometheus.MustNewConstMetric(descThrottledSeconds, prometheus.CounterValue, st.Throttled.Seconds(), side)
+		ch <- prometheus.MustNewConstMetric(descThrottleRate, prometheus.GaugeValue, st.Rate, side)
+		ch <- prometheus.MustNewConstMetric(descThrottleLimit, prometheus.GaugeValue, float64(st.Limit), side)
+	}
 }
 
 // collectFetchers reports the follower fetchers (Kafka's

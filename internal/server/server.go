@@ -199,7 +199,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return -1
 	}
-	if s.fetchers, err = replication.NewManager(replicationOptions(cfg, brokerEpoch, logger)); err != nil {
+	ropts := replicationOptions(cfg, brokerEpoch, logger)
+	ropts.Quota = s.replicas.FollowerQuota()
+	if s.fetchers, err = replication.NewManager(ropts); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.replicas.SetReplication(replica.ReplicationOptions{
