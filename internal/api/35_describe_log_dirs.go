@@ -7,12 +7,17 @@ package api
 // whole batches of every segment, Kafka's UnifiedLog.size): Topics null
 // asks for every partition, else the listed ones that are here. A
 // reassignment's progress is the leader's size against a new replica's
-// (`samsa cluster reassign --verify`).
+// (`samsa cluster reassign --verify`). A replica being moved by
+// AlterReplicaLogDirs appears twice: in its current dir, and in the
+// destination as a future replica (IsFuture) whose OffsetLag is the
+// current log end offset minus the future's. TotalBytes and UsableBytes
+// (v4) come from statfs(2) of each dir (-1 if it fails).
 //
-// Differences from Kafka: no future replicas (AlterReplicaLogDirs is not
-// served), so OffsetLag is 0 and IsFuture false; TotalBytes and
-// UsableBytes (v4) are -1 (unknown); every directory is online (a
-// partition whose log failed is left out). No authorization (no ACLs).
+// Differences from Kafka: a follower's OffsetLag is its log end offset's
+// distance to the high watermark the leader last sent it (Kafka
+// subtracts the follower's own high watermark, never above its log end,
+// so it reports 0); a leader's is 0 as in Kafka. A partition whose log
+// failed to open is left out. No authorization (no ACLs).
 //
 // Versions: v1 no change; v2 flexible; v3 top-level error code; v4
 // total and usable bytes (KIP-827).
@@ -25,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
+	"samsa/internal/storage"
 )
 
 func (h *Handler) describeLogDirs(_ context.Context, _ *network.Conn, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
@@ -81,12 +87,18 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *network.Conn, req *kmsg.
 			}
 			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			rp.Partition, rp.Size = li.Partition, li.Size
+			rp.OffsetLag, rp.IsFuture = li.OffsetLag, li.IsFuture
 			rt := &x.Topics[len(x.Topics)-1]
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 	}
 	for _, d := range dirs {
-		resp.Dirs = append(resp.Dirs, *byDir[d])
+		x := byDir[d]
+		x.TotalBytes, x.UsableBytes = -1, -1
+		if total, usable, err := storage.DirUsage(d); err == nil {
+			x.TotalBytes, x.UsableBytes = total, usable
+		}
+		resp.Dirs = append(resp.Dirs, *x)
 	}
 	return resp, nil
 }

@@ -183,6 +183,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.createPartitions(ctx, c, r)
 	case *kmsg.ElectLeadersRequest:
 		return h.electLeaders(ctx, c, r)
+	case *kmsg.AlterReplicaLogDirsRequest:
+		return h.alterReplicaLogDirs(ctx, c, r)
 	case *kmsg.DescribeLogDirsRequest:
 		return h.describeLogDirs(ctx, c, r)
 	case *kmsg.AlterPartitionAssignmentsRequest:

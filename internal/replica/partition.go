@@ -118,6 +118,9 @@ type Partition struct {
 
 	// state is the snapshot of mu's role fields (see partitionState).
 	state atomic.Pointer[partitionState]
+	// leaderHW is the high watermark the leader sent with the last fetch
+	// this follower stored (DescribeLogDirs' OffsetLag); 0 before any.
+	leaderHW atomic.Int64
 
 	mu struct {
 		sync.Mutex

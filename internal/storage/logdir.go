@@ -97,7 +97,7 @@ func (l *Log) fullErr() error {
 // diskFull puts the log's dir in the full state after err (ENOSPC) and
 // returns the append's error. The log stays online.
 func (l *Log) diskFull(op string, err error) error {
-	l.ld.setFull(l.m, err)
+	l.logDir().setFull(l.m, err)
 	return fmt.Errorf("%s: %s: %w: %w: %v", l.name(), op, ErrStorage, ErrLogDirFull, err)
 }
 
@@ -177,7 +177,7 @@ func (m *Manager) LogDirs() []LogDirInfo {
 	offline := map[string]int{}
 	for _, l := range m.Logs() {
 		if l.Offline() {
-			offline[filepath.Dir(l.dir)]++
+			offline[filepath.Dir(l.dirPath())]++
 		}
 	}
 	m.mu.Lock()

@@ -62,8 +62,20 @@ type Manager struct {
 		// checkpoint files keep them and a restart does not mistake the
 		// damage for a torn tail.
 		failed map[TopicPartition]*failedLog
-		closed bool
+		// futures are the logs being moved to another log dir
+		// (future.go).
+		futures map[TopicPartition]*futureLog
+		// preferred is the log dir AlterReplicaLogDirs chose for a
+		// partition whose log does not exist yet; CreateLog uses it.
+		preferred map[TopicPartition]string
+		closed    bool
 	}
+
+	copierWake chan struct{} // cap 1: wakes the copier (future.go)
+	// copierPaused stops the copier between steps (tests that stop a
+	// node in the middle of a move).
+	copierPaused atomic.Bool
+	copierDone chan struct{} // closed when the copier returned
 
 	stop        chan struct{} // closed by Close to stop the background goroutines
 	done        chan struct{} // closed when the background loop returned
@@ -116,6 +128,8 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		stop:            make(chan struct{}),
 		done:            make(chan struct{}),
 		cleanerDone:     make(chan struct{}),
+		copierWake:      make(chan struct{}, 1),
+		copierDone:      make(chan struct{}),
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
@@ -147,13 +161,18 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	}
 	m.mu.logs = map[TopicPartition]*Log{}
 	m.mu.failed = map[TopicPartition]*failedLog{}
+	m.mu.futures = map[TopicPartition]*futureLog{}
+	m.mu.preferred = map[TopicPartition]string{}
+	var moves moveDirs
 	for _, dir := range m.dirs {
-		if err := m.openDir(dir); err != nil {
+		if err := m.openDir(dir, &moves); err != nil {
 			m.closeLogs()
 			return nil, err
 		}
 	}
+	m.recoverMoves(moves)
 	go m.loop()
+	go m.copierLoop()
 	if m.cleanerDisabled {
 		close(m.cleanerDone)
 	} else {
@@ -162,7 +181,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) openDir(dir string) error {
+func (m *Manager) openDir(dir string, moves *moveDirs) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("storage: log dir: %w", err)
 	}
@@ -198,6 +217,14 @@ func (m *Manager) openDir(dir string) error {
 	}
 	for _, e := range ents {
 		if !e.IsDir() || e.Name() == metadataLogDir {
+			continue
+		}
+		if tp, id, ok := parseMoveDir(e.Name(), futureDirSuffix); ok {
+			moves.futures = append(moves.futures, moveDir{tp: tp, id: id, path: filepath.Join(dir, e.Name())})
+			continue
+		}
+		if tp, id, ok := parseMoveDir(e.Name(), deleteDirSuffix); ok {
+			moves.deletes = append(moves.deletes, moveDir{tp: tp, id: id, path: filepath.Join(dir, e.Name()), hw: ck.hw[tp], logStart: ck.logStartOffs[tp]})
 			continue
 		}
 		tp, ok := parseTopicPartitionDir(e.Name())
@@ -299,11 +326,11 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 			// closed and writes nothing more.
 			l.abortCleaning(false)
 			delete(m.mu.logs, tp)
-			if err := errors.Join(l.close(), os.RemoveAll(l.dir)); err != nil {
+			if err := errors.Join(l.close(), os.RemoveAll(l.dirPath())); err != nil {
 				return nil, fmt.Errorf("storage: replace stray log %s: %w", tp, err)
 			}
 		} else {
-			if err := writeFileAtomic(filepath.Join(l.dir, partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
+			if err := writeFileAtomic(filepath.Join(l.dirPath(), partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
 				return nil, fmt.Errorf("storage: %s: %w", tp, err)
 			}
 			l.mu.Lock()
@@ -314,6 +341,10 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 		}
 	}
 	dir := m.pickDirLocked()
+	if d, ok := m.mu.preferred[tp]; ok {
+		dir = d
+		delete(m.mu.preferred, tp)
+	}
 	pdir := filepath.Join(dir, tp.String())
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
@@ -342,7 +373,7 @@ func (m *Manager) pickDirLocked() string {
 	}
 	count := map[string]int{}
 	for _, l := range m.mu.logs {
-		count[filepath.Dir(l.dir)]++
+		count[filepath.Dir(l.dirPath())]++
 	}
 	best := m.dirs[0]
 	for _, d := range m.dirs[1:] {
@@ -357,6 +388,13 @@ func (m *Manager) pickDirLocked() string {
 func (m *Manager) DeleteLog(topic string, partition int32) error {
 	tp := TopicPartition{topic, partition}
 	m.mu.Lock()
+	fut := m.takeFutureLocked(tp)
+	delete(m.mu.preferred, tp)
+	m.mu.Unlock()
+	if fut != nil {
+		m.cancelFuture(fut)
+	}
+	m.mu.Lock()
 	l, ok := m.mu.logs[tp]
 	f, failed := m.mu.failed[tp]
 	delete(m.mu.logs, tp)
@@ -366,7 +404,7 @@ func (m *Manager) DeleteLog(topic string, partition int32) error {
 	case ok:
 		l.abortCleaning(true)
 		err := l.close()
-		if rerr := os.RemoveAll(l.dir); rerr != nil {
+		if rerr := os.RemoveAll(l.dirPath()); rerr != nil {
 			return fmt.Errorf("storage: delete %s: %w", tp, rerr)
 		}
 		if err != nil {
@@ -440,7 +478,7 @@ func (m *Manager) writeCheckpointsLocked(logs []*Log, onlyDir string, which int)
 		get(filepath.Clean(d))
 	}
 	for _, l := range logs {
-		c := get(filepath.Dir(l.dir))
+		c := get(filepath.Dir(l.dirPath()))
 		tp := TopicPartition{l.topic, l.partition}
 		l.mu.Lock()
 		c.rp[tp], c.hw[tp], c.lso[tp] = l.mu.recoveryPoint, l.mu.hw, l.mu.logStartOffset
@@ -499,6 +537,8 @@ func (m *Manager) Close() error {
 	close(m.stop)
 	<-m.done
 	<-m.cleanerDone
+	<-m.copierDone
+	m.closeFutures()
 	logs := m.Logs()
 	var errs []error
 	clean := true
