@@ -75,7 +75,7 @@ type Manager struct {
 	// copierPaused stops the copier between steps (tests that stop a
 	// node in the middle of a move).
 	copierPaused atomic.Bool
-	copierDone chan struct{} // closed when the copier returned
+	copierDone   chan struct{} // closed when the copier returned
 
 	stop        chan struct{} // closed by Close to stop the background goroutines
 	done        chan struct{} // closed when the background loop returned
