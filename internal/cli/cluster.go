@@ -44,7 +44,7 @@ func newClusterCommand(g *globals) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect and operate the cluster: brokers, controller, metadata quorum, health, leader elections, reassignment",
 	}
-	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterElectCommand(g), newClusterReassignCommand(g))
+	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterElectCommand(g), newClusterReassignCommand(g), newClusterLogDirsCommand(g))
 	return cmd
 }
 
