@@ -72,10 +72,10 @@ func TestAPIAlterReplicaLogDirs(t *testing.T) {
 			}
 		}
 		want := map[string]int16{
-			"ar/0":     0,
-			"nodir/0":  kerr.LogDirNotFound.Code,
-			"nosuch/0": kerr.UnknownTopicOrPartition.Code,
-			"ar/5":     kerr.UnknownTopicOrPartition.Code,
+			"ar/0":                          0,
+			"nodir/0":                       kerr.LogDirNotFound.Code,
+			"nosuch/0":                      kerr.UnknownTopicOrPartition.Code,
+			"ar/5":                          kerr.UnknownTopicOrPartition.Code,
 			strings.Repeat("x", 240) + "/0": kerr.InvalidTopicException.Code,
 		}
 		for k, code := range want {
