@@ -169,7 +169,7 @@ func absDir(d string) string {
 //   - no log of the partition here: ErrLogNotFound, and dir is kept as
 //     the partition's preferred dir should its log be created later
 //     (Kafka's maybeUpdatePreferredLogDir; REPLICA_NOT_AVAILABLE);
-//   - the partition is offline: ErrStorage;
+//   - the partition or dir is offline: ErrStorage;
 //   - dir is where the log is: nothing to do (a move in progress to
 //     another dir is cancelled);
 //   - a move to another dir in progress is cancelled and a new one
@@ -201,6 +201,9 @@ func (m *Manager) AlterLogDir(topic string, partition int32, dir string) error {
 	}
 	if l.Offline() {
 		return fmt.Errorf("%s: %w", tp, ErrStorage)
+	}
+	if !m.dirOnline(dest) {
+		return fmt.Errorf("storage: log dir %s: %w: %w", dest, ErrStorage, ErrLogDirOffline)
 	}
 	if f := m.mu.futures[tp]; f != nil {
 		if f.dest == dest {

@@ -225,7 +225,7 @@ func (l *Log) notifyLocked() {
 func (l *Log) Offline() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.mu.offline != nil
+	return l.mu.offline != nil || l.logDir().isOffline()
 }
 
 // stateErrLocked is the error every operation returns once the log is
@@ -233,6 +233,9 @@ func (l *Log) Offline() bool {
 func (l *Log) stateErrLocked() error {
 	if l.mu.offline != nil {
 		return fmt.Errorf("%s: %w", l.name(), ErrStorage)
+	}
+	if l.logDir().isOffline() {
+		return fmt.Errorf("%s: %w: %w", l.name(), ErrStorage, ErrLogDirOffline)
 	}
 	if l.mu.closed {
 		return ErrClosed
@@ -256,8 +259,8 @@ func (l *Log) ioFailure(op string, err error) error {
 		return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.mu.closed {
+		l.mu.Unlock()
 		return ErrClosed
 	}
 	if l.mu.offline == nil {
@@ -265,6 +268,9 @@ func (l *Log) ioFailure(op string, err error) error {
 		l.m.logger.Error("storage I/O error; partition offline", "partition", l.name(), "op", op, "err", err)
 		l.notifyLocked()
 	}
+	l.mu.Unlock()
+	// Kafka's LogDirFailureChannel: the whole log dir goes offline.
+	l.m.failLogDir(l.logDir(), fmt.Errorf("%s: %s: %w", l.name(), op, err))
 	return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
 }
 

@@ -39,6 +39,9 @@ const (
 	// LogDirFull: the disk is full; reads are served, appends fail fast
 	// with ErrLogDirFull until space is free again.
 	LogDirFull
+	// LogDirOffline: an I/O error in the dir (Kafka's log dir failure):
+	// every log in it is offline until restart (logdir_offline.go).
+	LogDirOffline
 )
 
 func (s LogDirState) String() string {
@@ -47,6 +50,8 @@ func (s LogDirState) String() string {
 		return "online"
 	case LogDirFull:
 		return "full"
+	case LogDirOffline:
+		return "offline"
 	}
 	return fmt.Sprintf("LogDirState(%d)", int32(s))
 }
