@@ -82,6 +82,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
 	{ApiKey: 66, MinVersion: 0, MaxVersion: 2}, // ListTransactions
 	{ApiKey: 67, MinVersion: 0, MaxVersion: 0}, // AllocateProducerIds (controller RPC)
+	{ApiKey: 73, MinVersion: 0, MaxVersion: 0}, // AssignReplicasToDirs (controller RPC)
 }
 
 // servedByKey indexes apiVersionsServed by key.

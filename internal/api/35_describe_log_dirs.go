@@ -16,8 +16,9 @@ package api
 // Differences from Kafka: a follower's OffsetLag is its log end offset's
 // distance to the high watermark the leader last sent it (Kafka
 // subtracts the follower's own high watermark, never above its log end,
-// so it reports 0); a leader's is 0 as in Kafka. A partition whose log
-// failed to open is left out. No authorization (no ACLs).
+// so it reports 0); a leader's is 0 as in Kafka. A failed (offline) log
+// dir answers KAFKA_STORAGE_ERROR with no replicas, as in Kafka; a
+// partition whose log failed to open is left out. No authorization (no ACLs).
 //
 // Versions: v1 no change; v2 flexible; v3 top-level error code; v4
 // total and usable bytes (KIP-827).
@@ -27,6 +28,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
@@ -92,10 +94,19 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *network.Conn, req *kmsg.
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 	}
+	var offline []string
+	if h.d.Replicas != nil {
+		for _, d := range h.d.Replicas.OfflineLogDirs() {
+			offline = append(offline, abs(d))
+		}
+	}
 	for _, d := range dirs {
 		x := byDir[d]
 		x.TotalBytes, x.UsableBytes = -1, -1
-		if total, usable, err := storage.DirUsage(d); err == nil {
+		if slices.Contains(offline, d) {
+			// Kafka's answer for an offline dir: the error, no replicas.
+			x.ErrorCode, x.Topics = kerr.KafkaStorageError.Code, nil
+		} else if total, usable, err := storage.DirUsage(d); err == nil {
 			x.TotalBytes, x.UsableBytes = total, usable
 		}
 		resp.Dirs = append(resp.Dirs, *x)

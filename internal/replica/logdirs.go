@@ -88,3 +88,43 @@ func (m *Manager) LogInfos() []LogInfo {
 func (m *Manager) AlterLogDir(topic string, partition int32, dir string) error {
 	return m.logs.AlterLogDir(topic, partition, dir)
 }
+
+// DirReplica is a replica this broker holds in a given log dir.
+type DirReplica struct {
+	Topic     string
+	TopicID   [16]byte
+	Partition int32
+	// Dir is the log.dirs entry holding it.
+	Dir string
+}
+
+// ReplicasIn lists this broker's replicas whose log is in one of dirs
+// (cleaned log.dirs entries): the replicas of a failed log dir, which the
+// broker reports to the controller (AssignReplicasToDirs).
+func (m *Manager) ReplicasIn(dirs []string) []DirReplica {
+	if len(dirs) == 0 {
+		return nil
+	}
+	m.mu.RLock()
+	ps := make([]*Partition, 0, len(m.partitions))
+	for _, p := range m.partitions {
+		ps = append(ps, p)
+	}
+	m.mu.RUnlock()
+	var out []DirReplica
+	for _, p := range ps {
+		d := filepath.Dir(p.log.Dir())
+		if slices.Contains(dirs, d) {
+			out = append(out, DirReplica{Topic: p.topic, TopicID: p.topicID, Partition: p.index, Dir: d})
+		}
+	}
+	return out
+}
+
+// OfflineLogDirs lists the failed log dirs (storage.Manager.OfflineDirs).
+func (m *Manager) OfflineLogDirs() []string {
+	if m.logs == nil {
+		return nil
+	}
+	return m.logs.OfflineDirs()
+}

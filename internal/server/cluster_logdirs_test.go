@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,5 +154,125 @@ func TestClusterLogDirsAlterErrors(t *testing.T) {
 	}
 	if _, fut := replicaDirs(t, adm, "on1"); len(fut) != 0 {
 		t.Errorf("future replica after a move to the same dir: %v", fut)
+	}
+}
+
+// moveReplicaTo moves broker id's replica of topic-0 to dir and waits
+// for the move.
+func moveReplicaTo(t *testing.T, c *testCluster, adm *kadm.Client, id int32, topic, dir string) {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	var req kadm.AlterReplicaLogDirsReq
+	req.Add(dir, kadm.TopicsSet{topic: {0: {}}})
+	resps, err := adm.AlterBrokerReplicaLogDirs(ctx, id, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resps[topic][0]; r.Err != nil {
+		t.Fatalf("broker %d: move %s: %v", id, topic, r.Err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, ok := c.nodes[id].s.LogForTest(topic, 0); ok && filepath.Dir(l.Dir()) == filepath.Clean(dir) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker %d: %s-0 not moved to %s", id, topic, dir)
+		}
+	}
+}
+
+// TestClusterLogDirFailure: broker 1 leads two partitions, one in each of
+// its log dirs; its second dir is removed under it while an idempotent
+// acks=all producer writes to the partition in that dir. The next segment
+// roll fails there, the dir goes offline, the broker reports it, and the
+// controller moves that partition's leadership to another ISR member and
+// drops broker 1 from its ISR; broker 1 keeps leading the partition in its
+// other dir (acks=all produce through it works) and takes new partitions
+// there; nothing acknowledged is lost.
+func TestClusterLogDirFailure(t *testing.T) {
+	sp, dirs := jbodSpecs(t, 3)
+	c := startCluster(t, sp, "min.insync.replicas=2")
+	ctx := ctxFor(t, 120*time.Second)
+	adm := kadm.NewClient(c.client(2))
+	small := map[string]string{"segment.bytes": "16384"}
+	createAssigned(ctx, t, c, 2, "failing", []int32{1, 2, 3}, small)
+	createAssigned(ctx, t, c, 2, "staying", []int32{1, 2, 3}, small)
+	for _, topic := range []string{"failing", "staying"} {
+		if l := waitReplicas(ctx, t, c, 2, topic, []int32{1, 2, 3}); l != 1 {
+			t.Fatalf("%s: leader %d, want 1", topic, l)
+		}
+	}
+	// The metadata log lives in the first dir: the second one fails.
+	moveReplicaTo(t, c, adm, 1, "failing", dirs[1][1])
+	moveReplicaTo(t, c, adm, 1, "staying", dirs[1][0])
+
+	lp := startLoad(ctx, t, c, 2, "failing")
+	for deadline := time.Now().Add(30 * time.Second); lp.count() < 1000; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, err := lp.halt()
+			t.Fatalf("producer stuck at %d: %v", lp.count(), err)
+		}
+	}
+	if err := os.RemoveAll(dirs[1][1]); err != nil {
+		t.Fatal(err)
+	}
+	var last kadm.PartitionDetail
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		md, err := adm.Metadata(ctx, "failing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = md.Topics["failing"].Partitions[0]
+		if last.Leader != 1 && last.Leader >= 0 && !slices.Contains(last.ISR, 1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failing-0 after broker 1's dir failed: leader %d isr %v", last.Leader, last.ISR)
+		}
+	}
+	for n := lp.count() + 1000; lp.count() < n; time.Sleep(20 * time.Millisecond) {
+	}
+	acked, err := lp.halt()
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	checkAllThere(ctx, t, c, 3, "failing", acked)
+
+	// Broker 1 still leads the partition of its good dir, in the ISR.
+	md, err := adm.Metadata(ctx, "staying")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := md.Topics["staying"].Partitions[0]; p.Leader != 1 || !slices.Contains(p.ISR, 1) {
+		t.Fatalf("staying-0: leader %d isr %v", p.Leader, p.ISR)
+	}
+	lp2 := startLoad(ctx, t, c, 1, "staying")
+	for deadline := time.Now().Add(30 * time.Second); lp2.count() < 200; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, err := lp2.halt()
+			t.Fatalf("producer to the good dir stuck at %d: %v", lp2.count(), err)
+		}
+	}
+	acked2, err := lp2.halt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllThere(ctx, t, c, 1, "staying", acked2)
+	// DescribeLogDirs on broker 1 reports the failed dir.
+	ds, err := adm.DescribeBrokerLogDirs(ctx, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := ds[filepath.Clean(dirs[1][1])]; !ok || d.Err != kerr.KafkaStorageError {
+		t.Fatalf("failed dir described as %+v", ds)
+	}
+	if d := ds[filepath.Clean(dirs[1][0])]; d.Err != nil {
+		t.Fatalf("good dir: %v", d.Err)
+	}
+	// A new partition on broker 1 goes to the good dir.
+	createAssigned(ctx, t, c, 2, "fresh", []int32{1}, nil)
+	waitReplicas(ctx, t, c, 2, "fresh", []int32{1})
+	if l, ok := c.nodes[1].s.LogForTest("fresh", 0); !ok || filepath.Dir(l.Dir()) != filepath.Clean(dirs[1][0]) {
+		t.Fatalf("fresh-0 on broker 1: %v", ok)
 	}
 }
