@@ -217,3 +217,29 @@ func inISROrLeads(im *metadata.Image, r dirReplica, id int32) bool {
 	p := &t.Partitions[r.partition]
 	return p.Leader == id || slices.Contains(p.ISR, id)
 }
+
+// offlineDirIneligible refuses an ISR expansion that adds a replica known
+// to be in a failed log dir (KIP-858: such a replica is ineligible, as a
+// fenced broker is). Called after validateAlterPartition passed.
+func (c *Controller) offlineDirIneligible(t *metadata.Topic, partition int32, version int16, isr []isrMember) int16 {
+	p := &t.Partitions[partition]
+	im := c.image()
+	c.dirs.mu.Lock()
+	defer c.dirs.mu.Unlock()
+	for _, m := range isr {
+		if slices.Contains(p.ISR, m.BrokerID) {
+			continue
+		}
+		b := c.dirs.m[m.BrokerID]
+		if reg, ok := im.Brokers[m.BrokerID]; b == nil || !ok || reg.Epoch != b.epoch {
+			continue // a registration since: the reports are stale
+		}
+		if d, ok := b.dirOf[dirReplica{t.ID, partition}]; ok && b.offline[d] {
+			if version > 1 {
+				return kerr.IneligibleReplica.Code
+			}
+			return kerr.OperationNotAttempted.Code
+		}
+	}
+	return 0
+}

@@ -148,7 +148,15 @@ func TestClusterLogDirsAlterErrors(t *testing.T) {
 	if err := alter(dirs[1][1], "on2"); err != kerr.ReplicaNotAvailable {
 		t.Errorf("no replica here: %v", err)
 	}
-	cur, _ := replicaDirs(t, adm, "on1")
+	var cur map[int32]string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if cur, _ = replicaDirs(t, adm, "on1"); cur[1] != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("on1-0 not listed on broker 1")
+		}
+	}
 	if err := alter(cur[1], "on1"); err != nil {
 		t.Errorf("move to its own dir: %v", err)
 	}
@@ -230,6 +238,7 @@ func TestClusterLogDirFailure(t *testing.T) {
 			t.Fatalf("failing-0 after broker 1's dir failed: leader %d isr %v", last.Leader, last.ISR)
 		}
 	}
+	t.Logf("leadership of failing-0 moved: leader %d isr %v", last.Leader, last.ISR)
 	for n := lp.count() + 1000; lp.count() < n; time.Sleep(20 * time.Millisecond) {
 	}
 	acked, err := lp.halt()

@@ -542,7 +542,7 @@ func (m *Manager) swapFuture(f *futureLog) error {
 	// take one while mu is held.
 	var errs []error
 	for _, s := range old {
-		if err := s.retire(); err != nil {
+		if err := s.retireListed(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -585,6 +585,9 @@ func (m *Manager) swapFuture(f *futureLog) error {
 	src.flusher.durable = leo
 	src.snapshots = append(src.snapshots[:0], n.snapshots...)
 	for _, s := range old {
+		if s.files != nil {
+			s.files.remove(s) // fileCache.mu: never under Log.mu
+		}
 		if err := s.release(); err != nil {
 			m.logger.Warn("close moved segment", "partition", f.tp, "segment", s.base, "err", err)
 		}
@@ -716,4 +719,21 @@ func (m *Manager) closeFutures() {
 		f.cancelled = true
 		f.mu.Unlock()
 	}
+}
+
+// retireListed is segment.retire without leaving the file cache (which
+// takes fileCache.mu, never taken under Log.mu): the swap calls it under
+// Log.mu, before renaming the segment's dir, and removes the segment
+// from the cache after releasing Log.mu (the cache never closes a
+// retired segment's file meanwhile).
+func (s *segment) retireListed() error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.retired = true
+	if s.f == nil && s.refs.Load() > 1 {
+		var err error
+		s.f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+		return err
+	}
+	return nil
 }
