@@ -85,7 +85,8 @@ type futureLog struct {
 	// log is the future log. Guarded by mu; nil once swapped or
 	// cancelled.
 	log       *Log
-	cancelled bool // guarded by mu
+	cancelled bool   // guarded by mu
+	from      string // the log dir moved from, set by a successful swap; guarded by mu
 }
 
 // futureErr marks an error of the future log (the move is abandoned), as
@@ -386,6 +387,7 @@ func (m *Manager) stepFuture(f *futureLog) bool {
 				delete(m.mu.futures, f.tp)
 			}
 			m.mu.Unlock()
+			m.checkpointDirs(f.from, f.dest)
 			return true
 		}
 	}
@@ -604,13 +606,13 @@ func (m *Manager) swapFuture(f *futureLog) error {
 		m.logger.Warn("remove moved log's old dir", "dir", delDir, "err", err)
 	}
 	m.logger.Info("partition log moved", "partition", f.tp, "dir", newDir, "log_end_offset", leo)
-	go m.checkpointDirs(filepath.Dir(srcDir), f.dest)
+	f.from = filepath.Dir(srcDir)
 	return nil
 }
 
 // checkpointDirs rewrites the checkpoint files of two log dirs after a
-// move (the partition's entries change dirs). Runs on its own goroutine:
-// the swap holds the moved log's appendMu, and checkpoints come before it.
+// move (the partition's entries change dirs). Called by the copier after
+// the swap released the moved log's locks (ckptMu comes before them).
 func (m *Manager) checkpointDirs(dirs ...string) {
 	m.ckptMu.Lock()
 	defer m.ckptMu.Unlock()
