@@ -190,11 +190,14 @@ func moveReplicaTo(t *testing.T, c *testCluster, adm *kadm.Client, id int32, top
 }
 
 // TestClusterLogDirFailure: broker 1 leads two partitions, one in each of
-// its log dirs; its second dir is removed under it while an idempotent
+// its log dirs, and follows a third in its second dir; that dir is
+// removed under it while an idempotent
 // acks=all producer writes to the partition in that dir. The next segment
 // roll fails there, the dir goes offline, the broker reports it, and the
 // controller moves that partition's leadership to another ISR member and
-// drops broker 1 from its ISR; broker 1 keeps leading the partition in its
+// drops broker 1 from its ISR and from the followed partition's ISR
+// (replicas of a failed dir are reported with AssignReplicasToDirs and
+// stop fetching); broker 1 keeps leading the partition in its
 // other dir (acks=all produce through it works) and takes new partitions
 // there; nothing acknowledged is lost.
 func TestClusterLogDirFailure(t *testing.T) {
@@ -210,9 +213,15 @@ func TestClusterLogDirFailure(t *testing.T) {
 			t.Fatalf("%s: leader %d, want 1", topic, l)
 		}
 	}
+	// A partition broker 1 follows, in the dir that fails.
+	createAssigned(ctx, t, c, 2, "followed", []int32{2, 1, 3}, small)
+	if l := waitReplicas(ctx, t, c, 2, "followed", []int32{1, 2, 3}); l != 2 {
+		t.Fatalf("followed: leader %d, want 2", l)
+	}
 	// The metadata log lives in the first dir: the second one fails.
 	moveReplicaTo(t, c, adm, 1, "failing", dirs[1][1])
 	moveReplicaTo(t, c, adm, 1, "staying", dirs[1][0])
+	moveReplicaTo(t, c, adm, 1, "followed", dirs[1][1])
 
 	lp := startLoad(ctx, t, c, 2, "failing")
 	for deadline := time.Now().Add(30 * time.Second); lp.count() < 1000; time.Sleep(20 * time.Millisecond) {
@@ -247,6 +256,21 @@ func TestClusterLogDirFailure(t *testing.T) {
 	}
 	checkAllThere(ctx, t, c, 3, "failing", acked)
 
+	// Broker 1 left the ISR of the partition it followed in that dir (it
+	// stopped fetching; the controller dropped it).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		md, err := adm.Metadata(ctx, "followed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := md.Topics["followed"].Partitions[0]
+		if p.Leader == 2 && !slices.Contains(p.ISR, 1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("followed-0: leader %d isr %v", p.Leader, p.ISR)
+		}
+	}
 	// Broker 1 still leads the partition of its good dir, in the ISR.
 	md, err := adm.Metadata(ctx, "staying")
 	if err != nil {
