@@ -64,6 +64,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 28, MinVersion: 0, MaxVersion: 4}, // TxnOffsetCommit (v5+ need KIP-890 part 2)
 	{ApiKey: 32, MinVersion: 0, MaxVersion: 4}, // DescribeConfigs
 	{ApiKey: 33, MinVersion: 0, MaxVersion: 2}, // AlterConfigs
+	{ApiKey: 34, MinVersion: 0, MaxVersion: 2}, // AlterReplicaLogDirs
 	{ApiKey: 35, MinVersion: 0, MaxVersion: 4}, // DescribeLogDirs
 	{ApiKey: 37, MinVersion: 0, MaxVersion: 3}, // CreatePartitions
 	{ApiKey: 42, MinVersion: 0, MaxVersion: 3}, // DeleteGroups
@@ -82,6 +83,7 @@ var apiVersionsServed = []kmsg.ApiVersionsResponseApiKey{
 	{ApiKey: 65, MinVersion: 0, MaxVersion: 0}, // DescribeTransactions
 	{ApiKey: 66, MinVersion: 0, MaxVersion: 2}, // ListTransactions
 	{ApiKey: 67, MinVersion: 0, MaxVersion: 0}, // AllocateProducerIds (controller RPC)
+	{ApiKey: 73, MinVersion: 0, MaxVersion: 0}, // AssignReplicasToDirs (controller RPC)
 }
 
 // servedByKey indexes apiVersionsServed by key.

@@ -7,12 +7,18 @@ package api
 // whole batches of every segment, Kafka's UnifiedLog.size): Topics null
 // asks for every partition, else the listed ones that are here. A
 // reassignment's progress is the leader's size against a new replica's
-// (`samsa cluster reassign --verify`).
+// (`samsa cluster reassign --verify`). A replica being moved by
+// AlterReplicaLogDirs appears twice: in its current dir, and in the
+// destination as a future replica (IsFuture) whose OffsetLag is the
+// current log end offset minus the future's. TotalBytes and UsableBytes
+// (v4) come from statfs(2) of each dir (-1 if it fails).
 //
-// Differences from Kafka: no future replicas (AlterReplicaLogDirs is not
-// served), so OffsetLag is 0 and IsFuture false; TotalBytes and
-// UsableBytes (v4) are -1 (unknown); every directory is online (a
-// partition whose log failed is left out). No authorization (no ACLs).
+// Differences from Kafka: a follower's OffsetLag is its log end offset's
+// distance to the high watermark the leader last sent it (Kafka
+// subtracts the follower's own high watermark, never above its log end,
+// so it reports 0); a leader's is 0 as in Kafka. A failed (offline) log
+// dir answers KAFKA_STORAGE_ERROR with no replicas, as in Kafka; a
+// partition whose log failed to open is left out. No authorization (no ACLs).
 //
 // Versions: v1 no change; v2 flexible; v3 top-level error code; v4
 // total and usable bytes (KIP-827).
@@ -22,9 +28,11 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/network"
+	"samsa/internal/storage"
 )
 
 func (h *Handler) describeLogDirs(_ context.Context, _ *network.Conn, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
@@ -81,12 +89,27 @@ func (h *Handler) describeLogDirs(_ context.Context, _ *network.Conn, req *kmsg.
 			}
 			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			rp.Partition, rp.Size = li.Partition, li.Size
+			rp.OffsetLag, rp.IsFuture = li.OffsetLag, li.IsFuture
 			rt := &x.Topics[len(x.Topics)-1]
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 	}
+	var offline []string
+	if h.d.Replicas != nil {
+		for _, d := range h.d.Replicas.OfflineLogDirs() {
+			offline = append(offline, abs(d))
+		}
+	}
 	for _, d := range dirs {
-		resp.Dirs = append(resp.Dirs, *byDir[d])
+		x := byDir[d]
+		x.TotalBytes, x.UsableBytes = -1, -1
+		if slices.Contains(offline, d) {
+			// Kafka's answer for an offline dir: the error, no replicas.
+			x.ErrorCode, x.Topics = kerr.KafkaStorageError.Code, nil
+		} else if total, usable, err := storage.DirUsage(d); err == nil {
+			x.TotalBytes, x.UsableBytes = total, usable
+		}
+		resp.Dirs = append(resp.Dirs, *x)
 	}
 	return resp, nil
 }

@@ -1,7 +1,8 @@
 package api
 
 // BrokerRegistration (key 62), versions 0-4; BrokerHeartbeat (key 63),
-// versions 0-2; AllocateProducerIds (key 67), version 0.
+// versions 0-2; AllocateProducerIds (key 67), version 0;
+// AssignReplicasToDirs (key 73), version 0.
 //
 // Controller RPCs: a broker registers with the active controller (its
 // listeners, rack, incarnation id), heartbeats every
@@ -13,8 +14,13 @@ package api
 // brokers find the active one among controller.quorum.voters
 // (internal/interbroker).
 //
-// Differences from Kafka: features, log dirs and the ZooKeeper migration
-// fields are ignored; a registration is committed unfenced (Kafka
+// A heartbeat's OfflineLogDirs (v1+) and AssignReplicasToDirs report a
+// failed log dir: the controller moves the leaderships and ISR
+// memberships of the broker's replicas in it (controller/logdirs.go).
+//
+// Differences from Kafka: features, the registration's log dirs and the
+// ZooKeeper migration fields are ignored; AssignReplicasToDirs is sent
+// only for the replicas of failed dirs (Kafka sends every assignment); a registration is committed unfenced (Kafka
 // registers fenced and unfences on the first caught-up heartbeat), since
 // a broker registers only once it has followed the metadata quorum.
 
@@ -52,4 +58,17 @@ func (h *Handler) allocateProducerIDs(ctx context.Context, _ *network.Conn, req 
 		return resp, nil
 	}
 	return h.d.LocalController.AllocateProducerIDsBlock(ctx, req), nil
+}
+
+// assignReplicasToDirs (key 73, v0, KIP-858): a broker tells the
+// controller which log dir each listed replica is in; it sends the
+// replicas of a failed log dir, whose leaderships and ISR memberships the
+// controller then moves (controller/logdirs.go).
+func (h *Handler) assignReplicasToDirs(ctx context.Context, _ *network.Conn, req *kmsg.AssignReplicasToDirsRequest) (kmsg.Response, error) {
+	if h.d.LocalController == nil {
+		resp := req.ResponseKind().(*kmsg.AssignReplicasToDirsResponse)
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	return h.d.LocalController.AssignReplicasToDirs(ctx, req), nil
 }

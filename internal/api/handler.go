@@ -62,6 +62,7 @@ type LocalController interface {
 	BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
 	AllocateProducerIDsBlock(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse
 	AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
+	AssignReplicasToDirs(ctx context.Context, req *kmsg.AssignReplicasToDirsRequest) *kmsg.AssignReplicasToDirsResponse
 }
 
 // onControllerListener marks the context of a request that arrived on a
@@ -185,6 +186,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.createPartitions(ctx, c, r)
 	case *kmsg.ElectLeadersRequest:
 		return h.electLeaders(ctx, c, r)
+	case *kmsg.AlterReplicaLogDirsRequest:
+		return h.alterReplicaLogDirs(ctx, c, r)
 	case *kmsg.DescribeLogDirsRequest:
 		return h.describeLogDirs(ctx, c, r)
 	case *kmsg.AlterPartitionAssignmentsRequest:
@@ -241,6 +244,8 @@ func (h *Handler) Handle(ctx context.Context, c *network.Conn, req kmsg.Request)
 		return h.allocateProducerIDs(ctx, c, r)
 	case *kmsg.AlterPartitionRequest:
 		return h.alterPartition(ctx, c, r)
+	case *kmsg.AssignReplicasToDirsRequest:
+		return h.assignReplicasToDirs(ctx, c, r)
 	}
 	// network only passes keys VersionRange admits, so this is a bug.
 	return nil, fmt.Errorf("api: no handler for %s", kmsg.NameForKey(req.Key()))

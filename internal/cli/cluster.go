@@ -42,10 +42,10 @@ const maxListedProblems = 20
 func newClusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Inspect and operate the cluster: brokers, controller, metadata quorum, health, leader elections, reassignment, dynamic configs, decommission, balance",
+		Short: "Inspect and operate the cluster: brokers, controller, metadata quorum, health, leader elections, reassignment, dynamic configs, log dirs, decommission, balance",
 	}
 	cmd.AddCommand(newClusterInfoCommand(g), newClusterHealthCommand(g), newClusterElectCommand(g), newClusterReassignCommand(g),
-		newClusterConfigCommand(g), newClusterDecommissionCommand(g), newClusterBalanceCommand(g))
+		newClusterConfigCommand(g), newClusterDecommissionCommand(g), newClusterBalanceCommand(g), newClusterLogDirsCommand(g))
 	return cmd
 }
 

@@ -96,7 +96,11 @@ func (c *Controller) AlterPartition(ctx context.Context, req *kmsg.AlterPartitio
 				continue
 			}
 			isr := requestedISR(req.Version, &rp)
-			if code := validateAlterPartition(im, t, req.BrokerID, req.Version, &rp, isr); code != 0 {
+			code := validateAlterPartition(im, t, req.BrokerID, req.Version, &rp, isr)
+			if code == 0 {
+				code = c.offlineDirIneligible(t, rp.Partition, req.Version, isr)
+			}
+			if code != 0 {
 				op.ErrorCode = code
 				out.Partitions = append(out.Partitions, op)
 				continue

@@ -233,6 +233,12 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req *kmsg.BrokerHeartb
 	s.epoch = req.BrokerEpoch
 	s.deadline = arrived.Add(c.sessionTimeout())
 	c.sess.mu.Unlock()
+	if c.noteOfflineDirs(req.BrokerID, req.BrokerEpoch, req.OfflineLogDirs) {
+		if e := c.moveOffOfflineDirs(ctx, req.BrokerID, req.BrokerEpoch); e != nil {
+			resp.ErrorCode = e.code
+			return resp
+		}
+	}
 	if !heartbeatChanges(req, b) {
 		resp.IsFenced = b.Fenced
 		resp.IsCaughtUp = req.CurrentMetadataOffset >= req.BrokerEpoch

@@ -75,6 +75,9 @@ type Controller struct {
 	cfg    *config.Config
 	logger *slog.Logger
 
+	// dirs are the failed log dirs brokers reported (logdirs.go).
+	dirs failedDirs
+
 	// pidMu guards the reserved producer ids, so InitProducerID waits for
 	// mu (which a large CreateTopics holds for seconds) only once per
 	// block of producerIDBlock ids. Lock order: pidMu before mu.

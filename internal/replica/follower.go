@@ -98,6 +98,7 @@ func (p *Partition) AppendAsFollower(records []byte, leaderHW, leaderLogStart in
 			return err
 		}
 	}
+	p.leaderHW.Store(leaderHW)
 	p.log.SetHighWatermark(min(leaderHW, p.log.LogEndOffset()))
 	// Kafka's UnifiedLog.maybeIncrementLogStartOffset: never back;
 	// bounded by the log end offset (the follower has every record from

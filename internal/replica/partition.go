@@ -118,6 +118,9 @@ type Partition struct {
 
 	// state is the snapshot of mu's role fields (see partitionState).
 	state atomic.Pointer[partitionState]
+	// leaderHW is the high watermark the leader sent with the last fetch
+	// this follower stored (DescribeLogDirs' OffsetLag); 0 before any.
+	leaderHW atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -266,7 +269,11 @@ func (p *Partition) apply(mp metadata.Partition, minISR int) (follow, unfollow b
 	p.wakeAllProducesLocked()
 	p.wakeLowWaitersLocked()
 	p.wakeFetchers()
-	isFollowing := mp.Leader != self && mp.Leader >= 0
+	// A replica whose log is offline (a failed log dir) does not fetch:
+	// it would report a log end offset it no longer has, and the leader
+	// would keep proposing it back into the ISR (Kafka removes offline
+	// partitions from its fetchers).
+	isFollowing := mp.Leader != self && mp.Leader >= 0 && !p.log.Offline()
 	switch {
 	case isFollowing && (newEpoch || !wasFollowing):
 		return true, false

@@ -97,6 +97,8 @@ type lifecycle struct {
 	req *kmsg.BrokerRegistrationRequest
 	// epoch is the broker epoch of the last registration; -1 before.
 	epoch atomic.Int64
+	// dirs reports failed log dirs (logdirs.go); nil without storage.
+	dirs *dirFailures
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed to end run
@@ -112,6 +114,9 @@ func newLifecycle(s *Server, cs *interbroker.Controllers, endpoints []metadata.E
 	}
 	_, _ = rand.Read(l.incarnation[:])
 	l.epoch.Store(-1)
+	if s.logs != nil && s.replicas != nil {
+		l.dirs = newDirFailures(s.logs, s.replicas, cfg.LogDirs)
+	}
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.BrokerID, req.ClusterID, req.IncarnationID = cfg.NodeID, s.clusterID, l.incarnation
 	if cfg.Cluster.Rack != "" {
@@ -180,11 +185,16 @@ func (l *lifecycle) run() {
 	defer close(l.done)
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
+	var dirFailed <-chan struct{}
+	if l.dirs != nil {
+		dirFailed = l.dirs.logs.DirFailed()
+	}
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
+		case <-dirFailed: // report a failed log dir at once
 		}
 		// One heartbeat may take two intervals at most (never more
 		// than the session): one stuck on a controller that stopped
@@ -213,6 +223,7 @@ func (l *lifecycle) heartbeat(ctx context.Context, shutdown bool) (*kmsg.BrokerH
 	req.BrokerID, req.BrokerEpoch = l.req.BrokerID, l.epoch.Load()
 	req.CurrentMetadataOffset = l.pub.Image().Offset
 	req.WantShutdown = shutdown
+	l.reportFailedDirs(ctx, req)
 	r, _, err := l.cs.Do(ctx, req, nil)
 	if err != nil {
 		l.logger.Warn("broker heartbeat", "err", err)

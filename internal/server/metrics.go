@@ -175,7 +175,7 @@ func (c *stateCollector) collectLogDirs(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, d := range c.logs.LogDirs() {
-		for _, st := range []storage.LogDirState{storage.LogDirOnline, storage.LogDirFull} {
+		for _, st := range []storage.LogDirState{storage.LogDirOnline, storage.LogDirFull, storage.LogDirOffline} {
 			v := 0.0
 			if d.State == st {
 				v = 1

@@ -469,7 +469,7 @@ func (l *Log) cleanPlanned(p *cleanPlan) (cleanStats, error) {
 	// below the cleaned section meanwhile (its segments were not swapped).
 	l.mu.cleanerOffset = min(max(p.cleanTo, p.firstDirty), l.mu.leo)
 	l.mu.Unlock()
-	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dir), ckptCleaner); err != nil {
+	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dirPath()), ckptCleaner); err != nil {
 		return st, fmt.Errorf("write %s: %w", cleanerOffsetFile, err)
 	}
 	return st, nil
@@ -612,7 +612,7 @@ func forEachBatch(s *segment, size int64, fn func(raw []byte, h *record.Header) 
 // swaps the result in. rewritten is false when nothing changed (the
 // cleaned files are then dropped). out is the size kept.
 func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) (rewritten bool, out int64, err error) {
-	ns, err := openCleanedFiles(l.dir, s.base)
+	ns, err := openCleanedFiles(l.dirPath(), s.base)
 	if err != nil {
 		return false, 0, err
 	}
@@ -620,7 +620,7 @@ func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) 
 	defer func() {
 		if !swapped {
 			_ = ns.close()
-			removeCleanedFiles(l.dir, s.base)
+			removeCleanedFiles(l.dirPath(), s.base)
 		}
 	}()
 	w := bufio.NewWriterSize(ns.f, 256<<10)
@@ -673,7 +673,7 @@ func (l *Log) cleanSegment(s *segment, size int64, f *batchFilter, cfg *Config) 
 	// time-based retention falls back to for a segment without timestamps
 	// (Kafka's Cleaner does the same).
 	if st, err := os.Stat(s.path(logSuffix)); err == nil {
-		_ = os.Chtimes(filepath.Join(l.dir, segmentName(s.base, logSuffix+cleanedSuffix)), st.ModTime(), st.ModTime())
+		_ = os.Chtimes(filepath.Join(l.dirPath(), segmentName(s.base, logSuffix+cleanedSuffix)), st.ModTime(), st.ModTime())
 	}
 	ok, err := l.swapCleaned(s, ns)
 	if err != nil || !ok {
@@ -737,13 +737,13 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 	if err := old.retire(); err != nil {
 		return false, l.ioFailure("cleaner swap", err)
 	}
-	name := func(suf string) string { return filepath.Join(l.dir, segmentName(old.base, suf)) }
+	name := func(suf string) string { return filepath.Join(l.dirPath(), segmentName(old.base, suf)) }
 	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 		if err := os.Rename(name(suf+cleanedSuffix), name(suf+swapSuffix)); err != nil {
 			return false, l.ioFailure("cleaner swap", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.dirPath()); err != nil {
 		return false, l.ioFailure("cleaner swap", err)
 	}
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
@@ -751,7 +751,7 @@ func (l *Log) swapCleaned(old, ns *segment) (bool, error) {
 			return false, l.ioFailure("cleaner swap", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.dirPath()); err != nil {
 		return false, l.ioFailure("cleaner swap", err)
 	}
 	ns.created = old.created

@@ -35,7 +35,14 @@ func (m *Manager) abandon() {
 	close(m.stop)
 	<-m.done
 	<-m.cleanerDone
-	for _, l := range m.Logs() {
+	<-m.copierDone
+	logs := m.Logs()
+	for _, f := range m.mu.futures {
+		if f.log != nil {
+			logs = append(logs, f.log)
+		}
+	}
+	for _, l := range logs {
 		l.mu.Lock()
 		l.mu.closed = true
 		for _, s := range l.mu.segments {

@@ -24,9 +24,12 @@ import (
 type Log struct {
 	topic     string
 	partition int32
-	dir       string   // "<log dir>/<topic>-<partition>"
 	m         *Manager // clock, logger, counters
-	ld        *logDir  // the log dir holding dir: its online/full state
+	// loc is the partition's directory and the state of the log dir
+	// holding it. Replaced only by a log-dir move (AlterReplicaLogDirs,
+	// future.go), with appendMu, flusher.mu and mu held; readable
+	// anywhere.
+	loc atomic.Pointer[logLoc]
 
 	cfg atomic.Pointer[Config] // normalized; replaced whole by SetConfig
 
@@ -119,8 +122,18 @@ func (l *Log) TopicID() [16]byte {
 	return l.mu.topicID
 }
 
-// Dir is the partition's directory.
-func (l *Log) Dir() string { return l.dir }
+// logLoc is where a log lives: see Log.loc.
+type logLoc struct {
+	dir string  // "<log dir>/<topic>-<partition>"
+	ld  *logDir // the log dir holding dir: its online/full state
+}
+
+func (l *Log) dirPath() string { return l.loc.Load().dir }
+func (l *Log) logDir() *logDir { return l.loc.Load().ld }
+
+// Dir is the partition's directory (it changes when AlterReplicaLogDirs
+// moves the log to another log dir).
+func (l *Log) Dir() string { return l.dirPath() }
 
 // FsyncCount is the number of fdatasync rounds so far.
 func (l *Log) FsyncCount() int64 { return l.fsyncs.Load() }
@@ -212,7 +225,7 @@ func (l *Log) notifyLocked() {
 func (l *Log) Offline() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.mu.offline != nil
+	return l.mu.offline != nil || l.logDir().isOffline()
 }
 
 // stateErrLocked is the error every operation returns once the log is
@@ -220,6 +233,9 @@ func (l *Log) Offline() bool {
 func (l *Log) stateErrLocked() error {
 	if l.mu.offline != nil {
 		return fmt.Errorf("%s: %w", l.name(), ErrStorage)
+	}
+	if l.logDir().isOffline() {
+		return fmt.Errorf("%s: %w: %w", l.name(), ErrStorage, ErrLogDirOffline)
 	}
 	if l.mu.closed {
 		return ErrClosed
@@ -243,8 +259,8 @@ func (l *Log) ioFailure(op string, err error) error {
 		return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.mu.closed {
+		l.mu.Unlock()
 		return ErrClosed
 	}
 	if l.mu.offline == nil {
@@ -252,6 +268,9 @@ func (l *Log) ioFailure(op string, err error) error {
 		l.m.logger.Error("storage I/O error; partition offline", "partition", l.name(), "op", op, "err", err)
 		l.notifyLocked()
 	}
+	l.mu.Unlock()
+	// Kafka's LogDirFailureChannel: the whole log dir goes offline.
+	l.m.failLogDir(l.logDir(), fmt.Errorf("%s: %s: %w", l.name(), op, err))
 	return fmt.Errorf("%s: %s: %w: %v", l.name(), op, ErrStorage, err)
 }
 
@@ -492,7 +511,7 @@ func (l *Log) beginAppendLocked() (leo int64, active *segment, activeSize int64,
 	if err := l.stateErrLocked(); err != nil {
 		return 0, nil, 0, err
 	}
-	if l.ld.isFull() {
+	if l.logDir().isFull() {
 		// Back-pressure: fail fast until the checker sees free space.
 		return 0, nil, 0, l.fullErr()
 	}
@@ -574,7 +593,7 @@ func (l *Log) writeAppendLocked(w *appendWrite, active *segment, activeSize int6
 	created := false
 	if len(aborts) > 0 {
 		var err error
-		if created, err = active.appendTxnIndex(l.dir, aborts); err != nil {
+		if created, err = active.appendTxnIndex(l.dirPath(), aborts); err != nil {
 			return 0, -1, l.undoAppend(active, "write transaction index", activeSize, err)
 		}
 	}
@@ -613,7 +632,7 @@ func (l *Log) writeAppendLocked(w *appendWrite, active *segment, activeSize int6
 		// The batches are in the log and visible: the append stands.
 		// The entries stay in memory and are written with the next
 		// append or at roll or close (recovery rebuilds them if never).
-		l.ld.setFull(l.m, err)
+		l.logDir().setFull(l.m, err)
 	}
 
 	// Commit the producer state.
@@ -640,12 +659,12 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	if err := old.writeIndexTails(); err != nil {
 		return nil, l.writeFailure("roll", err)
 	}
-	seg, err := createSegment(l.dir, base, l.m.files)
+	seg, err := createSegment(l.dirPath(), base, l.m.files)
 	if err != nil {
 		// Out of space or descriptors: the append fails, the log stays
 		// as it was (base is the log end offset: no file of an existing
 		// segment is named after it).
-		_ = removeSegmentFiles(l.dir, base)
+		_ = removeSegmentFiles(l.dirPath(), base)
 		return nil, l.writeFailure("roll", err)
 	}
 	if err := old.closeIndexFiles(); err != nil {
@@ -784,7 +803,7 @@ func (l *Log) syncRound() (int64, error) {
 		done++
 	}
 	if dirDirty {
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDir(l.dirPath()); err != nil {
 			return 0, l.ioFailure("fsync dir", err)
 		}
 	}
@@ -1231,7 +1250,7 @@ func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
 	kept = append(kept, epochEntry{epoch, offset})
 	l.mu.epochs = kept
 	l.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
+	if err := writeFileAtomic(filepath.Join(l.dirPath(), leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
 		return l.writeFailure("write leader-epoch-checkpoint", err)
 	}
 	return nil

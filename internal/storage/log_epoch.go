@@ -81,7 +81,7 @@ func (l *Log) truncateEpochsFromEndLocked(end int64) error {
 // writeEpochsLocked persists the epoch cache es (tmp file, fsync,
 // rename, directory fsync). Caller holds appendMu.
 func (l *Log) writeEpochsLocked(es []epochEntry) error {
-	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(es), true); err != nil {
+	if err := writeFileAtomic(filepath.Join(l.dirPath(), leaderEpochFile), encodeLeaderEpochCheckpoint(es), true); err != nil {
 		return l.writeFailure("write leader-epoch-checkpoint", err)
 	}
 	return nil

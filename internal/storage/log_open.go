@@ -26,7 +26,8 @@ import (
 // damage to data that was fsynced, and the log is not opened
 // (ErrCorruptLog) so nothing is thrown away automatically.
 func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoint, hw, logStartOffset int64, cfg Config) (*Log, error) {
-	l := &Log{topic: tp.Topic, partition: tp.Partition, dir: dir, m: m, ld: m.logDirOf(dir)}
+	l := &Log{topic: tp.Topic, partition: tp.Partition, m: m}
+	l.loc.Store(&logLoc{dir: dir, ld: m.logDirOf(dir)})
 	l.cfg.Store(&cfg)
 	l.flusher.cond.L = &l.flusher.mu
 	l.producers.entries = map[int64]*producerEntry{}
@@ -96,14 +97,14 @@ func openLog(m *Manager, dir string, tp TopicPartition, clean bool, recoveryPoin
 // cleaner swap, and removes leftovers: orphan indexes, tmp files, segments
 // awaiting their delayed deletion (*.deleted).
 func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
-	rebuild, err := recoverSwapFiles(l.dir)
+	rebuild, err := recoverSwapFiles(l.dirPath())
 	if err != nil {
 		return nil, err
 	}
 	for base := range rebuild {
 		l.m.logger.Warn("completed an interrupted cleaner swap", "partition", l.name(), "segment", base)
 	}
-	ents, err := os.ReadDir(l.dir)
+	ents, err := os.ReadDir(l.dirPath())
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted") ||
 			strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".swap") {
-			_ = os.Remove(filepath.Join(l.dir, name))
+			_ = os.Remove(filepath.Join(l.dirPath(), name))
 			continue
 		}
 		ext := filepath.Ext(name)
@@ -134,12 +135,12 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 		ext := filepath.Ext(name)
 		base, _ := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
 		if !logs[base] {
-			_ = os.Remove(filepath.Join(l.dir, name))
+			_ = os.Remove(filepath.Join(l.dirPath(), name))
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	if len(bases) == 0 {
-		s, err := createSegment(l.dir, max(logStartOffset, 0), l.m.files)
+		s, err := createSegment(l.dirPath(), max(logStartOffset, 0), l.m.files)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +151,7 @@ func (l *Log) openSegments(logStartOffset int64) ([]*segment, error) {
 	// under any descriptor limit.
 	segs := make([]*segment, 0, len(bases))
 	for _, b := range bases {
-		s := newSegment(l.dir, b, l.m.files)
+		s := newSegment(l.dirPath(), b, l.m.files)
 		s.rebuild = rebuild[b]
 		segs = append(segs, s)
 	}
@@ -183,14 +184,14 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 		if truncated {
 			for _, later := range segs[i+1:] {
 				later.close()
-				if err := removeSegmentFiles(l.dir, later.base); err != nil {
+				if err := removeSegmentFiles(l.dirPath(), later.base); err != nil {
 					return segs[:i+1], err
 				}
 			}
 			segs = segs[:i+1]
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.dirPath()); err != nil {
 		return segs, err
 	}
 	return segs, nil
@@ -201,7 +202,7 @@ func (l *Log) recoverSegments(segs []*segment, clean bool, recoveryPoint int64) 
 // or recovers it by scanning its batches. truncated: s had a torn tail,
 // which was cut; the later segments must go. Caller holds a reference.
 func (l *Log) recoverSegment(s *segment, last, trusted bool, limit, recoveryPoint int64, interval int32) (truncated bool, err error) {
-	if !s.loadTxnIndex(l.dir, limit) {
+	if !s.loadTxnIndex(l.dirPath(), limit) {
 		l.m.logger.Warn("rebuilding invalid transaction index", "partition", l.name(), "segment", s.base)
 		s.rebuildTxn, s.txnBad = true, true
 	}
@@ -286,7 +287,7 @@ func (s *segment) walkTail(f *os.File, size int64) (int64, bool) {
 // loadEpochs reads leader-epoch-checkpoint, dropping epochs that start
 // past the log end offset (LeaderEpochFileCache.truncateFromEnd).
 func (l *Log) loadEpochs(leo int64) error {
-	path := filepath.Join(l.dir, leaderEpochFile)
+	path := filepath.Join(l.dirPath(), leaderEpochFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -332,7 +333,7 @@ func (l *Log) loadProducerState() error {
 	l.mu.ongoing, l.mu.unreplicated = r.ongoing, r.unreplicated
 	for _, s := range l.mu.segments {
 		if s.rebuildTxn {
-			if err := s.rewriteTxnIndex(l.dir); err != nil {
+			if err := s.rewriteTxnIndex(l.dirPath()); err != nil {
 				return err
 			}
 			s.rebuildTxn, s.txnBad = false, false
@@ -359,7 +360,7 @@ type producerReplay struct {
 // (truncation), so the segment sizes cannot change.
 func (l *Log) replayProducerState(segs []*segment, leo, hw int64) (producerReplay, error) {
 	r := producerReplay{entries: map[int64]*producerEntry{}, ongoing: map[int64]int64{}}
-	offs, err := listSnapshots(l.dir)
+	offs, err := listSnapshots(l.dirPath())
 	if err != nil {
 		return r, err
 	}
@@ -380,7 +381,7 @@ func (l *Log) replayProducerState(segs []*segment, leo, hw int64) (producerRepla
 		}
 	}()
 	for i, off := range offs {
-		path := filepath.Join(l.dir, segmentName(off, snapshotSuffix))
+		path := filepath.Join(l.dirPath(), segmentName(off, snapshotSuffix))
 		if off > leo || off < segs[0].base {
 			_ = os.Remove(path)
 			offs[i] = -1

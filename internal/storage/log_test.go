@@ -400,10 +400,15 @@ func TestManagerBackgroundFlushMs(t *testing.T) {
 }
 
 func TestLogIOErrorTakesLogOffline(t *testing.T) {
-	m := openTestManager(t, t.TempDir(), nil)
+	a, b := t.TempDir(), t.TempDir()
+	m := openTestManager(t, a, func(o *ManagerOptions) { o.Dirs = []string{a, b} })
 	defer m.Close()
 	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{})
-	other, _ := m.CreateLog("t", 1, [16]byte{}, Config{})
+	other, _ := m.CreateLog("t", 1, [16]byte{}, Config{}) // in the other dir
+	sameDir, _ := m.CreateLog("t", 2, [16]byte{}, Config{})
+	if filepath.Dir(sameDir.Dir()) != filepath.Dir(l.Dir()) || filepath.Dir(other.Dir()) == filepath.Dir(l.Dir()) {
+		t.Fatalf("placement: %s %s %s", l.Dir(), other.Dir(), sameDir.Dir())
+	}
 	mustAppend(t, l, makeBatch(t, batchSpec{n: 1}))
 	// Pull the file out from under the log: the next write fails.
 	l.mu.Lock()
@@ -421,7 +426,11 @@ func TestLogIOErrorTakesLogOffline(t *testing.T) {
 	if err := l.Flush(); !isErr(err, ErrStorage) {
 		t.Fatalf("flush: %v", err)
 	}
-	// The broker goes on: other logs work.
+	// Kafka's log dir failure: the log's whole dir is offline; the
+	// broker goes on with the logs of its other dirs.
+	if _, err := sameDir.AppendAsLeader(makeBatch(t, batchSpec{n: 1}), 0); !isErr(err, ErrLogDirOffline) || !sameDir.Offline() {
+		t.Fatalf("append to a log of the failed dir: %v", err)
+	}
 	mustAppend(t, other, makeBatch(t, batchSpec{n: 1}))
 	if other.Offline() {
 		t.Fatal("other log offline")

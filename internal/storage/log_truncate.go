@@ -92,7 +92,7 @@ func (l *Log) stateErr() error {
 // point past the end would let recovery skip the segments appended after
 // the truncation). Called without appendMu (ckptMu comes first).
 func (l *Log) checkpointAfterTruncation() error {
-	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dir), ckptAll); err != nil {
+	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dirPath()), ckptAll); err != nil {
 		return l.writeFailure("write checkpoints after truncation", err)
 	}
 	return nil
@@ -192,7 +192,7 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 		if err := l.retireSegments(gone, cfg); err != nil {
 			return true, err
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDir(l.dirPath()); err != nil {
 			return true, l.ioFailure("truncate: fsync dir", err)
 		}
 	}
@@ -214,7 +214,7 @@ func (l *Log) truncateToLocked(offset int64) (changed bool, err error) {
 		return true, l.ioFailure("truncate index", err)
 	}
 	if txnChanged {
-		if err := s.rewriteTxnIndex(l.dir); err != nil {
+		if err := s.rewriteTxnIndex(l.dirPath()); err != nil {
 			return true, l.ioFailure("truncate transaction index", err)
 		}
 		s.txnDirty.Store(false)
@@ -347,18 +347,18 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 			if err := s.retireOpen(); err != nil {
 				return l.ioFailure("truncate fully", err)
 			}
-			paths, err := renameDeleted(l.dir, s.base)
+			paths, err := renameDeleted(l.dirPath(), s.base)
 			if err != nil {
 				return l.ioFailure("truncate fully", err)
 			}
 			clashPaths = paths
 		}
 	}
-	ns, err := createSegment(l.dir, offset, l.m.files)
+	ns, err := createSegment(l.dirPath(), offset, l.m.files)
 	if err != nil {
 		// Without a segment the log cannot go on: offline (a full disk
 		// included), until a restart reloads what is on disk.
-		_ = removeSegmentFiles(l.dir, offset)
+		_ = removeSegmentFiles(l.dirPath(), offset)
 		return l.ioFailure("truncate fully: create segment", err)
 	}
 	now := l.m.now()
@@ -399,12 +399,12 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	}
 	l.producers.entries, l.producers.dirty = map[int64]*producerEntry{}, false
 	for _, off := range l.snapshots {
-		if err := os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix))); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(filepath.Join(l.dirPath(), segmentName(off, snapshotSuffix))); err != nil && !os.IsNotExist(err) {
 			return l.ioFailure("truncate fully: delete producer snapshot", err)
 		}
 	}
 	l.snapshots = l.snapshots[:0]
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.dirPath()); err != nil {
 		return l.ioFailure("truncate fully: fsync dir", err)
 	}
 	return nil

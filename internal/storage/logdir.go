@@ -39,6 +39,9 @@ const (
 	// LogDirFull: the disk is full; reads are served, appends fail fast
 	// with ErrLogDirFull until space is free again.
 	LogDirFull
+	// LogDirOffline: an I/O error in the dir (Kafka's log dir failure):
+	// every log in it is offline until restart (logdir_offline.go).
+	LogDirOffline
 )
 
 func (s LogDirState) String() string {
@@ -47,6 +50,8 @@ func (s LogDirState) String() string {
 		return "online"
 	case LogDirFull:
 		return "full"
+	case LogDirOffline:
+		return "offline"
 	}
 	return fmt.Sprintf("LogDirState(%d)", int32(s))
 }
@@ -97,7 +102,7 @@ func (l *Log) fullErr() error {
 // diskFull puts the log's dir in the full state after err (ENOSPC) and
 // returns the append's error. The log stays online.
 func (l *Log) diskFull(op string, err error) error {
-	l.ld.setFull(l.m, err)
+	l.logDir().setFull(l.m, err)
 	return fmt.Errorf("%s: %s: %w: %w: %v", l.name(), op, ErrStorage, ErrLogDirFull, err)
 }
 
@@ -177,7 +182,7 @@ func (m *Manager) LogDirs() []LogDirInfo {
 	offline := map[string]int{}
 	for _, l := range m.Logs() {
 		if l.Offline() {
-			offline[filepath.Dir(l.dir)]++
+			offline[filepath.Dir(l.dirPath())]++
 		}
 	}
 	m.mu.Lock()

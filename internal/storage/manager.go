@@ -62,8 +62,21 @@ type Manager struct {
 		// checkpoint files keep them and a restart does not mistake the
 		// damage for a torn tail.
 		failed map[TopicPartition]*failedLog
-		closed bool
+		// futures are the logs being moved to another log dir
+		// (future.go).
+		futures map[TopicPartition]*futureLog
+		// preferred is the log dir AlterReplicaLogDirs chose for a
+		// partition whose log does not exist yet; CreateLog uses it.
+		preferred map[TopicPartition]string
+		closed    bool
 	}
+
+	dirFailed  chan struct{} // cap 1: a log dir failed (logdir_offline.go)
+	copierWake chan struct{} // cap 1: wakes the copier (future.go)
+	// copierPaused stops the copier between steps (tests that stop a
+	// node in the middle of a move).
+	copierPaused atomic.Bool
+	copierDone   chan struct{} // closed when the copier returned
 
 	stop        chan struct{} // closed by Close to stop the background goroutines
 	done        chan struct{} // closed when the background loop returned
@@ -116,6 +129,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		stop:            make(chan struct{}),
 		done:            make(chan struct{}),
 		cleanerDone:     make(chan struct{}),
+		copierWake:      make(chan struct{}, 1),
+		dirFailed:       make(chan struct{}, 1),
+		copierDone:      make(chan struct{}),
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
@@ -147,13 +163,18 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	}
 	m.mu.logs = map[TopicPartition]*Log{}
 	m.mu.failed = map[TopicPartition]*failedLog{}
+	m.mu.futures = map[TopicPartition]*futureLog{}
+	m.mu.preferred = map[TopicPartition]string{}
+	var moves moveDirs
 	for _, dir := range m.dirs {
-		if err := m.openDir(dir); err != nil {
+		if err := m.openDir(dir, &moves); err != nil {
 			m.closeLogs()
 			return nil, err
 		}
 	}
+	m.recoverMoves(moves)
 	go m.loop()
+	go m.copierLoop()
 	if m.cleanerDisabled {
 		close(m.cleanerDone)
 	} else {
@@ -162,7 +183,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) openDir(dir string) error {
+func (m *Manager) openDir(dir string, moves *moveDirs) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("storage: log dir: %w", err)
 	}
@@ -198,6 +219,14 @@ func (m *Manager) openDir(dir string) error {
 	}
 	for _, e := range ents {
 		if !e.IsDir() || e.Name() == metadataLogDir {
+			continue
+		}
+		if tp, id, ok := parseMoveDir(e.Name(), futureDirSuffix); ok {
+			moves.futures = append(moves.futures, moveDir{tp: tp, id: id, path: filepath.Join(dir, e.Name())})
+			continue
+		}
+		if tp, id, ok := parseMoveDir(e.Name(), deleteDirSuffix); ok {
+			moves.deletes = append(moves.deletes, moveDir{tp: tp, id: id, path: filepath.Join(dir, e.Name()), hw: ck.hw[tp], logStart: ck.logStartOffs[tp]})
 			continue
 		}
 		tp, ok := parseTopicPartitionDir(e.Name())
@@ -299,11 +328,11 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 			// closed and writes nothing more.
 			l.abortCleaning(false)
 			delete(m.mu.logs, tp)
-			if err := errors.Join(l.close(), os.RemoveAll(l.dir)); err != nil {
+			if err := errors.Join(l.close(), os.RemoveAll(l.dirPath())); err != nil {
 				return nil, fmt.Errorf("storage: replace stray log %s: %w", tp, err)
 			}
 		} else {
-			if err := writeFileAtomic(filepath.Join(l.dir, partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
+			if err := writeFileAtomic(filepath.Join(l.dirPath(), partitionMetadataFile), encodePartitionMetadata(topicID), true); err != nil {
 				return nil, fmt.Errorf("storage: %s: %w", tp, err)
 			}
 			l.mu.Lock()
@@ -314,6 +343,15 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 		}
 	}
 	dir := m.pickDirLocked()
+	if d, ok := m.mu.preferred[tp]; ok {
+		if m.dirOnline(d) {
+			dir = d
+		}
+		delete(m.mu.preferred, tp)
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("storage: create %s: %w: %w", tp, ErrStorage, ErrLogDirOffline)
+	}
 	pdir := filepath.Join(dir, tp.String())
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", tp, err)
@@ -336,17 +374,24 @@ func (m *Manager) CreateLog(topic string, partition int32, topicID [16]byte, cfg
 // LogManager.nextLogDirs). With one log dir there is no choice: counting
 // every open log for each new one made creating P partitions cost O(P²)
 // (a fifth of the CPU of creating 10,000).
+// Failed (offline) dirs are skipped; "" when every dir failed.
 func (m *Manager) pickDirLocked() string {
 	if len(m.dirs) == 1 {
+		if !m.dirOnline(m.dirs[0]) {
+			return ""
+		}
 		return m.dirs[0]
 	}
 	count := map[string]int{}
 	for _, l := range m.mu.logs {
-		count[filepath.Dir(l.dir)]++
+		count[filepath.Dir(l.dirPath())]++
 	}
-	best := m.dirs[0]
-	for _, d := range m.dirs[1:] {
-		if count[filepath.Clean(d)] < count[filepath.Clean(best)] {
+	best := ""
+	for _, d := range m.dirs {
+		if !m.dirOnline(d) {
+			continue
+		}
+		if best == "" || count[filepath.Clean(d)] < count[filepath.Clean(best)] {
 			best = d
 		}
 	}
@@ -357,6 +402,13 @@ func (m *Manager) pickDirLocked() string {
 func (m *Manager) DeleteLog(topic string, partition int32) error {
 	tp := TopicPartition{topic, partition}
 	m.mu.Lock()
+	fut := m.takeFutureLocked(tp)
+	delete(m.mu.preferred, tp)
+	m.mu.Unlock()
+	if fut != nil {
+		m.cancelFuture(fut)
+	}
+	m.mu.Lock()
 	l, ok := m.mu.logs[tp]
 	f, failed := m.mu.failed[tp]
 	delete(m.mu.logs, tp)
@@ -366,7 +418,7 @@ func (m *Manager) DeleteLog(topic string, partition int32) error {
 	case ok:
 		l.abortCleaning(true)
 		err := l.close()
-		if rerr := os.RemoveAll(l.dir); rerr != nil {
+		if rerr := os.RemoveAll(l.dirPath()); rerr != nil {
 			return fmt.Errorf("storage: delete %s: %w", tp, rerr)
 		}
 		if err != nil {
@@ -390,7 +442,7 @@ func (m *Manager) Checkpoint() error {
 	for _, l := range logs {
 		l.appendMu.Lock()
 		l.mu.Lock()
-		leo, ok := l.mu.leo, l.mu.offline == nil && !l.mu.closed
+		leo, ok := l.mu.leo, l.mu.offline == nil && !l.mu.closed && !l.logDir().isOffline()
 		l.mu.Unlock()
 		if ok && l.producers.dirty {
 			if err := l.writeSnapshotLocked(leo, false); err != nil {
@@ -440,7 +492,7 @@ func (m *Manager) writeCheckpointsLocked(logs []*Log, onlyDir string, which int)
 		get(filepath.Clean(d))
 	}
 	for _, l := range logs {
-		c := get(filepath.Dir(l.dir))
+		c := get(filepath.Dir(l.dirPath()))
 		tp := TopicPartition{l.topic, l.partition}
 		l.mu.Lock()
 		c.rp[tp], c.hw[tp], c.lso[tp] = l.mu.recoveryPoint, l.mu.hw, l.mu.logStartOffset
@@ -460,7 +512,7 @@ func (m *Manager) writeCheckpointsLocked(logs []*Log, onlyDir string, which int)
 	m.mu.Unlock()
 	var errs []error
 	for dir, c := range byDir {
-		if onlyDir != "" && dir != onlyDir {
+		if (onlyDir != "" && dir != onlyDir) || !m.dirOnline(dir) {
 			continue
 		}
 		for _, f := range []struct {
@@ -499,6 +551,8 @@ func (m *Manager) Close() error {
 	close(m.stop)
 	<-m.done
 	<-m.cleanerDone
+	<-m.copierDone
+	m.closeFutures()
 	logs := m.Logs()
 	var errs []error
 	clean := true
@@ -530,7 +584,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	if clean {
 		for _, d := range m.dirs {
-			if failedDirs[filepath.Clean(d)] {
+			if failedDirs[filepath.Clean(d)] || !m.dirOnline(d) {
 				continue
 			}
 			if err := writeFileAtomic(filepath.Join(d, cleanShutdownFile), nil, true); err != nil {

@@ -300,7 +300,7 @@ func listSnapshots(dir string) ([]int64, error) {
 // does not list the directory. Caller holds appendMu, and offset is the
 // log end offset.
 func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
-	if err := writeFileAtomic(filepath.Join(l.dir, segmentName(offset, snapshotSuffix)), l.producers.encode(), sync); err != nil {
+	if err := writeFileAtomic(filepath.Join(l.dirPath(), segmentName(offset, snapshotSuffix)), l.producers.encode(), sync); err != nil {
 		return err
 	}
 	l.producers.dirty = false
@@ -310,13 +310,13 @@ func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
 		case off < offset:
 			kept = append(kept, off)
 		case off > offset:
-			_ = os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix)))
+			_ = os.Remove(filepath.Join(l.dirPath(), segmentName(off, snapshotSuffix)))
 		}
 	}
 	kept = append(kept, offset)
 	if n := len(kept); n > 2 {
 		for _, off := range kept[:n-2] {
-			_ = os.Remove(filepath.Join(l.dir, segmentName(off, snapshotSuffix)))
+			_ = os.Remove(filepath.Join(l.dirPath(), segmentName(off, snapshotSuffix)))
 		}
 		kept = append(kept[:0], kept[n-2:]...)
 	}

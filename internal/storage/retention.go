@@ -85,7 +85,7 @@ func (l *Log) moveLogStart(offset int64, follower bool) (logStartOffset int64, e
 	}
 	// Checkpoint before deleting anything (ckptMu comes before appendMu
 	// in the lock order, so appendMu is released first).
-	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dir), ckptLogStart); err != nil {
+	if err := l.m.writeCheckpointFiles(filepath.Dir(l.dirPath()), ckptLogStart); err != nil {
 		return -1, l.writeFailure("write log-start-offset-checkpoint", err)
 	}
 	if _, err := l.deleteOldSegments(false); err != nil {
@@ -199,7 +199,7 @@ func (l *Log) retireSegments(gone []*segment, cfg *Config) error {
 			errs = append(errs, err)
 		}
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
-			p := filepath.Join(l.dir, segmentName(s.base, suf))
+			p := filepath.Join(l.dirPath(), segmentName(s.base, suf))
 			if err := os.Rename(p, p+deletedSuffix); err != nil {
 				if !errors.Is(err, os.ErrNotExist) {
 					errs = append(errs, err)
@@ -240,7 +240,7 @@ func (l *Log) truncateEpochsFromStartLocked(start int64) error {
 	kept = append(kept, es[i:]...)
 	l.mu.epochs = kept
 	l.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
+	if err := writeFileAtomic(filepath.Join(l.dirPath(), leaderEpochFile), encodeLeaderEpochCheckpoint(kept), true); err != nil {
 		return l.writeFailure("write leader-epoch-checkpoint", err)
 	}
 	return nil
