@@ -41,6 +41,29 @@ type configOp struct {
 	value *string
 }
 
+// applyToList applies an APPEND (values not yet listed are added at the
+// end) or SUBTRACT (listed values are dropped) of o to the comma-separated
+// list old, as Kafka's IncrementalAlterConfigs does for list configs.
+func (o configOp) applyToList(old string) string {
+	list, vals := config.SplitList(old), config.SplitList(*o.value)
+	var out []string
+	if o.op == opAppend {
+		out = list
+		for _, v := range vals {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	} else {
+		for _, v := range list {
+			if !slices.Contains(vals, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // alterResource is one resource of an alter request, in the incremental
 // form.
 type alterResource struct {
@@ -209,24 +232,7 @@ func (c *Controller) nextTopicConfigs(cur map[string]string, ops []configOp, rep
 			// The list starts from the effective value (override, else
 			// the broker's default), so appending "compact" to a topic
 			// on the default policy gives "delete,compact".
-			old := config.SplitList(c.controllerConfig(c.image()).TopicValue(next, o.name))
-			var out []string
-			if o.op == opAppend {
-				out = old
-				for _, v := range config.SplitList(*o.value) {
-					if !slices.Contains(out, v) {
-						out = append(out, v)
-					}
-				}
-			} else {
-				drop := config.SplitList(*o.value)
-				for _, v := range old {
-					if !slices.Contains(drop, v) {
-						out = append(out, v)
-					}
-				}
-			}
-			next[o.name] = strings.Join(out, ",")
+			next[o.name] = o.applyToList(c.controllerConfig(c.image()).TopicValue(next, o.name))
 		default:
 			return nil, fail(kerr.InvalidRequest, "unknown config operation %d for %s", o.op, o.name)
 		}

@@ -152,24 +152,7 @@ func nextBrokerConfigs(cur map[string]string, ops []configOp, replace bool) (map
 			if !ok {
 				old, _ = config.BrokerDefault(o.name)
 			}
-			list := config.SplitList(old)
-			var out []string
-			if o.op == opAppend {
-				out = list
-				for _, v := range config.SplitList(*o.value) {
-					if !slices.Contains(out, v) {
-						out = append(out, v)
-					}
-				}
-			} else {
-				drop := config.SplitList(*o.value)
-				for _, v := range list {
-					if !slices.Contains(drop, v) {
-						out = append(out, v)
-					}
-				}
-			}
-			next[o.name] = strings.Join(out, ",")
+			next[o.name] = o.applyToList(old)
 		default:
 			return nil, fail(kerr.InvalidRequest, "Unknown operations type %d", o.op)
 		}

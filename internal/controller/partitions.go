@@ -226,27 +226,7 @@ func partitionChange(topicID metadata.UUID, p *metadata.Partition, targetISR []i
 	if targetISR == nil {
 		targetISR = p.ISR
 	}
-	valid := func(r int32) bool { return slices.Contains(targetISR, r) && acceptable(r) }
-	leader := int32(noLeader)
-	switch {
-	case p.Leader >= 0 && valid(p.Leader):
-		leader = p.Leader
-	default:
-		for _, r := range p.Replicas {
-			if valid(r) {
-				leader = r
-				break
-			}
-		}
-		if leader < 0 && unclean {
-			for _, r := range p.Replicas {
-				if acceptable(r) {
-					leader, uncleanElected = r, true
-					break
-				}
-			}
-		}
-	}
+	leader, uncleanElected := electLeader(p.Leader, p.Replicas, targetISR, acceptable, unclean)
 	rec = &metadata.PartitionChangeRecord{TopicID: topicID, PartitionID: p.ID}
 	changed := false
 	if leader != p.Leader {
@@ -266,6 +246,31 @@ func partitionChange(topicID metadata.UUID, p *metadata.Partition, targetISR []i
 		return nil, false
 	}
 	return rec, uncleanElected
+}
+
+// electLeader is the election of Kafka's PartitionChangeBuilder: the
+// current leader stays if it is in isr and acceptable; else the first of
+// replicas (in order: the preferred first) in isr that is acceptable;
+// else, when unclean, the first acceptable replica (uncleanElected: its
+// ISR becomes [it]); else noLeader.
+func electLeader(current int32, replicas, isr []int32, acceptable func(int32) bool, unclean bool) (leader int32, uncleanElected bool) {
+	valid := func(r int32) bool { return slices.Contains(isr, r) && acceptable(r) }
+	if current >= 0 && valid(current) {
+		return current, false
+	}
+	for _, r := range replicas {
+		if valid(r) {
+			return r, false
+		}
+	}
+	if unclean {
+		for _, r := range replicas {
+			if acceptable(r) {
+				return r, true
+			}
+		}
+	}
+	return noLeader, false
 }
 
 // leaderAndISRUpdatesLocked returns the partition changes that follow a

@@ -103,26 +103,7 @@ func (t *changeTarget) maybeComplete() bool {
 // the change completes a reassignment or elects uncleanly.
 func buildChange(topicID metadata.UUID, p *metadata.Partition, tgt changeTarget, acceptable func(int32) bool, unclean bool) (rec *metadata.PartitionChangeRecord, completed, uncleanElected bool) {
 	completed = tgt.maybeComplete()
-	valid := func(r int32) bool { return slices.Contains(tgt.isr, r) && acceptable(r) }
-	leader := int32(noLeader)
-	if p.Leader >= 0 && valid(p.Leader) {
-		leader = p.Leader
-	} else {
-		for _, r := range tgt.replicas {
-			if valid(r) {
-				leader = r
-				break
-			}
-		}
-		if leader < 0 && unclean {
-			for _, r := range tgt.replicas {
-				if acceptable(r) {
-					leader, uncleanElected = r, true
-					break
-				}
-			}
-		}
-	}
+	leader, uncleanElected := electLeader(p.Leader, tgt.replicas, tgt.isr, acceptable, unclean)
 	rec = &metadata.PartitionChangeRecord{TopicID: topicID, PartitionID: p.ID}
 	changed := false
 	if leader != p.Leader {
