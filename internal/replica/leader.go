@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/storage"
 )
@@ -49,6 +50,48 @@ type AlterISRResult struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+}
+
+// Request is r as an AlterPartition (56) v3 request, the one the active
+// controller answers (NewEpochISR carries each member's broker epoch).
+func (r AlterISR) Request() *kmsg.AlterPartitionRequest {
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.Version = 3
+	req.BrokerID, req.BrokerEpoch = r.LeaderID, r.BrokerEpoch
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID, rt.Topic = r.TopicID, r.Topic
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = r.Partition, r.LeaderEpoch, r.PartitionEpoch
+	for _, m := range r.NewISR {
+		rp.NewISR = append(rp.NewISR, m.BrokerID)
+		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
+		rp.NewEpochISR = append(rp.NewEpochISR, e)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// Result extracts r's partition from the controller's answer: a
+// top-level error is the result's error code; ok is false when the
+// answer does not hold the partition.
+func (r AlterISR) Result(resp *kmsg.AlterPartitionResponse) (res AlterISRResult, ok bool) {
+	if resp.ErrorCode != 0 {
+		return AlterISRResult{ErrorCode: resp.ErrorCode}, true
+	}
+	for _, t := range resp.Topics {
+		if t.TopidID != r.TopicID && t.Topic != r.Topic { // (sic: kmsg spells it TopidID)
+			continue
+		}
+		for _, p := range t.Partitions {
+			if p.Partition == r.Partition {
+				return AlterISRResult{ErrorCode: p.ErrorCode, LeaderID: p.LeaderID, LeaderEpoch: p.LeaderEpoch,
+					PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}, true
+			}
+		}
+	}
+	return AlterISRResult{}, false
 }
 
 // Append appends records as leader with the producer's acks (0, 1, -1)

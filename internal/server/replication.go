@@ -31,22 +31,7 @@ type isrUpdater struct {
 }
 
 func (u *isrUpdater) AlterPartition(ctx context.Context, r replica.AlterISR) (replica.AlterISRResult, error) {
-	req := kmsg.NewPtrAlterPartitionRequest()
-	req.Version = 3
-	req.BrokerID, req.BrokerEpoch = r.LeaderID, r.BrokerEpoch
-	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID, rt.Topic = r.TopicID, r.Topic
-	rp := kmsg.NewAlterPartitionRequestTopicPartition()
-	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = r.Partition, r.LeaderEpoch, r.PartitionEpoch
-	for _, m := range r.NewISR {
-		rp.NewISR = append(rp.NewISR, m.BrokerID)
-		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
-		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
-		rp.NewEpochISR = append(rp.NewEpochISR, e)
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-
+	req := r.Request()
 	var resp *kmsg.AlterPartitionResponse
 	if u.local != nil && u.local.Active() {
 		resp = u.local.AlterPartition(ctx, req)
@@ -63,19 +48,8 @@ func (u *isrUpdater) AlterPartition(ctx context.Context, r replica.AlterISR) (re
 	if resp.ErrorCode == kerr.NotController.Code {
 		return replica.AlterISRResult{}, fmt.Errorf("server: AlterPartition: %w", kerr.NotController)
 	}
-	if resp.ErrorCode != 0 {
-		return replica.AlterISRResult{ErrorCode: resp.ErrorCode}, nil
-	}
-	for _, t := range resp.Topics {
-		if t.TopidID != r.TopicID && t.Topic != r.Topic { // (sic: kmsg spells it TopidID)
-			continue
-		}
-		for _, p := range t.Partitions {
-			if p.Partition == r.Partition {
-				return replica.AlterISRResult{ErrorCode: p.ErrorCode, LeaderID: p.LeaderID, LeaderEpoch: p.LeaderEpoch,
-					PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}, nil
-			}
-		}
+	if res, ok := r.Result(resp); ok {
+		return res, nil
 	}
 	return replica.AlterISRResult{}, fmt.Errorf("server: AlterPartition answer without %s-%d", r.Topic, r.Partition)
 }

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing/synctest"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"samsa/internal/replica"
 )
 
@@ -82,32 +80,10 @@ func (w *world) processAlters() {
 // sendAlter is the server's isrUpdater without the network: the request
 // as AlterPartition v3 to the controller, the partition's answer back.
 func (w *world) sendAlter(r replica.AlterISR) (replica.AlterISRResult, error) {
-	req := kmsg.NewPtrAlterPartitionRequest()
-	req.Version = 3
-	req.BrokerID, req.BrokerEpoch = r.LeaderID, r.BrokerEpoch
-	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID, rt.Topic = r.TopicID, r.Topic
-	rp := kmsg.NewAlterPartitionRequestTopicPartition()
-	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = r.Partition, r.LeaderEpoch, r.PartitionEpoch
-	for _, m := range r.NewISR {
-		rp.NewISR = append(rp.NewISR, m.BrokerID)
-		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
-		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
-		rp.NewEpochISR = append(rp.NewEpochISR, e)
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := r.Request()
 	resp := w.ctl.AlterPartition(context.Background(), req)
-	if resp.ErrorCode != 0 {
-		return replica.AlterISRResult{ErrorCode: resp.ErrorCode}, nil
-	}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if p.Partition == r.Partition {
-				return replica.AlterISRResult{ErrorCode: p.ErrorCode, LeaderID: p.LeaderID, LeaderEpoch: p.LeaderEpoch,
-					PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}, nil
-			}
-		}
+	if res, ok := r.Result(resp); ok {
+		return res, nil
 	}
 	return replica.AlterISRResult{}, errors.New("sim: AlterPartition answer without the partition")
 }
