@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -31,9 +30,6 @@ import (
 // defaultElectTimeout is the election's timeout, sent as the request's
 // TimeoutMs (Kafka's default for it: 60 s).
 const defaultElectTimeout = 60 * time.Second
-
-// maxElectFileBytes bounds a --path-to-json-file.
-const maxElectFileBytes = 64 << 20
 
 // electOptions are the flags of `cluster elect-leaders`.
 type electOptions struct {
@@ -211,17 +207,9 @@ func topicPartitions(ctx context.Context, adm *kadm.Client, topic string) ([]int
 // readElectFile reads a --path-to-json-file: topic -> partitions. A
 // partition listed twice is refused, as Kafka's tool refuses it.
 func readElectFile(path string) (map[string][]int32, error) {
-	f, err := os.Open(path)
+	b, err := readDoc(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxElectFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxElectFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxElectFileBytes)
 	}
 	return parseElectFile(b)
 }

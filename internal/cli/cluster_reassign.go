@@ -36,8 +36,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// maxReassignFileBytes bounds a reassignment or topics JSON file read.
-const maxReassignFileBytes = 64 << 20
+// maxJSONFileBytes bounds a JSON file the cluster commands read
+// (reassignment plans, topic lists, election lists).
+const maxJSONFileBytes = 64 << 20
 
 // maxReassignPartitions bounds the partitions of one reassignment file
 // (the controller commits at most 10,000 changes per request too).
@@ -120,19 +121,19 @@ func parseReassignment(b []byte, forCancel bool) (*reassignment, error) {
 	return &r, nil
 }
 
-// readDoc reads a JSON file (bounded).
+// readDoc reads a JSON file of at most maxJSONFileBytes.
 func readDoc(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxReassignFileBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxJSONFileBytes+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxReassignFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxReassignFileBytes)
+	if len(b) > maxJSONFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxJSONFileBytes)
 	}
 	return b, nil
 }
