@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -330,7 +332,9 @@ func TestClusterDecommissionCommand(t *testing.T) {
 // only (broker 4 is the one added to a three-broker cluster); the dry
 // run lists moves onto 4 and changes nothing; --execute moves them and
 // elects the preferred leaders: every broker holds its share of
-// replicas and leaders (within one); a second run finds nothing to do.
+// replicas and leaders (within one); a second run finds nothing to do;
+// on a new topic, a throttled run interrupted by SIGINT in its first
+// batch clears the throttle it set.
 func TestClusterBalanceCommand(t *testing.T) {
 	_, addrs := startNodes(t, 4)
 	c := &cluster{addr: strings.Join(addrs, ",")}
@@ -424,6 +428,58 @@ func TestClusterBalanceCommand(t *testing.T) {
 	if len(again.Plan.Changes) != 0 {
 		t.Fatalf("second balance plans %+v", again.Plan.Changes)
 	}
+
+	// A topic on brokers 1-3 again. Interrupted (SIGINT) during its first
+	// batch, a throttled run stops waiting and clears the throttle it set;
+	// the batch's moves go on.
+	var more [][]int32
+	for i := range 8 {
+		more = append(more, []int32{int32(i%3 + 1), int32((i+1)%3 + 1)})
+	}
+	createOn(ctx, t, cl, "more", more, nil)
+	var e string
+	adm := kadm.NewClient(cl)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	planBatchSent = func(batch int) {
+		// The first batch may move another topic (the internal ones are
+		// balanced too): some broker has the rates.
+		waitThrottle(ctx, t, adm, "throttle of the first batch", "more", func(st throttleState) bool {
+			return slices.ContainsFunc([]int32{1, 2, 3, 4}, func(id int32) bool { return st.rates[id] == [2]string{"1048576", "1048576"} })
+		}, 1, 2, 3, 4)
+		self, err := os.FindProcess(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := self.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		<-sigs // the executor's context got it too
+	}
+	t.Cleanup(func() { planBatchSent = nil })
+	o, e, err = c.run(t, "", "cluster", "balance", "--execute", "--batch", "1", "--interval", "100ms", "--throttle", "1048576")
+	planBatchSent = nil
+	if err == nil || !strings.Contains(o, "Clearing broker-level throttles on brokers 1,2,3,4") {
+		t.Fatalf("interrupted balance: %v\nstdout:\n%s\nstderr:\n%s", err, o, e)
+	}
+	t.Logf("interrupted balance: %v", err)
+	waitThrottle(ctx, t, adm, "throttle after the interruption", "more", func(st throttleState) bool {
+		return len(st.topic) == 0 && !slices.ContainsFunc([]int32{1, 2, 3, 4}, func(id int32) bool { return st.rates[id] != [2]string{} })
+	}, 1, 2, 3, 4)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		l, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"more": nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l["more"]) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the interrupted batch's moves are not done: %+v", l)
+		}
+	}
+
 }
 
 // TestClusterDecommissionWait: on three nodes, `decommission 3 --execute

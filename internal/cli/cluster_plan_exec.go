@@ -393,6 +393,10 @@ func executePlan(ctx context.Context, w, ew io.Writer, cl *kgo.Client, adm *kadm
 			planBatchSent(b + 1)
 		}
 		if err := waitBatch(ctx, w, cl, adm, doc, b+1, batches, o.interval); err != nil {
+			if ctx.Err() != nil && !errors.Is(err, errPlanIncomplete) {
+				// Ended (interrupt, --timeout) in the middle of a sample.
+				err = fmt.Errorf("%w: batch %d/%d: %v (the moves go on; see `samsa cluster reassign --verify` or run the command again)", errPlanIncomplete, b+1, batches, err)
+			}
 			return all, err
 		}
 	}
