@@ -7,7 +7,8 @@ package cli
 // --execute runs them in bounded batches with live progress
 // (cluster_plan_exec.go) and then a preferred leader election
 // (ElectLeaders, 43) of the partitions it changed, so the leaders follow
-// the new first replicas. Partitions with a move in progress, or with a
+// the new first replicas; --throttle throttles the moves as for a
+// decommission. Partitions with a move in progress, or with a
 // replica on a broker that is not live, are left as they are.
 
 import (
@@ -48,7 +49,7 @@ type balanceReport struct {
 }
 
 func newClusterBalanceCommand(g *globals) *cobra.Command {
-	o := balanceOpts{execOpts: execOpts{batch: defaultPlanBatch, interval: 2 * time.Second}, maxMoves: defaultBalanceMaxMoves,
+	o := balanceOpts{execOpts: defaultExecOpts(), maxMoves: defaultBalanceMaxMoves,
 		timeout: defaultDecommissionTimeout}
 	cmd := &cobra.Command{
 		Use:   "balance",
@@ -67,12 +68,19 @@ leaders. At most --max-moves replica moves per run.
 Without --execute it prints the moves and each broker's load before and
 after, and changes nothing. --execute moves --batch partitions at a time,
 showing the bytes remaining, rate and ETA every --interval, then runs a
-preferred leader election for the partitions it changed.`,
+preferred leader election for the partitions it changed. --throttle B
+(with --execute) limits the replication of the moves to B bytes/s, as
+cluster decommission --throttle does, and removes the throttle when the
+plan ends.`,
 		Example: `  samsa cluster balance
   samsa cluster balance --execute
+  samsa cluster balance --execute --throttle 52428800
   samsa cluster balance --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.throttle >= 0 && !o.execute {
+				return errors.New("--throttle is only valid with --execute")
+			}
 			if o.maxMoves <= 0 {
 				return fmt.Errorf("--max-moves %d: want a positive number", o.maxMoves)
 			}
@@ -84,8 +92,7 @@ preferred leader election for the partitions it changed.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.execute, "execute", false, "run the plan (default: print it only)")
 	f.IntVar(&o.maxMoves, "max-moves", o.maxMoves, "at most this many replica moves")
-	f.IntVar(&o.batch, "batch", o.batch, "partitions moving at once")
-	f.DurationVar(&o.interval, "interval", o.interval, "time between progress lines")
+	o.addExecFlags(cmd)
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "give up after this long (moves in progress go on)")
 	return cmd
 }
@@ -123,7 +130,7 @@ func runBalance(ctx context.Context, cmd *cobra.Command, g *globals, cl *kgo.Cli
 		}
 		return nil
 	}
-	res, err := executePlan(ctx, progressOut, cl, adm, pl.Changes, o.execOpts)
+	res, err := executePlan(ctx, progressOut, errOut(cmd), cl, adm, pl.Changes, o.execOpts)
 	rep.Results = res
 	if err != nil {
 		if g.json() {

@@ -16,8 +16,9 @@ package cli
 // refused while a partition still lists N or N is still live (the
 // controller refuses an active broker too).
 //
-// Throttling the moves (--throttle) is pending: it needs the dynamic
-// replication throttle configs, which are not served yet.
+// --throttle B throttles the moves as `cluster reassign --throttle`
+// does, batch by batch, and clears the throttle when the plan ends
+// (cluster_plan_exec.go).
 
 import (
 	"context"
@@ -59,7 +60,7 @@ type decommissionReport struct {
 }
 
 func newClusterDecommissionCommand(g *globals) *cobra.Command {
-	o := decommissionOpts{execOpts: execOpts{batch: defaultPlanBatch, interval: 2 * time.Second}, timeout: defaultDecommissionTimeout}
+	o := decommissionOpts{execOpts: defaultExecOpts(), timeout: defaultDecommissionTimeout}
 	cmd := &cobra.Command{
 		Use:   "decommission BROKER-ID",
 		Short: "Move every replica off a broker, then unregister it once stopped",
@@ -79,10 +80,16 @@ shutdown), and run the command again with --unregister to remove its
 registration (UnregisterBroker). With --execute --wait the command waits
 for the broker to be stopped (fenced) and unregisters it itself.
 
-Running --execute again after an interruption continues the plan.
-Throttling the moves is not available yet.`,
+--throttle B (with --execute) limits the replication of the moves to B
+bytes/s, as cluster reassign --throttle: before each batch it sets
+leader/follower.replication.throttled.rate on the brokers of the batch's
+moves and the topics' leader/follower.replication.throttled.replicas;
+when the plan ends, completed or interrupted, it removes them.
+
+Running --execute again after an interruption continues the plan.`,
 		Example: `  samsa cluster decommission 4
   samsa cluster decommission 4 --execute
+  samsa cluster decommission 4 --execute --throttle 52428800
   samsa cluster decommission 4 --unregister
   samsa cluster decommission 4 --execute --wait --format json`,
 		Args: cobra.ExactArgs(1),
@@ -90,6 +97,9 @@ Throttling the moves is not available yet.`,
 			n, err := strconv.ParseInt(args[0], 10, 32)
 			if err != nil || n < 0 {
 				return fmt.Errorf("bad broker id %q", args[0])
+			}
+			if o.throttle >= 0 && !o.execute {
+				return errors.New("--throttle is only valid with --execute")
 			}
 			if o.wait && !o.execute {
 				return errors.New("--wait needs --execute")
@@ -106,8 +116,7 @@ Throttling the moves is not available yet.`,
 	f.BoolVar(&o.execute, "execute", false, "move the replicas (default: print the plan only)")
 	f.BoolVar(&o.wait, "wait", false, "with --execute: then wait for the broker to be stopped and unregister it")
 	f.BoolVar(&o.unregister, "unregister", false, "unregister the broker (stopped, holding no replica)")
-	f.IntVar(&o.batch, "batch", o.batch, "partitions moving at once")
-	f.DurationVar(&o.interval, "interval", o.interval, "time between progress lines")
+	o.addExecFlags(cmd)
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "give up after this long (moves in progress go on)")
 	return cmd
 }
@@ -185,7 +194,7 @@ func runDecommission(ctx context.Context, cmd *cobra.Command, g *globals, cl *kg
 		fmt.Fprintf(w, "Dry run: nothing changed. Next: %s\n", rep.Next)
 		return nil
 	}
-	res, err := executePlan(ctx, progressOut, cl, adm, changes, o.execOpts)
+	res, err := executePlan(ctx, progressOut, errOut(cmd), cl, adm, changes, o.execOpts)
 	rep.Results = res
 	if err != nil {
 		if g.json() {

@@ -4,15 +4,75 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// throttleState is what DescribeConfigs says of a plan's throttle: the
+// dynamic throttle lists of a topic and, per broker, the dynamic
+// (per-broker) leader and follower rates ("" when not set).
+type throttleState struct {
+	topic map[string]string
+	rates map[int32][2]string
+}
+
+func describeThrottle(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, brokers ...int32) throttleState {
+	t.Helper()
+	st := throttleState{topic: map[string]string{}, rates: map[int32][2]string{}}
+	rc, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc[0].Configs {
+		if c.Source == kmsg.ConfigSourceDynamicTopicConfig && (c.Key == leaderReplicasKey || c.Key == followerReplicasKey) {
+			st.topic[c.Key] = c.MaybeValue()
+		}
+	}
+	for _, id := range brokers {
+		bc, err := adm.DescribeBrokerConfigs(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r [2]string
+		for _, c := range bc[0].Configs {
+			if c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+				continue
+			}
+			switch c.Key {
+			case leaderRateKey:
+				r[0] = c.MaybeValue()
+			case followerRateKey:
+				r[1] = c.MaybeValue()
+			}
+		}
+		st.rates[id] = r
+	}
+	return st
+}
+
+// waitThrottle polls describeThrottle until ok holds (brokers apply
+// metadata changes moments after the controller), failing after 10 s.
+func waitThrottle(ctx context.Context, t *testing.T, adm *kadm.Client, what, topic string, ok func(throttleState) bool, brokers ...int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := describeThrottle(ctx, t, adm, topic, brokers...)
+		if ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: topic %s %v, broker rates %v", what, topic, st.topic, st.rates)
+		}
+	}
+}
 
 // waitLive waits until the cluster lists n live brokers.
 func waitLive(ctx context.Context, t *testing.T, cl *kgo.Client, n int) {
@@ -51,8 +111,8 @@ func createOn(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, r
 // TestClusterDecommissionCommand: on four nodes, broker 4 holds replicas
 // of an RF 3 topic written by an idempotent acks=all producer. The dry
 // run plans a move per replica on 4 and changes nothing; --execute
-// (batches of 2, with progress lines) moves them all while the producer
-// runs; --unregister is refused while 4 runs; once 4 is stopped it is
+// (batches of 2, with progress lines, --throttle: set during each batch,
+// cleared after) moves them all while the producer runs; --unregister is refused while 4 runs; once 4 is stopped it is
 // unregistered and no longer listed, fenced or not; every acknowledged
 // record is there exactly once.
 func TestClusterDecommissionCommand(t *testing.T) {
@@ -143,10 +203,45 @@ func TestClusterDecommissionCommand(t *testing.T) {
 		t.Fatalf("dry run text:\n%s", text)
 	}
 
+	// --throttle: while each batch moves, broker 4 (the source of every
+	// move) has the rates and the topic lists name its replicas as
+	// leaders and the new ones as followers; after the plan nothing is
+	// left. The check runs from inside the executor, after the batch was
+	// sent and before it is waited for.
+	if _, _, err := c.run(t, "", "cluster", "decommission", "4", "--throttle", "1000"); err == nil {
+		t.Fatal("--throttle without --execute accepted")
+	}
+	adm := kadm.NewClient(cl)
+	const rate = "104857600"
+	var throttledBatches []int
+	planBatchSent = func(batch int) {
+		throttledBatches = append(throttledBatches, batch)
+		waitThrottle(ctx, t, adm, fmt.Sprintf("throttle of batch %d", batch), "load", func(st throttleState) bool {
+			return st.rates[4] == [2]string{rate, rate} && strings.Contains(st.topic[leaderReplicasKey], ":4") &&
+				st.topic[followerReplicasKey] != "" && !strings.Contains(st.topic[followerReplicasKey], ":4")
+		}, 4)
+	}
+	t.Cleanup(func() { planBatchSent = nil })
 	beforeMoves := ackedNow()
-	o := c.mustRun(t, "", "cluster", "decommission", "4", "--execute", "--batch", "2", "--interval", "100ms")
+	o := c.mustRun(t, "", "cluster", "decommission", "4", "--execute", "--batch", "2", "--interval", "100ms", "--throttle", rate)
 	afterMoves := ackedNow()
-	for _, want := range []string{"batch 1/", "partitions moved", "Broker 4 holds no replica.", "Next: stop broker 4, then: samsa cluster decommission 4 --unregister"} {
+	planBatchSent = nil
+	if len(throttledBatches) < 2 {
+		t.Fatalf("throttle checked in batches %v, want every batch of a plan of %d moves", throttledBatches, len(dry.Plan.Moves))
+	}
+	waitThrottle(ctx, t, adm, "throttle after the plan", "load", func(st throttleState) bool {
+		if len(st.topic) > 0 {
+			return false
+		}
+		for _, r := range st.rates {
+			if r != [2]string{} {
+				return false
+			}
+		}
+		return true
+	}, 1, 2, 3, 4)
+	for _, want := range []string{"The inter-broker throttle limit was set to " + rate + " B/s on brokers ", "Clearing broker-level throttles on brokers 1,2,3,4", "Clearing topic-level throttles on topics load",
+		"batch 1/", "partitions moved", "Broker 4 holds no replica.", "Next: stop broker 4, then: samsa cluster decommission 4 --unregister"} {
 		if !strings.Contains(o, want) {
 			t.Fatalf("execute output lacks %q:\n%s", want, o)
 		}
@@ -237,7 +332,9 @@ func TestClusterDecommissionCommand(t *testing.T) {
 // only (broker 4 is the one added to a three-broker cluster); the dry
 // run lists moves onto 4 and changes nothing; --execute moves them and
 // elects the preferred leaders: every broker holds its share of
-// replicas and leaders (within one); a second run finds nothing to do.
+// replicas and leaders (within one); a second run finds nothing to do;
+// on a new topic, a throttled run interrupted by SIGINT in its first
+// batch clears the throttle it set.
 func TestClusterBalanceCommand(t *testing.T) {
 	_, addrs := startNodes(t, 4)
 	c := &cluster{addr: strings.Join(addrs, ",")}
@@ -331,6 +428,58 @@ func TestClusterBalanceCommand(t *testing.T) {
 	if len(again.Plan.Changes) != 0 {
 		t.Fatalf("second balance plans %+v", again.Plan.Changes)
 	}
+
+	// A topic on brokers 1-3 again. Interrupted (SIGINT) during its first
+	// batch, a throttled run stops waiting and clears the throttle it set;
+	// the batch's moves go on.
+	var more [][]int32
+	for i := range 8 {
+		more = append(more, []int32{int32(i%3 + 1), int32((i+1)%3 + 1)})
+	}
+	createOn(ctx, t, cl, "more", more, nil)
+	var e string
+	adm := kadm.NewClient(cl)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	planBatchSent = func(batch int) {
+		// The first batch may move another topic (the internal ones are
+		// balanced too): some broker has the rates.
+		waitThrottle(ctx, t, adm, "throttle of the first batch", "more", func(st throttleState) bool {
+			return slices.ContainsFunc([]int32{1, 2, 3, 4}, func(id int32) bool { return st.rates[id] == [2]string{"1048576", "1048576"} })
+		}, 1, 2, 3, 4)
+		self, err := os.FindProcess(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := self.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		<-sigs // the executor's context got it too
+	}
+	t.Cleanup(func() { planBatchSent = nil })
+	o, e, err = c.run(t, "", "cluster", "balance", "--execute", "--batch", "1", "--interval", "100ms", "--throttle", "1048576")
+	planBatchSent = nil
+	if err == nil || !strings.Contains(o, "Clearing broker-level throttles on brokers 1,2,3,4") {
+		t.Fatalf("interrupted balance: %v\nstdout:\n%s\nstderr:\n%s", err, o, e)
+	}
+	t.Logf("interrupted balance: %v", err)
+	waitThrottle(ctx, t, adm, "throttle after the interruption", "more", func(st throttleState) bool {
+		return len(st.topic) == 0 && !slices.ContainsFunc([]int32{1, 2, 3, 4}, func(id int32) bool { return st.rates[id] != [2]string{} })
+	}, 1, 2, 3, 4)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		l, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"more": nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l["more"]) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the interrupted batch's moves are not done: %+v", l)
+		}
+	}
+
 }
 
 // TestClusterDecommissionWait: on three nodes, `decommission 3 --execute

@@ -8,17 +8,25 @@ package cli
 // each batch watched until it completes with the progress of
 // `cluster reassign --verify` (bytes remaining per moving replica, the
 // rate, the ETA) before the next is sent, so a plan never has more than
-// a batch of moves copying at once.
+// a batch of moves copying at once. With --throttle the replication
+// throttle of `cluster reassign` (cluster_reassign_throttle.go) holds
+// the moves back: the rates on the brokers and the throttled replicas
+// lists of each batch's partitions are set before the batch is sent,
+// and everything is cleared once the plan ends, finished or not.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -247,7 +255,30 @@ func printPlan(w io.Writer, pl *clusterPlan) {
 type execOpts struct {
 	batch    int
 	interval time.Duration
+	// throttle is --throttle in bytes/s, -1 none.
+	throttle int64
 }
+
+// addExecFlags registers the execution flags on cmd.
+func (o *execOpts) addExecFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&o.batch, "batch", o.batch, "partitions moving at once")
+	f.DurationVar(&o.interval, "interval", o.interval, "time between progress lines")
+	f.Int64Var(&o.throttle, "throttle", o.throttle, "with --execute: replication throttle of the moves in bytes/s (-1: none)")
+}
+
+// defaultExecOpts are the execution flags' defaults.
+func defaultExecOpts() execOpts {
+	return execOpts{batch: defaultPlanBatch, interval: 2 * time.Second, throttle: -1}
+}
+
+// throttleClearTimeout bounds the clearing of the throttle after a plan
+// (its context may be over: the clearing outlives an interruption).
+const throttleClearTimeout = 30 * time.Second
+
+// planBatchSent, when set (tests), is called after each batch was sent,
+// before it is waited for.
+var planBatchSent func(batch int)
 
 // progress is one sample of a running batch.
 type progress struct {
@@ -300,22 +331,53 @@ func (p progress) String() string {
 var errPlanIncomplete = errors.New("cli: plan not completed")
 
 // executePlan submits the plan's changes in batches and waits for each
-// batch to complete, writing a progress line to w every interval. It
-// returns the per-partition results of the submissions.
-func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Client, changes []planChange, o execOpts) ([]partitionResult, error) {
+// batch to complete, writing a progress line to w every interval
+// (warnings to ew). It returns the per-partition results of the
+// submissions. With o.throttle >= 0 it throttles each batch before
+// sending it and clears the throttle when it returns; then an interrupt
+// (SIGINT, SIGTERM) ends the wait rather than the process, so the
+// throttle is cleared.
+func executePlan(ctx context.Context, w, ew io.Writer, cl *kgo.Client, adm *kadm.Client, changes []planChange, o execOpts) ([]partitionResult, error) {
 	if o.batch <= 0 || o.batch > maxPlanBatch {
 		return nil, fmt.Errorf("--batch %d: want 1..%d", o.batch, maxPlanBatch)
 	}
 	if o.interval <= 0 {
 		return nil, fmt.Errorf("--interval %v: want a positive duration", o.interval)
 	}
+	if o.throttle < -1 {
+		return nil, fmt.Errorf("--throttle %d: want bytes/s, or -1 for none", o.throttle)
+	}
+	if o.throttle >= 0 && len(changes) > 0 {
+		parent := ctx
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		plan := &reassignment{Version: 1}
+		for _, c := range changes {
+			plan.Partitions = append(plan.Partitions, reassignPartitionDoc{Topic: c.Topic, Partition: c.Partition, Replicas: c.Target})
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(parent), throttleClearTimeout)
+			defer cancel()
+			if cerr := clearReassignThrottle(cctx, adm, plan, w, ew); cerr != nil {
+				fmt.Fprintf(ew, "warning: the replication throttle may still be set: %v\n%s", cerr, throttleClearHint(plan))
+			}
+		}()
+	}
 	var all []partitionResult
 	batches := (len(changes) + o.batch - 1) / o.batch
 	for b := 0; b < batches; b++ {
 		chunk := changes[b*o.batch : min((b+1)*o.batch, len(changes))]
 		doc := &reassignment{Version: 1}
+		cur := &reassignment{Version: 1}
 		for _, c := range chunk {
 			doc.Partitions = append(doc.Partitions, reassignPartitionDoc{Topic: c.Topic, Partition: c.Partition, Replicas: c.Target})
+			cur.Partitions = append(cur.Partitions, reassignPartitionDoc{Topic: c.Topic, Partition: c.Partition, Replicas: c.Current})
+		}
+		if o.throttle >= 0 {
+			if err := setReassignThrottle(ctx, adm, doc, cur, o.throttle, w, ew); err != nil {
+				return all, err
+			}
 		}
 		res, err := alterAssignments(ctx, adm, doc, false)
 		if err != nil {
@@ -327,11 +389,32 @@ func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Cli
 				return all, fmt.Errorf("%w: %s-%d: %s", errPlanIncomplete, r.Topic, r.Partition, r.Error)
 			}
 		}
+		if planBatchSent != nil {
+			planBatchSent(b + 1)
+		}
 		if err := waitBatch(ctx, w, cl, adm, doc, b+1, batches, o.interval); err != nil {
+			if ctx.Err() != nil && !errors.Is(err, errPlanIncomplete) {
+				// Ended (interrupt, --timeout) in the middle of a sample.
+				err = fmt.Errorf("%w: batch %d/%d: %v (the moves go on; see `samsa cluster reassign --verify` or run the command again)", errPlanIncomplete, b+1, batches, err)
+			}
 			return all, err
 		}
 	}
 	return all, nil
+}
+
+// throttleClearHint says how to clear by hand the throttle a plan over
+// r set: the rates on every broker, the lists on r's topics.
+func throttleClearHint(r *reassignment) string {
+	var topics []string
+	for _, p := range r.Partitions {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+	}
+	slices.Sort(topics)
+	return fmt.Sprintf("Clear it with, for every broker N:\n  samsa cluster config delete --broker N %s %s\nand:\n  samsa topic alter-config %s --delete %s,%s\n",
+		leaderRateKey, followerRateKey, strings.Join(topics, " "), leaderReplicasKey, followerReplicasKey)
 }
 
 // waitBatch polls a submitted batch until every move completed.
