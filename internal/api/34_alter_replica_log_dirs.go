@@ -22,8 +22,9 @@ package api
 //     another dir while a move runs: that move is cancelled and a new
 //     one starts.
 //
-// Differences from Kafka: no authorization (ALTER on the cluster); no
-// replica.alter.log.dirs.io.max.bytes.per.second throttle.
+// Differences from Kafka: no authorization (ALTER on the cluster). The
+// copy is throttled by replica.alter.log.dirs.io.max.bytes.per.second
+// (storage.Manager.SetLogDirMoveRate, set by internal/server/dynconf.go).
 //
 // Versions: v1 no change; v2 flexible.
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -141,7 +142,19 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 		}
 	}
 
-	// Sources, as kadm sees them (it sends BROKER "2" to broker 2).
+	// replica.alter.log.dirs.io.max.bytes.per.second, live, on broker 2
+	// only: its log dir mover takes the rate (the throttle itself is
+	// tested in internal/storage).
+	alterBroker(t, ctx, adm, []kadm.AlterConfig{setOp("replica.alter.log.dirs.io.max.bytes.per.second", "1048576")}, 2)
+	for deadline := time.Now().Add(15 * time.Second); c.nodes[2].s.LogDirMoveRateForTest() != 1048576; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker 2 log dir move rate %d, want 1048576", c.nodes[2].s.LogDirMoveRateForTest())
+		}
+	}
+	if r := c.nodes[1].s.LogDirMoveRateForTest(); r != math.MaxInt64 {
+		t.Errorf("broker 1 log dir move rate %d, want unlimited", r)
+	}
+
 	rcs, err := adm.DescribeBrokerConfigs(ctx, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -54,3 +54,7 @@ func (s *Server) FetcherIndexesForTest() []int {
 	}
 	return out
 }
+
+// LogDirMoveRateForTest is the rate this node's log dir moves copy at
+// (replica.alter.log.dirs.io.max.bytes.per.second).
+func (s *Server) LogDirMoveRateForTest() int64 { return s.logs.LogDirMoveRate() }

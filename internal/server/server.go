@@ -155,6 +155,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.logs, err = storage.OpenManager(managerOptions(cfg, logger)); err != nil {
 		return nil, fmt.Errorf("server: open logs: %w", err)
 	}
+	// Moves resumed at open copy at the static rate until the first
+	// metadata image brings the dynamic one (dynconf.go).
+	s.logs.SetLogDirMoveRate(moveRate(cfg))
 
 	// Sockets are bound first: a one-voter quorum learns its own
 	// controller address from them.
@@ -245,9 +248,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Metrics: netMetrics,
 	})
 	// Dynamic max.connections / max.connections.per.ip (dynconf.go).
-	s.pub.Subscribe((&dynamicConfigs{static: cfg, self: cfg.NodeID, limits: limits, fetchers: s.fetchers, logger: logger,
+	s.pub.Subscribe((&dynamicConfigs{static: cfg, self: cfg.NodeID, limits: limits, fetchers: s.fetchers, logs: s.logs, logger: logger,
 		lastMax: cfg.MaxConnections, lastPerIP: cfg.MaxConnectionsPerIP, lastOverrides: cfg.MaxConnectionsPerIPOverrides,
-		lastFetchers: cfg.NumReplicaFetchers}).apply)
+		lastFetchers: cfg.NumReplicaFetchers, lastMoveRate: moveRate(cfg)}).apply)
 	raftListener := raftListenerName(cfg)
 	for i, l := range cfg.Listeners {
 		nopts := network.Options{

@@ -49,8 +49,10 @@ import (
 //   - any other future dir is an orphan and removed; "-delete" dirs are
 //     removed.
 //
-// Kafka throttles the copy with replica.alter.log.dirs.io.max.bytes.per.second;
-// not done here (one copier, futureChunkBytes per step, is the bound).
+// The copy is throttled by replica.alter.log.dirs.io.max.bytes.per.second
+// (move_throttle.go): the copier waits for the rate before each step and
+// every copied byte is paid for, the swap's last chunks included (they
+// are not waited for: appends are blocked then).
 
 const (
 	futureDirSuffix = "-future"
@@ -347,6 +349,9 @@ func (m *Manager) copierLoop() {
 				return
 			default:
 			}
+			if !m.moveThrottle.wait(m.stop) {
+				return
+			}
 			if m.stepFuture(f) {
 				busy = true
 			}
@@ -378,7 +383,7 @@ func (m *Manager) stepFuture(f *futureLog) bool {
 	if f.cancelled || f.log == nil {
 		return false
 	}
-	n, err := m.copyChunk(f.source, f.log, futureChunkBytes)
+	n, err := m.copyChunk(f.source, f.log, m.moveThrottle.chunk())
 	if err == nil && n == 0 && f.log.LogEndOffset() == f.source.LogEndOffset() {
 		err = m.swapFuture(f)
 		if err == nil {
@@ -433,6 +438,7 @@ func (m *Manager) copyChunk(src, dst *Log, maxBytes int32) (int, error) {
 	}
 	n := len(data)
 	if n > 0 {
+		m.moveThrottle.take(n)
 		_, err = dst.AppendAsFollower(data)
 		ReleaseBuffer(data)
 		if errors.Is(err, ErrNotContiguous) {

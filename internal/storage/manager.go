@@ -77,6 +77,9 @@ type Manager struct {
 	// node in the middle of a move).
 	copierPaused atomic.Bool
 	copierDone   chan struct{} // closed when the copier returned
+	// moveThrottle bounds the copier's bytes/s
+	// (replica.alter.log.dirs.io.max.bytes.per.second; move_throttle.go).
+	moveThrottle *moveThrottle
 
 	stop        chan struct{} // closed by Close to stop the background goroutines
 	done        chan struct{} // closed when the background loop returned
@@ -132,6 +135,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		copierWake:      make(chan struct{}, 1),
 		dirFailed:       make(chan struct{}, 1),
 		copierDone:      make(chan struct{}),
+		moveThrottle:    newMoveThrottle(),
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
