@@ -305,7 +305,14 @@ func TestClusterLogDirFailure(t *testing.T) {
 	// A new partition on broker 1 goes to the good dir.
 	createAssigned(ctx, t, c, 2, "fresh", []int32{1}, nil)
 	waitReplicas(ctx, t, c, 2, "fresh", []int32{1})
-	if l, ok := c.nodes[1].s.LogForTest("fresh", 0); !ok || filepath.Dir(l.Dir()) != filepath.Clean(dirs[1][0]) {
+	// Broker 1 creates the log once its own metadata shows the
+	// partition, a moment after the controller's does.
+	l, ok := c.nodes[1].s.LogForTest("fresh", 0)
+	for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		l, ok = c.nodes[1].s.LogForTest("fresh", 0)
+	}
+	if !ok || filepath.Dir(l.Dir()) != filepath.Clean(dirs[1][0]) {
 		t.Fatalf("fresh-0 on broker 1: %v", ok)
 	}
 }
