@@ -178,7 +178,7 @@ func (c *Controller) alterResourceLocked(ctx context.Context, typ kmsg.ConfigRes
 	if err := config.ValidateTopicConfig(next); err != nil {
 		return fail(kerr.InvalidConfig, "%v", err)
 	}
-	recs := configDiff(name, t.Configs, next)
+	recs := configDiff(metadata.ResourceTopic, name, t.Configs, next)
 	if validateOnly || len(recs) == 0 {
 		return nil
 	}
@@ -240,9 +240,10 @@ func (c *Controller) nextTopicConfigs(cur map[string]string, ops []configOp, rep
 	return next, nil
 }
 
-// configDiff returns the ConfigRecords that turn the overrides of topic
-// from cur into next, in key order.
-func configDiff(topic string, cur, next map[string]string) []metadata.Record {
+// configDiff returns the ConfigRecords that turn the configs of resource
+// name (of type typ: a topic's overrides, a broker's or the cluster
+// default's dynamic configs) from cur into next, in key order.
+func configDiff(typ int8, name string, cur, next map[string]string) []metadata.Record {
 	keys := map[string]bool{}
 	for k := range cur {
 		keys[k] = true
@@ -257,7 +258,7 @@ func configDiff(topic string, cur, next map[string]string) []metadata.Record {
 		if had == has && ov == nv {
 			continue
 		}
-		rec := &metadata.ConfigRecord{ResourceType: metadata.ResourceTopic, ResourceName: topic, Name: k}
+		rec := &metadata.ConfigRecord{ResourceType: typ, ResourceName: name, Name: k}
 		if has {
 			v := nv
 			rec.Value = &v

@@ -74,7 +74,7 @@ func (c *Controller) alterBrokerLocked(ctx context.Context, name string, ops []c
 		}
 		return fail(kerr.InvalidRequest, "%v", err)
 	}
-	recs := brokerConfigDiff(name, cur, next)
+	recs := configDiff(metadata.ResourceBroker, name, cur, next)
 	if validateOnly || len(recs) == 0 {
 		return nil
 	}
@@ -158,31 +158,4 @@ func nextBrokerConfigs(cur map[string]string, ops []configOp, replace bool) (map
 		}
 	}
 	return next, nil
-}
-
-// brokerConfigDiff returns the ConfigRecords that turn BROKER resource
-// name's configs from cur into next, in key order.
-func brokerConfigDiff(name string, cur, next map[string]string) []metadata.Record {
-	var recs []metadata.Record
-	keys := slices.Sorted(maps.Keys(cur))
-	for k := range next {
-		if _, ok := cur[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ov, had := cur[k]
-		nv, has := next[k]
-		if had == has && ov == nv {
-			continue
-		}
-		rec := &metadata.ConfigRecord{ResourceType: metadata.ResourceBroker, ResourceName: name, Name: k}
-		if has {
-			v := nv
-			rec.Value = &v
-		}
-		recs = append(recs, metadata.Record{Type: metadata.TypeConfig, Config: rec})
-	}
-	return recs
 }
