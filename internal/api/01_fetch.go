@@ -284,17 +284,16 @@ func (h *Handler) waitFetch(ctx context.Context, req *kmsg.FetchRequest, parts [
 			defer cancel()
 			continue
 		}
+		waitCtx, cancelWait := wctx, context.CancelFunc(func() {})
 		if throttled > 0 {
 			// The replication throttle holds records back: read again
 			// once it lets them through, within the request's wait.
-			tctx, cancel := context.WithTimeout(wctx, throttled)
-			err := w.Wait(tctx)
-			cancel()
-			if err == nil || wctx.Err() == nil {
-				continue
-			}
-		} else if err := w.Wait(wctx); err == nil {
-			continue
+			waitCtx, cancelWait = context.WithTimeout(wctx, throttled)
+		}
+		err := w.Wait(waitCtx)
+		cancelWait()
+		if err == nil || wctx.Err() == nil {
+			continue // woken, or the throttle's wait ended first
 		}
 		// Timed out or the connection closed: answer with what there is.
 		if ctx.Err() == nil {
