@@ -89,6 +89,21 @@ func waitLive(ctx context.Context, t *testing.T, cl *kgo.Client, n int) {
 }
 
 // createOn creates topic with the given replica lists (one per partition).
+// waitBrokers waits (20 s at most) until Metadata through cl lists n
+// brokers.
+func waitBrokers(ctx context.Context, t *testing.T, cl *kgo.Client, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+		if err == nil && len(m.Brokers) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("brokers: %v", err)
+		}
+	}
+}
+
 func createOn(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, reps [][]int32, configs map[string]string) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()

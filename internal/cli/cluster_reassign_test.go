@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"samsa/internal/server"
 )
@@ -195,24 +194,8 @@ func TestClusterReassignCommand(t *testing.T) {
 	defer cl.Close()
 	// Wait for the three brokers, then create orders with 2 partitions
 	// on {1,2}.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
-		if err == nil && len(m.Brokers) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("brokers: %v", err)
-		}
-	}
-	creq := kmsg.NewPtrCreateTopicsRequest()
-	creq.TimeoutMillis = 30000
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "orders", -1, -1
-	ct.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1, 2}}, {Partition: 1, Replicas: []int32{2, 1}}}
-	creq.Topics = append(creq.Topics, ct)
-	if cr, err := creq.RequestWith(ctx, cl); err != nil || cr.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, cr)
-	}
+	waitBrokers(ctx, t, cl, 3)
+	createOn(ctx, t, cl, "orders", [][]int32{{1, 2}, {2, 1}}, nil)
 	var rs []*kgo.Record
 	for i := range 2000 {
 		rs = append(rs, &kgo.Record{Partition: 0, Value: []byte(fmt.Sprintf("value-%06d-%s", i, strings.Repeat("x", 100)))})

@@ -67,24 +67,8 @@ func TestClusterReassignThrottle(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
-		if err == nil && len(m.Brokers) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("brokers: %v", err)
-		}
-	}
-	creq := kmsg.NewPtrCreateTopicsRequest()
-	creq.TimeoutMillis = 30000
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "big", -1, -1
-	ct.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1}}}
-	creq.Topics = append(creq.Topics, ct)
-	if cr, err := creq.RequestWith(ctx, cl); err != nil || cr.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, cr)
-	}
+	waitBrokers(ctx, t, cl, 3)
+	createOn(ctx, t, cl, "big", [][]int32{{1}}, nil)
 	value := make([]byte, 64<<10)
 	for sent := 0; sent < size; {
 		var rs []*kgo.Record
