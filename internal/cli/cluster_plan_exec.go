@@ -137,16 +137,35 @@ func gatherModel(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (*cluste
 // Metadata answers from it, up to seconds old): the planners and the
 // waits must see the moves they just made.
 func freshMetadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.MetadataResponse, error) {
+	via, err := activeController(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := metadataRequest(topics).RequestWith(ctx, via)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return resp, nil
+}
+
+// activeController is the broker to send admin requests to: the
+// controller a fresh Metadata names (kgo sends admin requests there),
+// else any broker.
+func activeController(ctx context.Context, cl *kgo.Client) (kmsg.Requestor, error) {
 	probe := kmsg.NewPtrMetadataRequest()
 	probe.Topics = []kmsg.MetadataRequestTopic{}
 	pr, err := probe.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	var via kmsg.Requestor = cl
 	if pr.ControllerID >= 0 {
-		via = cl.Broker(int(pr.ControllerID))
+		return cl.Broker(int(pr.ControllerID)), nil
 	}
+	return cl, nil
+}
+
+// metadataRequest asks for topics (nil: all; empty: none).
+func metadataRequest(topics []string) *kmsg.MetadataRequest {
 	req := kmsg.NewPtrMetadataRequest()
 	if topics != nil {
 		req.Topics = []kmsg.MetadataRequestTopic{}
@@ -156,11 +175,7 @@ func freshMetadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.
 			req.Topics = append(req.Topics, rt)
 		}
 	}
-	resp, err := req.RequestWith(ctx, via)
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	return resp, nil
+	return req
 }
 
 // transientTries and transientBackoff bound retries of a request that

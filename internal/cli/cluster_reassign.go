@@ -636,15 +636,11 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 	// controller, where kgo sends admin requests), so that a move the
 	// list no longer shows is in that broker's Metadata too: brokers
 	// apply metadata at slightly different moments.
-	// (freshMetadata, not kadm's cached BrokerMetadata: a controller
+	// (a fresh Metadata, not kadm's cached BrokerMetadata: a controller
 	// that stopped must not be asked again for minutes.)
-	bmd, err := freshMetadata(ctx, cl, []string{})
+	via, err := activeController(ctx, cl)
 	if err != nil {
 		return nil, err
-	}
-	var via kmsg.Requestor = cl
-	if bmd.ControllerID >= 0 {
-		via = cl.Broker(int(bmd.ControllerID))
 	}
 	lresp, err := lreq.RequestWith(ctx, via)
 	if err != nil {
@@ -659,13 +655,7 @@ func sampleVerify(ctx context.Context, cl *kgo.Client, adm *kadm.Client, r *reas
 			ongoing[topicPartition{t.Topic, p.Partition}] = p
 		}
 	}
-	mreq := kmsg.NewPtrMetadataRequest()
-	for _, t := range topics {
-		mt := kmsg.NewMetadataRequestTopic()
-		mt.Topic = kmsg.StringPtr(t)
-		mreq.Topics = append(mreq.Topics, mt)
-	}
-	mresp, err := mreq.RequestWith(ctx, via)
+	mresp, err := metadataRequest(topics).RequestWith(ctx, via)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
