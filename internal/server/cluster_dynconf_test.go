@@ -243,18 +243,29 @@ func TestClusterDynamicBrokerConfigs(t *testing.T) {
 	// connections, the cluster's own 127.0.0.1 traffic keeps its room.
 	alterBroker(t, ctx, adm, []kadm.AlterConfig{setOp("max.connections.per.ip", "2"), setOp("max.connections.per.ip.overrides", "127.0.0.1:1000")}, 3)
 	addr := c.nodes[3].plain
+	// Each try's connections stay open until the try ends, then close:
+	// a try made before the limit applied must not hold slots after it.
+	var open []net.Conn
+	closeOpen := func() {
+		for _, conn := range open {
+			conn.Close()
+		}
+		open = nil
+	}
+	t.Cleanup(closeOpen)
 	served := func() bool {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			t.Fatalf("dial from 127.0.0.2: %v", err)
 		}
-		t.Cleanup(func() { conn.Close() })
+		open = append(open, conn)
 		return apiVersionsAnswered(t, conn)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		a, b, third := served(), served(), served()
+		closeOpen()
 		if a && b && !third {
 			break
 		}
