@@ -112,6 +112,9 @@ type Controller struct {
 	addLearner func(ctx context.Context, id int32, addr string) error
 	// voters are the quorum's voter ids (SetAddLearner).
 	voters map[int32]bool
+	// sweep removes the learners of unregistered brokers (learners.go),
+	// under its own lock.
+	sweep learnerSweep
 }
 
 // New returns a controller that commits to q (and reads q's published

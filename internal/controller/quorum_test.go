@@ -20,8 +20,9 @@ import (
 // raftControllers is a 3-voter raft quorum over TCP on 127.0.0.1 with a
 // controller on every voter.
 type raftControllers struct {
-	logs  map[int32]*raft.MetadataLog
-	ctrls map[int32]*Controller
+	logs   map[int32]*raft.MetadataLog
+	ctrls  map[int32]*Controller
+	voters map[int32]string // raft addresses
 }
 
 func newRaftControllers(t *testing.T, overrides ...string) *raftControllers {
@@ -48,7 +49,7 @@ func newRaftControllersElection(t *testing.T, electionTicks int, overrides ...st
 		}
 		ls[id], voters[id] = l, l.Addr().String()
 	}
-	r := &raftControllers{logs: map[int32]*raft.MetadataLog{}, ctrls: map[int32]*Controller{}}
+	r := &raftControllers{logs: map[int32]*raft.MetadataLog{}, ctrls: map[int32]*Controller{}, voters: voters}
 	for id, l := range ls {
 		ml, err := raft.OpenMetadataLog(raft.Config{
 			NodeID: id, Voters: voters, ClusterID: "cluster", Logger: quiet,

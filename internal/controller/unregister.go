@@ -7,7 +7,9 @@ package controller
 // none), then an UnregisterBrokerRecord carrying its broker epoch removes
 // the registration. Partitions keep listing the broker among their
 // replicas, as an offline replica, until they are reassigned: the
-// operator moves them first (`samsa cluster decommission`).
+// operator moves them first (`samsa cluster decommission`). A
+// broker-only node is then removed from the metadata quorum's learners
+// (learners.go), so DescribeQuorum stops listing it among the observers.
 //
 // One deviation from Kafka 4, on purpose: Kafka unregisters a broker that
 // is still running (it then re-registers at its next heartbeat, which
@@ -33,7 +35,9 @@ import (
 // an id with no registration (Kafka's message); INVALID_REQUEST for a
 // broker that is still active (see the file comment); else the
 // broker's ISR memberships and registration are removed in the metadata
-// log and its heartbeat session is dropped.
+// log, its heartbeat session is dropped and, for a broker-only node, its
+// raft learner is removed (a failure there is retried by
+// ReconcileLearners; the answer is success, the registration is gone).
 func (c *Controller) UnregisterBroker(ctx context.Context, req *kmsg.UnregisterBrokerRequest) *kmsg.UnregisterBrokerResponse {
 	resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
 	c.lock()
@@ -65,6 +69,7 @@ func (c *Controller) UnregisterBroker(ctx context.Context, req *kmsg.UnregisterB
 	delete(c.sess.m, b.ID)
 	c.sess.mu.Unlock()
 	c.logger.Info("broker unregistered", "node", b.ID, "broker_epoch", b.Epoch, "partition_changes", len(recs))
+	c.removeUnregisteredLocked(ctx, b.ID)
 	return resp
 }
 

@@ -143,6 +143,13 @@ type Node struct {
 	// snapAt is when it was taken (or Open). They trigger snapshots.
 	snapBytes uint64
 	snapAt    time.Time
+	// snapNow asks for a snapshot at the next check: a learner was
+	// added. The stored snapshot is what raft sends a node that needs
+	// the compacted log, and etcd raft refuses one whose ConfState does
+	// not list the receiver: without a fresh one, a learner added after
+	// the last snapshot could not catch up until the next (up to
+	// SnapshotInterval later).
+	snapNow bool
 	// lastContact is, per peer, when the leader last received a message
 	// from it; caughtUp when such a message found its log matching the
 	// leader's last index (DescribeQuorum's LastFetchTimestamp and
@@ -172,11 +179,13 @@ type Node struct {
 	}
 }
 
-// learnerRequest asks the raft goroutine to propose adding a learner.
+// learnerRequest asks the raft goroutine to propose adding a learner,
+// or removing one.
 type learnerRequest struct {
-	id   int32
-	addr string
-	done chan error
+	id     int32
+	addr   string // empty when remove is set
+	remove bool
+	done   chan error
 }
 
 type proposal struct {
@@ -605,6 +614,61 @@ func (n *Node) AddLearner(ctx context.Context, id int32, addr string) error {
 	}
 }
 
+// RemoveLearner drops learner id from the quorum: the leader proposes a
+// RemoveNode ConfChange and this returns once this node has applied it
+// (the controller calls it once a broker-only node is unregistered).
+// Every node that applies the change forgets the learner: the leader
+// stops replicating to it, each transport ends its peer and closes its
+// connections, snapshots no longer list it. Removing an id that is not a
+// learner succeeds and changes nothing; a voter, or a learner given in
+// Config.Learners (re-added at every Open), cannot be removed. Only the
+// ready leader may remove (ErrNotLeader); as with AddLearner, a change
+// proposed while another is in flight is dropped by raft and ctx ends
+// first. The removed node, if still running, keeps its log and hears
+// nothing more; AddLearner makes it a learner again.
+func (n *Node) RemoveLearner(ctx context.Context, id int32) error {
+	_, voter := n.cfg.Voters[id]
+	_, static := n.cfg.Learners[id]
+	switch {
+	case id < 0 || voter:
+		return fmt.Errorf("raft: node %d is not a learner and cannot be removed", id)
+	case static:
+		return fmt.Errorf("raft: learner %d is configured (Config.Learners) and cannot be removed", id)
+	}
+	r := learnerRequest{id: id, remove: true, done: make(chan error, 1)}
+	select {
+	case n.learnerc <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.closedErr()
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for {
+		n.mu.Lock()
+		ch := n.mu.learnersChanged
+		_, still := n.mu.learners[id]
+		n.mu.Unlock()
+		if !still {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return n.closedErr()
+		}
+	}
+}
+
 // Learners returns the learners this node knows, with their addresses.
 func (n *Node) Learners() map[int32]string {
 	n.mu.Lock()
@@ -612,34 +676,49 @@ func (n *Node) Learners() map[int32]string {
 	return maps.Clone(n.mu.learners)
 }
 
-// proposeLearner runs on the raft goroutine for AddLearner.
+// proposeLearner runs on the raft goroutine for AddLearner and
+// RemoveLearner.
 func (n *Node) proposeLearner(r learnerRequest) error {
 	if !n.ready() {
 		return ErrNotLeader{LeaderID: n.lead}
 	}
-	if n.learners[r.id] == r.addr {
+	cc := &pb.ConfChange{Type: new(pb.ConfChangeAddLearnerNode), NodeId: new(toRaftID(r.id)), Context: []byte(r.addr)}
+	if _, known := n.learners[r.id]; r.remove {
+		if !known {
+			return nil
+		}
+		cc = &pb.ConfChange{Type: new(pb.ConfChangeRemoveNode), NodeId: new(toRaftID(r.id))}
+	} else if known && n.learners[r.id] == r.addr {
 		return nil
 	}
-	cc := &pb.ConfChange{Type: new(pb.ConfChangeAddLearnerNode), NodeId: new(toRaftID(r.id)), Context: []byte(r.addr)}
 	if err := n.rn.ProposeConfChange(cc); err != nil {
 		return ErrNotLeader{LeaderID: -1}
 	}
 	return nil
 }
 
-// applyConfChange applies a committed ConfChange (only AddLearnerNode is
-// proposed).
+// applyConfChange applies a committed ConfChange: AddLearnerNode and
+// RemoveNode of a learner are the only ones proposed. It runs on every
+// node, and again for entries after the snapshot when the log is
+// replayed at Open, so the membership it leaves is a function of the log.
 func (n *Node) applyConfChange(cc *pb.ConfChange) {
 	id := fromRaftID(cc.GetNodeId())
 	_, voter := n.cfg.Voters[id]
-	if cc.GetType() != pb.ConfChangeAddLearnerNode || id < 0 || voter {
-		// Never proposed by this package; applying it could demote a
-		// configured voter.
-		n.cfg.Logger.Warn("raft: conf change ignored", "type", cc.GetType().String(), "node", id)
+	typ := cc.GetType()
+	if typ != pb.ConfChangeAddLearnerNode && typ != pb.ConfChangeRemoveNode || id < 0 || voter {
+		// Never proposed by this package; applying it could demote or
+		// remove a configured voter.
+		n.cfg.Logger.Warn("raft: conf change ignored", "type", typ.String(), "node", id)
 		return
 	}
+	// RemoveNode of an id raft does not know is a no-op for raft.
 	n.st.setConfState(n.rn.ApplyConfChange(cc))
+	if typ == pb.ConfChangeRemoveNode {
+		n.dropLearner(id)
+		return
+	}
 	n.setLearner(id, string(cc.GetContext()))
+	n.snapNow = true
 }
 
 // setLearner records learner id at addr and tells the transport.
@@ -651,6 +730,26 @@ func (n *Node) setLearner(id int32, addr string) {
 	n.tr.setPeer(id, addr)
 	n.publishLearners()
 	n.cfg.Logger.Info("raft: learner added", "node", id, "addr", addr)
+}
+
+// dropLearner forgets learner id: the transport ends its peer and
+// closes its connections, DescribeQuorum stops listing it.
+func (n *Node) dropLearner(id int32) {
+	if _, ok := n.learners[id]; !ok {
+		return
+	}
+	delete(n.learners, id)
+	delete(n.lastContact, id)
+	delete(n.caughtUp, id)
+	n.tr.removePeer(id)
+	n.publishLearners()
+	if id == n.cfg.NodeID {
+		// Harmless: raft no longer counts this node, it hears nothing
+		// more and never campaigns (it is not promotable).
+		n.cfg.Logger.Warn("raft: this node was removed from the quorum's learners", "node", id)
+		return
+	}
+	n.cfg.Logger.Info("raft: learner removed", "node", id)
 }
 
 func (n *Node) publishLearners() {
@@ -758,6 +857,15 @@ func (n *Node) handleReady() error {
 			for id, a := range learners {
 				n.setLearner(id, a)
 			}
+			// The snapshot's membership replaces ours: a learner
+			// removed in the compacted log is gone (configured ones
+			// stay, as at Open).
+			for id := range n.learners {
+				_, kept := learners[id]
+				if _, static := n.cfg.Learners[id]; !kept && !static {
+					n.dropLearner(id)
+				}
+			}
 			n.applied = snap.GetMetadata().GetIndex()
 			n.snapIndex = n.applied
 			n.snapBytes, n.snapAt = 0, time.Now()
@@ -854,6 +962,8 @@ func (n *Node) snapshotDue() bool {
 	switch {
 	case c.Snapshot == nil || n.applied <= n.snapIndex:
 		return false
+	case n.snapNow && n.snapIndex > 0:
+		return true // a compacted log: see snapNow
 	case c.SnapshotEvery > 0 && n.applied-n.snapIndex >= c.SnapshotEvery:
 		return true
 	case c.SnapshotBytes > 0 && n.snapBytes >= uint64(c.SnapshotBytes):
@@ -877,6 +987,7 @@ func (n *Node) maybeSnapshot() error {
 	n.cfg.Logger.Debug("raft: snapshot taken, log compacted", "index", n.applied, "bytes_since_last", n.snapBytes)
 	n.snapIndex = n.applied
 	n.snapBytes, n.snapAt = 0, time.Now()
+	n.snapNow = false
 	return nil
 }
 

@@ -77,9 +77,13 @@ type transport struct {
 
 	mu struct {
 		sync.Mutex
-		conns map[net.Conn]struct{} // inbound connections, closed by close
+		// conns are the inbound connections, closed by close, each with
+		// the node id its hello named (-1 until the hello is accepted);
+		// removePeer closes a removed learner's.
+		conns map[net.Conn]int32
 		// peers are the nodes this one talks to; voters are fixed at
-		// construction, learners are added by setPeer (AddLearner).
+		// construction, learners are added by setPeer (AddLearner) and
+		// removed by removePeer (RemoveLearner).
 		peers map[int32]*peer
 		// refusedAt is when a refusal of a node (cluster id or voters
 		// mismatch, not a member) was last logged at error level (see
@@ -94,13 +98,18 @@ type peer struct {
 	id   int32
 	addr atomic.Pointer[string] // read at every dial; a learner's may change
 	q    chan *pb.Message
+	// ctx ends when the peer is removed (cancel) or the transport
+	// closes; its goroutine then returns, closing its connection.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the peer's goroutine has returned
 }
 
 func newTransport(self int32, clusterID string, voters []int32, addrs map[int32]string, recvc chan<- *pb.Message, reportc chan<- report, logger *slog.Logger) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	voters = slices.Sorted(slices.Values(voters))
 	t := &transport{self: self, clusterID: clusterID, voters: voters, logger: logger, recvc: recvc, reportc: reportc, ctx: ctx, cancel: cancel}
-	t.mu.conns = map[net.Conn]struct{}{}
+	t.mu.conns = map[net.Conn]int32{}
 	t.mu.refusedAt = map[int32]time.Time{}
 	t.mu.peers = map[int32]*peer{}
 	for id, addr := range addrs {
@@ -123,11 +132,37 @@ func (t *transport) setPeer(id int32, addr string) {
 	if t.mu.closed {
 		return
 	}
-	p := &peer{id: id, q: make(chan *pb.Message, peerQueue)}
+	p := &peer{id: id, q: make(chan *pb.Message, peerQueue), done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	p.addr.Store(&addr)
 	t.mu.peers[id] = p
 	t.wg.Add(1)
 	go t.runPeer(p)
+}
+
+// removePeer forgets node id (a removed learner): its goroutine ends,
+// closing the connection it dialled (a write in progress fails at once),
+// and the connections it dialled to us are closed. It does not wait for
+// the goroutine (never on the raft goroutine); close still does. Queued
+// messages are dropped. A later setPeer starts a new peer.
+func (t *transport) removePeer(id int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.mu.peers[id]; p != nil {
+		delete(t.mu.peers, id)
+		p.cancel()
+	}
+	// The removed node may still answer what it last received: its
+	// refusal in the next minute is expected, logged at debug.
+	if len(t.mu.refusedAt) < maxRefusedTracked {
+		t.mu.refusedAt[id] = time.Now()
+	}
+	for c, from := range t.mu.conns {
+		if from == id {
+			// handleConn's deferred cleanup deletes it from conns.
+			c.Close()
+		}
+	}
 }
 
 // peer returns node id's peer, or nil.
@@ -169,9 +204,11 @@ func (t *transport) report(r report) {
 	}
 }
 
-// runPeer owns the outbound connection to p.
+// runPeer owns the outbound connection to p until p.ctx ends.
 func (t *transport) runPeer(p *peer) {
 	defer t.wg.Done()
+	defer close(p.done)
+	defer p.cancel()
 	backoff := minBackoff
 	for {
 		// Dial only once there is something to send: a node this one
@@ -179,19 +216,19 @@ func (t *transport) runPeer(p *peer) {
 		// bothered with connections it would refuse.
 		var first *pb.Message
 		select {
-		case <-t.ctx.Done():
+		case <-p.ctx.Done():
 			return
 		case first = <-p.q:
 		}
 		c, err := t.dial(p)
 		if err != nil {
-			if t.ctx.Err() != nil {
+			if p.ctx.Err() != nil {
 				return
 			}
 			// first is dropped; raft retransmits.
 			t.report(report{to: toRaftID(p.id), snapshot: first.GetType() == pb.MsgSnap, failed: true})
 			select {
-			case <-t.ctx.Done():
+			case <-p.ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
@@ -199,9 +236,13 @@ func (t *transport) runPeer(p *peer) {
 			continue
 		}
 		backoff = minBackoff
+		// A write blocked on a peer that stopped reading ends when the
+		// peer is removed, not only at its write deadline.
+		stop := context.AfterFunc(p.ctx, func() { c.Close() })
 		err = t.writeLoop(p, c, first)
+		stop()
 		c.Close()
-		if t.ctx.Err() != nil {
+		if p.ctx.Err() != nil {
 			return
 		}
 		t.logger.Debug("raft: connection to peer lost", "peer", p.id, "err", err)
@@ -211,7 +252,7 @@ func (t *transport) runPeer(p *peer) {
 
 func (t *transport) dial(p *peer) (net.Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(t.ctx, "tcp", *p.addr.Load())
+	c, err := d.DialContext(p.ctx, "tcp", *p.addr.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +274,8 @@ func (t *transport) writeLoop(p *peer, c net.Conn, first *pb.Message) error {
 		first = nil
 		if m == nil {
 			select {
-			case <-t.ctx.Done():
-				return t.ctx.Err()
+			case <-p.ctx.Done():
+				return p.ctx.Err()
 			case m = <-p.q:
 			}
 		}
@@ -376,7 +417,7 @@ func (t *transport) handleConn(c net.Conn) {
 		c.Close()
 		return
 	}
-	t.mu.conns[c] = struct{}{}
+	t.mu.conns[c] = -1
 	t.wg.Add(1)
 	t.mu.Unlock()
 	defer func() {
@@ -394,7 +435,15 @@ func (t *transport) handleConn(c net.Conn) {
 		return
 	}
 	from := h.from
-	if t.peer(from) == nil {
+	// The membership check and the tagging of c are one step, so a
+	// removePeer cannot slip between them and miss c.
+	t.mu.Lock()
+	_, member := t.mu.peers[from]
+	if member {
+		t.mu.conns[c] = from
+	}
+	t.mu.Unlock()
+	if !member {
 		t.logRefusal(from, "raft: connection from a node outside the quorum rejected (a learner not added yet, or a wrong node.id)",
 			"from", from, "remote", c.RemoteAddr().String())
 		return

@@ -19,7 +19,10 @@ import (
 // unregistered: the node that answered no longer lists it in Metadata or
 // in DescribeCluster with fenced brokers, nor does any other node
 // shortly after; t-0 keeps replica 4 as an offline replica and stays
-// led by 1 with the records. Node 4 started again registers anew.
+// led by 1 with the records. Node 4, a raft learner (a DescribeQuorum
+// observer) while registered, is removed from the quorum with its
+// registration. Started again, it registers anew and is an observer
+// again.
 func TestClusterUnregisterBroker(t *testing.T) {
 	c := startCluster(t, []nodeSpec{{id: 1}, {id: 2}, {id: 3}, {id: 4, roles: "broker"}})
 	ctx := ctxFor(t, 120*time.Second)
@@ -41,6 +44,28 @@ func TestClusterUnregisterBroker(t *testing.T) {
 			t.Fatal(err)
 		}
 		return resp
+	}
+	// observes4 asks node via (forwarded to the quorum leader) whether
+	// node 4 is among DescribeQuorum's observers.
+	observes4 := func() bool {
+		t.Helper()
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+		req.Topics = append(req.Topics, rt)
+		dq, err := req.RequestWith(ctx, c.client(via).Broker(int(via)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := dq.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("DescribeQuorum: %v", kerr.ErrorForCode(p.ErrorCode))
+		}
+		return slices.ContainsFunc(p.Observers, func(o kmsg.DescribeQuorumResponseTopicPartitionReplicaState) bool { return o.ReplicaID == 4 })
+	}
+	if !observes4() {
+		t.Fatal("registered broker-only node 4 is not a DescribeQuorum observer")
 	}
 	if r := unregister(9); r.ErrorCode != kerr.BrokerIDNotRegistered.Code {
 		t.Fatalf("unknown id: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
@@ -76,6 +101,10 @@ func TestClusterUnregisterBroker(t *testing.T) {
 	if lists4(via) {
 		t.Fatalf("node %d still lists broker 4 after answering", via)
 	}
+	// The quorum leader removed the learner before the answer.
+	if observes4() {
+		t.Fatal("unregistered node 4 is still a DescribeQuorum observer")
+	}
 	if p := tm.Partitions[0]; !slices.Equal(p.Replicas, []int32{4, 1}) || p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) || !slices.Equal(p.OfflineReplicas, []int32{4}) {
 		t.Fatalf("t-0 after unregistering 4: %+v", p)
 	}
@@ -103,6 +132,16 @@ func TestClusterUnregisterBroker(t *testing.T) {
 	for deadline := time.Now().Add(15 * time.Second); !lists4(1); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("restarted node 4 not registered again")
+		}
+	}
+	if !observes4() {
+		t.Fatal("re-registered node 4 is not a DescribeQuorum observer")
+	}
+	// Node 4 follows the metadata log again: it sees its own new
+	// registration.
+	for deadline := time.Now().Add(15 * time.Second); !lists4(4); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("restarted node 4 does not follow the metadata log")
 		}
 	}
 }

@@ -191,6 +191,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.controller = controller.New(s.quorum, cfg, logger)
 		node := s.quorum.Node()
 		s.controller.SetAddLearner(slices.Collect(maps.Keys(s.voters)), node.AddLearner)
+		s.controller.SetRemoveLearner(node.Learners, node.RemoveLearner)
 		router.local = s.controller
 		local = s.controller
 	}
@@ -462,8 +463,10 @@ func managerOptions(cfg *config.Config, logger *slog.Logger) storage.ManagerOpti
 	}
 }
 
-// expireSessions fences brokers whose heartbeat session expired, every
-// half heartbeat interval, until expiryStop is closed.
+// expireSessions fences brokers whose heartbeat session expired, and
+// removes the quorum learners of unregistered brokers
+// (controller.ReconcileLearners), every half heartbeat interval, until
+// expiryStop is closed.
 func (s *Server) expireSessions() {
 	defer close(s.expiryDone)
 	t := time.NewTicker(max(s.cfg.Cluster.HeartbeatInterval/2, 10*time.Millisecond))
@@ -476,6 +479,7 @@ func (s *Server) expireSessions() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.SessionTimeout)
 		s.controller.ExpireSessions(ctx)
+		s.controller.ReconcileLearners(ctx)
 		cancel()
 	}
 }

@@ -22,9 +22,10 @@ import (
 // nothing; `--execute` moves them all and says to stop the broker;
 // `--unregister` is refused while it runs; after a SIGTERM (controlled
 // shutdown) it unregisters broker 4: no node lists it any more, fenced
-// or not, no partition names it, it deleted the moved partitions' log
-// directories, and every acknowledged record is read back once, in
-// order.
+// or not, no partition names it, `samsa cluster info` no longer shows it
+// among the metadata quorum's observers (DescribeQuorum; it was one
+// before), it deleted the moved partitions' log directories, and every
+// acknowledged record is read back once, in order.
 func TestDecommissionUnderLoad(t *testing.T) {
 	c := startRFCluster(t, 3, 1)
 	seeds := c.Bootstrap()
@@ -40,6 +41,30 @@ func TestDecommissionUnderLoad(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	bootstrap := strings.Join(seeds[:3], ",")
+	// observers runs `samsa cluster info` and returns the metadata
+	// quorum's observers (DescribeQuorum).
+	observers := func() []int32 {
+		t.Helper()
+		r := runSamsa(t, "-X", bootstrap, "--format", "json", "cluster", "info")
+		var info struct {
+			Quorum *struct {
+				Observers []struct {
+					NodeID int32 `json:"node_id"`
+				} `json:"observers"`
+			} `json:"quorum"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || r.exitCode != 0 || info.Quorum == nil {
+			t.Fatalf("cluster info: exit %d, %v\n%s\n%s", r.exitCode, err, r.stdout, r.stderr)
+		}
+		var ids []int32
+		for _, o := range info.Quorum.Observers {
+			ids = append(ids, o.NodeID)
+		}
+		return ids
+	}
+	if got := observers(); !slices.Equal(got, []int32{4}) {
+		t.Fatalf("quorum observers before the decommission: %v", got)
+	}
 
 	type report struct {
 		DryRun bool `json:"dry_run"`
@@ -125,6 +150,12 @@ func TestDecommissionUnderLoad(t *testing.T) {
 			return nil
 		})
 	}
+	eventually(t, 10*time.Second, func(context.Context) error {
+		if got := observers(); len(got) != 0 {
+			return fmt.Errorf("quorum observers after unregistering broker 4: %v", got)
+		}
+		return nil
+	})
 	// Broker 4 deleted the logs it no longer held before it stopped.
 	for part := 0; part < 3; part++ {
 		if _, err := os.Stat(filepath.Join(c.Node(4).Dir, fmt.Sprintf("%s-%d", topic, part))); !os.IsNotExist(err) {
