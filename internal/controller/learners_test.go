@@ -196,3 +196,56 @@ func TestControllerReconcileLearners(t *testing.T) {
 		t.Fatalf("leader's learners %v", got)
 	}
 }
+
+// TestControllerReconcileLearnersAfterFailover: the active controller
+// unregisters broker-only node 7 but dies before removing its learner
+// (it has no removal hook: the window between the commit and the
+// removal); the controller that takes over removes the learner at its
+// tick, once broker.session.timeout.ms has passed since it became active.
+func TestControllerReconcileLearnersAfterFailover(t *testing.T) {
+	r := newRaftControllers(t, "broker.session.timeout.ms=300", "broker.heartbeat.interval.ms=50")
+	r.withLearnerHooks()
+	ctx, cancel := context.WithTimeout(context.Background(), quorumtest.Timeout)
+	defer cancel()
+	first, c := r.active(t)
+	c.SetRemoveLearner(nil, nil)
+	ml, addr := r.openLearner(t, 7, filepath.Join(t.TempDir(), metadata.LocalLogDir))
+	if resp := registerAt(t, c, 7, addr, 1); resp.ErrorCode != 0 {
+		t.Fatalf("register 7: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	ml.Close()
+	time.Sleep(350 * time.Millisecond)
+	c.ExpireSessions(ctx)
+	req := kmsg.NewPtrUnregisterBrokerRequest()
+	req.BrokerID = 7
+	if resp := c.UnregisterBroker(ctx, req); resp.ErrorCode != 0 {
+		t.Fatalf("unregister: %v %v", kerr.ErrorForCode(resp.ErrorCode), resp.ErrorMessage)
+	}
+	if _, ok := r.logs[first].Node().Learners()[7]; !ok {
+		t.Fatal("learner removed without a hook")
+	}
+	off := c.image().Offset
+	r.logs[first].Close()
+	delete(r.logs, first)
+	next, c := r.active(t)
+	quorumtest.WaitImage(t, r.logs[next], "the unregistration", func(im *metadata.Image) bool { return im.Offset >= off })
+	n := r.logs[next].Node()
+	if _, ok := n.Learners()[7]; !ok {
+		t.Fatal("the new leader does not know the learner")
+	}
+	start := time.Now()
+	waitUntil(t, "the new controller to remove the learner", func() bool {
+		c.ReconcileLearners(ctx)
+		_, ok := n.Learners()[7]
+		return !ok
+	})
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("removed after %v, before the session timeout", d)
+	}
+	for _, vl := range r.logs {
+		waitUntil(t, "the remaining voters to drop the learner", func() bool {
+			_, ok := vl.Node().Learners()[7]
+			return !ok
+		})
+	}
+}
