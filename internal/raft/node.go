@@ -582,36 +582,7 @@ func (n *Node) AddLearner(ctx context.Context, id int32, addr string) error {
 		return fmt.Errorf("raft: learner address %q (1 to %d bytes)", addr, maxAddrLen)
 	}
 	r := learnerRequest{id: id, addr: addr, done: make(chan error, 1)}
-	select {
-	case n.learnerc <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
-	select {
-	case err := <-r.done:
-		if err != nil {
-			return err
-		}
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	for {
-		n.mu.Lock()
-		ch, got := n.mu.learnersChanged, n.mu.learners[id]
-		n.mu.Unlock()
-		if got == addr {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return n.closedErr()
-		}
-	}
+	return n.changeLearner(ctx, r, func(got string, ok bool) bool { return ok && got == addr })
 }
 
 // RemoveLearner drops learner id from the quorum: the leader proposes a
@@ -636,6 +607,13 @@ func (n *Node) RemoveLearner(ctx context.Context, id int32) error {
 		return fmt.Errorf("raft: learner %d is configured (Config.Learners) and cannot be removed", id)
 	}
 	r := learnerRequest{id: id, remove: true, done: make(chan error, 1)}
+	return n.changeLearner(ctx, r, func(_ string, ok bool) bool { return !ok })
+}
+
+// changeLearner hands r to the raft goroutine and waits until this
+// node's learners show the change: applied gets r.id's address and
+// whether it is a learner.
+func (n *Node) changeLearner(ctx context.Context, r learnerRequest, applied func(addr string, ok bool) bool) error {
 	select {
 	case n.learnerc <- r:
 	case <-ctx.Done():
@@ -654,9 +632,9 @@ func (n *Node) RemoveLearner(ctx context.Context, id int32) error {
 	for {
 		n.mu.Lock()
 		ch := n.mu.learnersChanged
-		_, still := n.mu.learners[id]
+		addr, ok := n.mu.learners[r.id]
 		n.mu.Unlock()
-		if !still {
+		if applied(addr, ok) {
 			return nil
 		}
 		select {
