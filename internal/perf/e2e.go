@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -51,6 +53,9 @@ func EndToEnd(ctx context.Context, cfg EndToEndConfig) (Result, error) {
 		return Result{}, err
 	}
 	if err := ensureTopic(ctx, cfg.ClientOpts, cfg.Topic, cfg.Partitions, cfg.ReplicationFactor); err != nil {
+		return Result{}, err
+	}
+	if err := warmPartitions(ctx, popts, cfg.Topic, cfg.RecordSize); err != nil {
 		return Result{}, err
 	}
 	// No linger, as Kafka's EndToEndLatency tool: a record waits only for
@@ -176,4 +181,44 @@ wait:
 		return res, fmt.Errorf("%w: received %d of %d acknowledged records", ErrTimeout, n, want)
 	}
 	return res, nil
+}
+
+// warmPartitions produces one record (send time 0, so receivers skip
+// it) to every partition of topic and waits for each acknowledgement.
+// A partition just created needs its followers to start fetching before
+// an acks=all produce can complete (up to replica.fetch.wait.max.ms for a
+// fetcher already in a long poll), and the consumer to find its leader:
+// without this the first timed records of each partition measured that
+// set-up, about a second, rather than the path they travel later.
+func warmPartitions(ctx context.Context, popts []kgo.Opt, topic string, size int) error {
+	// A topic just created may not have reached every broker's metadata
+	// yet (Kafka's metadata is eventually consistent across brokers).
+	var ends map[int32]int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if _, ends, err = listOffsets(ctx, popts, topic); err == nil {
+			break
+		} else if !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cl, err := kgo.NewClient(append(slices.Clip(popts), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, 0, len(ends))
+	for p := range ends {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: make([]byte, size)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("perf: warm-up records: %w", err)
+	}
+	return nil
 }
