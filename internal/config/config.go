@@ -50,6 +50,7 @@ type Config struct {
 	NumIOThreads                int               // num.io.threads (8), informational
 	NumReplicaFetchers          int               // num.replica.fetchers (1): follower fetchers per source broker
 	HTTPListener                string            // samsa: http.listener (127.0.0.1:8080), "" disables
+	GCMinHeapBytes              int64             // samsa: gc.min.heap.bytes (64 MiB): floor of the GC heap goal, 0 disables
 
 	// Connection and request memory limits: see network.go.
 	QueuedMaxRequestBytes        int64              // queued.max.request.bytes (134217728; -1: the default)
@@ -426,6 +427,9 @@ func (c *Config) derive() error {
 		return fmt.Errorf("config: num.replica.fetchers must be >= 1")
 	}
 	c.HTTPListener, _ = c.Get("http.listener")
+	if c.GCMinHeapBytes = c.int64Of("gc.min.heap.bytes"); c.GCMinHeapBytes < 0 {
+		return fmt.Errorf("config: gc.min.heap.bytes must be >= 0")
+	}
 	if err := c.deriveGroup(); err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ import (
 	"samsa/internal/config"
 	"samsa/internal/console"
 	"samsa/internal/controller"
+	"samsa/internal/gctune"
 	"samsa/internal/group"
 	"samsa/internal/interbroker"
 	"samsa/internal/metadata"
@@ -69,6 +70,9 @@ type Server struct {
 	cfg       *config.Config
 	logger    *slog.Logger
 	clusterID string
+	// gcStop releases this server's share of the process's GC tuner
+	// (gc.min.heap.bytes); nil before Start succeeded.
+	gcStop func()
 
 	logs *storage.Manager
 	// quorum is this node's member of the metadata quorum (a voter, or a
@@ -319,6 +323,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	s.startHTTP()
+	s.gcStop = gctune.Start(cfg.GCMinHeapBytes)
 	ok = true
 	logger.Info("samsa started", "node.id", cfg.NodeID, "cluster.id", s.clusterID,
 		"log.dirs", strings.Join(cfg.LogDirs, ","), "topics", len(s.pub.Image().Topics), "startup", time.Since(began).Round(time.Microsecond))
@@ -606,6 +611,10 @@ func (s *Server) KafkaAddr() string { return s.kafkaAddr }
 // clean-shutdown marker.
 func (s *Server) Close() error {
 	var errs []error
+	if s.gcStop != nil {
+		s.gcStop()
+		s.gcStop = nil
+	}
 	if s.life != nil {
 		// Controlled shutdown first, while this node still serves (a
 		// one-node cluster's controller is this node).
