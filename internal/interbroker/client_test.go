@@ -37,6 +37,13 @@ func (apiHandler) Handle(_ context.Context, _ *network.Conn, req kmsg.Request) (
 		}
 		resp := r.ResponseKind().(*kmsg.MetadataResponse)
 		resp.ControllerID = 7
+		if r.IncludeTopicAuthorizedOperations { // a large answer
+			for i := range int32(2000) {
+				b := kmsg.NewMetadataResponseBroker()
+				b.NodeID, b.Host, b.Port = i, "broker-host-name", 9092
+				resp.Brokers = append(resp.Brokers, b)
+			}
+		}
 		return resp, nil
 	}
 	return nil, io.EOF
@@ -127,4 +134,47 @@ func FuzzDecodeResponse(f *testing.F) {
 			_, _ = decodeResponse(req, 1, b)
 		}
 	})
+}
+
+func TestClientRequestReusingKeepsItsBuffer(t *testing.T) {
+	srv, err := network.Bind("127.0.0.1:0", apiHandler{}, network.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Close()
+	addr := srv.Addr().String()
+	c := New(Options{ClientID: "t", Logger: quiet, RequestTimeout: 5 * time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var buf []byte
+	large := kmsg.NewPtrMetadataRequest()
+	large.IncludeTopicAuthorizedOperations = true
+	resp, err := c.RequestReusing(ctx, addr, large, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := resp.(*kmsg.MetadataResponse)
+	if len(first.Brokers) != 2000 || cap(buf) < 2000*16 {
+		t.Fatalf("large answer: %d brokers, buffer capacity %d", len(first.Brokers), cap(buf))
+	}
+	backing := &buf[:1][0]
+	for range 3 {
+		resp, err := c.RequestReusing(ctx, addr, kmsg.NewPtrMetadataRequest(), &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := resp.(*kmsg.MetadataResponse); m.ControllerID != 7 || len(m.Brokers) != 0 {
+			t.Fatalf("small answer %+v", m)
+		}
+		if &buf[:1][0] != backing {
+			t.Fatal("a smaller answer replaced the buffer instead of reusing it")
+		}
+	}
+	// Decoded strings are copies: the first answer's survive the reuse.
+	if h := first.Brokers[1999].Host; h != "broker-host-name" {
+		t.Fatalf("a decoded string changed with the buffer: %q", h)
+	}
 }

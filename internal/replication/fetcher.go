@@ -31,6 +31,10 @@ type fetcher struct {
 	done   chan struct{} // closed when run returns
 	// wake (capacity 1) tells an idle run that partitions were added.
 	wake chan struct{}
+	// respBuf holds the last fetch response frame (RequestReusing): only
+	// run touches it, and nothing it applies keeps a slice of it past
+	// the round (the logs copy the batches to their files).
+	respBuf []byte
 
 	// maxLag is the largest lag over the partitions (FetcherStats.MaxLag).
 	maxLag atomic.Int64
@@ -356,7 +360,7 @@ func (ft *fetcher) send(round *fetchRound) (*kmsg.FetchResponse, error) {
 			break
 		}
 	}
-	resp, err := ft.client.Request(ctx, round.addr, r)
+	resp, err := ft.client.RequestReusing(ctx, round.addr, r, &ft.respBuf)
 	if err != nil {
 		return nil, err
 	}
