@@ -402,7 +402,9 @@ func (m *Manager) pickDirLocked() string {
 	return best
 }
 
-// DeleteLog closes the log and removes its directory.
+// DeleteLog closes the log and takes its directory out of the log dir:
+// renamed at once, its files removed file.delete.delay.ms later by the
+// background loop (removeLogDir).
 func (m *Manager) DeleteLog(topic string, partition int32) error {
 	tp := TopicPartition{topic, partition}
 	m.mu.Lock()
@@ -422,13 +424,10 @@ func (m *Manager) DeleteLog(topic string, partition int32) error {
 	case ok:
 		l.abortCleaning(true)
 		err := l.close()
-		if rerr := os.RemoveAll(l.dirPath()); rerr != nil {
-			return fmt.Errorf("storage: delete %s: %w", tp, rerr)
-		}
 		if err != nil {
 			m.logger.Warn("close deleted log", "partition", tp, "err", err)
 		}
-		return nil
+		return m.removeLogDir(tp, l.dirPath(), l.config().FileDeleteDelayMs)
 	case failed:
 		return os.RemoveAll(f.dir)
 	}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fillLog appends n batches of 3 records across several segments and
@@ -256,4 +259,95 @@ func flipLastByte(t *testing.T, path string) {
 	}
 	b[len(b)-1] ^= 0xff
 	os.WriteFile(path, b, 0o644)
+}
+
+// deleteDirs lists the "-delete" dirs of a log dir.
+func deleteDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), deleteDirSuffix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func TestManagerDeleteLogRemovesItsDirLater(t *testing.T) {
+	dir := t.TempDir()
+	var skew atomic.Int64 // added to the manager's clock, ns
+	m := openTestManager(t, dir, func(o *ManagerOptions) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		o.FlushCheckInterval = 10 * time.Millisecond
+	})
+	defer m.Close()
+	l, err := m.CreateLog("t", 0, [16]byte{}, Config{FileDeleteDelayMs: 60_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, l, 5)
+	if err := m.DeleteLog("t", 0); err != nil {
+		t.Fatal(err)
+	}
+	// Gone from the log dir at once, as a "-delete" dir.
+	if _, err := os.Stat(filepath.Join(dir, "t-0")); !os.IsNotExist(err) {
+		t.Fatalf("t-0 after DeleteLog: %v", err)
+	}
+	dels := deleteDirs(t, dir)
+	if len(dels) != 1 || !strings.HasPrefix(dels[0], "t-0.") {
+		t.Fatalf("delete dirs %v, want one for t-0", dels)
+	}
+	if _, ok := m.Log("t", 0); ok {
+		t.Fatal("the deleted log is still served")
+	}
+	// The partition can be created again meanwhile.
+	if _, err := m.CreateLog("t", 0, [16]byte{}, Config{}); err != nil {
+		t.Fatalf("recreate while the old dir awaits removal: %v", err)
+	}
+	// Not before file.delete.delay.ms...
+	time.Sleep(100 * time.Millisecond)
+	if got := deleteDirs(t, dir); len(got) != 1 {
+		t.Fatalf("removed before the delay: %v", got)
+	}
+	// ...and by the background loop after it.
+	skew.Store(int64(61 * time.Second))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(deleteDirs(t, dir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still there 10 s after the delay: %v", deleteDirs(t, dir))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l2, ok := m.Log("t", 0); !ok || l2.LogEndOffset() != 0 {
+		t.Fatal("the new t-0 was touched by the removal")
+	}
+}
+
+func TestManagerDeleteDirLeftByACrashIsRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, nil)
+	l, err := m.CreateLog("t", 0, [16]byte{}, Config{FileDeleteDelayMs: 60_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, l, 3)
+	if err := m.DeleteLog("t", 0); err != nil {
+		t.Fatal(err)
+	}
+	m.abandon()
+	if len(deleteDirs(t, dir)) != 1 {
+		t.Fatalf("delete dirs before the restart: %v", deleteDirs(t, dir))
+	}
+	m = openTestManager(t, dir, nil)
+	defer m.Close()
+	if got := deleteDirs(t, dir); len(got) != 0 {
+		t.Fatalf("delete dirs after the restart: %v", got)
+	}
+	if _, ok := m.Log("t", 0); ok {
+		t.Fatal("the deleted partition came back")
+	}
 }
