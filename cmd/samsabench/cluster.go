@@ -32,7 +32,7 @@ const (
 
 // benchCluster runs the cluster's produce comparison and returns its
 // runs. The samsa target is optional (without it there is no ratio).
-func benchCluster(ctx context.Context, o options, reps int, targets map[string][]kgo.Opt, progressOut io.Writer) ([]run, error) {
+func benchCluster(ctx context.Context, o options, reps int, targets map[string][]kgo.Opt, dirs map[string]string, progressOut io.Writer) ([]run, error) {
 	order := []string{"samsa3"}
 	if _, ok := targets["samsa"]; ok {
 		order = append(order, "samsa")
@@ -58,7 +58,7 @@ func benchCluster(ctx context.Context, o options, reps int, targets map[string][
 		}
 	}
 	for _, target := range order {
-		if err := deleteTopic(ctx, targets[target], topic); err != nil {
+		if err := deleteTopic(ctx, targets[target], topic, dirs[target]); err != nil {
 			return runs, fmt.Errorf("%s: delete %s: %w", target, topic, err)
 		}
 	}
@@ -74,7 +74,7 @@ func benchCluster(ctx context.Context, o options, reps int, targets map[string][
 // pages for many seconds after, which stalls a disk write now and then
 // by tens of milliseconds; a cluster at 10,000 records/s in steady state
 // does not have that behind it.
-func benchEndToEnd(ctx context.Context, o options, targets map[string][]kgo.Opt, progressOut io.Writer) (run, error) {
+func benchEndToEnd(ctx context.Context, o options, targets map[string][]kgo.Opt, dirs map[string]string, progressOut io.Writer) (run, error) {
 	rate := o.e2eRate
 	if rate <= 0 {
 		rate = 10_000
@@ -90,7 +90,7 @@ func benchEndToEnd(ctx context.Context, o options, targets map[string][]kgo.Opt,
 		r.Error = err.Error()
 	}
 	fmt.Fprintf(progressOut, "%-8s %-7s %-22s at %d rec/s: %s\n", "samsa3", "e2e", clusterWorkload.name(), rate, progress(r))
-	if err := deleteTopic(ctx, targets["samsa3"], e2eTopic); err != nil {
+	if err := deleteTopic(ctx, targets["samsa3"], e2eTopic, dirs["samsa3"]); err != nil {
 		return r, fmt.Errorf("samsa3: delete %s: %w", e2eTopic, err)
 	}
 	return r, nil

@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -212,6 +213,8 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		progressOut = os.Stderr
 	}
 	targets := map[string][]kgo.Opt{}
+	// dirs holds each Samsa target's data dir (settleDeletes).
+	dirs := map[string]string{}
 	var order []string
 	// cleanups stop the targets and remove their data, last started first.
 	var cleanups []func()
@@ -234,6 +237,9 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		}
 		var once sync.Once
 		stop = func() { once.Do(func() { stopTarget(); os.RemoveAll(dir) }) }
+		if name != "kfake" {
+			dirs[name] = dir
+		}
 		cleanups = append(cleanups, stop)
 		where := "own process"
 		if o.inProcess {
@@ -275,7 +281,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		r, err := benchEndToEnd(ctx, o, targets, progressOut)
+		r, err := benchEndToEnd(ctx, o, targets, dirs, progressOut)
 		rep.Runs = append(rep.Runs, r)
 		stop()
 		delete(targets, "samsa3")
@@ -348,7 +354,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 		for _, target := range order {
-			if err := deleteTopic(ctx, targets[target], wl.topic()); err != nil {
+			if err := deleteTopic(ctx, targets[target], wl.topic(), dirs[target]); err != nil {
 				return fmt.Errorf("%s: delete %s: %w", target, wl.topic(), err)
 			}
 		}
@@ -359,7 +365,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		if _, err := start("samsa3"); err != nil {
 			return err
 		}
-		runs, err := benchCluster(ctx, o, rep.Reps, targets, progressOut)
+		runs, err := benchCluster(ctx, o, rep.Reps, targets, dirs, progressOut)
 		rep.Runs = append(rep.Runs, runs...)
 		if err != nil {
 			return err
@@ -384,8 +390,9 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	return nil
 }
 
-// deleteTopic deletes a workload's topic.
-func deleteTopic(ctx context.Context, opts []kgo.Opt, topic string) error {
+// deleteTopic deletes a workload's topic and, on a Samsa target (dir is
+// its data dir), waits until its files are removed (settleDeletes).
+func deleteTopic(ctx context.Context, opts []kgo.Opt, topic, dir string) error {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
@@ -400,7 +407,46 @@ func deleteTopic(ctx context.Context, opts []kgo.Opt, topic string) error {
 	if err := resps.Error(); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return err
 	}
-	return nil
+	return settleDeletes(ctx, dir)
+}
+
+// settleDeletes waits until no deleted partition's dir ("-delete", which
+// the Samsa targets remove at the storage loop's next round, their
+// log.segment.delete.delay.ms being 0) is left under dir, for at most a
+// minute: removing gigabytes costs the kernel seconds, which belong
+// between workloads, not inside the next one's timed runs.
+func settleDeletes(ctx context.Context, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := 0
+		_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if strings.HasSuffix(d.Name(), "-delete") {
+				left++
+				return filepath.SkipDir
+			}
+			if strings.Count(strings.TrimPrefix(path, dir), string(filepath.Separator)) >= 2 {
+				return filepath.SkipDir // a partition's own dir: no deeper
+			}
+			return nil
+		})
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d deleted partition dirs still under %s after a minute", left, dir)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // repOrder is the target order of repetition i: as given on even runs,

@@ -140,7 +140,7 @@ func clusterNodeOverrides(spec, dir string) ([]string, error) {
 		"listeners=PLAINTEXT://" + kafka[id-1] + ",CONTROLLER://" + ctl[id-1],
 		"inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
 		"controller.quorum.voters=" + strings.Join(voters, ","),
-		"log.dirs=" + dir, "http.listener=",
+		"log.dirs=" + dir, "http.listener=", "log.segment.delete.delay.ms=0",
 		"default.replication.factor=3", "min.insync.replicas=2",
 		"offsets.topic.replication.factor=3", "transaction.state.log.replication.factor=3",
 		"transaction.state.log.min.isr=2", "group.initial.rebalance.delay.ms=0",
@@ -224,7 +224,7 @@ func serveTarget(ctx context.Context, name, dir string) (string, func(), error) 
 		s, err := server.Start(ctx, server.Options{
 			Overrides: []string{
 				"listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-				"log.dirs=" + dir, "http.listener=",
+				"log.dirs=" + dir, "http.listener=", "log.segment.delete.delay.ms=0",
 			},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
