@@ -4,7 +4,8 @@
 // times a second per broker under a 10 MiB/s replicated load, and each
 // cycle took one of two cores' worth of mark work and wake-ups at
 // random points of the replication path. That showed as the tail of
-// end-to-end latency (docs/performance.md).
+// end-to-end latency (docs/config.md, gc.min.heap.bytes; docs/cli.md, the
+// bench's cluster group).
 //
 // The tuner sets a floor under the heap goal: after each collection it
 // sets the GC percentage so the next goal is at least MinHeap
