@@ -46,8 +46,9 @@ import (
 //     same id: the node stopped between the two renames of a swap; the
 //     future log was complete, so the swap is finished (renamed to
 //     "<topic>-<partition>");
-//   - any other future dir is an orphan and removed; "-delete" dirs are
-//     removed.
+//   - any other future dir is an orphan and removed; "-delete" dirs (a
+//     moved log's old dir, a deleted partition's) are removed by the
+//     storage loop's first round.
 //
 // The copy is throttled by replica.alter.log.dirs.io.max.bytes.per.second
 // (move_throttle.go): the copier waits for the rate before each step and
@@ -700,11 +701,14 @@ func (m *Manager) recoverMoves(found moveDirs) {
 		m.logger.Warn("removing orphan future log", "dir", fd.path)
 		_ = os.RemoveAll(fd.path)
 	}
+	// The rest (a moved log's old dir, a deleted partition's dir) go at
+	// the storage loop's first round, not here: removing gigabytes would
+	// hold up the start for seconds.
+	m.delMu.Lock()
 	for _, d := range found.deletes {
-		if err := os.RemoveAll(d.path); err != nil {
-			m.logger.Warn("remove moved log's old dir", "dir", d.path, "err", err)
-		}
+		m.pending = append(m.pending, pendingDelete{paths: []string{d.path}, tree: true})
 	}
+	m.delMu.Unlock()
 }
 
 // closeFutures closes the future logs at Close (they stay on disk and the

@@ -290,8 +290,11 @@ func TestFutureLogCrashBetweenRenames(t *testing.T) {
 	if filepath.Dir(l2.Dir()) != filepath.Clean(b) || l2.LogEndOffset() != leo || l2.HighWatermark() != leo {
 		t.Fatalf("dir %s leo %d hw %d, want %s %d", l2.Dir(), l2.LogEndOffset(), l2.HighWatermark(), b, leo)
 	}
-	if got := moveEntries(t, a); len(got) != 0 {
-		t.Fatalf("dir a holds %v", got)
+	// The old dir goes at the storage loop's first round.
+	for deadline := time.Now().Add(10 * time.Second); len(moveEntries(t, a)) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dir a holds %v", moveEntries(t, a))
+		}
 	}
 	if got := len(readAll(t, l2, 0)); got != 50 {
 		t.Fatalf("%d batches", got)
