@@ -291,8 +291,11 @@ func TestLimitsIdleConnectionsClosed(t *testing.T) {
 	b := brokerproc.Start(t, brokerproc.Options{Overrides: []string{"connections.max.idle.ms=1500",
 		// The node's own heartbeats to its controller must not idle out too.
 		"broker.heartbeat.interval.ms=500"}})
-	c := dialMany(t, b.Addr, 1)[0]
+	// The clock starts before the dial: the broker's idle time starts at
+	// its accept, which may run before this goroutine is scheduled again
+	// after its connect returned (on a loaded machine, 11 ms before).
 	began := time.Now()
+	c := dialMany(t, b.Addr, 1)[0]
 	_ = c.SetReadDeadline(began.Add(20 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
 		t.Fatalf("idle connection: %v, want closed by the broker", err)
