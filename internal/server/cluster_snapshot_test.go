@@ -230,9 +230,18 @@ func catchUpFromSnapshot(t *testing.T, crashLeader bool) {
 		t.Fatalf("no partition of gone on the victim %d: %v", victim, c.leaders(ctx, asker, "gone"))
 	}
 	{
+		// The leaders above come from another broker's metadata: the
+		// victim may not have applied the topic (and created its log)
+		// yet.
 		dir := filepath.Join(c.nodes[victim].dir, fmt.Sprintf("gone-%d", goneOnVictim))
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("the victim has no log for its partition of gone: %v", err)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, err := os.Stat(dir)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the victim has no log for its partition of gone: %v", err)
+			}
 		}
 	}
 	before := c.waitSameImage(ctx, 10*time.Second)
