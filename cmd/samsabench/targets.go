@@ -56,19 +56,31 @@ const clusterNodes = 3
 // controller's address before any starts.
 func startCluster(ctx context.Context, dir string, inProcess bool) (string, func(), error) {
 	var kafka, ctl []string
+	// Every reserving listener stays open until all are bound: one
+	// closed at once could hand its port to the next (a node's Kafka
+	// and controller listeners then got the same port). They are closed
+	// before the nodes start, which bind the ports.
+	var held []net.Listener
+	release := func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}
 	for range 2 * clusterNodes {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			release()
 			return "", nil, err
 		}
+		held = append(held, l)
 		a := l.Addr().String()
-		l.Close()
 		if len(kafka) < clusterNodes {
 			kafka = append(kafka, a)
 		} else {
 			ctl = append(ctl, a)
 		}
 	}
+	release()
 	type started struct {
 		addr string
 		stop func()
