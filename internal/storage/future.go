@@ -704,11 +704,9 @@ func (m *Manager) recoverMoves(found moveDirs) {
 	// The rest (a moved log's old dir, a deleted partition's dir) go at
 	// the storage loop's first round, not here: removing gigabytes would
 	// hold up the start for seconds.
-	m.delMu.Lock()
 	for _, d := range found.deletes {
-		m.pending = append(m.pending, pendingDelete{paths: []string{d.path}, tree: true})
+		m.removeAt([]string{d.path}, time.Time{})
 	}
-	m.delMu.Unlock()
 }
 
 // closeFutures closes the future logs at Close (they stay on disk and the

@@ -262,12 +262,11 @@ func (m *Manager) RunRetention() (deletedSegments int) {
 	return deletedSegments
 }
 
-// pendingDelete is a set of *.deleted files to remove at due, or (tree)
-// one deleted partition's "-delete" dir.
+// pendingDelete is a set of paths to remove at due: *.deleted segment
+// files, or a "-delete" dir with everything in it.
 type pendingDelete struct {
 	paths []string
 	due   time.Time
-	tree  bool
 }
 
 // removeLogDir takes a deleted partition's dir out of its log dir at once
@@ -277,8 +276,8 @@ type pendingDelete struct {
 // gigabytes of files costs the kernel about a second per gigabyte; done
 // in place, it held up the caller (the metadata image being applied) for
 // that long, and at once for every partition of a deleted topic. A
-// "-delete" dir left by a crash is removed at the next open (future.go).
-// If the rename fails the dir is removed in place.
+// "-delete" dir left by a crash goes the same way after the next open
+// (future.go). If the rename fails the dir is removed in place.
 func (m *Manager) removeLogDir(tp TopicPartition, dir string, delayMs int64) error {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand does not fail (Go 1.24+)
@@ -289,10 +288,7 @@ func (m *Manager) removeLogDir(tp TopicPartition, dir string, delayMs int64) err
 		}
 		return nil
 	}
-	due := m.now().Add(msDuration(min(max(delayMs, 0), math.MaxInt64/2)))
-	m.delMu.Lock()
-	m.pending = append(m.pending, pendingDelete{paths: []string{del}, due: due, tree: true})
-	m.delMu.Unlock()
+	m.removeAt([]string{del}, m.now().Add(msDuration(min(max(delayMs, 0), math.MaxInt64/2))))
 	return nil
 }
 
@@ -302,16 +298,20 @@ func (m *Manager) scheduleDelete(paths []string, delayMs int64) {
 		return
 	}
 	if delayMs <= 0 {
-		removeFiles(m, paths)
+		removePaths(m, paths)
 		return
 	}
-	due := m.now().Add(msDuration(min(delayMs, math.MaxInt64/2)))
+	m.removeAt(paths, m.now().Add(msDuration(min(delayMs, math.MaxInt64/2))))
+}
+
+// removeAt has the background loop remove paths once due has passed.
+func (m *Manager) removeAt(paths []string, due time.Time) {
 	m.delMu.Lock()
 	m.pending = append(m.pending, pendingDelete{paths: paths, due: due})
 	m.delMu.Unlock()
 }
 
-// purgeDeleted removes the scheduled files that are due (all with
+// purgeDeleted removes the scheduled paths that are due (all with
 // force).
 func (m *Manager) purgeDeleted(now time.Time, force bool) {
 	m.delMu.Lock()
@@ -327,27 +327,16 @@ func (m *Manager) purgeDeleted(now time.Time, force bool) {
 	m.pending = kept
 	m.delMu.Unlock()
 	for _, p := range due {
-		if p.tree {
-			removeTrees(m, p.paths)
-		} else {
-			removeFiles(m, p.paths)
-		}
+		removePaths(m, p.paths)
 	}
 }
 
-// removeTrees removes deleted partitions' dirs and everything in them.
-func removeTrees(m *Manager, dirs []string) {
-	for _, d := range dirs {
-		if err := os.RemoveAll(d); err != nil {
-			m.logger.Warn("remove deleted partition dir", "dir", d, "err", err)
-		}
-	}
-}
-
-func removeFiles(m *Manager, paths []string) {
+// removePaths removes files, and dirs with everything in them; a path
+// already gone is no error.
+func removePaths(m *Manager, paths []string) {
 	for _, p := range paths {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.logger.Warn("remove deleted segment file", "file", p, "err", err)
+		if err := os.RemoveAll(p); err != nil {
+			m.logger.Warn("remove deleted file", "path", p, "err", err)
 		}
 	}
 }
