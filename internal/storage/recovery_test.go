@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -261,27 +260,11 @@ func flipLastByte(t *testing.T, path string) {
 	os.WriteFile(path, b, 0o644)
 }
 
-// deleteDirs lists the "-delete" dirs of a log dir.
-func deleteDirs(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), deleteDirSuffix) {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
 func TestManagerDeleteLogRemovesItsDirLater(t *testing.T) {
 	dir := t.TempDir()
-	var skew atomic.Int64 // added to the manager's clock, ns
+	clk := newTestClock()
 	m := openTestManager(t, dir, func(o *ManagerOptions) {
-		o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		o.Now = clk.now
 		o.FlushCheckInterval = 10 * time.Millisecond
 	})
 	defer m.Close()
@@ -297,7 +280,7 @@ func TestManagerDeleteLogRemovesItsDirLater(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "t-0")); !os.IsNotExist(err) {
 		t.Fatalf("t-0 after DeleteLog: %v", err)
 	}
-	dels := deleteDirs(t, dir)
+	dels := filesWithSuffix(t, dir, deleteDirSuffix)
 	if len(dels) != 1 || !strings.HasPrefix(dels[0], "t-0.") {
 		t.Fatalf("delete dirs %v, want one for t-0", dels)
 	}
@@ -310,15 +293,15 @@ func TestManagerDeleteLogRemovesItsDirLater(t *testing.T) {
 	}
 	// Not before file.delete.delay.ms...
 	time.Sleep(100 * time.Millisecond)
-	if got := deleteDirs(t, dir); len(got) != 1 {
+	if got := filesWithSuffix(t, dir, deleteDirSuffix); len(got) != 1 {
 		t.Fatalf("removed before the delay: %v", got)
 	}
 	// ...and by the background loop after it.
-	skew.Store(int64(61 * time.Second))
+	clk.advance(61 * time.Second)
 	deadline := time.Now().Add(10 * time.Second)
-	for len(deleteDirs(t, dir)) > 0 {
+	for len(filesWithSuffix(t, dir, deleteDirSuffix)) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("still there 10 s after the delay: %v", deleteDirs(t, dir))
+			t.Fatalf("still there 10 s after the delay: %v", filesWithSuffix(t, dir, deleteDirSuffix))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -339,16 +322,16 @@ func TestManagerDeleteDirLeftByACrashIsRemovedAfterOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.abandon()
-	if len(deleteDirs(t, dir)) != 1 {
-		t.Fatalf("delete dirs before the restart: %v", deleteDirs(t, dir))
+	if len(filesWithSuffix(t, dir, deleteDirSuffix)) != 1 {
+		t.Fatalf("delete dirs before the restart: %v", filesWithSuffix(t, dir, deleteDirSuffix))
 	}
 	m = openTestManager(t, dir, func(o *ManagerOptions) { o.FlushCheckInterval = 10 * time.Millisecond })
 	defer m.Close()
 	// Removed by the storage loop's first round, not by the open.
 	deadline := time.Now().Add(10 * time.Second)
-	for len(deleteDirs(t, dir)) > 0 {
+	for len(filesWithSuffix(t, dir, deleteDirSuffix)) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("delete dirs 10 s after the restart: %v", deleteDirs(t, dir))
+			t.Fatalf("delete dirs 10 s after the restart: %v", filesWithSuffix(t, dir, deleteDirSuffix))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
