@@ -27,7 +27,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 const (
@@ -44,11 +43,12 @@ var (
 	users  int        // Start calls not yet stopped, while active != nil
 )
 
-// tuner adjusts the GC percentage after every collection.
+// tuner adjusts the GC percentage after every collection. Its fields
+// other than minHeap are guarded by mu.
 type tuner struct {
 	minHeap uint64
-	stopped atomic.Bool  // set by the last stop (under mu); the cleanup chain then ends
-	percent atomic.Int64 // the percentage last set; written under mu
+	stopped bool  // set by the last stop; the cleanup chain then ends
+	percent int64 // the percentage last set
 }
 
 // Start makes the process's GC keep a heap goal of at least minHeap
@@ -63,8 +63,7 @@ func Start(minHeap int64) (stop func()) {
 	mu.Lock()
 	defer mu.Unlock()
 	if active == nil {
-		t := &tuner{minHeap: uint64(minHeap)}
-		t.percent.Store(basePercent)
+		t := &tuner{minHeap: uint64(minHeap), percent: basePercent}
 		active = t
 		t.adjustLocked()
 		t.arm()
@@ -86,7 +85,7 @@ func release(t *tuner) {
 		return
 	}
 	active = nil
-	t.stopped.Store(true)
+	t.stopped = true
 	debug.SetGCPercent(basePercent)
 }
 
@@ -98,7 +97,7 @@ func Percent() int {
 	if active == nil {
 		return 0
 	}
-	return int(active.percent.Load())
+	return int(active.percent)
 }
 
 // sentinel is an object allocated only to learn that a collection ran:
@@ -109,11 +108,9 @@ type sentinel struct{ _ [16]byte }
 // and arms the one after, until the tuner stops.
 func (t *tuner) arm() {
 	runtime.AddCleanup(new(sentinel), func(t *tuner) {
-		if t.stopped.Load() {
-			return
+		if t.adjust() {
+			t.arm()
 		}
-		t.adjust()
-		t.arm()
 	}, t)
 }
 
@@ -121,14 +118,15 @@ func (t *tuner) arm() {
 const liveMetric = "/gc/heap/live:bytes"
 
 // adjust sets the percentage from the live heap of the last cycle,
-// unless the tuner stopped meanwhile.
-func (t *tuner) adjust() {
+// unless the tuner stopped meanwhile; it says whether it still runs.
+func (t *tuner) adjust() bool {
 	mu.Lock()
 	defer mu.Unlock()
-	if t.stopped.Load() {
-		return
+	if t.stopped {
+		return false
 	}
 	t.adjustLocked()
+	return true
 }
 
 func (t *tuner) adjustLocked() {
@@ -140,10 +138,10 @@ func (t *tuner) adjustLocked() {
 	p := percentFor(s[0].Value.Uint64(), t.minHeap)
 	// Small moves are not worth the call (each recomputes the pacer),
 	// but reaching the base exactly is.
-	if old := t.percent.Load(); p == old || (p != basePercent && abs(p-old) < old/8) {
+	if old := t.percent; p == old || (p != basePercent && abs(p-old) < old/8) {
 		return
 	}
-	t.percent.Store(p)
+	t.percent = p
 	debug.SetGCPercent(int(p))
 }
 
