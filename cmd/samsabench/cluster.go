@@ -30,6 +30,11 @@ const (
 	e2eGoalP99         = 5 * time.Millisecond
 )
 
+// clusterTopic is the topic of the cluster group's runs.
+func clusterTopic() string {
+	return "bench-cluster-" + strings.TrimPrefix(clusterWorkload.topic(), "bench-")
+}
+
 // benchCluster runs the cluster's produce comparison and returns its
 // runs. The samsa target is optional (without it there is no ratio).
 func benchCluster(ctx context.Context, o options, reps int, targets map[string][]kgo.Opt, dirs map[string]string, progressOut io.Writer) ([]run, error) {
@@ -37,7 +42,7 @@ func benchCluster(ctx context.Context, o options, reps int, targets map[string][
 	if _, ok := targets["samsa"]; ok {
 		order = append(order, "samsa")
 	}
-	topic := "bench-cluster-" + strings.TrimPrefix(clusterWorkload.topic(), "bench-")
+	topic := clusterTopic()
 	var runs []run
 	for i := range reps {
 		for _, target := range repOrder(order, i) {
@@ -79,7 +84,7 @@ func benchEndToEnd(ctx context.Context, o options, targets map[string][]kgo.Opt,
 	if rate <= 0 {
 		rate = 10_000
 	}
-	e2eTopic := "bench-cluster-" + strings.TrimPrefix(clusterWorkload.topic(), "bench-") + "-e2e"
+	e2eTopic := clusterTopic() + "-e2e"
 	r := run{Target: "samsa3", Kind: kindEndToEnd, Workload: clusterWorkload, Rate: rate}
 	res, err := perf.EndToEnd(ctx, perf.EndToEndConfig{
 		Topic: e2eTopic, Rate: rate, Duration: o.duration, RecordSize: clusterWorkload.RecordSize,

@@ -38,7 +38,7 @@ const (
 )
 
 var (
-	mu     sync.Mutex // guards active and users
+	mu     sync.Mutex // guards active, users and every tuner's state
 	active *tuner     // the process's tuner, nil when none runs
 	users  int        // Start calls not yet stopped, while active != nil
 )
