@@ -79,15 +79,14 @@ func (c *Controller) SetRemoveLearner(learners func() map[int32]string, removeLe
 // removeUnregisteredLocked removes the learner of broker id, just
 // unregistered; a failure is logged and left to ReconcileLearners.
 func (c *Controller) removeUnregisteredLocked(ctx context.Context, id int32) {
-	c.sweep.mu.Lock()
-	remove := c.sweep.remove
-	c.sweep.mu.Unlock()
-	if remove == nil || c.voters[id] {
+	if c.voters[id] {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, learnerChangeTimeout)
-	defer cancel()
-	if err := remove(rctx, id); err != nil {
+	asked, err := c.removeLearner(ctx, id)
+	if !asked {
+		return
+	}
+	if err != nil {
 		c.logger.Warn("unregistered broker not removed from the quorum's learners; retried at the next tick", "node", id, "err", err)
 		c.sweep.mu.Lock()
 		if c.sweep.retry == nil {
@@ -121,18 +120,12 @@ func (c *Controller) ReconcileLearners(ctx context.Context) {
 	if c.activeLocked() != nil {
 		return
 	}
-	c.sweep.mu.Lock()
-	remove := c.sweep.remove
-	c.sweep.mu.Unlock()
 	im := c.image()
 	for _, id := range due {
 		if _, registered := im.Brokers[id]; registered || c.voters[id] {
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, learnerChangeTimeout)
-		err := remove(rctx, id)
-		cancel()
-		if err != nil {
+		if _, err := c.removeLearner(ctx, id); err != nil {
 			c.logger.Warn("learner without a registration not removed from the quorum; retried at the next tick", "node", id, "err", err)
 			continue
 		}
@@ -184,4 +177,18 @@ func (c *Controller) dueLearners(epoch int32, now time.Time) []int32 {
 		}
 	}
 	return due
+}
+
+// removeLearner asks raft, through the hook, to remove learner id,
+// bounded by learnerChangeTimeout; asked is false when there is no hook.
+func (c *Controller) removeLearner(ctx context.Context, id int32) (asked bool, err error) {
+	c.sweep.mu.Lock()
+	remove := c.sweep.remove
+	c.sweep.mu.Unlock()
+	if remove == nil {
+		return false, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, learnerChangeTimeout)
+	defer cancel()
+	return true, remove(rctx, id)
 }
