@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -186,7 +187,7 @@ func listOffsets(ctx context.Context, opts []kgo.Opt, topic string) (starts, end
 		return nil, nil, firstErr
 	}
 	if len(starts) == 0 {
-		return nil, nil, fmt.Errorf("perf: topic %s has no partitions", topic)
+		return nil, nil, fmt.Errorf("perf: topic %s has no partitions: %w", topic, kerr.UnknownTopicOrPartition)
 	}
 	return starts, ends, nil
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -191,22 +190,9 @@ wait:
 // without this the first timed records of each partition measured that
 // set-up, about a second, rather than the path they travel later.
 func warmPartitions(ctx context.Context, popts []kgo.Opt, topic string, size int) error {
-	// A topic just created may not have reached every broker's metadata
-	// yet (Kafka's metadata is eventually consistent across brokers).
-	var ends map[int32]int64
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		if _, ends, err = listOffsets(ctx, popts, topic); err == nil {
-			break
-		} else if !kerr.IsRetriable(err) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	_, ends, err := listOffsets(ctx, popts, topic)
+	if err != nil {
+		return err
 	}
 	cl, err := kgo.NewClient(append(slices.Clip(popts), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {

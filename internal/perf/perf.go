@@ -89,7 +89,8 @@ func ParseCompression(s string) (kgo.CompressionCodec, error) {
 }
 
 // ensureTopic creates topic with partitions (0: broker default) unless it
-// exists. An existing topic is used as it is, whatever its partitions.
+// exists, and waits until its partitions' offsets can be listed. An
+// existing topic is used as it is, whatever its partitions.
 func ensureTopic(ctx context.Context, opts []kgo.Opt, topic string, partitions int32, rf int16) error {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -107,7 +108,20 @@ func ensureTopic(ctx context.Context, opts []kgo.Opt, topic string, partitions i
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("perf: create topic %s: %w (%s)", topic, err, resp.ErrMessage)
 	}
-	return nil
+	// A topic just created may not have reached every broker's metadata
+	// yet (Kafka's metadata is eventually consistent across brokers):
+	// wait until its partitions' offsets can be listed.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, _, err := listOffsets(ctx, opts, topic)
+		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // payload is a value of size bytes of random upper-case letters, like
