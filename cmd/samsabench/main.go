@@ -274,9 +274,12 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 
+	// The cluster group runs when samsa3 is a target and --only lets its
+	// workload through.
+	cluster = cluster && strings.Contains(clusterWorkload.name(), o.only)
 	// The end-to-end latency run goes first, on a cluster started for it
 	// alone and stopped after it (see benchEndToEnd).
-	if cluster && strings.Contains(clusterWorkload.name(), o.only) {
+	if cluster {
 		stop, err := start("samsa3")
 		if err != nil {
 			return err
@@ -285,6 +288,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		rep.Runs = append(rep.Runs, r)
 		stop()
 		delete(targets, "samsa3")
+		delete(dirs, "samsa3")
 		if err != nil {
 			return err
 		}
@@ -361,7 +365,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		runtime.GC()
 	}
 
-	if cluster && strings.Contains(clusterWorkload.name(), o.only) {
+	if cluster {
 		if _, err := start("samsa3"); err != nil {
 			return err
 		}
