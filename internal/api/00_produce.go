@@ -226,7 +226,9 @@ type produceJob struct {
 // Large requests are appended by several goroutines, one partition each at
 // a time: validating and writing 8 partitions of 1 MiB takes milliseconds
 // of CPU, and a producer with one request in flight (acks=1 without
-// idempotence) waits for all of it. Below parallelBytes, or with a
+// idempotence) waits for all of it. Below parallelBytes of estimated work
+// (record.WorkEstimate: a compressed batch counts as several times its
+// size, since its records are inflated and walked), or with a
 // partition listed twice (its appends must keep the request's order), the
 // partitions go one by one on the connection's goroutine.
 const parallelBytes = 256 << 10
@@ -236,7 +238,7 @@ func (h *Handler) appendJobs(ctx context.Context, req *kmsg.ProduceRequest, jobs
 	if workers > 1 {
 		total := 0
 		for i := range jobs {
-			total += len(jobs[i].rp.Records)
+			total += record.WorkEstimate(jobs[i].rp.Records)
 		}
 		if total < parallelBytes || !distinctPartitions(jobs) {
 			workers = 1

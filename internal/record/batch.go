@@ -283,3 +283,21 @@ func (h *Header) CheckProduced() error {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// InflatedWeight is how many times its wire size WorkEstimate counts a
+// compressed batch: its records are inflated and walked, and producer data
+// commonly compresses 4-10 times.
+const InflatedWeight = 8
+
+// WorkEstimate is a cheap guess, from the first batch's header alone, of
+// the record bytes validating b walks: its size, or InflatedWeight times
+// it when the batch is compressed (its inflated size is not known until
+// it is inflated). It only decides how work is scheduled: nothing in b is
+// trusted or checked.
+func WorkEstimate(b []byte) int {
+	if len(b) >= HeaderSize && b[magicOffset] == Magic &&
+		Compression(binary.BigEndian.Uint16(b[attributesOffset:])&compressionMask) != CompressionNone {
+		return len(b) * InflatedWeight
+	}
+	return len(b)
+}

@@ -45,7 +45,7 @@ const (
 
 var errLZ4Linked = errors.New("lz4 frame with linked blocks")
 
-// lz4Reader is an io.Reader over one LZ4 frame, decoding one block at a
+// lz4Reader is a blockSource over one LZ4 frame, decoding one block at a
 // time into out (at most the frame's declared block size, 4 MiB).
 type lz4Reader struct {
 	in       []byte // frame bytes not yet decoded
@@ -109,22 +109,22 @@ func (r *lz4Reader) reset(data []byte, limit int64) error {
 	return nil
 }
 
-func (r *lz4Reader) Read(p []byte) (int, error) {
+func (r *lz4Reader) nextBlock() ([]byte, error) {
 	for r.pos == len(r.out) {
 		if r.done {
-			return 0, io.EOF
+			return nil, io.EOF
 		}
 		if err := r.next(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	n := copy(p, r.out[r.pos:])
-	r.pos += n
+	b := r.out[r.pos:]
+	r.pos = len(r.out)
 	if r.flags&lz4FlagContentSum != 0 {
 		// Hashed as it is handed out, while the bytes are in cache.
-		r.content.write(p[:n])
+		r.content.write(b)
 	}
-	return n, nil
+	return b, nil
 }
 
 // next decodes the next block into out, or ends the frame.

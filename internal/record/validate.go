@@ -142,7 +142,7 @@ func walkRecords(s *recStream, h *Header, o *ValidateOptions) (int64, error) {
 		}
 		start := s.offset()
 		s.bodyEnd = start + int64(length)
-		if s.src == nil && s.bodyEnd > int64(s.end) {
+		if s.whole() && s.bodyEnd > int64(s.end) {
 			return -1, s.fail(i, fmt.Sprintf("record length %d past the end of the batch", length))
 		}
 		s.skip(1) // attributes: none defined for v2 records
@@ -230,9 +230,11 @@ func satAdd(a, b int64) int64 {
 	return c
 }
 
-// recStream reads the records section: a slice held whole (src nil), or a
-// decompressing reader seen through the window buf. The first failure
-// sticks in err; accessors then return zeros.
+// recStream reads the records section: a slice held whole (src and
+// blocks nil), a decompressing reader seen through the window buf, or a
+// decompressor that hands out whole blocks of its output, read where
+// they lie (buf is the current block, or stitch where a field spans two
+// blocks). The first failure sticks in err; accessors then return zeros.
 type recStream struct {
 	buf      []byte
 	pos, end int   // buf[pos:end] is read but not consumed
@@ -242,11 +244,29 @@ type recStream struct {
 	bodyEnd int64
 	err     error
 
-	src    io.Reader // nil: buf holds all the input
-	limit  int64     // most bytes src may produce
-	total  int64     // bytes src produced
-	srcErr error     // io.EOF once src is drained, or why it failed
+	src     io.Reader   // a decompressor read into buf (the window)
+	blocks  blockSource // or one that hands out its blocks
+	pending []byte      // blocks: the rest of the block after buf
+	stitch  []byte      // blocks: room for a field spanning two blocks (stitchSize)
+	limit   int64       // most bytes src or blocks may produce
+	total   int64       // bytes src or blocks produced
+	srcErr  error       // io.EOF once src or blocks is drained, or why it failed
 }
+
+// blockSource is a decompressor that hands out its output a block at a
+// time, in its own buffer: a block is valid until the next call. It
+// returns io.EOF after the last block (having checked the stream's end).
+type blockSource interface {
+	nextBlock() ([]byte, error)
+}
+
+// stitchSize is the room a field spanning two blocks needs: fill asks for
+// at most a varint's bytes, and stitch takes as many again of the next
+// block.
+const stitchSize = 2 * binary.MaxVarintLen64
+
+// whole reports whether buf holds all the input.
+func (s *recStream) whole() bool { return s.src == nil && s.blocks == nil }
 
 var errRecordEnd = errors.New("premature end of the records")
 
@@ -257,6 +277,9 @@ func (s *recStream) offset() int64 { return s.base + int64(s.pos) }
 func (s *recStream) fill(n int) bool {
 	if s.end-s.pos >= n {
 		return true
+	}
+	if s.blocks != nil {
+		return s.fillBlocks(n)
 	}
 	if s.src == nil || s.srcErr != nil {
 		return false
@@ -283,6 +306,48 @@ func (s *recStream) fill(n int) bool {
 		}
 	}
 	return s.end-s.pos >= n
+}
+
+// fillBlocks is fill for a block source: nothing is copied but the few
+// bytes of a field that spans two blocks, which go to stitch with the
+// start of the next block.
+func (s *recStream) fillBlocks(n int) bool {
+	for s.end-s.pos < n {
+		if len(s.pending) == 0 {
+			if s.srcErr != nil {
+				return false
+			}
+			if rem := s.end - s.pos; rem > 0 {
+				// The next block overwrites this one's buffer.
+				s.base += int64(s.pos)
+				copy(s.stitch, s.buf[s.pos:s.end])
+				s.buf, s.pos, s.end = s.stitch[:rem], 0, rem
+			}
+			b, err := s.blocks.nextBlock()
+			if s.total += int64(len(b)); s.total > s.limit {
+				err = ErrDecompressedTooLarge
+			}
+			if err != nil {
+				s.srcErr = err
+				return false
+			}
+			s.pending = b
+			continue
+		}
+		if s.pos == s.end {
+			s.base += int64(s.end)
+			s.buf, s.pos, s.end = s.pending, 0, len(s.pending)
+			s.pending = nil
+			continue
+		}
+		rem := s.end - s.pos
+		s.base += int64(s.pos)
+		copy(s.stitch, s.buf[s.pos:s.end])
+		k := copy(s.stitch[rem:], s.pending)
+		s.pending = s.pending[k:]
+		s.buf, s.pos, s.end = s.stitch[:rem+k], 0, rem+k
+	}
+	return true
 }
 
 func (s *recStream) setErr() {
@@ -351,7 +416,7 @@ func (s *recStream) skip(n int64) {
 // atEnd reports whether the stream is drained (a decompressor is read to
 // its end, which checks its trailer).
 func (s *recStream) atEnd() bool {
-	return s.pos == s.end && !s.fill(1) && (s.src == nil || s.srcErr == io.EOF)
+	return s.pos == s.end && !s.fill(1) && (s.whole() || s.srcErr == io.EOF)
 }
 
 // srcFailure is the decompressor's error, nil if it ended cleanly or did
@@ -387,6 +452,7 @@ type inflater struct {
 	zd     *zstd.Decoder
 	sn     snappyReader
 	s      recStream
+	stitch [stitchSize]byte
 }
 
 var inflaters = sync.Pool{New: func() any { return &inflater{window: make([]byte, validateWindow)} }}
@@ -426,12 +492,13 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		src = in.gz
 	case CompressionSnappy:
 		in.sn.reset(data, limit)
-		src = &in.sn
+		in.s = recStream{blocks: &in.sn, stitch: in.stitch[:], limit: limit}
+		return &in.s, nil
 	case CompressionLZ4:
 		err := in.lzf.reset(data, limit)
 		if err == nil {
-			src = &in.lzf
-			break
+			in.s = recStream{blocks: &in.lzf, stitch: in.stitch[:], limit: limit}
+			return &in.s, nil
 		}
 		if !errors.Is(err, errLZ4Linked) {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -479,15 +546,15 @@ func (r *snappyReader) reset(data []byte, limit int64) {
 	}
 }
 
-func (r *snappyReader) Read(p []byte) (int, error) {
+func (r *snappyReader) nextBlock() ([]byte, error) {
 	for r.pos == len(r.out) {
 		if err := r.next(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	n := copy(p, r.out[r.pos:])
-	r.pos += n
-	return n, nil
+	b := r.out[r.pos:]
+	r.pos = len(r.out)
+	return b, nil
 }
 
 // next decodes the next block into out.

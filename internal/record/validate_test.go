@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 const testNow = 1_700_000_000_000
@@ -345,6 +348,71 @@ func TestValidateRecordsHighlyCompressible(t *testing.T) {
 		b := mustBuild(t, o, recs)
 		if _, err := validate(t, b, ValidateOptions{NowMs: testNow}); err != nil {
 			t.Fatalf("%s (xerial %v, %d bytes): %v", o.Compression, o.SnappyXerial, len(b), err)
+		}
+	}
+}
+
+// TestValidateRecordsAcrossBlocks walks records whose fields fall on
+// every kind of block boundary: lz4 frames of 64 KiB blocks (compressed
+// and stored) and xerial snappy chunks of 32 KiB are read where they lie,
+// and a varint or a skip that spans two blocks must read the same as in
+// one buffer.
+func TestValidateRecordsAcrossBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var body []byte
+	const n = 3000
+	for i := range n {
+		value := make([]byte, r.IntN(300))
+		if i%2 == 1 { // random (stored lz4 blocks) or repeated
+			for j := range value {
+				value[j] = byte(r.Uint32())
+			}
+		}
+		body = appendRawRecord(body, int64(i), []byte(fmt.Sprint(i)), value)
+	}
+	lz := lz4Frame(t, body, lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(true))
+	xs, err := compress(CompressionSnappy, true, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		attrs uint16
+		data  []byte
+	}{
+		{"lz4", uint16(CompressionLZ4), lz},
+		{"snappy-xerial", uint16(CompressionSnappy), xs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := validate(t, rawBatch(tc.attrs, n, tc.data), ValidateOptions{NowMs: testNow, RequireKeys: true}); err != nil {
+				t.Fatalf("%d records: %v", n, err)
+			}
+			// One record fewer declared: the last is then trailing bytes.
+			if _, err := validate(t, rawBatch(tc.attrs, n-1, tc.data), ValidateOptions{NowMs: testNow}); !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("count %d of %d records: %v, want ErrInvalidRecord", n-1, n, err)
+			}
+			if _, err := validate(t, rawBatch(tc.attrs, n+1, tc.data), ValidateOptions{NowMs: testNow}); !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("count %d of %d records: %v, want ErrInvalidRecord", n+1, n, err)
+			}
+		})
+	}
+}
+
+func TestWorkEstimate(t *testing.T) {
+	plain := rawBatch(0, 1, appendRawRecord(nil, 0, nil, []byte("v")))
+	lz := rawBatch(uint16(CompressionLZ4), 1, mustCompress(t, CompressionLZ4, appendRawRecord(nil, 0, nil, []byte("v"))))
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int
+	}{
+		{"uncompressed", plain, len(plain)},
+		{"compressed", lz, len(lz) * InflatedWeight},
+		{"short", plain[:10], 10},
+		{"legacy magic", func() []byte { b := bytes.Clone(lz); b[magicOffset] = 1; return b }(), len(lz)},
+	} {
+		if got := WorkEstimate(tc.b); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }
