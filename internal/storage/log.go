@@ -715,17 +715,36 @@ func (l *Log) Flush() error {
 // flushTo returns once every offset below target is fsynced. Rounds
 // started by other callers count: this is the group commit.
 func (l *Log) flushTo(target int64) error {
+	return l.flushRounds(target, math.MaxInt64, false)
+}
+
+// flushRolled is the flush of a roll, as Kafka's: one round of its own
+// up to end, the active segment's base offset, which fsyncs the segments
+// before it (the rolled one with its indexes) and the directory, and
+// moves the recovery point to end. The active segment is left to
+// flush.ms and flush.messages (and to recovery): fsyncing it would write
+// back its last page while the appender writes into that page, and the
+// appender would wait for the write-back (with a rolled gigabyte ahead of
+// it in the device's queue, for a second and more).
+func (l *Log) flushRolled(end int64) error {
+	return l.flushRounds(end, end, true)
+}
+
+// flushRounds runs rounds of syncRound(end) until every offset below
+// target is durable, and at least one round of its own when own is set.
+func (l *Log) flushRounds(target, end int64, own bool) error {
 	f := &l.flusher
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for f.durable < target {
+	for f.durable < target || own {
 		if f.running {
 			f.cond.Wait()
 			continue
 		}
+		own = false
 		f.running = true
 		f.mu.Unlock()
-		reached, err := l.syncRound()
+		reached, err := l.syncRound(end)
 		f.mu.Lock()
 		f.running = false
 		f.cond.Broadcast()
@@ -747,26 +766,34 @@ func (l *Log) flushTo(target int64) error {
 }
 
 // syncRound fdatasyncs the segments holding data past the recovery point
-// (and the indexes of those no longer active), then advances the recovery
-// point. No lock is held during the fsyncs.
-func (l *Log) syncRound() (int64, error) {
+// and below end (the log end offset if lower) and the indexes of those no
+// longer active, then advances the recovery point to that offset, which
+// it returns. No lock is held during the fsyncs.
+func (l *Log) syncRound(end int64) (int64, error) {
 	l.mu.Lock()
 	if err := l.stateErrLocked(); err != nil {
 		l.mu.Unlock()
 		return 0, err
 	}
 	leo, rp := l.mu.leo, l.mu.recoveryPoint
-	segs := l.mu.segments
+	end = min(end, leo)
+	all := l.mu.segments
+	active := all[len(all)-1]
 	// From the segment holding offset rp-1: when the last round ended
 	// exactly where a segment later rolled, the rolled segment's indexes
 	// (written while it was active, so never fsynced) still need a round.
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].base >= rp }) - 1
-	segs = segs[max(i, 0):]
+	// Up to the last segment starting below end.
+	i := max(sort.Search(len(all), func(i int) bool { return all[i].base >= rp })-1, 0)
+	j := max(sort.Search(len(all), func(i int) bool { return all[i].base >= end }), i)
+	segs := all[i:j]
 	dirDirty := l.mu.rollPending
-	l.mu.unflushed, l.mu.lastFlush, l.mu.rollPending = 0, l.m.now(), false
-	if leo <= rp && !dirDirty {
+	l.mu.rollPending = false
+	if end == leo {
+		l.mu.unflushed, l.mu.lastFlush = 0, l.m.now()
+	}
+	if end <= rp && !dirDirty {
 		l.mu.Unlock()
-		return leo, nil
+		return end, nil
 	}
 	for _, s := range segs {
 		s.acquire()
@@ -782,7 +809,7 @@ func (l *Log) syncRound() (int64, error) {
 	}()
 	l.fsyncs.Add(1)
 	l.m.fsyncs.Add(1)
-	for j, s := range segs {
+	for _, s := range segs {
 		f, err := s.file()
 		if err == nil {
 			err = fdatasync(f)
@@ -790,7 +817,7 @@ func (l *Log) syncRound() (int64, error) {
 		if err != nil {
 			return 0, l.ioFailure("fsync", err)
 		}
-		inactive := j < len(segs)-1
+		inactive := s != active
 		if err := s.syncTxnIndex(inactive); err != nil {
 			return 0, l.ioFailure("fsync transaction index", err)
 		}
@@ -808,9 +835,9 @@ func (l *Log) syncRound() (int64, error) {
 		}
 	}
 	l.mu.Lock()
-	l.mu.recoveryPoint = max(l.mu.recoveryPoint, leo)
+	l.mu.recoveryPoint = max(l.mu.recoveryPoint, end)
 	l.mu.Unlock()
-	return leo, nil
+	return end, nil
 }
 
 // fdatasync is syscall.Fdatasync, falling back to fsync where the file
@@ -834,19 +861,27 @@ func fdatasync(f *os.File) error {
 	return serr
 }
 
-// flushIfDue flushes when flush.ms elapsed with unflushed messages, or a
-// segment rolled (so the recovery point moves past it, as Kafka flushes a
-// rolled segment). Called by the Manager's background loop.
+// flushIfDue flushes everything when flush.ms elapsed with unflushed
+// messages, or up to the active segment when a segment rolled (so the
+// recovery point moves past it, as Kafka flushes a rolled segment).
+// Called by the Manager's background loop.
 func (l *Log) flushIfDue(now time.Time) error {
 	cfg := l.config()
 	l.mu.Lock()
-	due := l.mu.offline == nil && !l.mu.closed &&
-		(l.mu.rollPending || (l.mu.unflushed > 0 && now.Sub(l.mu.lastFlush) >= cfg.flushAge()))
+	open := l.mu.offline == nil && !l.mu.closed
+	aged := l.mu.unflushed > 0 && now.Sub(l.mu.lastFlush) >= cfg.flushAge()
+	rolled := l.mu.rollPending
+	activeBase := l.mu.segments[len(l.mu.segments)-1].base
 	l.mu.Unlock()
-	if !due {
+	switch {
+	case !open:
 		return nil
+	case aged:
+		return l.Flush()
+	case rolled:
+		return l.flushRolled(activeBase)
 	}
-	return l.Flush()
+	return nil
 }
 
 // Read returns whole batches starting with the batch containing offset,

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"runtime"
 	"sync"
 	"testing"
@@ -396,6 +397,39 @@ func TestManagerBackgroundFlushMs(t *testing.T) {
 			t.Fatal("background flush did not run")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestManagerBackgroundFlushOfARoll: a roll is flushed as Kafka flushes
+// it, up to the new active segment: the recovery point moves to its base
+// offset, not to the log end offset, whose segment is left to flush.ms,
+// flush.messages and recovery.
+func TestManagerBackgroundFlushOfARoll(t *testing.T) {
+	m := openTestManager(t, t.TempDir(), func(o *ManagerOptions) { o.FlushCheckInterval = 5 * time.Millisecond })
+	defer m.Close()
+	l, _ := m.CreateLog("t", 0, [16]byte{}, Config{SegmentBytes: 1})
+	mustAppend(t, l, makeBatch(t, batchSpec{n: 3}))
+	mustAppend(t, l, makeBatch(t, batchSpec{n: 2})) // rolls: the active segment starts at 3
+	if segs := segmentBases(l); !slices.Equal(segs, []int64{0, 3}) {
+		t.Fatalf("segments %v, want [0 3]", segs)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.RecoveryPoint() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("background flush of the roll did not run: recovery point %d", l.RecoveryPoint())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // ten more loop rounds
+	if rp := l.RecoveryPoint(); rp != 3 {
+		t.Fatalf("recovery point %d, want 3 (the active segment is not flushed)", rp)
+	}
+	// An explicit flush still covers the active segment.
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rp := l.RecoveryPoint(); rp != 5 {
+		t.Fatalf("recovery point after Flush %d, want 5", rp)
 	}
 }
 
