@@ -1,6 +1,9 @@
 package record
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func BenchmarkSplitValidate(b *testing.B) {
 	recs := make([]Record, 160)
@@ -41,10 +44,16 @@ func BenchmarkDecodeBatch(b *testing.B) {
 // Uncompressed batches must not allocate; compressed ones reuse pooled
 // decompressors and windows.
 func BenchmarkValidateRecords(b *testing.B) {
-	for _, c := range []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
-		recs := make([]Record, 160)
+	type workload struct {
+		c    Compression
+		size int // value bytes per record
+	}
+	for _, w := range []workload{{CompressionNone, 100}, {CompressionNone, 1024}, {CompressionGzip, 1024},
+		{CompressionSnappy, 1024}, {CompressionLZ4, 1024}, {CompressionZstd, 1024}} {
+		c := w.c
+		recs := make([]Record, 160<<10/w.size)
 		for i := range recs {
-			v := make([]byte, 1024)
+			v := make([]byte, w.size)
 			for j := range v {
 				v[j] = byte(i*7 + j%13)
 			}
@@ -59,9 +68,9 @@ func BenchmarkValidateRecords(b *testing.B) {
 			b.Fatal(err)
 		}
 		o := ValidateOptions{NowMs: testNow, CreateTime: true, TimestampBeforeMaxMs: 1 << 40, TimestampAfterMaxMs: 3600_000}
-		b.Run(c.String(), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%dB", c, w.size), func(b *testing.B) {
 			b.ReportAllocs()
-			b.SetBytes(int64(160 * 1024)) // decompressed payload
+			b.SetBytes(int64(len(recs) * w.size)) // decompressed payload
 			for b.Loop() {
 				if _, err := ValidateRecords(batch, &h, &o); err != nil {
 					b.Fatal(err)

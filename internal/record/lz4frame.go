@@ -45,6 +45,9 @@ const (
 
 var errLZ4Linked = errors.New("lz4 frame with linked blocks")
 
+// lz4Piece is the most of a decoded block nextBlock hands out at once.
+const lz4Piece = 32 << 10
+
 // lz4Reader is a blockSource over one LZ4 frame, decoding one block at a
 // time into out (at most the frame's declared block size, 4 MiB).
 type lz4Reader struct {
@@ -118,10 +121,11 @@ func (r *lz4Reader) nextBlock() ([]byte, error) {
 			return nil, err
 		}
 	}
-	b := r.out[r.pos:]
-	r.pos = len(r.out)
+	// A piece at a time, hashed as it is handed out: the walk that
+	// follows finds it still in cache (a whole 4 MiB block would not be).
+	b := r.out[r.pos:min(len(r.out), r.pos+lz4Piece)]
+	r.pos += len(b)
 	if r.flags&lz4FlagContentSum != 0 {
-		// Hashed as it is handed out, while the bytes are in cache.
 		r.content.write(b)
 	}
 	return b, nil

@@ -98,10 +98,7 @@ func ValidateRecords(b []byte, h *Header, o *ValidateOptions) (int64, error) {
 	}
 	c := h.Compression()
 	if c == CompressionNone {
-		var s recStream
-		s.buf = b[HeaderSize:]
-		s.end = len(s.buf)
-		return walkRecords(&s, h, o)
+		return walkFlat(b[HeaderSize:], h, o)
 	}
 	if c > CompressionZstd {
 		return -1, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
@@ -119,16 +116,20 @@ func ValidateRecords(b []byte, h *Header, o *ValidateOptions) (int64, error) {
 	return walkRecords(s, h, o)
 }
 
+// timestampBounds says whether the records of a batch with header h
+// must have timestamps (other than -1) in [lo, hi], and that range.
+func (o *ValidateOptions) timestampBounds(h *Header) (check bool, lo, hi int64) {
+	if !o.CreateTime || h.LogAppendTime() {
+		return false, math.MinInt64, math.MaxInt64
+	}
+	return true, satAdd(o.NowMs, -max(o.TimestampBeforeMaxMs, 0)), satAdd(o.NowMs, max(o.TimestampAfterMaxMs, 0))
+}
+
 // walkRecords reads h.RecordCount records from s and checks each (see
 // ValidateRecords), then that nothing follows them.
 func walkRecords(s *recStream, h *Header, o *ValidateOptions) (int64, error) {
 	maxTs := int64(-1)
-	checkTs := o.CreateTime && !h.LogAppendTime()
-	var lo, hi int64 = math.MinInt64, math.MaxInt64
-	if checkTs {
-		lo = satAdd(o.NowMs, -max(o.TimestampBeforeMaxMs, 0))
-		hi = satAdd(o.NowMs, max(o.TimestampAfterMaxMs, 0))
-	}
+	checkTs, lo, hi := o.timestampBounds(h)
 	n := h.RecordCount
 	for i := int32(0); i < n; i++ {
 		length := s.varint()
@@ -215,6 +216,150 @@ func walkRecords(s *recStream, h *Header, o *ValidateOptions) (int64, error) {
 		maxTs = h.MaxTimestamp
 	}
 	return maxTs, nil
+}
+
+// walkFlat is walkRecords for records held whole in b (an uncompressed
+// batch): the same checks, in the same order, with the same errors (the
+// fuzz target holds it to that), the varints decoded in place. It is the
+// produce path of every uncompressed batch, so it returns at the first
+// fault instead of carrying it, as recStream does, to the next check.
+func walkFlat(b []byte, h *Header, o *ValidateOptions) (int64, error) {
+	maxTs := int64(-1)
+	checkTs, lo, hi := o.timestampBounds(h)
+	bad := func(i int32, what string) error {
+		return fmt.Errorf("%w: record %d: %s", ErrInvalidRecord, i, what)
+	}
+	pos := 0
+	n := h.RecordCount
+	for i := int32(0); i < n; i++ {
+		length, ok := flatVarint(b, &pos)
+		if !ok {
+			return -1, bad(i, "record length")
+		}
+		if length < 6 {
+			return -1, bad(i, fmt.Sprintf("record length %d", length))
+		}
+		end := pos + int(length)
+		if end > len(b) {
+			return -1, bad(i, fmt.Sprintf("record length %d past the end of the batch", length))
+		}
+		pos++ // attributes (length >= 6: inside the record)
+		tsDelta, ok1 := flatVarlong(b, &pos)
+		offDelta, ok2 := flatVarint(b, &pos)
+		keyLen, ok3 := flatVarint(b, &pos)
+		if !ok1 || !ok2 || !ok3 {
+			return -1, bad(i, "record fields")
+		}
+		if offDelta != i {
+			return -1, bad(i, fmt.Sprintf("offset delta %d, want %d", offDelta, i))
+		}
+		switch {
+		case keyLen < -1:
+			return -1, bad(i, fmt.Sprintf("key length %d", keyLen))
+		case keyLen == -1 && o.RequireKeys:
+			return -1, fmt.Errorf("%w (record %d)", ErrNoKey, i)
+		case keyLen > 0 && !flatSkip(&pos, end, int(keyLen)):
+			return -1, bad(i, "record key or value")
+		}
+		valueLen, ok := flatVarint(b, &pos)
+		if !ok {
+			return -1, bad(i, "record key or value")
+		}
+		if valueLen < -1 {
+			return -1, bad(i, fmt.Sprintf("value length %d", valueLen))
+		}
+		if !flatSkip(&pos, end, int(max(valueLen, 0))) {
+			return -1, bad(i, "record key or value")
+		}
+		headers, ok := flatVarint(b, &pos)
+		if !ok {
+			return -1, bad(i, "record key or value")
+		}
+		if headers < 0 || int(headers) > end-pos {
+			return -1, bad(i, fmt.Sprintf("%d headers", headers))
+		}
+		for j := int32(0); j < headers; j++ {
+			kl, ok := flatVarint(b, &pos)
+			if ok && kl < 0 {
+				return -1, bad(i, fmt.Sprintf("header key length %d", kl))
+			}
+			if !ok || !flatSkip(&pos, end, int(kl)) {
+				return -1, bad(i, "record header")
+			}
+			vl, ok := flatVarint(b, &pos)
+			if ok && vl < -1 {
+				return -1, bad(i, fmt.Sprintf("header value length %d", vl))
+			}
+			if !ok || !flatSkip(&pos, end, int(max(vl, 0))) {
+				return -1, bad(i, "record header")
+			}
+		}
+		if pos != end {
+			return -1, bad(i, fmt.Sprintf("record of %d bytes does not end where its length says", length))
+		}
+		ts := h.BaseTimestamp + tsDelta
+		if (tsDelta > 0 && ts < h.BaseTimestamp) || (tsDelta < 0 && ts > h.BaseTimestamp) {
+			return -1, bad(i, fmt.Sprintf("timestamp delta %d overflows", tsDelta))
+		}
+		if ts > maxTs {
+			maxTs = ts
+		}
+		if checkTs && ts != -1 && (ts < lo || ts > hi) {
+			return -1, fmt.Errorf("%w: timestamp %d of record %d is out of range [%d, %d]", ErrInvalidTimestamp, ts, i, lo, hi)
+		}
+	}
+	if pos != len(b) {
+		return -1, fmt.Errorf("%w: bytes after the last of %d records", ErrInvalidRecord, n)
+	}
+	if h.LogAppendTime() {
+		maxTs = h.MaxTimestamp
+	}
+	return maxTs, nil
+}
+
+// flatVarlong decodes the zigzag varint at b[*pos:], advancing *pos; it
+// reads up to the end of b, as recStream does (a varint that runs past
+// its record is caught by the record's end check).
+func flatVarlong(b []byte, pos *int) (int64, bool) {
+	p := *pos
+	if p < len(b) {
+		// Most varints of a record take one or two bytes.
+		c := uint64(b[p])
+		if c < 0x80 {
+			*pos = p + 1
+			return int64(c>>1) ^ -int64(c&1), true
+		}
+		if p+1 < len(b) && b[p+1] < 0x80 {
+			u := c&0x7f | uint64(b[p+1])<<7
+			*pos = p + 2
+			return int64(u>>1) ^ -int64(u&1), true
+		}
+	}
+	v, k := binary.Varint(b[min(p, len(b)):])
+	if k <= 0 {
+		return 0, false
+	}
+	*pos = p + k
+	return v, true
+}
+
+// flatVarint is flatVarlong for a value that must fit an int32.
+func flatVarint(b []byte, pos *int) (int32, bool) {
+	v, ok := flatVarlong(b, pos)
+	if !ok || v != int64(int32(v)) {
+		return 0, false
+	}
+	return int32(v), true
+}
+
+// flatSkip moves *pos n bytes on, if that stays within the record (which
+// ends at end; a varint read past it leaves no room even for n = 0).
+func flatSkip(pos *int, end, n int) bool {
+	if n > end-*pos {
+		return false
+	}
+	*pos += n
+	return true
 }
 
 // satAdd is a+b saturated to the int64 range (b may be negative; a >= 0
@@ -361,11 +506,17 @@ func (s *recStream) varlong() int64 {
 		return 0
 	}
 	// Most varints of a record (attributes aside: deltas, lengths, header
-	// count) fit one byte.
+	// count) fit one or two bytes.
 	if s.pos < s.end {
-		if c := s.buf[s.pos]; c < 0x80 {
+		c := uint64(s.buf[s.pos])
+		if c < 0x80 {
 			s.pos++
 			return int64(c>>1) ^ -int64(c&1)
+		}
+		if s.pos+1 < s.end && s.buf[s.pos+1] < 0x80 {
+			u := c&0x7f | uint64(s.buf[s.pos+1])<<7
+			s.pos += 2
+			return int64(u>>1) ^ -int64(u&1)
 		}
 	}
 	if s.end-s.pos < binary.MaxVarintLen64 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -305,8 +306,18 @@ func FuzzValidateRecords(f *testing.F) {
 		if err != nil {
 			return
 		}
-		o := ValidateOptions{NowMs: testNow, RequireKeys: len(b)%2 == 0, MaxDecompressedBytes: 1 << 20}
+		o := ValidateOptions{NowMs: testNow, RequireKeys: len(b)%2 == 0, MaxDecompressedBytes: 1 << 20,
+			CreateTime: len(b)%3 == 0, TimestampBeforeMaxMs: 1000, TimestampAfterMaxMs: 1000}
 		maxTs, err := ValidateRecords(b, &h, &o)
+		if h.Compression() == CompressionNone && !(o.CreateTime && h.LogAppendTime()) {
+			// The flat walker of uncompressed batches answers exactly as
+			// the stream walker of decompressed ones.
+			s := recStream{buf: b[HeaderSize:], end: len(b) - HeaderSize}
+			streamTs, streamErr := walkRecords(&s, &h, &o)
+			if streamTs != maxTs || fmt.Sprint(streamErr) != fmt.Sprint(err) {
+				t.Fatalf("flat walk: %d, %v; stream walk: %d, %v", maxTs, err, streamTs, streamErr)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrInvalidRecord) && !errors.Is(err, ErrInvalidTimestamp) {
 				t.Fatalf("unclassified error %v", err)
@@ -413,6 +424,89 @@ func TestWorkEstimate(t *testing.T) {
 	} {
 		if got := WorkEstimate(tc.b); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestWalkFlatMatchesStream mutates every byte of an uncompressed records
+// section (and cuts it at every length) and holds the flat walker of
+// uncompressed batches to the stream walker's answer, error text included.
+func TestWalkFlatMatchesStream(t *testing.T) {
+	recs := testRecords(6)
+	b := mustBuild(t, BuildOptions{}, recs)
+	h, err := Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := b[HeaderSize:]
+	check := func(what string, body []byte, h *Header, o *ValidateOptions) {
+		t.Helper()
+		flatTs, flatErr := walkFlat(body, h, o)
+		s := recStream{buf: body, end: len(body)}
+		streamTs, streamErr := walkRecords(&s, h, o)
+		if flatTs != streamTs || fmt.Sprint(flatErr) != fmt.Sprint(streamErr) {
+			t.Fatalf("%s: flat %d, %v; stream %d, %v", what, flatTs, flatErr, streamTs, streamErr)
+		}
+	}
+	opts := []ValidateOptions{
+		{NowMs: testNow},
+		{NowMs: testNow, RequireKeys: true, CreateTime: true, TimestampBeforeMaxMs: 2, TimestampAfterMaxMs: 2},
+	}
+	failures := 0
+	for oi := range opts {
+		o := &opts[oi]
+		check("intact", body, &h, o)
+		for cut := range len(body) {
+			check(fmt.Sprintf("cut at %d", cut), body[:cut], &h, o)
+		}
+		for i := range body {
+			for _, v := range []byte{0, 1, 2, 0x7f, 0x80, 0xfe, 0xff, body[i] + 1, body[i] - 1} {
+				m := bytes.Clone(body)
+				m[i] = v
+				check(fmt.Sprintf("byte %d = %#x", i, v), m, &h, o)
+				if _, err := walkFlat(m, &h, o); err != nil {
+					failures++
+				}
+			}
+		}
+		for _, count := range []int32{0, 1, 5, 7, 100} {
+			hc := h
+			hc.RecordCount = count
+			check(fmt.Sprintf("count %d", count), body, &hc, o)
+		}
+	}
+	if failures == 0 {
+		t.Fatal("no mutation was refused: the test does not reach the error paths")
+	}
+	t.Logf("%d of the mutations refused", failures)
+}
+
+// TestFlatVarlongMatchesVarint: the one- and two-byte fast paths decode
+// as encoding/binary does, whole or cut short.
+func TestFlatVarlongMatchesVarint(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	vals := []int64{0, -1, 1, 63, -64, 64, -65, 8191, -8192, 8192, math.MaxInt64, math.MinInt64}
+	for range 10000 {
+		vals = append(vals, r.Int64()>>r.IntN(64))
+	}
+	for _, v := range vals {
+		enc := binary.AppendVarint(nil, v)
+		for _, b := range [][]byte{enc, append(bytes.Clone(enc), 0x55), enc[:len(enc)-1]} {
+			pos := 0
+			got, ok := flatVarlong(b, &pos)
+			want, n := binary.Varint(b)
+			if ok != (n > 0) || (ok && (got != want || pos != n)) {
+				t.Fatalf("%x: flat %d, %v, pos %d; binary %d, %d", b, got, ok, pos, want, n)
+			}
+		}
+	}
+	// Overlong and unterminated encodings.
+	for _, b := range [][]byte{{0x80}, {0xff, 0xff}, bytes.Repeat([]byte{0xff}, 11), {0x80, 0x00}} {
+		pos := 0
+		got, ok := flatVarlong(b, &pos)
+		want, n := binary.Varint(b)
+		if ok != (n > 0) || (ok && (got != want || pos != n)) {
+			t.Fatalf("%x: flat %d, %v, pos %d; binary %d, %d", b, got, ok, pos, want, n)
 		}
 	}
 }
