@@ -15,11 +15,12 @@ import (
 // lz4.UncompressBlock. It checks what Kafka's KafkaLZ4BlockInputStream
 // checks (the magic, the descriptor's version and reserved bits, the
 // descriptor checksum, block sizes against the declared block maximum and
-// block checksums when the frame has them) and, unlike Kafka, the optional
-// content checksum too: Kafka's Java consumer ignores it, but librdkafka
-// and the Go clients (lz4 libraries that verify it) fail on a frame whose
-// content checksum is wrong, so storing one would poison the partition
-// for them.
+// block checksums when the frame has them). Like Kafka, it does not check
+// the optional content checksum (an xxHash32 of everything decoded, which
+// cost over half the validation of an lz4 batch); unlike Kafka, the
+// produce path then removes it from the frame (StripLZ4ContentChecksum),
+// because librdkafka and the Go clients check it and would fail on a
+// wrong one: what is stored decodes for every consumer.
 //
 // Frames whose blocks depend on earlier blocks (the linked block mode of
 // the reference library) go through lz4.Reader instead: a block may then
@@ -45,8 +46,44 @@ const (
 
 var errLZ4Linked = errors.New("lz4 frame with linked blocks")
 
-// lz4Piece is the most of a decoded block nextBlock hands out at once.
+// lz4Piece is the most of a decoded block nextBlock hands out at once:
+// pieces that stay in cache between their decoding and their walk.
 const lz4Piece = 32 << 10
+
+// StripLZ4ContentChecksum removes the content checksum from the LZ4 frame
+// of b, a batch ValidateRecords accepted, and returns the batch: b less
+// its last 4 bytes (the checksum, which a validated frame of independent
+// blocks ends with), with the frame's flag and descriptor checksum, the
+// batch length and the CRC rewritten. Any other batch is returned as it
+// is (frames of linked blocks are decoded by the lz4 package, which checks
+// the checksum). The validator does not check it (as Kafka does not), and
+// a stored frame without one decodes for every consumer, where a wrong one
+// would make librdkafka and the Go clients fail on the partition.
+func StripLZ4ContentChecksum(b []byte) []byte {
+	if len(b) < HeaderSize || b[magicOffset] != Magic ||
+		Compression(binary.BigEndian.Uint16(b[attributesOffset:])&compressionMask) != CompressionLZ4 {
+		return b
+	}
+	f := b[HeaderSize:]
+	if len(f) < 7 || binary.LittleEndian.Uint32(f) != lz4FrameMagic {
+		return b
+	}
+	flg := f[4]
+	desc := 2
+	if flg&lz4FlagContentSize != 0 {
+		desc += 8
+	}
+	// Magic, descriptor, its checksum, the end mark and the checksum.
+	if flg&lz4FlagContentSum == 0 || flg&lz4FlagIndependent == 0 || len(f) < 4+desc+1+4+4 {
+		return b
+	}
+	f[4] = flg &^ lz4FlagContentSum
+	f[4+desc] = byte(xxh32(f[4:4+desc]) >> 8)
+	b = b[:len(b)-4]
+	binary.BigEndian.PutUint32(b[batchLengthOffset:], uint32(len(b)-LengthFieldEnd))
+	binary.BigEndian.PutUint32(b[crcOffset:], crc32c(b[attributesOffset:]))
+	return b
+}
 
 // lz4Reader is a blockSource over one LZ4 frame, decoding one block at a
 // time into out (at most the frame's declared block size, 4 MiB).
@@ -60,7 +97,6 @@ type lz4Reader struct {
 	limit    int64  // most bytes the frame may decode to
 	total    int64
 	done     bool
-	content  xxh32Digest // of every decoded byte, when the frame has a content checksum
 }
 
 // reset parses the frame descriptor of data. It returns errLZ4Linked for
@@ -108,7 +144,6 @@ func (r *lz4Reader) reset(data []byte, limit int64) error {
 	}
 	r.flags = flg
 	r.in = data[4+desc+1:]
-	r.content.reset()
 	return nil
 }
 
@@ -121,13 +156,8 @@ func (r *lz4Reader) nextBlock() ([]byte, error) {
 			return nil, err
 		}
 	}
-	// A piece at a time, hashed as it is handed out: the walk that
-	// follows finds it still in cache (a whole 4 MiB block would not be).
 	b := r.out[r.pos:min(len(r.out), r.pos+lz4Piece)]
 	r.pos += len(b)
-	if r.flags&lz4FlagContentSum != 0 {
-		r.content.write(b)
-	}
 	return b, nil
 }
 
@@ -141,11 +171,10 @@ func (r *lz4Reader) next() error {
 	if word == 0 { // end mark
 		r.done = true
 		if r.flags&lz4FlagContentSum != 0 {
+			// Not checked (see the top of the file), but it must be there:
+			// StripLZ4ContentChecksum counts on the frame ending with it.
 			if len(r.in) < 4 {
 				return errors.New("lz4: content checksum truncated")
-			}
-			if r.content.sum() != binary.LittleEndian.Uint32(r.in) {
-				return errors.New("lz4: content checksum mismatch")
 			}
 			r.in = r.in[4:]
 		}

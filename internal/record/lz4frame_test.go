@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -135,10 +136,9 @@ func TestLZ4FrameRejects(t *testing.T) {
 		{"block checksum", mod(func(b []byte) []byte { b[7+4+10]++; return b }), 1 << 30, nil},
 		{"block over maximum", mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[7:], 64<<10+1); return b }), 1 << 30, nil},
 		{"over the limit", good, 100 << 10, ErrDecompressedTooLarge},
-		{"content checksum", func() []byte {
+		{"content checksum truncated", func() []byte {
 			f := lz4Frame(t, data, lz4.ChecksumOption(true))
-			f[len(f)-1]++
-			return f
+			return f[:len(f)-2]
 		}(), 1 << 30, nil},
 	}
 	for _, c := range cases {
@@ -216,4 +216,67 @@ func FuzzLZ4Frame(f *testing.F) {
 			t.Fatalf("decoded %d bytes, the reference reader %d different ones", len(got), len(want))
 		}
 	})
+}
+
+// TestStripLZ4ContentChecksum: a batch whose lz4 content checksum is
+// wrong passes the validator (as in Kafka) but fails the reference reader,
+// as it fails librdkafka and the Go clients; stripped, it validates and
+// decodes to the same records everywhere. Other batches are left alone.
+func TestStripLZ4ContentChecksum(t *testing.T) {
+	withSum := func(opts ...lz4.Option) []byte {
+		body := appendRawRecord(nil, 0, []byte("k"), []byte("v"))
+		for i := 1; i < 200; i++ {
+			body = appendRawRecord(body, int64(i), []byte(fmt.Sprint(i)), bytes.Repeat([]byte{byte(i)}, 10+i))
+		}
+		return rawBatch(uint16(CompressionLZ4), 200, lz4Frame(t, body, opts...))
+	}
+	good := withSum(lz4.ChecksumOption(true))
+	bad := bytes.Clone(good)
+	bad[len(bad)-1]++
+	putCRC(bad)
+	for name, b := range map[string][]byte{"right checksum": good, "wrong checksum": bad} {
+		t.Run(name, func(t *testing.T) {
+			b = bytes.Clone(b)
+			if _, err := validate(t, b, ValidateOptions{NowMs: testNow}); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			_, refErr := DecodeBatch(b)
+			if wrong := name == "wrong checksum"; wrong != (refErr != nil) {
+				t.Fatalf("reference reader on the original: %v", refErr)
+			}
+			s := StripLZ4ContentChecksum(b)
+			if len(s) != len(b)-4 {
+				t.Fatalf("stripped to %d bytes from %d", len(s), len(b))
+			}
+			h, err := Validate(s)
+			if err != nil {
+				t.Fatalf("stripped batch: %v", err)
+			}
+			if _, err := ValidateRecords(s, &h, &ValidateOptions{NowMs: testNow}); err != nil {
+				t.Fatalf("stripped batch records: %v", err)
+			}
+			bt, err := DecodeBatch(s)
+			if err != nil {
+				t.Fatalf("reference reader on the stripped batch: %v", err)
+			}
+			if len(bt.Records) != 200 || string(bt.Records[199].Key) != "199" {
+				t.Fatalf("stripped batch decodes to %d records", len(bt.Records))
+			}
+			if again := StripLZ4ContentChecksum(s); len(again) != len(s) {
+				t.Fatal("a second strip changed the batch")
+			}
+		})
+	}
+	linked := withSum(lz4.ChecksumOption(true), lz4.BlockSizeOption(lz4.Block64Kb))
+	linked = rawBatch(uint16(CompressionLZ4), 200, setLinked(linked[HeaderSize:]))
+	for name, b := range map[string][]byte{
+		"no checksum":   withSum(lz4.ChecksumOption(false)),
+		"linked blocks": linked,
+		"uncompressed":  mustBuild(t, BuildOptions{}, testRecords(3)),
+		"zstd":          mustBuild(t, BuildOptions{Compression: CompressionZstd}, testRecords(3)),
+	} {
+		if s := StripLZ4ContentChecksum(bytes.Clone(b)); !bytes.Equal(s, b) {
+			t.Errorf("%s: changed", name)
+		}
+	}
 }

@@ -93,8 +93,10 @@ func targetCodec(compressionType string) (c record.Compression, ok bool) {
 // validateProduce checks records, a produce request's bytes for one
 // partition, against the log config cfg at time now (ms). It may rewrite
 // batch headers in place (a max timestamp that disagrees with the
-// records) and returns the bytes to append: records itself, or new bytes
-// when compression.type made the broker recompress. Errors wrap
+// records) and returns the bytes to append: records itself (shortened by
+// the content checksum of its lz4 batch, rewritten in place), or new
+// bytes when compression.type made the broker recompress or records holds
+// several batches to strip. Errors wrap
 // storage's sentinels (CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP,
 // MESSAGE_TOO_LARGE, UNSUPPORTED_FOR_MESSAGE_FORMAT).
 func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, error) {
@@ -108,6 +110,10 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 	}
 	target, recompress := targetCodec(cfg.CompressionType)
 	rewrite := false
+	// lz4 batches kept as sent lose their content checksum (see
+	// record.StripLZ4ContentChecksum); single: records is one batch (as a
+	// Produce v3+ partition is), shortened in place.
+	strip, single := false, false
 	err := record.Split(records, func(b []byte, h record.Header) error {
 		if len(b) > int(cfg.MaxMessageBytes) {
 			return fmt.Errorf("%w: batch of %d bytes > max.message.bytes %d", storage.ErrMessageTooLarge, len(b), cfg.MaxMessageBytes)
@@ -121,21 +127,29 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 		}
 		if recompress && h.Compression() != target {
 			rewrite = true
-		} else if !h.LogAppendTime() && maxTs != h.MaxTimestamp {
+			return nil
+		}
+		if !h.LogAppendTime() && maxTs != h.MaxTimestamp {
 			record.SetMaxTimestamp(b, maxTs)
+		}
+		if h.Compression() == record.CompressionLZ4 {
+			strip, single = true, len(b) == len(records)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, produceError(err)
 	}
-	if !rewrite {
+	if !rewrite && (!strip || single) {
+		if strip {
+			records = record.StripLZ4ContentChecksum(records)
+		}
 		return records, nil
 	}
 	out := make([]byte, 0, len(records))
 	err = record.Split(records, func(b []byte, h record.Header) error {
-		if h.Compression() == target {
-			out = append(out, b...)
+		if !recompress || h.Compression() == target {
+			out = append(out, record.StripLZ4ContentChecksum(b)...)
 			return nil
 		}
 		nb, err := record.Recompress(b, target, cfg.CompressionLevel)
