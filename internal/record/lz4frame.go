@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 
 	"github.com/pierrec/lz4/v4"
@@ -96,6 +97,7 @@ type lz4Reader struct {
 	pos      int    // out[pos:] is not yet read
 	limit    int64  // most bytes the frame may decode to
 	total    int64
+	size     int64 // the content size the descriptor declares; -1: none
 	done     bool
 }
 
@@ -144,6 +146,12 @@ func (r *lz4Reader) reset(data []byte, limit int64) error {
 	}
 	r.flags = flg
 	r.in = data[4+desc+1:]
+	r.size = -1
+	if flg&lz4FlagContentSize != 0 {
+		// Checked at the end, as the lz4 libraries of librdkafka and the
+		// Go clients check it (Kafka's Java reader skips it).
+		r.size = int64(min(binary.LittleEndian.Uint64(data[6:14]), math.MaxInt64))
+	}
 	return nil
 }
 
@@ -180,6 +188,9 @@ func (r *lz4Reader) next() error {
 		}
 		if len(r.in) != 0 {
 			return fmt.Errorf("lz4: %d bytes after the frame's end", len(r.in))
+		}
+		if r.size >= 0 && r.size != r.total {
+			return fmt.Errorf("lz4: the frame declares %d bytes of content and decodes to %d", r.size, r.total)
 		}
 		r.out, r.pos = nil, 0
 		return nil

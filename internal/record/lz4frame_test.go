@@ -136,6 +136,12 @@ func TestLZ4FrameRejects(t *testing.T) {
 		{"block checksum", mod(func(b []byte) []byte { b[7+4+10]++; return b }), 1 << 30, nil},
 		{"block over maximum", mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[7:], 64<<10+1); return b }), 1 << 30, nil},
 		{"over the limit", good, 100 << 10, ErrDecompressedTooLarge},
+		{"content size", func() []byte {
+			f := lz4Frame(t, data, lz4.SizeOption(uint64(len(data))))
+			binary.LittleEndian.PutUint64(f[6:], uint64(len(data)+1))
+			f[14] = byte(xxh32(f[4:14]) >> 8)
+			return f
+		}(), 1 << 30, nil},
 		{"content checksum truncated", func() []byte {
 			f := lz4Frame(t, data, lz4.ChecksumOption(true))
 			return f[:len(f)-2]
@@ -202,6 +208,8 @@ func FuzzLZ4Frame(f *testing.F) {
 	f.Add(lz4Frame(f, []byte("samsa samsa samsa samsa samsa")))
 	f.Add(lz4Frame(f, mixedData(70<<10, 1), lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockChecksumOption(true)))
 	f.Add(setLinked(lz4Frame(f, mixedData(1000, 2))))
+	f.Add(lz4Frame(f, mixedData(90<<10, 3), lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(true)))
+	f.Add(lz4Frame(f, mixedData(500, 4), lz4.ChecksumOption(true), lz4.SizeOption(500)))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		const limit = 1 << 20
 		got, err := decodeLZ4(frame, limit)
@@ -214,6 +222,14 @@ func FuzzLZ4Frame(f *testing.F) {
 		want, rerr := io.ReadAll(io.LimitReader(lz4.NewReader(bytes.NewReader(frame)), limit+1))
 		if rerr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("decoded %d bytes, the reference reader %d different ones", len(got), len(want))
+		}
+		// What the validator accepts, once its content checksum (never
+		// checked) is stripped, the reference reader (which checks it)
+		// decodes to the same bytes.
+		stripped := StripLZ4ContentChecksum(rawBatch(uint16(CompressionLZ4), 1, frame))[HeaderSize:]
+		want, rerr = io.ReadAll(io.LimitReader(lz4.NewReader(bytes.NewReader(stripped)), limit+1))
+		if rerr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("stripped frame: reference reader %v, %d bytes against %d", rerr, len(want), len(got))
 		}
 	})
 }
