@@ -462,12 +462,8 @@ func (s *recStream) fillBlocks(n int) bool {
 			if s.srcErr != nil {
 				return false
 			}
-			if rem := s.end - s.pos; rem > 0 {
-				// The next block overwrites this one's buffer.
-				s.base += int64(s.pos)
-				copy(s.stitch, s.buf[s.pos:s.end])
-				s.buf, s.pos, s.end = s.stitch[:rem], 0, rem
-			}
+			// The next block overwrites this one's buffer.
+			s.keepRest()
 			b, err := s.blocks.nextBlock()
 			if s.total += int64(len(b)); s.total > s.limit {
 				err = ErrDecompressedTooLarge
@@ -485,14 +481,22 @@ func (s *recStream) fillBlocks(n int) bool {
 			s.pending = nil
 			continue
 		}
-		rem := s.end - s.pos
-		s.base += int64(s.pos)
-		copy(s.stitch, s.buf[s.pos:s.end])
+		rem := s.keepRest()
 		k := copy(s.stitch[rem:], s.pending)
 		s.pending = s.pending[k:]
-		s.buf, s.pos, s.end = s.stitch[:rem+k], 0, rem+k
+		s.buf, s.end = s.stitch[:rem+k], rem+k
 	}
 	return true
+}
+
+// keepRest moves the unread bytes of buf (fewer than fill asks for) to
+// the start of stitch, which becomes buf, and returns how many they are.
+func (s *recStream) keepRest() int {
+	rem := s.end - s.pos
+	s.base += int64(s.pos)
+	copy(s.stitch, s.buf[s.pos:s.end])
+	s.buf, s.pos, s.end = s.stitch[:rem], 0, rem
+	return rem
 }
 
 func (s *recStream) setErr() {
@@ -505,29 +509,14 @@ func (s *recStream) varlong() int64 {
 	if s.err != nil {
 		return 0
 	}
-	// Most varints of a record (attributes aside: deltas, lengths, header
-	// count) fit one or two bytes.
-	if s.pos < s.end {
-		c := uint64(s.buf[s.pos])
-		if c < 0x80 {
-			s.pos++
-			return int64(c>>1) ^ -int64(c&1)
-		}
-		if s.pos+1 < s.end && s.buf[s.pos+1] < 0x80 {
-			u := c&0x7f | uint64(s.buf[s.pos+1])<<7
-			s.pos += 2
-			return int64(u>>1) ^ -int64(u&1)
-		}
-	}
 	if s.end-s.pos < binary.MaxVarintLen64 {
 		s.fill(binary.MaxVarintLen64)
 	}
-	v, n := binary.Varint(s.buf[s.pos:s.end])
-	if n <= 0 {
+	v, ok := flatVarlong(s.buf[:s.end], &s.pos)
+	if !ok {
 		s.setErr()
 		return 0
 	}
-	s.pos += n
 	return v
 }
 
@@ -643,13 +632,11 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		src = in.gz
 	case CompressionSnappy:
 		in.sn.reset(data, limit)
-		in.s = recStream{blocks: &in.sn, stitch: in.stitch[:], limit: limit}
-		return &in.s, nil
+		return in.stream(nil, &in.sn, limit), nil
 	case CompressionLZ4:
 		err := in.lzf.reset(data, limit)
 		if err == nil {
-			in.s = recStream{blocks: &in.lzf, stitch: in.stitch[:], limit: limit}
-			return &in.s, nil
+			return in.stream(nil, &in.lzf, limit), nil
 		}
 		if !errors.Is(err, errLZ4Linked) {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -673,8 +660,19 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		}
 		src = in.zd
 	}
-	in.s = recStream{buf: in.window, src: src, limit: limit}
-	return &in.s, nil
+	return in.stream(src, nil, limit), nil
+}
+
+// stream starts the pooled recStream over src (read through the window)
+// or blocks (read where they lie).
+func (in *inflater) stream(src io.Reader, blocks blockSource, limit int64) *recStream {
+	in.s = recStream{src: src, blocks: blocks, limit: limit}
+	if src != nil {
+		in.s.buf = in.window
+	} else {
+		in.s.stitch = in.stitch[:]
+	}
+	return &in.s
 }
 
 // snappyReader decompresses a raw snappy block or xerial framing (see
