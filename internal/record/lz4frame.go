@@ -19,7 +19,7 @@ import (
 // block checksums when the frame has them). Like Kafka, it does not check
 // the optional content checksum (an xxHash32 of everything decoded, which
 // cost over half the validation of an lz4 batch); unlike Kafka, the
-// produce path then removes it from the frame (StripLZ4ContentChecksum),
+// produce path then removes it from the frame (StripContentChecksum),
 // because librdkafka and the Go clients check it and would fail on a
 // wrong one: what is stored decodes for every consumer.
 //
@@ -51,20 +51,13 @@ var errLZ4Linked = errors.New("lz4 frame with linked blocks")
 // pieces that stay in cache between their decoding and their walk.
 const lz4Piece = 32 << 10
 
-// StripLZ4ContentChecksum removes the content checksum from the LZ4 frame
-// of b, a batch ValidateRecords accepted, and returns the batch: b less
-// its last 4 bytes (the checksum, which a validated frame of independent
-// blocks ends with), with the frame's flag and descriptor checksum, the
-// batch length and the CRC rewritten. Any other batch is returned as it
-// is (frames of linked blocks are decoded by the lz4 package, which checks
-// the checksum). The validator does not check it (as Kafka does not), and
-// a stored frame without one decodes for every consumer, where a wrong one
-// would make librdkafka and the Go clients fail on the partition.
-func StripLZ4ContentChecksum(b []byte) []byte {
-	if len(b) < HeaderSize || b[magicOffset] != Magic ||
-		Compression(binary.BigEndian.Uint16(b[attributesOffset:])&compressionMask) != CompressionLZ4 {
-		return b
-	}
+// stripLZ4ContentChecksum removes the content checksum from the LZ4
+// frame of b, an lz4 batch ValidateRecords accepted (see
+// StripContentChecksum): the frame's flag and descriptor checksum are
+// rewritten and its last 4 bytes (the checksum, which a validated frame of
+// independent blocks ends with) dropped. Frames of linked blocks are left
+// alone: the lz4 package decoded them, checking the checksum.
+func stripLZ4ContentChecksum(b []byte) []byte {
 	f := b[HeaderSize:]
 	if len(f) < 7 || binary.LittleEndian.Uint32(f) != lz4FrameMagic {
 		return b
@@ -80,10 +73,7 @@ func StripLZ4ContentChecksum(b []byte) []byte {
 	}
 	f[4] = flg &^ lz4FlagContentSum
 	f[4+desc] = byte(xxh32(f[4:4+desc]) >> 8)
-	b = b[:len(b)-4]
-	binary.BigEndian.PutUint32(b[batchLengthOffset:], uint32(len(b)-LengthFieldEnd))
-	binary.BigEndian.PutUint32(b[crcOffset:], crc32c(b[attributesOffset:]))
-	return b
+	return dropTail(b, 4)
 }
 
 // lz4Reader is a blockSource over one LZ4 frame, decoding one block at a
@@ -180,7 +170,7 @@ func (r *lz4Reader) next() error {
 		r.done = true
 		if r.flags&lz4FlagContentSum != 0 {
 			// Not checked (see the top of the file), but it must be there:
-			// StripLZ4ContentChecksum counts on the frame ending with it.
+			// stripLZ4ContentChecksum counts on the frame ending with it.
 			if len(r.in) < 4 {
 				return errors.New("lz4: content checksum truncated")
 			}

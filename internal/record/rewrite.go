@@ -75,6 +75,40 @@ func SetMaxTimestamp(b []byte, ts int64) {
 	binary.BigEndian.PutUint32(b[crcOffset:], crc32.Checksum(b[attributesOffset:], castagnoli))
 }
 
+// StripContentChecksum removes the content checksum from the lz4 or zstd
+// frame of b, a batch ValidateRecords accepted, and returns the batch: b
+// less the 4 bytes of the checksum, with the frame's descriptor, the batch
+// length and the CRC rewritten. The validator does not check that
+// checksum when it can be removed (lz4: as Kafka does not; zstd: when the
+// records are one frame ending with it), and a frame without one decodes
+// for every consumer, where a wrong one would make librdkafka and the Go
+// clients fail on the partition. The batch CRC-32C still covers every
+// stored byte. Any other batch is returned as it is.
+func StripContentChecksum(b []byte) []byte {
+	if len(b) < HeaderSize || b[magicOffset] != Magic {
+		return b
+	}
+	switch Compression(binary.BigEndian.Uint16(b[attributesOffset:]) & compressionMask) {
+	case CompressionLZ4:
+		return stripLZ4ContentChecksum(b)
+	case CompressionZstd:
+		if f := b[HeaderSize:]; zstdSumFrame(f) {
+			f[4] &^= zstdFlagContentSum
+			return dropTail(b, 4)
+		}
+	}
+	return b
+}
+
+// dropTail shortens the batch b by its last n bytes and rewrites its
+// length and CRC.
+func dropTail(b []byte, n int) []byte {
+	b = b[:len(b)-n]
+	binary.BigEndian.PutUint32(b[batchLengthOffset:], uint32(len(b)-LengthFieldEnd))
+	binary.BigEndian.PutUint32(b[crcOffset:], crc32c(b[attributesOffset:]))
+	return b
+}
+
 func rewrite(h Header, recs []Record, xerial bool, level int) ([]byte, error) {
 	var body []byte
 	if len(recs) == 0 {

@@ -589,7 +589,8 @@ type inflater struct {
 	gz     *gzip.Reader
 	lz     *lz4.Reader // frames of linked blocks only
 	lzf    lz4Reader
-	zd     *zstd.Decoder
+	zd     *zstd.Decoder // checks the content checksum
+	zdSkip *zstd.Decoder // does not: for frames StripContentChecksum strips
 	sn     snappyReader
 	s      recStream
 	stitch [stitchSize]byte
@@ -602,8 +603,10 @@ const maxPooledSnappy = 4 << 20
 
 func (in *inflater) release() {
 	in.br.Reset(nil)
-	if in.zd != nil {
-		_ = in.zd.Reset(nil)
+	for _, d := range [...]*zstd.Decoder{in.zd, in.zdSkip} {
+		if d != nil {
+			_ = d.Reset(nil)
+		}
 	}
 	if in.lz != nil {
 		in.lz.Reset(nil)
@@ -647,20 +650,37 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		in.lz.Reset(&in.br)
 		src = in.lz
 	case CompressionZstd:
-		if in.zd == nil {
-			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow),
-				zstd.WithDecoderMaxMemory(maxZstdWindow), zstd.WithDecodeBuffersBelow(0))
-			if err != nil {
-				return nil, err
-			}
-			in.zd = d
+		// A single frame ending with its content checksum is decoded
+		// without checking it: the produce path strips it (see
+		// zstdframe.go).
+		d, err := in.zstd(zstdSumFrame(data))
+		if err != nil {
+			return nil, err
 		}
-		if err := in.zd.Reset(&in.br); err != nil {
+		if err := d.Reset(&in.br); err != nil {
 			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}
-		src = in.zd
+		src = d
 	}
 	return in.stream(src, nil, limit), nil
+}
+
+// zstd returns the inflater's zstd decoder that skips the content
+// checksum or the one that checks it, created on first use.
+func (in *inflater) zstd(skipSum bool) (*zstd.Decoder, error) {
+	d := &in.zd
+	if skipSum {
+		d = &in.zdSkip
+	}
+	if *d == nil {
+		nd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow),
+			zstd.WithDecoderMaxMemory(maxZstdWindow), zstd.WithDecodeBuffersBelow(0), zstd.IgnoreChecksum(skipSum))
+		if err != nil {
+			return nil, err
+		}
+		*d = nd
+	}
+	return *d, nil
 }
 
 // stream starts the pooled recStream over src (read through the window)

@@ -287,36 +287,40 @@ func TestReplicaAppendRecompresses(t *testing.T) {
 	}
 }
 
-// TestReplicaAppendStripsLZ4ContentChecksum: an lz4 batch is stored
-// without its content checksum, so a wrong one (which Kafka stores, and
-// librdkafka and the Go clients then fail on) cannot poison the
+// TestReplicaAppendStripsContentChecksum: lz4 and zstd batches are stored
+// without their content checksum, so a wrong one (which Kafka stores for
+// lz4, and librdkafka and the Go clients then fail on) cannot poison the
 // partition; the stored batch decodes to the producer's records.
-func TestReplicaAppendStripsLZ4ContentChecksum(t *testing.T) {
-	now := time.Now().UnixMilli()
-	recs := []record.Record{{Timestamp: now, Key: []byte("a"), Value: []byte("x")}, {Timestamp: now + 1, Value: []byte("y")}}
-	in := buildBatch(t, record.BuildOptions{Compression: record.CompressionLZ4}, recs...)
-	in[len(in)-1]++ // the content checksum: the frame's last byte
-	binary.BigEndian.PutUint32(in[17:], crc32.Checksum(in[21:], crc32.MakeTable(crc32.Castagnoli)))
-	if _, err := record.DecodeBatch(in); err == nil {
-		t.Fatal("the reference lz4 reader accepts a wrong content checksum: the test proves nothing")
-	}
-	p := testPartition(t, nil)
-	if _, err := p.Append(in, -1); err != nil {
-		t.Fatal(err)
-	}
-	stored, err := p.log.Read(0, 1<<20, p.log.LogEndOffset(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bt, err := record.DecodeBatch(stored)
-	if err != nil {
-		t.Fatalf("stored batch: %v", err)
-	}
-	if bt.Compression() != record.CompressionLZ4 || len(bt.Records) != 2 || string(bt.Records[1].Value) != "y" {
-		t.Fatalf("stored %+v", bt)
-	}
-	if len(stored) != len(in)-4 {
-		t.Fatalf("stored %d bytes, sent %d: want the 4-byte checksum gone", len(stored), len(in))
+func TestReplicaAppendStripsContentChecksum(t *testing.T) {
+	for _, c := range []record.Compression{record.CompressionLZ4, record.CompressionZstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			now := time.Now().UnixMilli()
+			recs := []record.Record{{Timestamp: now, Key: []byte("a"), Value: []byte("x")}, {Timestamp: now + 1, Value: []byte("y")}}
+			in := buildBatch(t, record.BuildOptions{Compression: c}, recs...)
+			in[len(in)-1]++ // the content checksum: the frame's last byte
+			binary.BigEndian.PutUint32(in[17:], crc32.Checksum(in[21:], crc32.MakeTable(crc32.Castagnoli)))
+			if _, err := record.DecodeBatch(in); err == nil {
+				t.Fatal("the reference reader accepts a wrong content checksum: the test proves nothing")
+			}
+			p := testPartition(t, nil)
+			if _, err := p.Append(in, -1); err != nil {
+				t.Fatal(err)
+			}
+			stored, err := p.log.Read(0, 1<<20, p.log.LogEndOffset(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bt, err := record.DecodeBatch(stored)
+			if err != nil {
+				t.Fatalf("stored batch: %v", err)
+			}
+			if bt.Compression() != c || len(bt.Records) != 2 || string(bt.Records[1].Value) != "y" {
+				t.Fatalf("stored %+v", bt)
+			}
+			if len(stored) != len(in)-4 {
+				t.Fatalf("stored %d bytes, sent %d: want the 4-byte checksum gone", len(stored), len(in))
+			}
+		})
 	}
 }
 

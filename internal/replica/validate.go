@@ -110,8 +110,8 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 	}
 	target, recompress := targetCodec(cfg.CompressionType)
 	rewrite := false
-	// lz4 batches kept as sent lose their content checksum (see
-	// record.StripLZ4ContentChecksum); single: records is one batch (as a
+	// lz4 and zstd batches kept as sent lose their content checksum (see
+	// record.StripContentChecksum); single: records is one batch (as a
 	// Produce v3+ partition is), shortened in place.
 	strip, single := false, false
 	err := record.Split(records, func(b []byte, h record.Header) error {
@@ -132,7 +132,7 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 		if !h.LogAppendTime() && maxTs != h.MaxTimestamp {
 			record.SetMaxTimestamp(b, maxTs)
 		}
-		if h.Compression() == record.CompressionLZ4 {
+		if c := h.Compression(); c == record.CompressionLZ4 || c == record.CompressionZstd {
 			strip, single = true, len(b) == len(records)
 		}
 		return nil
@@ -142,14 +142,14 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 	}
 	if !rewrite && (!strip || single) {
 		if strip {
-			records = record.StripLZ4ContentChecksum(records)
+			records = record.StripContentChecksum(records)
 		}
 		return records, nil
 	}
 	out := make([]byte, 0, len(records))
 	err = record.Split(records, func(b []byte, h record.Header) error {
 		if !recompress || h.Compression() == target {
-			out = append(out, record.StripLZ4ContentChecksum(b)...)
+			out = append(out, record.StripContentChecksum(b)...)
 			return nil
 		}
 		nb, err := record.Recompress(b, target, cfg.CompressionLevel)

@@ -1,0 +1,73 @@
+package record
+
+import "encoding/binary"
+
+// This file reads the headers of the zstd frame a Kafka batch carries
+// (RFC 8878 §3.1.1) without decoding it: enough to know whether a batch's
+// records are exactly one frame that ends with a content checksum. The
+// validator decodes such a frame without checking that checksum (an
+// xxHash64 of everything decoded, which cost more than the decoding itself
+// on batches of repetitive records), and the produce path then removes it
+// from the frame (StripContentChecksum), as it does lz4's: what is stored
+// has no checksum a consumer could find wrong. Any other zstd data
+// (several frames, skippable frames, a frame without checksum) is decoded
+// with the checksum checked, as before.
+
+const (
+	zstdFrameMagic = 0xFD2FB528
+
+	// Frame header descriptor bits.
+	zstdFlagSingleSegment = 1 << 5
+	zstdFlagReserved      = 1 << 3
+	zstdFlagContentSum    = 1 << 2
+
+	// Block types (block header bits 1-2).
+	zstdBlockRLE      = 1
+	zstdBlockReserved = 3
+)
+
+// zstdSumFrame says whether data is, by its headers, exactly one zstd
+// frame whose descriptor sets the content checksum flag: the frame's last
+// block is followed by the 4 bytes of the checksum and nothing else. It
+// walks the block headers only; whether the blocks decode is the
+// decoder's to say.
+func zstdSumFrame(data []byte) bool {
+	if len(data) < 5 || binary.LittleEndian.Uint32(data) != zstdFrameMagic {
+		return false
+	}
+	fhd := data[4]
+	if fhd&zstdFlagContentSum == 0 || fhd&zstdFlagReserved != 0 {
+		return false
+	}
+	pos := 5
+	if fhd&zstdFlagSingleSegment == 0 {
+		pos++ // the window descriptor
+	}
+	pos += [4]int{0, 1, 2, 4}[fhd&3] // the dictionary id
+	fcs := [4]int{0, 2, 4, 8}[fhd>>6]
+	if fcs == 0 && fhd&zstdFlagSingleSegment != 0 {
+		fcs = 1
+	}
+	pos += fcs
+	for { // every round moves pos on by 3 bytes at least
+		if len(data)-pos < 3 {
+			return false
+		}
+		bh := uint32(data[pos]) | uint32(data[pos+1])<<8 | uint32(data[pos+2])<<16
+		pos += 3
+		size := int(bh >> 3)
+		switch bh >> 1 & 3 {
+		case zstdBlockRLE:
+			size = 1 // one byte, repeated size times
+		case zstdBlockReserved:
+			return false
+		}
+		if size > len(data)-pos {
+			return false
+		}
+		pos += size
+		if bh&1 != 0 { // the last block
+			return len(data)-pos == 4
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// zstdFrame compresses data into one frame with the reference encoder:
+// whole (EncodeAll, which declares the content size) or streamed (which
+// does not).
+func zstdFrame(t testing.TB, data []byte, streamed bool, opts ...zstd.EOption) []byte {
+	t.Helper()
+	opts = append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)
+	if !streamed {
+		e, err := zstd.NewWriter(nil, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		return e.EncodeAll(data, nil)
+	}
+	var b bytes.Buffer
+	w, err := zstd.NewWriter(&b, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(data) > 0 {
+		n := min(len(data), 10_000)
+		if _, err := w.Write(data[:n]); err != nil {
+			t.Fatal(err)
+		}
+		data = data[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestZstdSumFrame: the header walk finds exactly the single frames with
+// a content checksum among what the reference encoder writes (single
+// segment or not, raw, RLE and compressed blocks, one block or many) and
+// refuses every prefix of them, anything after them and frames without
+// a checksum.
+func TestZstdSumFrame(t *testing.T) {
+	skippable := []byte{0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 'a', 'b', 'c'}
+	for _, tc := range []struct {
+		name     string
+		data     []byte
+		streamed bool
+		sum      bool
+	}{
+		{"small", []byte("samsa samsa samsa"), false, true},
+		{"empty", nil, false, false}, // the encoder writes no checksum for nothing
+		{"mixed many blocks", mixedData(600<<10, 1), false, true},
+		{"mixed streamed", mixedData(300<<10, 2), true, true},
+		{"zeros", make([]byte, 400<<10), false, true},
+		{"zeros streamed", make([]byte, 400<<10), true, true},
+		{"no checksum", mixedData(200<<10, 3), false, false},
+		{"no checksum streamed", mixedData(200<<10, 4), true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := zstdFrame(t, tc.data, tc.streamed, zstd.WithEncoderCRC(tc.sum))
+			if got := zstdSumFrame(f); got != tc.sum {
+				t.Fatalf("zstdSumFrame = %v on a frame of %d bytes", got, len(f))
+			}
+			if !tc.sum {
+				return
+			}
+			for n := range len(f) {
+				if zstdSumFrame(f[:n]) {
+					t.Fatalf("the %d-byte prefix of a %d-byte frame passes", n, len(f))
+				}
+			}
+			for name, more := range map[string][]byte{
+				"a byte after": append(bytes.Clone(f), 0),
+				"two frames":   append(bytes.Clone(f), f...),
+				"skippable":    append(bytes.Clone(skippable), f...),
+			} {
+				if zstdSumFrame(more) {
+					t.Errorf("%s: passes", name)
+				}
+			}
+			// Stripped, the frame decodes to the same bytes with the
+			// checking decoder.
+			s := bytes.Clone(f)
+			s[4] &^= zstdFlagContentSum
+			s = s[:len(s)-4]
+			got, err := decodeZstd(s)
+			if err != nil || !bytes.Equal(got, tc.data) {
+				t.Fatalf("stripped frame: %v, %d bytes of %d", err, len(got), len(tc.data))
+			}
+		})
+	}
+}
+
+// zstdBatch is a batch of n records whose records are compressed by
+// the reference encoder into frames (one per part, split by records).
+func zstdBatch(t testing.TB, n, parts int, opts ...zstd.EOption) []byte {
+	t.Helper()
+	var frames []byte
+	per := n / parts
+	for p := range parts {
+		var body []byte
+		for i := p * per; i < (p+1)*per || (p == parts-1 && i < n); i++ {
+			body = appendRawRecord(body, int64(i), []byte(fmt.Sprint(i)), bytes.Repeat([]byte{byte(i)}, 10+i))
+		}
+		frames = append(frames, zstdFrame(t, body, false, opts...)...)
+	}
+	return rawBatch(uint16(CompressionZstd), int32(n), frames)
+}
+
+// TestStripZstdContentChecksum: a single-frame zstd batch with a wrong
+// content checksum passes the validator but fails the reference reader;
+// stripped, it validates and decodes to the same records everywhere. A
+// batch of two frames is checked, wrong checksum refused, and left alone,
+// as is a frame without checksum.
+func TestStripZstdContentChecksum(t *testing.T) {
+	wrong := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		b[len(b)-1]++
+		putCRC(b)
+		return b
+	}
+	good := zstdBatch(t, 200, 1)
+	for name, b := range map[string][]byte{"right checksum": good, "wrong checksum": wrong(good)} {
+		t.Run(name, func(t *testing.T) {
+			b = bytes.Clone(b)
+			if _, err := validate(t, b, ValidateOptions{NowMs: testNow}); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if _, refErr := DecodeBatch(b); (name == "wrong checksum") != (refErr != nil) {
+				t.Fatalf("reference reader on the original: %v", refErr)
+			}
+			s := StripContentChecksum(b)
+			if len(s) != len(b)-4 {
+				t.Fatalf("stripped to %d bytes from %d", len(s), len(b))
+			}
+			if _, err := validate(t, s, ValidateOptions{NowMs: testNow}); err != nil {
+				t.Fatalf("stripped batch: %v", err)
+			}
+			bt, err := DecodeBatch(s)
+			if err != nil {
+				t.Fatalf("reference reader on the stripped batch: %v", err)
+			}
+			if len(bt.Records) != 200 || string(bt.Records[199].Key) != "199" {
+				t.Fatalf("stripped batch decodes to %d records", len(bt.Records))
+			}
+			if again := StripContentChecksum(bytes.Clone(s)); !bytes.Equal(again, s) {
+				t.Fatal("a second strip changed the batch")
+			}
+		})
+	}
+	two := zstdBatch(t, 200, 2)
+	if _, err := validate(t, bytes.Clone(two), ValidateOptions{NowMs: testNow}); err != nil {
+		t.Fatalf("two frames: %v", err)
+	}
+	if _, err := validate(t, wrong(two), ValidateOptions{NowMs: testNow}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("two frames, the second's checksum wrong: %v, want ErrCorrupt", err)
+	}
+	for name, b := range map[string][]byte{"two frames": two, "no checksum": zstdBatch(t, 200, 1, zstd.WithEncoderCRC(false))} {
+		if s := StripContentChecksum(bytes.Clone(b)); !bytes.Equal(s, b) {
+			t.Errorf("%s: changed", name)
+		}
+	}
+	// The header walk may not be fooled by a frame that is cut short: the
+	// decoder then refuses it whichever decoder runs.
+	cut := bytes.Clone(good)
+	cut = cut[:len(cut)-5]
+	binary.BigEndian.PutUint32(cut[batchLengthOffset:], uint32(len(cut)-LengthFieldEnd))
+	putCRC(cut)
+	if _, err := validate(t, cut, ValidateOptions{NowMs: testNow}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("cut frame: %v, want ErrCorrupt", err)
+	}
+}
+
+// FuzzZstdSumFrame walks arbitrary bytes as a frame: never a panic, and a
+// frame it passes that the validator's decoder (which then skips the
+// checksum) decodes, once stripped, decodes to the same bytes with the
+// checking decoder.
+func FuzzZstdSumFrame(f *testing.F) {
+	f.Add(zstdFrame(f, []byte("samsa samsa samsa samsa"), false))
+	f.Add(zstdFrame(f, mixedData(300<<10, 5), true))
+	f.Add(zstdFrame(f, make([]byte, 200<<10), false))
+	var in inflater // one decoder for every input: creating one is slow
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if !zstdSumFrame(frame) {
+			return
+		}
+		d, err := in.zstd(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reset(bytes.NewReader(frame)); err != nil {
+			return
+		}
+		got, err := io.ReadAll(io.LimitReader(d, 1<<20))
+		if err != nil || len(got) == 1<<20 {
+			return
+		}
+		stripped := bytes.Clone(frame)
+		stripped[4] &^= zstdFlagContentSum
+		want, err := decodeZstd(stripped[:len(stripped)-4])
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("stripped frame: checking decoder %v, %d bytes against %d", err, len(want), len(got))
+		}
+	})
+}
