@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // electSetup creates topic "e" (3 partitions, replication factor 3) on
@@ -68,7 +69,7 @@ func bounceAway(ctx context.Context, t *testing.T, c *testCluster, victim, asker
 }
 
 // TestClusterElectLeadersPreferredAfterRestart: a broker restarts, its
-// leadership has moved away; kadm's ElectLeaders (preferred), sent to a
+// leadership has moved away; an ElectLeaders (preferred) sent to a
 // broker that is not the controller, moves it back (the asker's
 // metadata shows it when the answer arrives); asked again the answer is
 // ELECTION_NOT_NEEDED; an unclean election of a led partition is not
@@ -81,21 +82,28 @@ func TestClusterElectLeadersPreferredAfterRestart(t *testing.T) {
 	_, epochBefore, _ := partitionState(ctx, t, c, asker, "e", part)
 	bounceAway(ctx, t, c, victim, asker, part)
 
-	adm := kadm.NewClient(c.client(asker))
-	set := kadm.TopicsSet{"e": {part: {}}}
-	rs, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	// Sent to the asker itself: kadm would send it to the controller the
+	// metadata names, whose answer does not wait for other brokers.
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.TimeoutMillis = 30_000
+	rt := kmsg.NewElectLeadersRequestTopic()
+	rt.Topic, rt.Partitions = "e", []int32{part}
+	req.Topics = append(req.Topics, rt)
+	kr, err := c.client(asker).Broker(int(asker)).Request(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := rs["e"][part]; r.Err != nil {
-		t.Fatalf("preferred election of e-%d: %v %s", part, r.Err, r.ErrMessage)
+	if resp := kr.(*kmsg.ElectLeadersResponse); len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("preferred election of e-%d via %d: %+v", part, asker, resp)
 	}
 	leader, epoch, _ := partitionState(ctx, t, c, asker, "e", part)
 	if leader != victim || epoch <= epochBefore+1 {
 		t.Fatalf("after the election: leader %d epoch %d; want %d, epoch past %d", leader, epoch, victim, epochBefore+1)
 	}
 
-	rs, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	adm := kadm.NewClient(c.client(asker))
+	set := kadm.TopicsSet{"e": {part: {}}}
+	rs, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
 	if err != nil {
 		t.Fatal(err)
 	}
