@@ -109,6 +109,14 @@ func ValidateRecords(b []byte, h *Header, o *ValidateOptions) (int64, error) {
 	}
 	in := inflaters.Get().(*inflater)
 	defer in.release()
+	if c == CompressionZstd {
+		if flat, ok, err := in.zstdFlat(b[HeaderSize:], limit); ok {
+			if err != nil {
+				return -1, err
+			}
+			return walkFlat(flat, h, o)
+		}
+	}
 	s, err := in.open(c, b[HeaderSize:], limit)
 	if err != nil {
 		return -1, err
@@ -591,6 +599,7 @@ type inflater struct {
 	lzf    lz4Reader
 	zd     *zstd.Decoder // checks the content checksum
 	zdSkip *zstd.Decoder // does not: for frames StripContentChecksum strips
+	flat   []byte        // zstdFlat's output, at most zstdFlatMax
 	sn     snappyReader
 	s      recStream
 	stitch [stitchSize]byte
@@ -663,6 +672,39 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		src = d
 	}
 	return in.stream(src, nil, limit), nil
+}
+
+// zstdFlatMax is the largest declared content size a zstd frame is
+// decoded whole for (zstdFlat): a client's batch of 1 MB (franz-go's and
+// librdkafka's default batch size), with room. Each pooled inflater may
+// keep a buffer this large; the streaming decoder it replaces keeps a
+// window as large as the frame's anyway.
+const zstdFlatMax = 2 << 20
+
+// zstdFlat decodes data whole when it is one zstd frame ending with its
+// content checksum (see zstdframe.go) that declares a content size of at
+// most zstdFlatMax and limit: one pass of the decoder into a pooled
+// buffer, walked in place, instead of a stream copied through the window.
+// ok is false when data is not such a frame (nothing was done); err is
+// the decoder's verdict when it is.
+func (in *inflater) zstdFlat(data []byte, limit int64) (flat []byte, ok bool, err error) {
+	_, _, size, hdr := zstdHeader(data)
+	if !hdr || size < 0 || size > min(limit, zstdFlatMax) || !zstdSumFrame(data) {
+		return nil, false, nil
+	}
+	d, err := in.zstd(true)
+	if err != nil {
+		return nil, true, err
+	}
+	if int64(cap(in.flat)) < size {
+		in.flat = make([]byte, 0, max(size, 256<<10))
+	}
+	// The decoder refuses to write more than the declared size.
+	out, err := d.DecodeAll(data, in.flat[:0])
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+	}
+	return out, true, nil
 }
 
 // zstd returns the inflater's zstd decoder that skips the content

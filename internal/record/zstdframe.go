@@ -26,29 +26,53 @@ const (
 	zstdBlockReserved = 3
 )
 
+// zstdHeader reads the frame header at the start of data: its
+// descriptor, its length and the content size it declares (-1: none).
+// ok is false when data does not start with a frame header.
+func zstdHeader(data []byte) (fhd byte, n int, size int64, ok bool) {
+	if len(data) < 5 || binary.LittleEndian.Uint32(data) != zstdFrameMagic {
+		return 0, 0, -1, false
+	}
+	fhd = data[4]
+	n = 5
+	if fhd&zstdFlagSingleSegment == 0 {
+		n++ // the window descriptor
+	}
+	n += [4]int{0, 1, 2, 4}[fhd&3] // the dictionary id
+	fcs := [4]int{0, 2, 4, 8}[fhd>>6]
+	if fcs == 0 && fhd&zstdFlagSingleSegment != 0 {
+		fcs = 1
+	}
+	if len(data) < n+fcs {
+		return 0, 0, -1, false
+	}
+	f := data[n:]
+	n += fcs
+	switch fcs {
+	case 0:
+		return fhd, n, -1, true
+	case 1:
+		size = int64(f[0])
+	case 2:
+		size = int64(binary.LittleEndian.Uint16(f)) + 256
+	case 4:
+		size = int64(binary.LittleEndian.Uint32(f))
+	default:
+		size = int64(binary.LittleEndian.Uint64(f) & (1<<63 - 1))
+	}
+	return fhd, n, size, true
+}
+
 // zstdSumFrame says whether data is, by its headers, exactly one zstd
 // frame whose descriptor sets the content checksum flag: the frame's last
 // block is followed by the 4 bytes of the checksum and nothing else. It
 // walks the block headers only; whether the blocks decode is the
 // decoder's to say.
 func zstdSumFrame(data []byte) bool {
-	if len(data) < 5 || binary.LittleEndian.Uint32(data) != zstdFrameMagic {
+	fhd, pos, _, ok := zstdHeader(data)
+	if !ok || fhd&zstdFlagContentSum == 0 || fhd&zstdFlagReserved != 0 {
 		return false
 	}
-	fhd := data[4]
-	if fhd&zstdFlagContentSum == 0 || fhd&zstdFlagReserved != 0 {
-		return false
-	}
-	pos := 5
-	if fhd&zstdFlagSingleSegment == 0 {
-		pos++ // the window descriptor
-	}
-	pos += [4]int{0, 1, 2, 4}[fhd&3] // the dictionary id
-	fcs := [4]int{0, 2, 4, 8}[fhd>>6]
-	if fcs == 0 && fhd&zstdFlagSingleSegment != 0 {
-		fcs = 1
-	}
-	pos += fcs
 	for { // every round moves pos on by 3 bytes at least
 		if len(data)-pos < 3 {
 			return false

@@ -212,3 +212,76 @@ func FuzzZstdSumFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateZstdFlat: a single frame with a checksum and a declared
+// content size within the limits is decoded whole, to the bytes the
+// stream decodes; a frame declaring more than the limit, none, or no
+// checksum goes through the stream; a declared size smaller than the
+// content is corrupt; records that break the format are refused with the
+// stream's error.
+func TestValidateZstdFlat(t *testing.T) {
+	b := zstdBatch(t, 200, 1)
+	frame := b[HeaderSize:]
+	var in inflater
+	in.window = make([]byte, validateWindow)
+	flat, ok, err := in.zstdFlat(frame, 1<<20)
+	if !ok || err != nil {
+		t.Fatalf("zstdFlat: %v, %v", ok, err)
+	}
+	want, err := decodeZstd(frame)
+	if err != nil || !bytes.Equal(flat, want) {
+		t.Fatalf("flat %d bytes, reference %d (%v)", len(flat), len(want), err)
+	}
+	for name, tc := range map[string]struct {
+		frame []byte
+		limit int64
+	}{
+		"over the limit": {frame, int64(len(want)) - 1},
+		"no size":        {zstdFrame(t, mixedData(600<<10, 7), true), 1 << 20},
+		"no checksum":    {zstdFrame(t, want, false, zstd.WithEncoderCRC(false)), 1 << 20},
+		"over the max":   {zstdFrame(t, make([]byte, zstdFlatMax+1), false), 1 << 30},
+	} {
+		if _, _, size, _ := zstdHeader(tc.frame); name == "no size" && size != -1 {
+			t.Fatalf("the streamed frame declares %d bytes", size)
+		}
+		if _, ok, _ := in.zstdFlat(tc.frame, tc.limit); ok {
+			t.Errorf("%s: decoded whole", name)
+		}
+	}
+	// One byte less declared than the frame holds.
+	fhd, n, size, _ := zstdHeader(frame)
+	short := bytes.Clone(frame)
+	switch fhd >> 6 {
+	case 1:
+		binary.LittleEndian.PutUint16(short[n-2:], uint16(size-1-256))
+	case 2:
+		binary.LittleEndian.PutUint32(short[n-4:], uint32(size-1))
+	default:
+		t.Fatalf("content size field of code %d; the test expects 2 or 4 bytes", fhd>>6)
+	}
+	if _, _, got, _ := zstdHeader(short); got != size-1 {
+		t.Fatalf("declared %d after the change, want %d", got, size-1)
+	}
+	if _, ok, err := in.zstdFlat(short, 1<<20); !ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("short declared size: %v, %v; want ErrCorrupt", ok, err)
+	}
+	// A record count the records do not match: the stream's answer.
+	h, err := Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, count := range []int32{1, 199, 201} {
+		hc := h
+		hc.RecordCount = count
+		o := ValidateOptions{NowMs: testNow}
+		_, flatErr := ValidateRecords(b, &hc, &o)
+		s, err := in.open(CompressionZstd, frame, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, streamErr := walkRecords(s, &hc, &o)
+		if flatErr == nil || fmt.Sprint(flatErr) != fmt.Sprint(streamErr) {
+			t.Fatalf("count %d: flat %v; stream %v", count, flatErr, streamErr)
+		}
+	}
+}
