@@ -161,47 +161,12 @@ func (r *lz4Reader) nextBlock() ([]byte, error) {
 
 // next decodes the next block into out, or ends the frame.
 func (r *lz4Reader) next() error {
-	if len(r.in) < 4 {
-		return errors.New("lz4: block size truncated")
-	}
-	word := binary.LittleEndian.Uint32(r.in)
-	r.in = r.in[4:]
-	if word == 0 { // end mark
-		r.done = true
-		if r.flags&lz4FlagContentSum != 0 {
-			// Not checked (see the top of the file), but it must be there:
-			// stripLZ4ContentChecksum counts on the frame ending with it.
-			if len(r.in) < 4 {
-				return errors.New("lz4: content checksum truncated")
-			}
-			r.in = r.in[4:]
-		}
-		if len(r.in) != 0 {
-			return fmt.Errorf("lz4: %d bytes after the frame's end", len(r.in))
-		}
-		if r.size >= 0 && r.size != r.total {
-			return fmt.Errorf("lz4: the frame declares %d bytes of content and decodes to %d", r.size, r.total)
-		}
+	blk, stored, err := r.block()
+	if err != nil || r.done {
 		r.out, r.pos = nil, 0
-		return nil
+		return err
 	}
-	n := int(word &^ lz4BlockUncompressed)
-	if n > r.blockMax {
-		return fmt.Errorf("lz4: block of %d bytes exceeds the frame's maximum %d", n, r.blockMax)
-	}
-	tail := 0
-	if r.flags&lz4FlagBlockChecksum != 0 {
-		tail = 4
-	}
-	if len(r.in) < n+tail {
-		return errors.New("lz4: block truncated")
-	}
-	blk := r.in[:n]
-	if tail != 0 && xxh32(blk) != binary.LittleEndian.Uint32(r.in[n:]) {
-		return errors.New("lz4: block checksum mismatch")
-	}
-	r.in = r.in[n+tail:]
-	if word&lz4BlockUncompressed != 0 {
+	if stored {
 		r.out = blk
 	} else {
 		if cap(r.buf) < r.blockMax {
@@ -218,6 +183,81 @@ func (r *lz4Reader) next() error {
 		return ErrDecompressedTooLarge
 	}
 	return nil
+}
+
+// decodeAll decodes the rest of the frame into dst[len(dst):cap(dst)]
+// and returns dst with it. ok is false when the frame does not fit there
+// or anything is wrong with it: the caller then validates it through
+// nextBlock, which says what.
+func (r *lz4Reader) decodeAll(dst []byte) (_ []byte, ok bool) {
+	for {
+		blk, stored, err := r.block()
+		switch {
+		case err != nil:
+			return nil, false
+		case r.done:
+			return dst, true
+		}
+		room := dst[len(dst):cap(dst)]
+		var m int
+		if stored {
+			if len(blk) > len(room) {
+				return nil, false
+			}
+			m = copy(room, blk)
+		} else if m, err = lz4.UncompressBlock(blk, room); err != nil {
+			return nil, false // corrupt, or more than the room
+		}
+		dst = dst[:len(dst)+m]
+		if r.total += int64(m); r.total > r.limit {
+			return nil, false
+		}
+	}
+}
+
+// block reads the next block and returns its bytes (stored: as is, else
+// compressed), or, at the end mark, checks the frame's end and sets done.
+func (r *lz4Reader) block() (blk []byte, stored bool, err error) {
+	if len(r.in) < 4 {
+		return nil, false, errors.New("lz4: block size truncated")
+	}
+	word := binary.LittleEndian.Uint32(r.in)
+	r.in = r.in[4:]
+	if word == 0 { // end mark
+		r.done = true
+		if r.flags&lz4FlagContentSum != 0 {
+			// Not checked (see the top of the file), but it must be there:
+			// stripLZ4ContentChecksum counts on the frame ending with it.
+			if len(r.in) < 4 {
+				return nil, false, errors.New("lz4: content checksum truncated")
+			}
+			r.in = r.in[4:]
+		}
+		if len(r.in) != 0 {
+			return nil, false, fmt.Errorf("lz4: %d bytes after the frame's end", len(r.in))
+		}
+		if r.size >= 0 && r.size != r.total {
+			return nil, false, fmt.Errorf("lz4: the frame declares %d bytes of content and decodes to %d", r.size, r.total)
+		}
+		return nil, false, nil
+	}
+	n := int(word &^ lz4BlockUncompressed)
+	if n > r.blockMax {
+		return nil, false, fmt.Errorf("lz4: block of %d bytes exceeds the frame's maximum %d", n, r.blockMax)
+	}
+	tail := 0
+	if r.flags&lz4FlagBlockChecksum != 0 {
+		tail = 4
+	}
+	if len(r.in) < n+tail {
+		return nil, false, errors.New("lz4: block truncated")
+	}
+	blk = r.in[:n]
+	if tail != 0 && xxh32(blk) != binary.LittleEndian.Uint32(r.in[n:]) {
+		return nil, false, errors.New("lz4: block checksum mismatch")
+	}
+	r.in = r.in[n+tail:]
+	return blk, word&lz4BlockUncompressed != 0, nil
 }
 
 // xxHash32 with seed 0, for the frame's descriptor and block checksums.

@@ -216,6 +216,16 @@ func FuzzLZ4Frame(f *testing.F) {
 		if len(got) > limit+validateWindow {
 			t.Fatalf("decoded %d bytes past the %d limit", len(got), limit)
 		}
+		// Decoded whole, the frame is accepted exactly when the stream
+		// accepts it (frames of linked blocks stay on the stream), to the
+		// same bytes.
+		in := inflaters.Get().(*inflater)
+		flat, ok, _ := in.decodeFlat(CompressionLZ4, frame, limit)
+		linked := len(frame) > 4 && frame[4]&lz4FlagIndependent == 0
+		if ok && (err != nil || !bytes.Equal(flat, got)) || !ok && err == nil && !linked {
+			t.Fatalf("whole: %v, %d bytes; stream: %v, %d bytes", ok, len(flat), err, len(got))
+		}
+		in.release()
 		if err != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -107,15 +108,15 @@ func ValidateRecords(b []byte, h *Header, o *ValidateOptions) (int64, error) {
 	if limit <= 0 {
 		limit = decompressLimit.Load()
 	}
+	inflateSlots <- struct{}{}
+	defer func() { <-inflateSlots }()
 	in := inflaters.Get().(*inflater)
 	defer in.release()
-	if c == CompressionZstd {
-		if flat, ok, err := in.zstdFlat(b[HeaderSize:], limit); ok {
-			if err != nil {
-				return -1, err
-			}
-			return walkFlat(flat, h, o)
+	if flat, ok, err := in.decodeFlat(c, b[HeaderSize:], limit); ok {
+		if err != nil {
+			return -1, err
 		}
+		return walkFlat(flat, h, o)
 	}
 	s, err := in.open(c, b[HeaderSize:], limit)
 	if err != nil {
@@ -599,11 +600,18 @@ type inflater struct {
 	lzf    lz4Reader
 	zd     *zstd.Decoder // checks the content checksum
 	zdSkip *zstd.Decoder // does not: for frames StripContentChecksum strips
-	flat   []byte        // zstdFlat's output, at most zstdFlatMax
+	flat   []byte        // decodeFlat's output, at most flatMax
 	sn     snappyReader
 	s      recStream
 	stitch [stitchSize]byte
 }
+
+// inflateSlots bounds how many compressed batches are validated at
+// once, and so the memory of their inflaters (a window, a flat buffer of
+// at most flatMax, a zstd window of at most maxZstdWindow): the work is
+// CPU-bound, so more at once than a few per CPU gains nothing. A wait
+// lasts as long as others' validations, each bounded by its limit.
+var inflateSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
 
 var inflaters = sync.Pool{New: func() any { return &inflater{window: make([]byte, validateWindow)} }}
 
@@ -674,22 +682,45 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 	return in.stream(src, nil, limit), nil
 }
 
-// zstdFlatMax is the largest declared content size a zstd frame is
-// decoded whole for (zstdFlat): a client's batch of 1 MB (franz-go's and
-// librdkafka's default batch size), with room. Each pooled inflater may
-// keep a buffer this large; the streaming decoder it replaces keeps a
-// window as large as the frame's anyway.
-const zstdFlatMax = 2 << 20
+// flatMax is the most decoded bytes decodeFlat holds whole: a client's
+// batch of 1 MB (franz-go's and librdkafka's default batch size), with
+// room. Each pooled inflater may keep a buffer this large; the zstd
+// stream decoder it replaces keeps a window as large as the frame's
+// anyway.
+const flatMax = 2 << 20
+
+// decodeFlat decodes data, compressed with c, whole into the inflater's
+// buffer when it can: one lz4 frame of independent blocks, or one zstd
+// frame as zstdFlat says, of at most flatMax and limit bytes. The walk of
+// the records then reads them in place, instead of through a stream. ok
+// is false when data is left to the stream (which then says what is
+// wrong with it, if anything); err is the zstd decoder's verdict.
+func (in *inflater) decodeFlat(c Compression, data []byte, limit int64) (flat []byte, ok bool, err error) {
+	switch c {
+	case CompressionZstd:
+		return in.zstdFlat(data, limit)
+	case CompressionLZ4:
+		if in.lzf.reset(data, limit) != nil {
+			return nil, false, nil
+		}
+		if cap(in.flat) < flatMax {
+			in.flat = make([]byte, 0, flatMax)
+		}
+		flat, ok = in.lzf.decodeAll(in.flat[:0])
+		return flat, ok, nil
+	}
+	return nil, false, nil
+}
 
 // zstdFlat decodes data whole when it is one zstd frame ending with its
 // content checksum (see zstdframe.go) that declares a content size of at
-// most zstdFlatMax and limit: one pass of the decoder into a pooled
+// most flatMax and limit: one pass of the decoder into a pooled
 // buffer, walked in place, instead of a stream copied through the window.
 // ok is false when data is not such a frame (nothing was done); err is
 // the decoder's verdict when it is.
 func (in *inflater) zstdFlat(data []byte, limit int64) (flat []byte, ok bool, err error) {
 	_, _, size, hdr := zstdHeader(data)
-	if !hdr || size < 0 || size > min(limit, zstdFlatMax) || !zstdSumFrame(data) {
+	if !hdr || size < 0 || size > min(limit, flatMax) || !zstdSumFrame(data) {
 		return nil, false, nil
 	}
 	d, err := in.zstd(true)
@@ -697,7 +728,7 @@ func (in *inflater) zstdFlat(data []byte, limit int64) (flat []byte, ok bool, er
 		return nil, true, err
 	}
 	if int64(cap(in.flat)) < size {
-		in.flat = make([]byte, 0, max(size, 256<<10))
+		in.flat = make([]byte, 0, flatMax)
 	}
 	// The decoder refuses to write more than the declared size.
 	out, err := d.DecodeAll(data, in.flat[:0])

@@ -397,6 +397,23 @@ func TestValidateRecordsAcrossBlocks(t *testing.T) {
 		{"snappy-xerial", uint16(CompressionSnappy), xs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The stream walk (which frames larger than flatMax take)
+			// answers as the validator does, error text included.
+			for _, count := range []int32{n, n - 1, n + 1} {
+				b := rawBatch(tc.attrs, count, tc.data)
+				h, o := mustHeader(t, b), ValidateOptions{NowMs: testNow}
+				_, err := ValidateRecords(b, &h, &o)
+				in := inflaters.Get().(*inflater)
+				s, serr := in.open(h.Compression(), b[HeaderSize:], 1<<30)
+				if serr != nil {
+					t.Fatal(serr)
+				}
+				_, streamErr := walkRecords(s, &h, &o)
+				in.release()
+				if fmt.Sprint(err) != fmt.Sprint(streamErr) {
+					t.Fatalf("count %d: validator %v, stream %v", count, err, streamErr)
+				}
+			}
 			if _, err := validate(t, rawBatch(tc.attrs, n, tc.data), ValidateOptions{NowMs: testNow, RequireKeys: true}); err != nil {
 				t.Fatalf("%d records: %v", n, err)
 			}
@@ -409,6 +426,16 @@ func TestValidateRecordsAcrossBlocks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustHeader is Validate's header of b.
+func mustHeader(t testing.TB, b []byte) Header {
+	t.Helper()
+	h, err := Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func TestWorkEstimate(t *testing.T) {

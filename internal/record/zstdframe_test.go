@@ -239,7 +239,7 @@ func TestValidateZstdFlat(t *testing.T) {
 		"over the limit": {frame, int64(len(want)) - 1},
 		"no size":        {zstdFrame(t, mixedData(600<<10, 7), true), 1 << 20},
 		"no checksum":    {zstdFrame(t, want, false, zstd.WithEncoderCRC(false)), 1 << 20},
-		"over the max":   {zstdFrame(t, make([]byte, zstdFlatMax+1), false), 1 << 30},
+		"over the max":   {zstdFrame(t, make([]byte, flatMax+1), false), 1 << 30},
 	} {
 		if _, _, size, _ := zstdHeader(tc.frame); name == "no size" && size != -1 {
 			t.Fatalf("the streamed frame declares %d bytes", size)
