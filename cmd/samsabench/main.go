@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,12 +73,15 @@ type options struct {
 	idleConns   int
 	attackConns int
 	attackFrame int
-	only        string    // run only workloads whose "kind name" contains this
-	noConsume   bool      // skip the consume runs (profiling the produce path)
-	inProcess   bool      // run the targets in the bench's process (targets.go)
-	cpuProf     string    // write a CPU profile of the workload runs here
-	e2eRate     int       // records/s of the samsa3 end-to-end latency run
-	progress    io.Writer // one line per finished run; nil: stderr
+	only        string // run only workloads whose "kind name" contains this
+	noConsume   bool   // skip the consume runs (profiling the produce path)
+	// shared keeps one pair of target processes for every workload
+	// instead of starting a fresh pair for each.
+	shared    bool
+	inProcess bool      // run the targets in the bench's process (targets.go)
+	cpuProf   string    // write a CPU profile of the workload runs here
+	e2eRate   int       // records/s of the samsa3 end-to-end latency run
+	progress  io.Writer // one line per finished run; nil: stderr
 }
 
 // workload is one produce configuration; its consume reads back what it
@@ -168,6 +172,7 @@ func main() {
 	flag.IntVar(&o.attackFrame, "attack-frame", 100<<20, "frame length each attacking connection announces, in bytes")
 	flag.StringVar(&o.only, "only", "", `run only workloads whose "size pN acks=A" name contains this, e.g. "1KiB p8"`)
 	flag.BoolVar(&o.noConsume, "no-consume", false, "run only the produce runs (for profiling the produce path alone)")
+	flag.BoolVar(&o.shared, "shared", false, "keep one samsa and one kfake for every workload instead of a fresh pair per workload")
 	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the workload runs to this file (implies -in-process, so the profile sees the brokers)")
 	flag.BoolVar(&o.inProcess, "in-process", false, "run Samsa and kfake inside the bench's process instead of one process each")
 	serve := flag.String("serve", "", "internal: serve this target (samsa, kfake or a samsa3 node) until standard input closes, data in -dir")
@@ -223,6 +228,8 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			cleanups[i]()
 		}
 	}()
+	// announced holds the targets whose address was printed.
+	announced := map[string]bool{}
 	// start starts a target; its stop (also run at the end if not
 	// called before) stops it and removes its data.
 	start := func(name string) (stop func(), err error) {
@@ -241,9 +248,17 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			dirs[name] = dir
 		}
 		cleanups = append(cleanups, stop)
+		targets[name] = []kgo.Opt{kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.MaxVersions(kversion.V4_0_0())}
+		if announced[name] {
+			return stop, nil
+		}
+		announced[name] = true
 		where := "own process"
 		if o.inProcess {
 			where = "in-process"
+		}
+		if !o.shared && name != "samsa3" {
+			where += ", a fresh one for each workload"
 		}
 		switch name {
 		case "samsa":
@@ -253,7 +268,25 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		default:
 			fmt.Fprintf(w, "kfake: in-memory fake (%s) on %s\n", where, addr)
 		}
-		targets[name] = []kgo.Opt{kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.MaxVersions(kversion.V4_0_0())}
+		return stop, nil
+	}
+	// startPair starts the single-node targets; its stop stops them and
+	// removes their data.
+	startPair := func() (stop func(), err error) {
+		var stops []func()
+		stop = func() {
+			for i := len(stops) - 1; i >= 0; i-- {
+				stops[i]()
+			}
+		}
+		for _, name := range order {
+			st, err := start(name)
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			stops = append(stops, st)
+		}
 		return stop, nil
 	}
 	cluster := false
@@ -265,9 +298,6 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			// it, so it does not idle beside the other targets' runs.
 			cluster = true
 		case "samsa", "kfake":
-			if _, err := start(name); err != nil {
-				return err
-			}
 			order = append(order, name)
 		default:
 			return fmt.Errorf("unknown target %q: want samsa, kfake or samsa3", name)
@@ -322,12 +352,31 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	// Each workload runs reps times per target, alternating which target
 	// goes first, so drift (page cache, GC, CPU frequency) falls on both.
 	// Every produce run appends to the workload's topic; every consume run
-	// then reads the whole topic from the start. The topic is deleted
-	// after its workload so kfake's heap (and Samsa's page cache) does not
-	// carry it into the next one.
+	// then reads the whole topic from the start. Each workload has a fresh
+	// pair of targets (stopped after it, their data removed), so no
+	// workload inherits another's memory: a kfake that keeps serving
+	// starts a workload on the heap its last topic left (Go keeps freed
+	// heap for reuse), while a Samsa's page cache of a deleted topic goes
+	// back to the kernel, and on a VM whose free memory goes back to the
+	// host, first-touch memory costs several times reused memory (see
+	// docs/cli.md). With -shared, one pair serves every workload and each
+	// workload's topic is deleted after it.
+	var stopPair func()
+	if o.shared {
+		var err error
+		if stopPair, err = startPair(); err != nil {
+			return err
+		}
+	}
 	for _, wl := range workloads {
 		if !strings.Contains(wl.name(), o.only) {
 			continue
+		}
+		if !o.shared {
+			var err error
+			if stopPair, err = startPair(); err != nil {
+				return err
+			}
 		}
 		kinds := []string{"produce", "consume"}
 		if o.noConsume {
@@ -357,15 +406,28 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 				}
 			}
 		}
-		for _, target := range order {
-			if err := deleteTopic(ctx, targets[target], wl.topic(), dirs[target]); err != nil {
-				return fmt.Errorf("%s: delete %s: %w", target, wl.topic(), err)
+		if o.shared {
+			for _, target := range order {
+				if err := deleteTopic(ctx, targets[target], wl.topic(), dirs[target]); err != nil {
+					return fmt.Errorf("%s: delete %s: %w", target, wl.topic(), err)
+				}
 			}
+		} else {
+			stopPair()
 		}
 		runtime.GC()
 	}
+	if o.shared {
+		stopPair()
+	}
 
 	if cluster {
+		// The single node the cluster is compared with is fresh too.
+		if !o.shared && slices.Contains(order, "samsa") {
+			if _, err := start("samsa"); err != nil {
+				return err
+			}
+		}
 		if _, err := start("samsa3"); err != nil {
 			return err
 		}

@@ -26,7 +26,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestBenchRunsEveryWorkloadOnBothTargets, with a fresh pair of targets
+// for each workload (the default) and with one pair for all (--shared).
 func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) { testBenchRunsEveryWorkload(t, shared) })
+	}
+}
+
+func testBenchRunsEveryWorkload(t *testing.T, shared bool) {
 	dir := t.TempDir()
 	jsonFile := filepath.Join(dir, "bench.json")
 	var out bytes.Buffer
@@ -34,10 +42,14 @@ func TestBenchRunsEveryWorkloadOnBothTargets(t *testing.T) {
 	defer cancel()
 	err := bench(ctx, options{
 		records: 300, duration: time.Second, dir: dir, targets: "samsa,kfake",
-		noStartup: true, jsonFile: jsonFile, progress: io.Discard,
+		noStartup: true, jsonFile: jsonFile, progress: io.Discard, shared: shared,
 	}, &out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every target's data is removed once the bench returns.
+	if left, _ := filepath.Glob(filepath.Join(dir, "samsabench-*")); len(left) != 0 {
+		t.Errorf("data dirs left: %v", left)
 	}
 	text := out.String()
 	// Columns are padded to their widest cell, so compare the header's
