@@ -361,18 +361,12 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	// host, first-touch memory costs several times reused memory (see
 	// docs/cli.md). With -shared, one pair serves every workload and each
 	// workload's topic is deleted after it.
-	var stopPair func()
-	if o.shared {
-		var err error
-		if stopPair, err = startPair(); err != nil {
-			return err
-		}
-	}
+	var stopPair func() // nil: no pair running
 	for _, wl := range workloads {
 		if !strings.Contains(wl.name(), o.only) {
 			continue
 		}
-		if !o.shared {
+		if stopPair == nil {
 			var err error
 			if stopPair, err = startPair(); err != nil {
 				return err
@@ -414,16 +408,18 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 			}
 		} else {
 			stopPair()
+			stopPair = nil
 		}
 		runtime.GC()
 	}
-	if o.shared {
+	if stopPair != nil {
 		stopPair()
 	}
 
 	if cluster {
-		// The single node the cluster is compared with is fresh too.
-		if !o.shared && slices.Contains(order, "samsa") {
+		// The single node the cluster is compared with is a fresh one
+		// (the pairs are stopped by now).
+		if slices.Contains(order, "samsa") {
 			if _, err := start("samsa"); err != nil {
 				return err
 			}

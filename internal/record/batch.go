@@ -295,9 +295,18 @@ const InflatedWeight = 8
 // it is inflated). It only decides how work is scheduled: nothing in b is
 // trusted or checked.
 func WorkEstimate(b []byte) int {
-	if len(b) >= HeaderSize && b[magicOffset] == Magic &&
-		Compression(binary.BigEndian.Uint16(b[attributesOffset:])&compressionMask) != CompressionNone {
+	if batchCompression(b) != CompressionNone {
 		return len(b) * InflatedWeight
 	}
 	return len(b)
+}
+
+// batchCompression is the codec in the attributes of the v2 batch header
+// at the start of b, unchecked; CompressionNone when b does not start
+// with one.
+func batchCompression(b []byte) Compression {
+	if len(b) < HeaderSize || b[magicOffset] != Magic {
+		return CompressionNone
+	}
+	return Compression(binary.BigEndian.Uint16(b[attributesOffset:]) & compressionMask)
 }

@@ -85,15 +85,12 @@ func SetMaxTimestamp(b []byte, ts int64) {
 // clients fail on the partition. The batch CRC-32C still covers every
 // stored byte. Any other batch is returned as it is.
 func StripContentChecksum(b []byte) []byte {
-	if len(b) < HeaderSize || b[magicOffset] != Magic {
-		return b
-	}
-	switch Compression(binary.BigEndian.Uint16(b[attributesOffset:]) & compressionMask) {
+	switch batchCompression(b) {
 	case CompressionLZ4:
 		return stripLZ4ContentChecksum(b)
 	case CompressionZstd:
-		if f := b[HeaderSize:]; zstdSumFrame(f) {
-			f[4] &^= zstdFlagContentSum
+		if _, sum := zstdSumFrame(b[HeaderSize:]); sum {
+			b[HeaderSize+4] &^= zstdFlagContentSum // the frame descriptor
 			return dropTail(b, 4)
 		}
 	}

@@ -670,7 +670,8 @@ func (in *inflater) open(c Compression, data []byte, limit int64) (*recStream, e
 		// A single frame ending with its content checksum is decoded
 		// without checking it: the produce path strips it (see
 		// zstdframe.go).
-		d, err := in.zstd(zstdSumFrame(data))
+		_, sum := zstdSumFrame(data)
+		d, err := in.zstd(sum)
 		if err != nil {
 			return nil, err
 		}
@@ -703,10 +704,7 @@ func (in *inflater) decodeFlat(c Compression, data []byte, limit int64) (flat []
 		if in.lzf.reset(data, limit) != nil {
 			return nil, false, nil
 		}
-		if cap(in.flat) < flatMax {
-			in.flat = make([]byte, 0, flatMax)
-		}
-		flat, ok = in.lzf.decodeAll(in.flat[:0])
+		flat, ok = in.lzf.decodeAll(in.flatBuf())
 		return flat, ok, nil
 	}
 	return nil, false, nil
@@ -719,23 +717,29 @@ func (in *inflater) decodeFlat(c Compression, data []byte, limit int64) (flat []
 // ok is false when data is not such a frame (nothing was done); err is
 // the decoder's verdict when it is.
 func (in *inflater) zstdFlat(data []byte, limit int64) (flat []byte, ok bool, err error) {
-	_, _, size, hdr := zstdHeader(data)
-	if !hdr || size < 0 || size > min(limit, flatMax) || !zstdSumFrame(data) {
+	size, sum := zstdSumFrame(data)
+	if !sum || size < 0 || size > min(limit, flatMax) {
 		return nil, false, nil
 	}
 	d, err := in.zstd(true)
 	if err != nil {
 		return nil, true, err
 	}
-	if int64(cap(in.flat)) < size {
-		in.flat = make([]byte, 0, flatMax)
-	}
 	// The decoder refuses to write more than the declared size.
-	out, err := d.DecodeAll(data, in.flat[:0])
+	out, err := d.DecodeAll(data, in.flatBuf())
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 	}
 	return out, true, nil
+}
+
+// flatBuf is the inflater's empty flat buffer, of capacity flatMax
+// (allocated on first use).
+func (in *inflater) flatBuf() []byte {
+	if cap(in.flat) < flatMax {
+		in.flat = make([]byte, 0, flatMax)
+	}
+	return in.flat[:0]
 }
 
 // zstd returns the inflater's zstd decoder that skips the content

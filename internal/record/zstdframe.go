@@ -67,31 +67,32 @@ func zstdHeader(data []byte) (fhd byte, n int, size int64, ok bool) {
 // frame whose descriptor sets the content checksum flag: the frame's last
 // block is followed by the 4 bytes of the checksum and nothing else. It
 // walks the block headers only; whether the blocks decode is the
-// decoder's to say.
-func zstdSumFrame(data []byte) bool {
-	fhd, pos, _, ok := zstdHeader(data)
+// decoder's to say. size is the content size the frame declares (-1:
+// none).
+func zstdSumFrame(data []byte) (size int64, ok bool) {
+	fhd, pos, size, ok := zstdHeader(data)
 	if !ok || fhd&zstdFlagContentSum == 0 || fhd&zstdFlagReserved != 0 {
-		return false
+		return -1, false
 	}
 	for { // every round moves pos on by 3 bytes at least
 		if len(data)-pos < 3 {
-			return false
+			return -1, false
 		}
 		bh := uint32(data[pos]) | uint32(data[pos+1])<<8 | uint32(data[pos+2])<<16
 		pos += 3
-		size := int(bh >> 3)
+		n := int(bh >> 3)
 		switch bh >> 1 & 3 {
 		case zstdBlockRLE:
-			size = 1 // one byte, repeated size times
+			n = 1 // one byte, repeated n times
 		case zstdBlockReserved:
-			return false
+			return -1, false
 		}
-		if size > len(data)-pos {
-			return false
+		if n > len(data)-pos {
+			return -1, false
 		}
-		pos += size
+		pos += n
 		if bh&1 != 0 { // the last block
-			return len(data)-pos == 4
+			return size, len(data)-pos == 4
 		}
 	}
 }

@@ -110,7 +110,8 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 	}
 	target, recompress := targetCodec(cfg.CompressionType)
 	rewrite := false
-	// lz4 and zstd batches kept as sent lose their content checksum (see
+	// Compressed batches kept as sent lose their content checksum when
+	// their codec has one the validator skipped (lz4, zstd: see
 	// record.StripContentChecksum); single: records is one batch (as a
 	// Produce v3+ partition is), shortened in place.
 	strip, single := false, false
@@ -132,7 +133,7 @@ func validateProduce(records []byte, cfg *storage.Config, now int64) ([]byte, er
 		if !h.LogAppendTime() && maxTs != h.MaxTimestamp {
 			record.SetMaxTimestamp(b, maxTs)
 		}
-		if c := h.Compression(); c == record.CompressionLZ4 || c == record.CompressionZstd {
+		if h.Compression() != record.CompressionNone {
 			strip, single = true, len(b) == len(records)
 		}
 		return nil
